@@ -1,0 +1,1 @@
+//! The mnist app.

@@ -1,0 +1,1 @@
+//! Back-end daemons (transitioner, validator, assimilators, file deleter, db purge).
