@@ -1,0 +1,371 @@
+//! Softmax regression 784 → 10 and its arithmetic, written as plain loops in a fixed order.
+//!
+//! Why no BLAS or `ndarray::dot`: those pick SIMD/FMA kernels at run time from the CPU they find,
+//! and a fused multiply-add rounds differently from a multiply then an add, so two volunteers'
+//! results would differ in the last bits. Here every sum runs in a documented order with separate
+//! multiplies and adds (Rust never contracts them into FMA), `exp`/`ln` come from `libm`, and the
+//! compiler may only vectorise the element-wise inner loops over the 10 classes, which does not
+//! change any result. Under these rules the same inputs give the same bits on every x86_64 CPU.
+//!
+//! Order of operations (this is the definition, tests pin it):
+//! - logits: `z[k] = b[k]`, then for pixel `i` ascending `z[k] += x[i] * W[i][k]`. Zero pixels are
+//!   skipped: adding `0 * w` to a sum that is never `-0.0` leaves it unchanged, so the sparse and
+//!   the dense loop give identical bits (a test checks this).
+//! - softmax: `m = max z`, `e[k] = exp(z[k] - m)`, `s = Σ e[k]` (k ascending), `p[k] = e[k] / s`.
+//! - loss of one row: `ln(s) - (z[y] - m)`; accuracy counts `argmax z == y` (first maximum wins).
+//! - SGD step on a batch of `B` rows: `d[k] = (p[k] - [k == y]) / B`; `gW[i][k] += x[i] * d[k]`
+//!   and `gb[k] += d[k]`, rows in batch order; then `W -= lr * gW`, `b -= lr * gb`.
+
+// Index loops over the 10 classes mirror the formulas above and touch several arrays at once.
+#![allow(clippy::needless_range_loop)]
+
+use crate::dataset::{CLASSES, PIXELS};
+
+/// `pixel / 255` for every byte value: inputs scaled to [0, 1].
+pub fn pixel_scale() -> [f64; 256] {
+    std::array::from_fn(|p| p as f64 / 255.0)
+}
+
+/// Weights `W` (`PIXELS × CLASSES`, row-major: row `i` holds pixel `i`'s 10 weights) and bias.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Model {
+    pub weights: Vec<f64>,
+    pub bias: [f64; CLASSES],
+}
+
+impl Default for Model {
+    fn default() -> Self {
+        Model::zeros()
+    }
+}
+
+/// One row as the model sees it.
+#[derive(Debug, Clone, Copy)]
+pub enum Row<'a> {
+    /// Non-zero pixels only: ascending indices and their byte values.
+    Sparse { index: &'a [u16], value: &'a [u8] },
+    /// All 784 scaled pixels.
+    Dense(&'a [f64]),
+}
+
+impl Model {
+    /// The zero-initialised model.
+    pub fn zeros() -> Model {
+        Model {
+            weights: vec![0.0; PIXELS * CLASSES],
+            bias: [0.0; CLASSES],
+        }
+    }
+
+    /// The logits of one row.
+    #[inline]
+    pub fn logits(&self, row: Row<'_>, scale: &[f64; 256]) -> [f64; CLASSES] {
+        let mut z = self.bias;
+        match row {
+            Row::Sparse { index, value } => {
+                for (&i, &v) in index.iter().zip(value) {
+                    let x = scale[usize::from(v)];
+                    let w = &self.weights[usize::from(i) * CLASSES..][..CLASSES];
+                    for k in 0..CLASSES {
+                        z[k] += x * w[k];
+                    }
+                }
+            }
+            Row::Dense(xs) => {
+                for (x, w) in xs.iter().zip(self.weights.chunks_exact(CLASSES)) {
+                    if *x != 0.0 {
+                        for k in 0..CLASSES {
+                            z[k] += x * w[k];
+                        }
+                    }
+                }
+            }
+        }
+        z
+    }
+
+    /// Flattens weights then bias into the `(PIXELS + 1) × CLASSES` matrix that
+    /// `weights.npy` holds (the last row is the bias).
+    pub fn to_matrix(&self) -> Vec<f64> {
+        let mut m = self.weights.clone();
+        m.extend_from_slice(&self.bias);
+        m
+    }
+}
+
+/// Softmax pieces of a logit vector: the max, the shifted exponentials and their sum.
+#[inline]
+pub fn softmax_parts(z: &[f64; CLASSES]) -> (f64, [f64; CLASSES], f64) {
+    let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let mut e = [0.0; CLASSES];
+    let mut s = 0.0;
+    for k in 0..CLASSES {
+        e[k] = libm::exp(z[k] - m);
+        s += e[k];
+    }
+    (m, e, s)
+}
+
+/// Index of the first maximum.
+#[inline]
+pub fn argmax(z: &[f64; CLASSES]) -> usize {
+    let mut best = 0;
+    for k in 1..CLASSES {
+        if z[k] > z[best] {
+            best = k;
+        }
+    }
+    best
+}
+
+/// Accumulated loss and accuracy over rows, summed in row order.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Score {
+    pub rows: u64,
+    pub correct: u64,
+    pub loss_sum: f64,
+}
+
+impl Score {
+    pub fn add(&mut self, z: &[f64; CLASSES], label: u8) {
+        let (m, _, s) = softmax_parts(z);
+        let y = usize::from(label);
+        self.loss_sum += libm::log(s) - (z[y] - m);
+        self.correct += u64::from(argmax(z) == y);
+        self.rows += 1;
+    }
+
+    pub fn accuracy(&self) -> f64 {
+        self.correct as f64 / self.rows as f64
+    }
+
+    pub fn loss(&self) -> f64 {
+        self.loss_sum / self.rows as f64
+    }
+}
+
+/// Gradient buffers for one SGD step, reused across steps.
+#[derive(Debug, Clone)]
+pub struct Step {
+    grad_w: Vec<f64>,
+    grad_b: [f64; CLASSES],
+    batch: f64,
+}
+
+impl Step {
+    pub fn new() -> Step {
+        Step {
+            grad_w: vec![0.0; PIXELS * CLASSES],
+            grad_b: [0.0; CLASSES],
+            batch: 1.0,
+        }
+    }
+
+    /// Starts a batch of `size` rows.
+    pub fn begin(&mut self, size: usize) {
+        self.grad_w.fill(0.0);
+        self.grad_b = [0.0; CLASSES];
+        self.batch = size as f64;
+    }
+
+    /// Adds one row's gradient (computed with the model as it was at the start of the batch).
+    #[inline]
+    pub fn add(&mut self, model: &Model, row: Row<'_>, label: u8, scale: &[f64; 256]) {
+        let z = model.logits(row, scale);
+        let (_, e, s) = softmax_parts(&z);
+        let mut d = [0.0; CLASSES];
+        for k in 0..CLASSES {
+            let target = if k == usize::from(label) { 1.0 } else { 0.0 };
+            d[k] = (e[k] / s - target) / self.batch;
+        }
+        match row {
+            Row::Sparse { index, value } => {
+                for (&i, &v) in index.iter().zip(value) {
+                    let x = scale[usize::from(v)];
+                    let g = &mut self.grad_w[usize::from(i) * CLASSES..][..CLASSES];
+                    for k in 0..CLASSES {
+                        g[k] += x * d[k];
+                    }
+                }
+            }
+            Row::Dense(xs) => {
+                for (x, g) in xs.iter().zip(self.grad_w.chunks_exact_mut(CLASSES)) {
+                    if *x != 0.0 {
+                        for k in 0..CLASSES {
+                            g[k] += x * d[k];
+                        }
+                    }
+                }
+            }
+        }
+        for k in 0..CLASSES {
+            self.grad_b[k] += d[k];
+        }
+    }
+
+    /// Applies the accumulated gradient: `W -= lr * gW`, `b -= lr * gb`.
+    pub fn apply(&self, model: &mut Model, lr: f64) {
+        for (w, g) in model.weights.iter_mut().zip(&self.grad_w) {
+            *w -= lr * g;
+        }
+        for k in 0..CLASSES {
+            model.bias[k] -= lr * self.grad_b[k];
+        }
+    }
+}
+
+impl Default for Step {
+    fn default() -> Self {
+        Step::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sparse_of(pixels: &[u8]) -> (Vec<u16>, Vec<u8>) {
+        pixels
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| **p != 0)
+            .map(|(i, p)| (i as u16, *p))
+            .unzip()
+    }
+
+    #[test]
+    fn zero_model_gives_uniform_softmax_and_ln10_loss() {
+        let m = Model::zeros();
+        let scale = pixel_scale();
+        let x = vec![0.5; PIXELS];
+        let z = m.logits(Row::Dense(&x), &scale);
+        assert_eq!(z, [0.0; CLASSES]);
+        let mut s = Score::default();
+        s.add(&z, 3);
+        assert_eq!(s.loss(), libm::log(10.0));
+        assert_eq!(argmax(&z), 0, "ties go to the first class");
+        assert_eq!(s.accuracy(), 0.0);
+    }
+
+    /// Hand-computed first step: two rows, each with a single lit pixel, batch 2, lr 1.
+    /// With zero weights p = 0.1 everywhere, so d[k] = (0.1 - [k == y]) / 2.
+    #[test]
+    fn first_sgd_step_by_hand() {
+        let scale = pixel_scale();
+        let mut m = Model::zeros();
+        let mut a = vec![0u8; PIXELS];
+        a[5] = 255; // x = 1.0
+        let mut b = vec![0u8; PIXELS];
+        b[7] = 51; // x = 0.2
+        let (ai, av) = sparse_of(&a);
+        let (bi, bv) = sparse_of(&b);
+        let mut step = Step::new();
+        step.begin(2);
+        step.add(
+            &m,
+            Row::Sparse {
+                index: &ai,
+                value: &av,
+            },
+            2,
+            &scale,
+        );
+        step.add(
+            &m,
+            Row::Sparse {
+                index: &bi,
+                value: &bv,
+            },
+            9,
+            &scale,
+        );
+        step.apply(&mut m, 1.0);
+        let p = libm::exp(0.0) / 10.0; // exactly how the code forms 0.1
+        let d = |k: usize, y: usize| (p - if k == y { 1.0 } else { 0.0 }) / 2.0;
+        for k in 0..CLASSES {
+            assert_eq!(m.weights[5 * CLASSES + k], 0.0 - 1.0 * (1.0 * d(k, 2)));
+            assert_eq!(
+                m.weights[7 * CLASSES + k],
+                0.0 - 1.0 * ((51.0 / 255.0) * d(k, 9))
+            );
+            assert_eq!(m.bias[k], 0.0 - (0.0 + d(k, 2) + d(k, 9)));
+        }
+        // Untouched pixels keep zero weights; the true classes gained.
+        assert!(m.weights[..5 * CLASSES].iter().all(|w| *w == 0.0));
+        assert!((m.weights[5 * CLASSES + 2] - 0.45).abs() < 1e-15);
+        assert!((m.bias[0] - -0.1).abs() < 1e-15);
+        assert!((m.bias[2] - 0.4).abs() < 1e-15);
+        // After the step the first row scores its own class highest.
+        let z = m.logits(
+            Row::Sparse {
+                index: &ai,
+                value: &av,
+            },
+            &scale,
+        );
+        assert_eq!(argmax(&z), 2);
+    }
+
+    #[test]
+    fn sparse_and_dense_paths_agree_bitwise() {
+        let scale = pixel_scale();
+        let mut rng = crate::rng::Rng::new(5);
+        let mut m = Model::zeros();
+        for w in m.weights.iter_mut() {
+            *w = rng.unit() - 0.5;
+        }
+        m.bias = std::array::from_fn(|k| k as f64 * 0.01);
+        let pixels: Vec<u8> = (0..PIXELS)
+            .map(|_| {
+                if rng.below(4) == 0 {
+                    rng.below(256) as u8
+                } else {
+                    0
+                }
+            })
+            .collect();
+        let (idx, val) = sparse_of(&pixels);
+        let dense: Vec<f64> = pixels.iter().map(|p| scale[usize::from(*p)]).collect();
+        let zs = m.logits(
+            Row::Sparse {
+                index: &idx,
+                value: &val,
+            },
+            &scale,
+        );
+        let zd = m.logits(Row::Dense(&dense), &scale);
+        assert_eq!(zs.map(f64::to_bits), zd.map(f64::to_bits));
+
+        let (mut s1, mut s2) = (Step::new(), Step::new());
+        s1.begin(1);
+        s2.begin(1);
+        s1.add(
+            &m,
+            Row::Sparse {
+                index: &idx,
+                value: &val,
+            },
+            4,
+            &scale,
+        );
+        s2.add(&m, Row::Dense(&dense), 4, &scale);
+        let (mut m1, mut m2) = (m.clone(), m.clone());
+        s1.apply(&mut m1, 0.3);
+        s2.apply(&mut m2, 0.3);
+        assert_eq!(m1, m2);
+    }
+
+    #[test]
+    fn softmax_is_stable_for_large_logits() {
+        let mut z = [0.0; CLASSES];
+        z[4] = 1000.0;
+        z[1] = 999.0;
+        let (m, e, s) = softmax_parts(&z);
+        assert_eq!(m, 1000.0);
+        assert_eq!(e[4], 1.0);
+        assert!(s.is_finite() && s > 1.0);
+        let mut score = Score::default();
+        score.add(&z, 1);
+        assert!((score.loss() - (1.0 + libm::log(1.0 + libm::exp(-1.0)))).abs() < 1e-9);
+    }
+}
