@@ -1,1 +1,97 @@
-//! (to be written)
+//! The loop every daemon shares: flags, passes, sleeping, backoff, stopping.
+//!
+//! A BOINC daemon (transitioner, validator, assimilator, file deleter, …)
+//! repeats one *pass* over the rows that need it: when a pass did
+//! something it runs the next one at once; when it found nothing it sleeps
+//! `--sleep_interval` seconds. This module owns everything around the pass,
+//! so each daemon's code is only its pass:
+//!
+//! - [`CommonDaemonArgs`]: the C++ daemons' flags in both spellings
+//!   (`-d 3`, `--debug_level 3`, `-app x`, `--one_pass`, `--mod N I`, …),
+//!   for a daemon's clap `Cli` to flatten; [`parse_args`] accepts
+//!   single-dash long flags as BOINC does.
+//! - [`DaemonRuntime`]: start-up (logging, project, `config.xml`, signal
+//!   handlers) and [`DaemonRuntime::run`], the loop.
+//! - [`Shutdown`]: SIGTERM, SIGINT, SIGHUP and the `stop_daemons` trigger
+//!   file end the daemon after the current item, with exit status 0.
+//! - An infrastructure failure (database unreachable) ends the pass with
+//!   [`InfraError`]; the loop logs it, backs off (1 s doubling to 60 s) and
+//!   retries, so a daemon never crash-loops while the database restarts.
+//! - [`ModSlice`]: `--mod N I` as an SQL predicate and a Rust check.
+//!
+//! # Writing a daemon
+//!
+//! A daemon's `main.rs` (here, a made-up one that marks workunits):
+//!
+//! ```no_run
+//! use std::process::ExitCode;
+//!
+//! use clap::Parser;
+//! use rboinc_core::daemon::{self, CommonDaemonArgs, DaemonRuntime, InfraError, PassOutcome};
+//!
+//! /// Marks workunits that need it (example).
+//! #[derive(Debug, Parser)]
+//! #[command(name = "marker", version)] // name: what --version prints
+//! struct Cli {
+//!     #[command(flatten)]
+//!     common: CommonDaemonArgs,
+//!     /// Rows to read per query.
+//!     #[arg(long = "batch", default_value_t = 100)]
+//!     batch: u32,
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> ExitCode {
+//!     let cli: Cli = daemon::parse_args();
+//!     let rt = match DaemonRuntime::start("marker", &cli.common).await {
+//!         Ok(rt) => rt,
+//!         Err(e) => {
+//!             tracing::error!(error = %e, "cannot start");
+//!             return ExitCode::FAILURE;
+//!         }
+//!     };
+//!     // Build the pool lazily: it connects on first use, so a database
+//!     // that is down at start-up is just a failed pass, retried.
+//!     // let pool = rboinc_core::db::pool_lazy(rt.config());
+//!     let result = rt
+//!         .run(async |rt| {
+//!             let predicate = rt.modulo().sql_predicate("id"); // "id % 2 = 0" or "TRUE"
+//!             let ids: Vec<u64> = fetch_due(&predicate, cli.batch).await?; // `?`: InfraError
+//!             for id in &ids {
+//!                 if rt.should_stop() {
+//!                     break; // finish nothing half-way: the stop is seen between items
+//!                 }
+//!                 if let Err(e) = handle(*id).await {
+//!                     tracing::error!(wu_id = id, error = %e, "cannot handle workunit");
+//!                 }
+//!             }
+//!             Ok(if ids.is_empty() { PassOutcome::Idle } else { PassOutcome::DidWork })
+//!         })
+//!         .await;
+//!     match result {
+//!         Ok(_) => ExitCode::SUCCESS,
+//!         Err(e) => {
+//!             tracing::error!(error = %e, "exiting");
+//!             ExitCode::FAILURE
+//!         }
+//!     }
+//! }
+//! # async fn fetch_due(_p: &str, _n: u32) -> Result<Vec<u64>, std::io::Error> { Ok(vec![]) }
+//! # async fn handle(_id: u64) -> Result<(), std::io::Error> { Ok(()) }
+//! ```
+//!
+//! `core/examples/demo_daemon.rs` is a complete, runnable daemon on this
+//! runtime; the integration tests drive it with real signals and a real
+//! (or deliberately unreachable) database.
+
+mod args;
+mod backoff;
+mod modulo;
+mod runtime;
+mod shutdown;
+
+pub use args::{CommonDaemonArgs, normalize_args, parse_args, try_parse_args_from};
+pub use backoff::Backoff;
+pub use modulo::{ModError, ModSlice};
+pub use runtime::{BoxError, DaemonError, DaemonRuntime, InfraError, PassOutcome, Stopped};
+pub use shutdown::{Shutdown, StopReason, StopSignal};
