@@ -49,12 +49,12 @@ fn configish() -> impl Strategy<Value = String> {
 proptest! {
     #[test]
     fn any_text_gives_a_config_or_an_error_inside_the_file(text in "\\PC{0,200}") {
-        if let Err(e) = parse(&text) {
-            if let Some((line, column)) = position(&e) {
-                let lines = text.split('\n').count() as u32;
-                prop_assert!(line >= 1 && line <= lines, "{e}");
-                prop_assert!(column >= 1, "{e}");
-            }
+        if let Err(e) = parse(&text)
+            && let Some((line, column)) = position(&e)
+        {
+            let lines = text.split('\n').count() as u32;
+            prop_assert!(line >= 1 && line <= lines, "{e}");
+            prop_assert!(column >= 1, "{e}");
         }
     }
 
