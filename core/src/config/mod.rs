@@ -3,9 +3,9 @@
 //! BOINC defines the file (see the map in `config/README.md`); we read any
 //! stock project's file unchanged. Reading happens in two steps, so code
 //! after start-up only ever sees checked values:
-//! 1. [`document`] turns the text into a tree of elements that remember
+//! 1. `document` turns the text into a tree of elements that remember
 //!    their line and column, rejecting malformed XML with `file:line:col`;
-//! 2. [`Config::from_document`] picks the settings, applies BOINC's value
+//! 2. `Config::from_document` picks the settings, applies BOINC's value
 //!    rules (trimmed text, `<flag/>` booleans, defaults) and derives paths.
 //!
 //! Unknown elements are ignored, as BOINC ignores them (many are read only
@@ -57,13 +57,13 @@ pub struct Config {
     pub db: DbSettings,
     /// `replica_db_*`, each defaulting to the main database's value.
     pub replica_db: DbSettings,
-    /// Root of the upload hierarchy [`<project>/upload`].
+    /// Root of the upload hierarchy (default `<project>/upload`).
     pub upload_dir: PathBuf,
-    /// Root of the download hierarchy [`<project>/download`].
+    /// Root of the download hierarchy (default `<project>/download`).
     pub download_dir: PathBuf,
-    /// Key files (`upload_private`, `code_sign_public`, …) [`<project>/keys`].
+    /// Key files (`upload_private`, `code_sign_public`, …) (default `<project>/keys`).
     pub key_dir: PathBuf,
-    /// App version sources for version registration [`<project>/apps`].
+    /// App version sources for version registration (default `<project>/apps`).
     pub app_dir: PathBuf,
     pub download_url: Option<String>,
     /// The upload handler's URL (`…/file_upload_handler`).

@@ -23,12 +23,12 @@ pub struct SchedConfig {
     pub one_result_per_user_per_wu: bool,
     /// Same per host (BOINC checks it only if the per-user rule is off).
     pub one_result_per_host_per_wu: bool,
-    /// Base number of jobs per scheduler reply [10].
+    /// Base number of jobs per scheduler reply (default 10).
     pub max_wus_to_send: u32,
     /// Limits on jobs in progress per host: `max_wus_in_progress(_gpu)`,
     /// refined by `<max_jobs_in_progress>` in `config_aux.xml`.
     pub max_jobs_in_progress: JobLimits,
-    /// Minimum time between two work-sending RPCs of a host [0].
+    /// Minimum time between two work-sending RPCs of a host (default 0).
     pub min_sendwork_interval: Duration,
     /// Added to the report deadline stored in the database (not to the one
     /// sent to the client). From `report_grace_period` (seconds) or
@@ -40,13 +40,13 @@ pub struct SchedConfig {
     /// Ask clients to come back after this long; `None` if unset or 0.
     pub next_rpc_delay: Option<Duration>,
     /// Oldest client accepted, as `major*10000 + minor*100 + release`
-    /// (values below 10000 are multiplied by 100, as BOINC does) [0].
+    /// (values below 10000 are multiplied by 100, as BOINC does) (default 0).
     pub min_core_client_version: u32,
     /// Most results handled per RPC; `None` = no limit.
     pub report_max: Option<u32>,
-    /// Per-CPU daily job quota base [0 = no quota].
+    /// Per-CPU daily job quota base (default 0 = no quota).
     pub daily_result_quota: u32,
-    /// Cap on the CPU count used to scale quotas [64].
+    /// Cap on the CPU count used to scale quotas (default 64).
     pub max_ncpus: u32,
     pub dont_send_jobs: bool,
     pub non_cpu_intensive: bool,
@@ -57,11 +57,11 @@ pub struct SchedConfig {
     /// Read by the web code and by our account RPCs.
     pub disable_account_creation: bool,
     pub disable_account_creation_rpc: bool,
-    /// Scheduler log level in BOINC's numbering (1..4) [3].
+    /// Scheduler log level in BOINC's numbering (1..4) (default 3).
     pub sched_debug_level: i32,
-    /// Upload handler log level [3].
+    /// Upload handler log level (default 3).
     pub fuh_debug_level: i32,
-    /// Seconds clients should wait when the project is down [3600].
+    /// Seconds clients should wait when the project is down (default 3600).
     pub maintenance_delay: Duration,
 
     // --- files ---
@@ -72,7 +72,7 @@ pub struct SchedConfig {
     /// Keep `<file>.md5` next to staged input files.
     pub cache_md5_info: bool,
     /// Delay file deletion after the last result report
-    /// (`delete_delay_hours`) [0].
+    /// (`delete_delay_hours`) (default 0).
     pub delete_delay: Duration,
 
     // --- redundancy, validation, credit (transitioner, validator) ---
@@ -87,9 +87,9 @@ pub struct SchedConfig {
     pub credit_by_app: bool,
 
     // --- feeder ---
-    /// Job-cache slots [100].
+    /// Job-cache slots (default 100).
     pub shmem_work_items: u32,
-    /// Rows read per enumeration [2 × `shmem_work_items`].
+    /// Rows read per enumeration (default 2 × `shmem_work_items`).
     pub feeder_query_size: u32,
 }
 

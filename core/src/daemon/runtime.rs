@@ -168,13 +168,13 @@ impl DaemonRuntime {
     }
 
     /// The sleep between idle passes when `--sleep_interval` is not given
-    /// [5 s, as BOINC's transitioner and validator].
+    /// (default 5 s, as BOINC's transitioner and validator).
     pub fn with_default_sleep_interval(mut self, interval: Duration) -> Self {
         self.default_sleep_interval = interval;
         self
     }
 
-    /// The retry delays after a failed pass [1 s doubling to 60 s].
+    /// The retry delays after a failed pass (default 1 s doubling to 60 s).
     pub fn with_backoff(mut self, backoff: Backoff) -> Self {
         self.backoff = backoff;
         self
