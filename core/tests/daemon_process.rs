@@ -191,15 +191,10 @@ fn a_signal_wakes_a_sleeping_daemon_at_once() {
     let p = Project::new("127.0.0.1");
     let mut child = p.spawn(&["-d", "4", "--sleep_interval", "3600"]);
     p.wait_for_log("nothing to do; sleeping");
-    let sent = Instant::now();
     signal(&child, Signal::TERM);
+    // Exiting at all shows it: the sleep was an hour long.
     let status = wait_exit(&mut child, Duration::from_secs(10), &p.log());
     assert_eq!(status.code(), Some(0));
-    assert!(
-        sent.elapsed() < Duration::from_secs(5),
-        "took {:?}",
-        sent.elapsed()
-    );
 }
 
 #[test]
@@ -312,11 +307,11 @@ fn config_xml_spellings_and_debug_levels() {
 #[test]
 fn json_logs_by_flag_or_environment() {
     let p = Project::new("127.0.0.1");
-    p.queue([7]);
-    for (args, env) in [
-        (vec!["--log-format", "json", "--one_pass"], vec![]),
-        (vec!["--one_pass"], vec![("RBOINC_LOG_FORMAT", "json")]),
+    for (item, args, env) in [
+        (7, vec!["--log-format", "json", "--one_pass"], vec![]),
+        (8, vec!["--one_pass"], vec![("RBOINC_LOG_FORMAT", "json")]),
     ] {
+        p.queue([item]);
         let mut child = p.spawn_with_env(&args, &env);
         assert_eq!(
             wait_exit(&mut child, Duration::from_secs(10), &p.log()).code(),
@@ -330,15 +325,21 @@ fn json_logs_by_flag_or_environment() {
         assert!(
             lines
                 .iter()
-                .any(|v| v["message"] == "starting" && v["daemon"] == "demo_daemon")
+                .all(|v| v["level"].is_string() && v["timestamp"].is_string())
         );
         assert!(
             lines
                 .iter()
-                .all(|v| v["level"].is_string() && v["timestamp"].is_string())
+                .any(|v| v["message"] == "starting" && v["daemon"] == "demo_daemon"),
+            "{log}"
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|v| v["message"] == "item finished" && v["item_id"] == item),
+            "event fields are top-level JSON fields: {log}"
         );
     }
-    assert!(p.log().contains(r#""message":"item finished","item_id":7"#) || p.state(7) == "done");
 }
 
 #[test]
