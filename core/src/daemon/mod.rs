@@ -80,6 +80,24 @@
 //! # async fn handle(_id: u64) -> Result<(), std::io::Error> { Ok(()) }
 //! ```
 //!
+//! # Servers
+//!
+//! A server (the scheduler) has no passes but shares the start-up and the
+//! stop rules: take [`DaemonRuntime::start`] for logging, project, config
+//! and signals, and hand its [`Shutdown`] to the server's graceful shutdown
+//! (core does not depend on axum, so this is not compiled here):
+//!
+//! ```ignore
+//! let rt = DaemonRuntime::start("scheduler", &cli.common).await?;
+//! let shutdown = rt.shutdown().clone();
+//! axum::serve(listener, router)
+//!     .with_graceful_shutdown(async move {
+//!         let reason = shutdown.wait().await; // signal or stop_daemons
+//!         tracing::info!(%reason, "stopping");
+//!     })
+//!     .await?;
+//! ```
+//!
 //! `core/examples/demo_daemon.rs` is a complete, runnable daemon on this
 //! runtime; the integration tests drive it with real signals and a real
 //! (or deliberately unreachable) database.
