@@ -69,7 +69,7 @@ pub fn encode(cp: &Checkpoint, fingerprint: &[u8; 32]) -> Vec<u8> {
     out.extend_from_slice(&s.epochs_done.to_le_bytes());
     out.extend_from_slice(&s.rng_position.to_le_bytes());
     out.extend_from_slice(&cp.cpu_time.to_le_bytes());
-    for x in s.model.weights.iter().chain(&s.model.bias) {
+    for x in s.model.weights.iter().flatten().chain(&s.model.bias) {
         out.extend_from_slice(&x.to_le_bytes());
     }
     out.extend_from_slice(&(s.history.len() as u32).to_le_bytes());
@@ -103,9 +103,9 @@ fn decode(bytes: &[u8], fingerprint: &[u8; 32]) -> Result<Checkpoint, bool> {
     let epochs_done = r.u64().ok_or(true)?;
     let rng_position = u128::from_le_bytes(r.take(16).ok_or(true)?.try_into().expect("16"));
     let cpu_time = r.f64().ok_or(true)?;
-    let mut weights = Vec::with_capacity(PIXELS * CLASSES);
-    for _ in 0..PIXELS * CLASSES {
-        weights.push(r.f64().ok_or(true)?);
+    let mut weights = vec![[0.0; CLASSES]; PIXELS];
+    for w in weights.iter_mut().flatten() {
+        *w = r.f64().ok_or(true)?;
     }
     let mut bias = [0.0; CLASSES];
     for b in &mut bias {
@@ -212,7 +212,7 @@ mod tests {
         )
         .unwrap();
         let mut model = Model::zeros();
-        model.weights[17] = -1.5e-300;
+        model.weights[17][3] = -1.5e-300;
         model.bias[9] = f64::from_bits(0x3ff0_0000_0000_0001);
         let cp = Checkpoint {
             state: State {

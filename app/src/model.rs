@@ -26,10 +26,10 @@ pub fn pixel_scale() -> [f64; 256] {
     std::array::from_fn(|p| p as f64 / 255.0)
 }
 
-/// Weights `W` (`PIXELS × CLASSES`, row-major: row `i` holds pixel `i`'s 10 weights) and bias.
+/// Weights `W` (`PIXELS` rows; row `i` holds pixel `i`'s 10 weights) and bias.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
-    pub weights: Vec<f64>,
+    pub weights: Vec<[f64; CLASSES]>,
     pub bias: [f64; CLASSES],
 }
 
@@ -52,7 +52,7 @@ impl Model {
     /// The zero-initialised model.
     pub fn zeros() -> Model {
         Model {
-            weights: vec![0.0; PIXELS * CLASSES],
+            weights: vec![[0.0; CLASSES]; PIXELS],
             bias: [0.0; CLASSES],
         }
     }
@@ -65,14 +65,14 @@ impl Model {
             Row::Sparse { index, value } => {
                 for (&i, &v) in index.iter().zip(value) {
                     let x = scale[usize::from(v)];
-                    let w = &self.weights[usize::from(i) * CLASSES..][..CLASSES];
+                    let w = &self.weights[usize::from(i)];
                     for k in 0..CLASSES {
                         z[k] += x * w[k];
                     }
                 }
             }
             Row::Dense(xs) => {
-                for (x, w) in xs.iter().zip(self.weights.chunks_exact(CLASSES)) {
+                for (x, w) in xs.iter().zip(&self.weights) {
                     if *x != 0.0 {
                         for k in 0..CLASSES {
                             z[k] += x * w[k];
@@ -84,10 +84,59 @@ impl Model {
         z
     }
 
+    /// The logits of two rows. Each row's sums run in exactly the order [`Model::logits`] uses, so
+    /// the results are bit-identical to two single calls; interleaving the two independent
+    /// chains of additions only lets the CPU overlap them.
+    #[inline]
+    pub fn logits_pair(
+        &self,
+        a: Row<'_>,
+        b: Row<'_>,
+        scale: &[f64; 256],
+    ) -> ([f64; CLASSES], [f64; CLASSES]) {
+        let (
+            Row::Sparse {
+                index: ia,
+                value: va,
+            },
+            Row::Sparse {
+                index: ib,
+                value: vb,
+            },
+        ) = (a, b)
+        else {
+            return (self.logits(a, scale), self.logits(b, scale));
+        };
+        let mut za = self.bias;
+        let mut zb = self.bias;
+        let n = ia.len().min(ib.len());
+        for ((&i1, &v1), (&i2, &v2)) in ia.iter().zip(va).zip(ib.iter().zip(vb)) {
+            let (x1, x2) = (scale[usize::from(v1)], scale[usize::from(v2)]);
+            let (w1, w2) = (
+                &self.weights[usize::from(i1)],
+                &self.weights[usize::from(i2)],
+            );
+            for k in 0..CLASSES {
+                za[k] += x1 * w1[k];
+                zb[k] += x2 * w2[k];
+            }
+        }
+        for (z, index, value) in [(&mut za, ia, va), (&mut zb, ib, vb)] {
+            for (&i, &v) in index[n..].iter().zip(&value[n..]) {
+                let x = scale[usize::from(v)];
+                let w = &self.weights[usize::from(i)];
+                for k in 0..CLASSES {
+                    z[k] += x * w[k];
+                }
+            }
+        }
+        (za, zb)
+    }
+
     /// Flattens weights then bias into the `(PIXELS + 1) × CLASSES` matrix that
     /// `weights.npy` holds (the last row is the bias).
     pub fn to_matrix(&self) -> Vec<f64> {
-        let mut m = self.weights.clone();
+        let mut m: Vec<f64> = self.weights.iter().flatten().copied().collect();
         m.extend_from_slice(&self.bias);
         m
     }
@@ -147,7 +196,7 @@ impl Score {
 /// Gradient buffers for one SGD step, reused across steps.
 #[derive(Debug, Clone)]
 pub struct Step {
-    grad_w: Vec<f64>,
+    grad_w: Vec<[f64; CLASSES]>,
     grad_b: [f64; CLASSES],
     batch: f64,
 }
@@ -155,7 +204,7 @@ pub struct Step {
 impl Step {
     pub fn new() -> Step {
         Step {
-            grad_w: vec![0.0; PIXELS * CLASSES],
+            grad_w: vec![[0.0; CLASSES]; PIXELS],
             grad_b: [0.0; CLASSES],
             batch: 1.0,
         }
@@ -163,7 +212,7 @@ impl Step {
 
     /// Starts a batch of `size` rows.
     pub fn begin(&mut self, size: usize) {
-        self.grad_w.fill(0.0);
+        self.grad_w.fill([0.0; CLASSES]);
         self.grad_b = [0.0; CLASSES];
         self.batch = size as f64;
     }
@@ -172,7 +221,26 @@ impl Step {
     #[inline]
     pub fn add(&mut self, model: &Model, row: Row<'_>, label: u8, scale: &[f64; 256]) {
         let z = model.logits(row, scale);
-        let (_, e, s) = softmax_parts(&z);
+        self.add_with_logits(&z, row, label, scale);
+    }
+
+    /// Adds the gradients of two consecutive rows of the batch, in order (the same result as two
+    /// [`Step::add`] calls, with the two forward passes overlapped).
+    #[inline]
+    pub fn add_pair(
+        &mut self,
+        model: &Model,
+        (a, label_a): (Row<'_>, u8),
+        (b, label_b): (Row<'_>, u8),
+        scale: &[f64; 256],
+    ) {
+        let (za, zb) = model.logits_pair(a, b, scale);
+        self.add_with_logits(&za, a, label_a, scale);
+        self.add_with_logits(&zb, b, label_b, scale);
+    }
+
+    fn add_with_logits(&mut self, z: &[f64; CLASSES], row: Row<'_>, label: u8, scale: &[f64; 256]) {
+        let (_, e, s) = softmax_parts(z);
         let mut d = [0.0; CLASSES];
         for k in 0..CLASSES {
             let target = if k == usize::from(label) { 1.0 } else { 0.0 };
@@ -182,14 +250,14 @@ impl Step {
             Row::Sparse { index, value } => {
                 for (&i, &v) in index.iter().zip(value) {
                     let x = scale[usize::from(v)];
-                    let g = &mut self.grad_w[usize::from(i) * CLASSES..][..CLASSES];
+                    let g = &mut self.grad_w[usize::from(i)];
                     for k in 0..CLASSES {
                         g[k] += x * d[k];
                     }
                 }
             }
             Row::Dense(xs) => {
-                for (x, g) in xs.iter().zip(self.grad_w.chunks_exact_mut(CLASSES)) {
+                for (x, g) in xs.iter().zip(self.grad_w.iter_mut()) {
                     if *x != 0.0 {
                         for k in 0..CLASSES {
                             g[k] += x * d[k];
@@ -206,7 +274,9 @@ impl Step {
     /// Applies the accumulated gradient: `W -= lr * gW`, `b -= lr * gb`.
     pub fn apply(&self, model: &mut Model, lr: f64) {
         for (w, g) in model.weights.iter_mut().zip(&self.grad_w) {
-            *w -= lr * g;
+            for k in 0..CLASSES {
+                w[k] -= lr * g[k];
+            }
         }
         for k in 0..CLASSES {
             model.bias[k] -= lr * self.grad_b[k];
@@ -283,16 +353,13 @@ mod tests {
         let p = libm::exp(0.0) / 10.0; // exactly how the code forms 0.1
         let d = |k: usize, y: usize| (p - if k == y { 1.0 } else { 0.0 }) / 2.0;
         for k in 0..CLASSES {
-            assert_eq!(m.weights[5 * CLASSES + k], 0.0 - 1.0 * (1.0 * d(k, 2)));
-            assert_eq!(
-                m.weights[7 * CLASSES + k],
-                0.0 - 1.0 * ((51.0 / 255.0) * d(k, 9))
-            );
+            assert_eq!(m.weights[5][k], 0.0 - 1.0 * (1.0 * d(k, 2)));
+            assert_eq!(m.weights[7][k], 0.0 - 1.0 * ((51.0 / 255.0) * d(k, 9)));
             assert_eq!(m.bias[k], 0.0 - (0.0 + d(k, 2) + d(k, 9)));
         }
         // Untouched pixels keep zero weights; the true classes gained.
-        assert!(m.weights[..5 * CLASSES].iter().all(|w| *w == 0.0));
-        assert!((m.weights[5 * CLASSES + 2] - 0.45).abs() < 1e-15);
+        assert!(m.weights[..5].iter().flatten().all(|w| *w == 0.0));
+        assert!((m.weights[5][2] - 0.45).abs() < 1e-15);
         assert!((m.bias[0] - -0.1).abs() < 1e-15);
         assert!((m.bias[2] - 0.4).abs() < 1e-15);
         // After the step the first row scores its own class highest.
@@ -311,7 +378,7 @@ mod tests {
         let scale = pixel_scale();
         let mut rng = crate::rng::Rng::new(5);
         let mut m = Model::zeros();
-        for w in m.weights.iter_mut() {
+        for w in m.weights.iter_mut().flatten() {
             *w = rng.unit() - 0.5;
         }
         m.bias = std::array::from_fn(|k| k as f64 * 0.01);
@@ -352,6 +419,54 @@ mod tests {
         let (mut m1, mut m2) = (m.clone(), m.clone());
         s1.apply(&mut m1, 0.3);
         s2.apply(&mut m2, 0.3);
+        assert_eq!(m1, m2);
+    }
+
+    #[test]
+    fn paired_rows_match_single_rows_bitwise() {
+        let scale = pixel_scale();
+        let mut rng = crate::rng::Rng::new(11);
+        let mut m = Model::zeros();
+        for w in m.weights.iter_mut().flatten() {
+            *w = rng.unit() - 0.5;
+        }
+        let mut image = |density: u64| -> Vec<u8> {
+            (0..PIXELS)
+                .map(|_| {
+                    if rng.below(density) == 0 {
+                        rng.below(256) as u8
+                    } else {
+                        0
+                    }
+                })
+                .collect()
+        };
+        let (a, b) = (image(3), image(7)); // different lengths: both tails are exercised
+        let (ai, av) = sparse_of(&a);
+        let (bi, bv) = sparse_of(&b);
+        let ra = Row::Sparse {
+            index: &ai,
+            value: &av,
+        };
+        let rb = Row::Sparse {
+            index: &bi,
+            value: &bv,
+        };
+        let (za, zb) = m.logits_pair(ra, rb, &scale);
+        assert_eq!(za.map(f64::to_bits), m.logits(ra, &scale).map(f64::to_bits));
+        let (zb2, za2) = m.logits_pair(rb, ra, &scale);
+        assert_eq!(zb.map(f64::to_bits), m.logits(rb, &scale).map(f64::to_bits));
+        assert_eq!((za2, zb2), (za, zb));
+
+        let (mut single, mut paired) = (Step::new(), Step::new());
+        single.begin(2);
+        paired.begin(2);
+        single.add(&m, ra, 1, &scale);
+        single.add(&m, rb, 8, &scale);
+        paired.add_pair(&m, (ra, 1), (rb, 8), &scale);
+        let (mut m1, mut m2) = (m.clone(), m.clone());
+        single.apply(&mut m1, 0.7);
+        paired.apply(&mut m2, 0.7);
         assert_eq!(m1, m2);
     }
 
