@@ -1,9 +1,10 @@
 //! RSA keys in BOINC's key file format (`keys/upload_private`, `keys/code_sign_public`, ...).
 //!
 //! A key file is the bit count in decimal on the first line, then the bytes of a fixed-size C
-//! struct in [hex text](super::hex_text): every number big-endian and left-padded to its field.
-//! The fields are sized for at most 1024-bit keys, which is why BOINC keys are 1024 bits; a stock
-//! client cannot hold a larger code-signing key.
+//! struct in BOINC's hex text (lowercase hex, 64 characters a line, then a line holding `.`; the
+//! same text as [`Signature::to_text`](super::Signature::to_text)), every number big-endian and
+//! left-padded to its field. The fields are sized for at most 1024-bit keys, which is why BOINC
+//! keys are 1024 bits; a stock client cannot hold a larger code-signing key.
 //!
 //! | key | layout (bytes) | total |
 //! |---|---|---|
