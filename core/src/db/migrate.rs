@@ -9,7 +9,7 @@
 //!
 //! * **empty** (no BOINC table): every migration is applied;
 //! * **made by stock BOINC** (BOINC tables, no `_sqlx_migrations`): the
-//!   tables are compared with the baseline ([`super::schema::compare`]); if
+//!   tables are compared with the baseline ([`super::difference::compare`]); if
 //!   nothing fatal differs the baseline is *recorded* as applied without
 //!   running it, and the later migrations are applied. BOINC's tables and
 //!   rows are never dropped or altered; any fatal difference aborts with
@@ -31,7 +31,8 @@ use md5::{Digest, Md5};
 use sqlx::migrate::{Migrate, Migrator};
 use sqlx::mysql::{MySqlConnection, MySqlPool};
 
-use super::schema::{BOINC_TABLES, Difference, Schema, compare};
+use super::difference::{Difference, compare};
+use super::schema::{BOINC_TABLES, Schema};
 
 static EMBEDDED: Migrator = sqlx::migrate!("../migrations");
 

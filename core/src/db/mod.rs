@@ -6,7 +6,8 @@
 //! - [`pool`]: connecting ([`connect`], [`connect_lazy`]) from
 //!   [`crate::config::DbSettings`] (`Config::db_settings()`).
 //! - [`migrate`]: creating the schema, or adopting one stock BOINC made.
-//! - [`schema`]: the 17 BOINC tables as expected, as found, and their differences.
+//! - [`schema`]: the 17 BOINC tables as expected and as found; [`difference`]:
+//!   which differences we can live with.
 //! - [`found_rows`]: UPDATE counts mean rows *matched*, as in BOINC.
 //! - one module per table ([`workunit`], [`result`], [`app`], ...): a typed
 //!   row (`WorkunitRow`, `ResultRow`, ...) and one small function per query.
@@ -27,6 +28,7 @@ pub mod app;
 pub mod app_version;
 pub mod batch;
 pub mod credited_job;
+pub mod difference;
 pub mod found_rows;
 pub mod host;
 pub mod host_app_version;
