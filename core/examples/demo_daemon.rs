@@ -16,10 +16,10 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
-use rboinc_core::config::DbSettings;
 use rboinc_core::daemon::{
     self, Backoff, CommonDaemonArgs, DaemonRuntime, InfraError, PassOutcome,
 };
+use rboinc_core::db::pool::connect_options;
 use sqlx::Connection;
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection};
 
@@ -48,23 +48,6 @@ struct Cli {
         default_value_t = 60_000
     )]
     backoff_max_ms: u64,
-}
-
-/// Connection options from the project's `db_*` settings.
-fn connect_options(db: &DbSettings) -> MySqlConnectOptions {
-    let mut options = MySqlConnectOptions::new()
-        .host(&db.host)
-        .username(&db.user)
-        .database(&db.name);
-    // An empty password must not be sent at all: MySQL treats "" as a
-    // password ("using password: YES") and refuses a password-less account.
-    if !db.password.is_empty() {
-        options = options.password(db.password.expose());
-    }
-    if let Some(port) = db.port {
-        options = options.port(port);
-    }
-    options
 }
 
 /// Checks the database with a fresh connection. (A pool would report only
