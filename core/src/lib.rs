@@ -9,6 +9,7 @@
 //! - [`hier`]: the upload/download fan-out directory hierarchy.
 //! - [`crypt`]: BOINC key files, file signatures, upload authorization signatures.
 //! - [`md5file`]: MD5 of files and the `.md5` cache files next to staged inputs.
+//! - [`template`]: job templates filled in per job or result.
 //! - [`xml`]: small XML helpers shared by the server parts.
 //! - [`telemetry`]: `tracing` set-up (text or JSON).
 //! - [`daemon`]: the loop, flags, signals and stop trigger every daemon shares.
@@ -24,5 +25,6 @@ pub mod md5file;
 pub mod project;
 pub mod state;
 pub mod telemetry;
+pub mod template;
 pub mod test_support;
 pub mod xml;
