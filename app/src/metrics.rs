@@ -17,10 +17,11 @@
 //! | `split` | object | `train` rows, `val` rows, `val_source` (`"test"` or `"holdout"`) |
 //! | `train_acc`, `train_loss`, `val_acc`, `val_loss` | number | after the last epoch |
 //! | `history` | array | per epoch: `epoch` (1-based), `train_loss`, `train_acc`, `val_loss`, `val_acc` |
-//! | `weights` | object | `sha256` of the weights `.npy` bytes (computed even when not exported), `dtype` `"<f8"`, `shape` `[785, 10]`, `exported` (bool) |
+//! | `weights` | object | `sha256` of the weights `.npy` bytes (computed even when not exported), `dtype` `"<f4"`, `shape` `[785, 10]`, `exported` (bool) |
 //! | `host` | object | NOT deterministic: `runtime_s`, `cpu_time_s`, `started_unix`, `finished_unix`, `mode` (`"boinc"`/`"standalone"`), `resumed_from_epoch` (null or n), `dataset_format` (`"idx_dir"`/`"npz"`/`"bundle"`), `platform`, `os_release`, `cpu_model`, `cpu_features` (array), and under BOINC `boinc` (`result_name`, `wu_name`, `hostid`) |
 //!
-//! `weights.npy` (only with `export_weights`) is a NumPy `.npy` file of little-endian float64,
+//! `weights.npy` (only with `export_weights`) is a NumPy `.npy` file of little-endian float32
+//! (the model's own precision, see [`crate::model::Real`]),
 //! shape `(785, 10)`, C order: rows 0–783 are the weights of pixels 0–783 (row-major 28 × 28),
 //! row 784 is the bias; `logits = pixels / 255 @ a[:784] + a[784]`.
 
@@ -111,7 +112,7 @@ impl Metrics {
             history: state.history.clone(),
             weights: WeightsFacts {
                 sha256: hex::encode(sha2::Sha256::digest(weights_npy)),
-                dtype: "<f8",
+                dtype: "<f4",
                 shape: [PIXELS + 1, CLASSES],
                 exported: job.export_weights,
             },
@@ -127,10 +128,10 @@ impl Metrics {
     }
 }
 
-/// Encodes the weights file (`.npy`, `<f8`, shape `(785, 10)`).
+/// Encodes the weights file (`.npy`, `<f4`, shape `(785, 10)`).
 pub fn weights_npy(state: &State) -> Vec<u8> {
     let mut out = Vec::new();
-    crate::npy::write_f64(&mut out, &[PIXELS + 1, CLASSES], &state.model.to_matrix())
+    crate::npy::write_f32(&mut out, &[PIXELS + 1, CLASSES], &state.model.to_matrix())
         .expect("writing to a Vec cannot fail");
     out
 }

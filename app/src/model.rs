@@ -21,16 +21,35 @@
 
 use crate::dataset::{CLASSES, PIXELS};
 
+/// The floating-point type of the model and its arithmetic.
+///
+/// Single precision: the weights (31 KB) then fit in a core's L1 cache and twice as many lanes
+/// fit in a vector register, which is most of the app's speed. Softmax regression on [0, 1]
+/// pixels is well conditioned, so accuracy is unaffected; losses are summed in `f64`.
+pub type Real = f32;
+
+/// `exp` in [`Real`] precision (the pure-Rust `libm`, the same on every CPU).
+#[inline]
+pub fn exp(x: Real) -> Real {
+    libm::expf(x)
+}
+
+/// Natural logarithm in [`Real`] precision (`libm`).
+#[inline]
+pub fn ln(x: Real) -> Real {
+    libm::logf(x)
+}
+
 /// `pixel / 255` for every byte value: inputs scaled to [0, 1].
-pub fn pixel_scale() -> [f64; 256] {
-    std::array::from_fn(|p| p as f64 / 255.0)
+pub fn pixel_scale() -> [Real; 256] {
+    std::array::from_fn(|p| p as Real / 255.0)
 }
 
 /// Weights `W` (`PIXELS` rows; row `i` holds pixel `i`'s 10 weights) and bias.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Model {
-    pub weights: Vec<[f64; CLASSES]>,
-    pub bias: [f64; CLASSES],
+    pub weights: Vec<[Real; CLASSES]>,
+    pub bias: [Real; CLASSES],
 }
 
 impl Default for Model {
@@ -45,7 +64,7 @@ pub enum Row<'a> {
     /// Non-zero pixels only: ascending indices and their byte values.
     Sparse { index: &'a [u16], value: &'a [u8] },
     /// All 784 scaled pixels.
-    Dense(&'a [f64]),
+    Dense(&'a [Real]),
 }
 
 impl Model {
@@ -59,7 +78,7 @@ impl Model {
 
     /// The logits of one row.
     #[inline]
-    pub fn logits(&self, row: Row<'_>, scale: &[f64; 256]) -> [f64; CLASSES] {
+    pub fn logits(&self, row: Row<'_>, scale: &[Real; 256]) -> [Real; CLASSES] {
         let mut z = self.bias;
         match row {
             Row::Sparse { index, value } => {
@@ -92,8 +111,8 @@ impl Model {
         &self,
         a: Row<'_>,
         b: Row<'_>,
-        scale: &[f64; 256],
-    ) -> ([f64; CLASSES], [f64; CLASSES]) {
+        scale: &[Real; 256],
+    ) -> ([Real; CLASSES], [Real; CLASSES]) {
         let (
             Row::Sparse {
                 index: ia,
@@ -135,8 +154,8 @@ impl Model {
 
     /// Flattens weights then bias into the `(PIXELS + 1) × CLASSES` matrix that
     /// `weights.npy` holds (the last row is the bias).
-    pub fn to_matrix(&self) -> Vec<f64> {
-        let mut m: Vec<f64> = self.weights.iter().flatten().copied().collect();
+    pub fn to_matrix(&self) -> Vec<Real> {
+        let mut m: Vec<Real> = self.weights.iter().flatten().copied().collect();
         m.extend_from_slice(&self.bias);
         m
     }
@@ -144,12 +163,12 @@ impl Model {
 
 /// Softmax pieces of a logit vector: the max, the shifted exponentials and their sum.
 #[inline]
-pub fn softmax_parts(z: &[f64; CLASSES]) -> (f64, [f64; CLASSES], f64) {
-    let m = z.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+pub fn softmax_parts(z: &[Real; CLASSES]) -> (Real, [Real; CLASSES], Real) {
+    let m = z.iter().copied().fold(Real::NEG_INFINITY, Real::max);
     let mut e = [0.0; CLASSES];
     let mut s = 0.0;
     for k in 0..CLASSES {
-        e[k] = libm::exp(z[k] - m);
+        e[k] = exp(z[k] - m);
         s += e[k];
     }
     (m, e, s)
@@ -157,7 +176,7 @@ pub fn softmax_parts(z: &[f64; CLASSES]) -> (f64, [f64; CLASSES], f64) {
 
 /// Index of the first maximum.
 #[inline]
-pub fn argmax(z: &[f64; CLASSES]) -> usize {
+pub fn argmax(z: &[Real; CLASSES]) -> usize {
     let mut best = 0;
     for k in 1..CLASSES {
         if z[k] > z[best] {
@@ -176,10 +195,10 @@ pub struct Score {
 }
 
 impl Score {
-    pub fn add(&mut self, z: &[f64; CLASSES], label: u8) {
+    pub fn add(&mut self, z: &[Real; CLASSES], label: u8) {
         let (m, _, s) = softmax_parts(z);
         let y = usize::from(label);
-        self.loss_sum += libm::log(s) - (z[y] - m);
+        self.loss_sum += f64::from(ln(s) - (z[y] - m));
         self.correct += u64::from(argmax(z) == y);
         self.rows += 1;
     }
@@ -196,9 +215,9 @@ impl Score {
 /// Gradient buffers for one SGD step, reused across steps.
 #[derive(Debug, Clone)]
 pub struct Step {
-    grad_w: Vec<[f64; CLASSES]>,
-    grad_b: [f64; CLASSES],
-    batch: f64,
+    grad_w: Vec<[Real; CLASSES]>,
+    grad_b: [Real; CLASSES],
+    batch: Real,
 }
 
 impl Step {
@@ -214,12 +233,12 @@ impl Step {
     pub fn begin(&mut self, size: usize) {
         self.grad_w.fill([0.0; CLASSES]);
         self.grad_b = [0.0; CLASSES];
-        self.batch = size as f64;
+        self.batch = size as Real;
     }
 
     /// Adds one row's gradient (computed with the model as it was at the start of the batch).
     #[inline]
-    pub fn add(&mut self, model: &Model, row: Row<'_>, label: u8, scale: &[f64; 256]) {
+    pub fn add(&mut self, model: &Model, row: Row<'_>, label: u8, scale: &[Real; 256]) {
         let z = model.logits(row, scale);
         self.add_with_logits(&z, row, label, scale);
     }
@@ -232,14 +251,20 @@ impl Step {
         model: &Model,
         (a, label_a): (Row<'_>, u8),
         (b, label_b): (Row<'_>, u8),
-        scale: &[f64; 256],
+        scale: &[Real; 256],
     ) {
         let (za, zb) = model.logits_pair(a, b, scale);
         self.add_with_logits(&za, a, label_a, scale);
         self.add_with_logits(&zb, b, label_b, scale);
     }
 
-    fn add_with_logits(&mut self, z: &[f64; CLASSES], row: Row<'_>, label: u8, scale: &[f64; 256]) {
+    fn add_with_logits(
+        &mut self,
+        z: &[Real; CLASSES],
+        row: Row<'_>,
+        label: u8,
+        scale: &[Real; 256],
+    ) {
         let (_, e, s) = softmax_parts(z);
         let mut d = [0.0; CLASSES];
         for k in 0..CLASSES {
@@ -272,7 +297,7 @@ impl Step {
     }
 
     /// Applies the accumulated gradient: `W -= lr * gW`, `b -= lr * gb`.
-    pub fn apply(&self, model: &mut Model, lr: f64) {
+    pub fn apply(&self, model: &mut Model, lr: Real) {
         for (w, g) in model.weights.iter_mut().zip(&self.grad_w) {
             for k in 0..CLASSES {
                 w[k] -= lr * g[k];
@@ -312,7 +337,7 @@ mod tests {
         assert_eq!(z, [0.0; CLASSES]);
         let mut s = Score::default();
         s.add(&z, 3);
-        assert_eq!(s.loss(), libm::log(10.0));
+        assert_eq!(s.loss(), f64::from(ln(10.0)));
         assert_eq!(argmax(&z), 0, "ties go to the first class");
         assert_eq!(s.accuracy(), 0.0);
     }
@@ -350,7 +375,7 @@ mod tests {
             &scale,
         );
         step.apply(&mut m, 1.0);
-        let p = libm::exp(0.0) / 10.0; // exactly how the code forms 0.1
+        let p = exp(0.0) / 10.0; // exactly how the code forms 0.1
         let d = |k: usize, y: usize| (p - if k == y { 1.0 } else { 0.0 }) / 2.0;
         for k in 0..CLASSES {
             assert_eq!(m.weights[5][k], 0.0 - 1.0 * (1.0 * d(k, 2)));
@@ -359,9 +384,9 @@ mod tests {
         }
         // Untouched pixels keep zero weights; the true classes gained.
         assert!(m.weights[..5].iter().flatten().all(|w| *w == 0.0));
-        assert!((m.weights[5][2] - 0.45).abs() < 1e-15);
-        assert!((m.bias[0] - -0.1).abs() < 1e-15);
-        assert!((m.bias[2] - 0.4).abs() < 1e-15);
+        assert!((m.weights[5][2] - 0.45).abs() < 1e-7);
+        assert!((m.bias[0] - -0.1).abs() < 1e-7);
+        assert!((m.bias[2] - 0.4).abs() < 1e-7);
         // After the step the first row scores its own class highest.
         let z = m.logits(
             Row::Sparse {
@@ -379,9 +404,9 @@ mod tests {
         let mut rng = crate::rng::Rng::new(5);
         let mut m = Model::zeros();
         for w in m.weights.iter_mut().flatten() {
-            *w = rng.unit() - 0.5;
+            *w = (rng.unit() - 0.5) as Real;
         }
-        m.bias = std::array::from_fn(|k| k as f64 * 0.01);
+        m.bias = std::array::from_fn(|k| k as Real * 0.01);
         let pixels: Vec<u8> = (0..PIXELS)
             .map(|_| {
                 if rng.below(4) == 0 {
@@ -392,7 +417,7 @@ mod tests {
             })
             .collect();
         let (idx, val) = sparse_of(&pixels);
-        let dense: Vec<f64> = pixels.iter().map(|p| scale[usize::from(*p)]).collect();
+        let dense: Vec<Real> = pixels.iter().map(|p| scale[usize::from(*p)]).collect();
         let zs = m.logits(
             Row::Sparse {
                 index: &idx,
@@ -401,7 +426,7 @@ mod tests {
             &scale,
         );
         let zd = m.logits(Row::Dense(&dense), &scale);
-        assert_eq!(zs.map(f64::to_bits), zd.map(f64::to_bits));
+        assert_eq!(zs.map(Real::to_bits), zd.map(Real::to_bits));
 
         let (mut s1, mut s2) = (Step::new(), Step::new());
         s1.begin(1);
@@ -428,7 +453,7 @@ mod tests {
         let mut rng = crate::rng::Rng::new(11);
         let mut m = Model::zeros();
         for w in m.weights.iter_mut().flatten() {
-            *w = rng.unit() - 0.5;
+            *w = (rng.unit() - 0.5) as Real;
         }
         let mut image = |density: u64| -> Vec<u8> {
             (0..PIXELS)
@@ -453,9 +478,15 @@ mod tests {
             value: &bv,
         };
         let (za, zb) = m.logits_pair(ra, rb, &scale);
-        assert_eq!(za.map(f64::to_bits), m.logits(ra, &scale).map(f64::to_bits));
+        assert_eq!(
+            za.map(Real::to_bits),
+            m.logits(ra, &scale).map(Real::to_bits)
+        );
         let (zb2, za2) = m.logits_pair(rb, ra, &scale);
-        assert_eq!(zb.map(f64::to_bits), m.logits(rb, &scale).map(f64::to_bits));
+        assert_eq!(
+            zb.map(Real::to_bits),
+            m.logits(rb, &scale).map(Real::to_bits)
+        );
         assert_eq!((za2, zb2), (za, zb));
 
         let (mut single, mut paired) = (Step::new(), Step::new());
@@ -481,6 +512,6 @@ mod tests {
         assert!(s.is_finite() && s > 1.0);
         let mut score = Score::default();
         score.add(&z, 1);
-        assert!((score.loss() - (1.0 + libm::log(1.0 + libm::exp(-1.0)))).abs() < 1e-9);
+        assert!((score.loss() - (1.0 + (1.0 + (-1.0f64).exp()).ln())).abs() < 1e-6);
     }
 }

@@ -106,18 +106,32 @@ fn value_after<'a>(text: &'a str, key: &str) -> Result<&'a str, String> {
 
 /// Writes a C-order little-endian float64 array (`<f8`) of the given shape.
 pub fn write_f64(out: &mut impl Write, shape: &[usize], data: &[f64]) -> std::io::Result<()> {
-    assert_eq!(
-        shape.iter().product::<usize>(),
-        data.len(),
-        "shape/data mismatch"
-    );
+    let bytes: Vec<u8> = data.iter().flat_map(|x| x.to_le_bytes()).collect();
+    write_raw(out, "<f8", shape, data.len(), &bytes)
+}
+
+/// Writes a C-order little-endian float32 array (`<f4`) of the given shape.
+pub fn write_f32(out: &mut impl Write, shape: &[usize], data: &[f32]) -> std::io::Result<()> {
+    let bytes: Vec<u8> = data.iter().flat_map(|x| x.to_le_bytes()).collect();
+    write_raw(out, "<f4", shape, data.len(), &bytes)
+}
+
+fn write_raw(
+    out: &mut impl Write,
+    descr: &str,
+    shape: &[usize],
+    len: usize,
+    data: &[u8],
+) -> std::io::Result<()> {
+    assert_eq!(shape.iter().product::<usize>(), len, "shape/data mismatch");
     let dims: Vec<String> = shape.iter().map(|d| d.to_string()).collect();
     let shape_text = if dims.len() == 1 {
         format!("({},)", dims[0])
     } else {
         format!("({})", dims.join(", "))
     };
-    let mut header = format!("{{'descr': '<f8', 'fortran_order': False, 'shape': {shape_text}, }}");
+    let mut header =
+        format!("{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape_text}, }}");
     // Pad so that magic + version + length + header + '\n' is a multiple of 64.
     let total = MAGIC.len() + 2 + 2 + header.len() + 1;
     header.extend(std::iter::repeat_n(' ', (64 - total % 64) % 64));
@@ -126,11 +140,7 @@ pub fn write_f64(out: &mut impl Write, shape: &[usize], data: &[f64]) -> std::io
     out.write_all(&[1, 0])?;
     out.write_all(&(header.len() as u16).to_le_bytes())?;
     out.write_all(header.as_bytes())?;
-    let mut buf = Vec::with_capacity(data.len() * 8);
-    for x in data {
-        buf.extend_from_slice(&x.to_le_bytes());
-    }
-    out.write_all(&buf)
+    out.write_all(data)
 }
 
 #[cfg(test)]
@@ -150,6 +160,15 @@ mod tests {
         assert_eq!(h.item_size(), Some(8));
         assert_eq!(data.len(), 48);
         assert_eq!(f64::from_le_bytes(data[40..48].try_into().unwrap()), -0.5);
+    }
+
+    #[test]
+    fn writes_f32() {
+        let mut out = Vec::new();
+        write_f32(&mut out, &[3], &[1.5, -2.0, 0.25]).unwrap();
+        let (h, data) = parse(&out).unwrap();
+        assert_eq!((h.descr.as_str(), h.shape.clone()), ("<f4", vec![3]));
+        assert_eq!(data, [1.5f32, -2.0, 0.25].map(f32::to_le_bytes).concat());
     }
 
     #[test]

@@ -3,7 +3,8 @@
 //! The generator is used in this order: the [`split`](crate::split) draws, then per epoch one
 //! Fisher–Yates shuffle of the training rows (starting from draw order each time), then — only
 //! when `noise_std > 0` — 392 normal pairs per training row in batch order, giving pixels
-//! `2j` and `2j + 1` their noise; a noisy pixel is `clamp(x + noise_std * n, 0, 1)`. After each
+//! `2j` and `2j + 1` their noise; a noisy pixel is `clamp(x + noise_std * n, 0, 1)`, computed in
+//! `f64` and rounded to the model's precision. After each
 //! epoch the loss and accuracy of the clean training rows and of the validation rows are
 //! recorded. The whole state between epochs is [`State`]: the model, the epoch count, the history
 //! and the generator's position — exactly what a checkpoint needs to resume bit for bit.
@@ -12,7 +13,7 @@ use serde::Serialize;
 
 use crate::dataset::{CLASSES, Dataset, PIXELS, Split};
 use crate::job::Job;
-use crate::model::{Model, Row, Score, Step, pixel_scale};
+use crate::model::{Model, Real, Row, Score, Step, pixel_scale};
 use crate::rng::Rng;
 use crate::split::{self, Partition, PartitionError, ValSource};
 
@@ -97,7 +98,7 @@ impl SparseRows {
         }
     }
 
-    fn score(&self, model: &Model, scale: &[f64; 256]) -> Score {
+    fn score(&self, model: &Model, scale: &[Real; 256]) -> Score {
         let mut score = Score::default();
         let n = self.len();
         for i in (0..n - n % 2).step_by(2) {
@@ -120,9 +121,9 @@ pub struct Trainer<'a> {
     partition: Partition,
     train: SparseRows,
     val: SparseRows,
-    scale: [f64; 256],
+    scale: [Real; 256],
     step: Step,
-    noisy: Vec<f64>,
+    noisy: Vec<Real>,
 }
 
 impl<'a> Trainer<'a> {
@@ -185,7 +186,7 @@ impl<'a> Trainer<'a> {
             } else {
                 self.add_clean_rows(&model, chunk);
             }
-            self.step.apply(&mut model, self.job.learning_rate);
+            self.step.apply(&mut model, self.job.learning_rate as Real);
         }
         let (train, val) = self.evaluate(&model);
         state.epochs_done += 1;
@@ -229,10 +230,10 @@ impl<'a> Trainer<'a> {
             let pixels = self.train_split.image(self.partition.train[r] as usize);
             for (j, pair) in pixels.chunks_exact(2).enumerate() {
                 let (n0, n1) = rng.normal_pair();
-                let x0 = self.scale[usize::from(pair[0])] + noise * n0;
-                let x1 = self.scale[usize::from(pair[1])] + noise * n1;
-                self.noisy[2 * j] = x0.clamp(0.0, 1.0);
-                self.noisy[2 * j + 1] = x1.clamp(0.0, 1.0);
+                let x0 = f64::from(self.scale[usize::from(pair[0])]) + noise * n0;
+                let x1 = f64::from(self.scale[usize::from(pair[1])]) + noise * n1;
+                self.noisy[2 * j] = x0.clamp(0.0, 1.0) as Real;
+                self.noisy[2 * j + 1] = x1.clamp(0.0, 1.0) as Real;
             }
             self.step.add(
                 model,
