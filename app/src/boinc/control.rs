@@ -19,10 +19,29 @@ use super::init_data::InitData;
 use super::shmem::{Channel, SharedMem};
 use crate::trainer::Flow;
 
-const TICK: Duration = Duration::from_millis(100);
-const TICKS_PER_STATUS: u32 = 10;
-const HEARTBEAT_GIVEUP: Duration = Duration::from_secs(30);
-const CLIENT_CHECK_TICKS: u32 = 100;
+/// The thread's clock. [`Timing::BOINC`] is what the BOINC API uses; tests shorten it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Timing {
+    /// How often the control channels are read.
+    pub tick: Duration,
+    /// Ticks between status reports.
+    pub ticks_per_status: u32,
+    /// Ticks between checks that the client process still exists (when its pid is known).
+    pub ticks_per_client_check: u32,
+    /// Without a client pid: how long without a heartbeat means the client is gone.
+    pub heartbeat_giveup: Duration,
+}
+
+impl Timing {
+    /// 0.1 s ticks, a status report every second, the client pid checked every 10 s, heartbeats
+    /// given up after 30 s.
+    pub const BOINC: Timing = Timing {
+        tick: Duration::from_millis(100),
+        ticks_per_status: 10,
+        ticks_per_client_check: 100,
+        heartbeat_giveup: Duration::from_secs(30),
+    };
+}
 
 /// Why the client wants the app to stop.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -52,6 +71,7 @@ struct Shared {
     fd_start: f64,
     fd_end: f64,
     client_pid: i64,
+    timing: Timing,
     flags: Mutex<Flags>,
     changed: Condvar,
     stop: AtomicBool,
@@ -97,7 +117,7 @@ impl Shared {
         if self.client_pid > 0 {
             std::path::Path::new(&format!("/proc/{}", self.client_pid)).exists()
         } else {
-            last_heartbeat.elapsed() < HEARTBEAT_GIVEUP
+            last_heartbeat.elapsed() < self.timing.heartbeat_giveup
         }
     }
 
@@ -105,7 +125,7 @@ impl Shared {
         let mut tick: u32 = 0;
         let mut last_heartbeat = Instant::now();
         while !self.stop.load(Ordering::Acquire) {
-            std::thread::sleep(TICK);
+            std::thread::sleep(self.timing.tick);
             tick = tick.wrapping_add(1);
             if let Some(msg) = self.shm.receive(Channel::Heartbeat)
                 && msg.contains("<heartbeat/>")
@@ -116,9 +136,9 @@ impl Shared {
                 self.handle_control(&msg);
             }
             let check_client = if self.client_pid > 0 {
-                tick.is_multiple_of(CLIENT_CHECK_TICKS)
+                tick.is_multiple_of(self.timing.ticks_per_client_check)
             } else {
-                tick.is_multiple_of(TICKS_PER_STATUS)
+                tick.is_multiple_of(self.timing.ticks_per_status)
             };
             if check_client && !self.client_alive(last_heartbeat) {
                 eprintln!("mnist: the BOINC client is gone; exiting");
@@ -126,7 +146,7 @@ impl Shared {
                     flags.request.get_or_insert(Request::ClientGone);
                 });
             }
-            if tick.is_multiple_of(TICKS_PER_STATUS) {
+            if tick.is_multiple_of(self.timing.ticks_per_status) {
                 let suspended = self.flags.lock().expect("control flags poisoned").suspended;
                 if !suspended {
                     let fraction = f64::from_bits(self.fraction.load(Ordering::Relaxed));
@@ -158,6 +178,11 @@ impl Control {
 
     /// Starts the background thread. `base_cpu` is the CPU time of earlier runs of the task.
     pub fn start(shm: SharedMem, init: &InitData, base_cpu: f64) -> Control {
+        Control::start_with(shm, init, base_cpu, Timing::BOINC)
+    }
+
+    /// [`Control::start`] with another clock.
+    pub fn start_with(shm: SharedMem, init: &InitData, base_cpu: f64, timing: Timing) -> Control {
         let shared = Arc::new(Shared {
             shm,
             fraction: AtomicU64::new(0f64.to_bits()),
@@ -166,6 +191,7 @@ impl Control {
             fd_start: init.fraction_done_start,
             fd_end: init.fraction_done_end,
             client_pid: init.client_pid,
+            timing,
             flags: Mutex::new(Flags::default()),
             changed: Condvar::new(),
             stop: AtomicBool::new(false),
@@ -345,6 +371,67 @@ mod tests {
         assert_eq!(control.poll(0.3), Flow::Stop);
         assert_eq!(control.request(), Some(Request::Abort));
         aborter.join().unwrap();
+        control.shutdown(None);
+    }
+
+    const FAST: Timing = Timing {
+        tick: Duration::from_millis(10),
+        ticks_per_status: 5,
+        ticks_per_client_check: 5,
+        heartbeat_giveup: Duration::from_millis(400),
+    };
+
+    fn started(client_pid: i64) -> (tempfile::TempDir, SharedMem, Control) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("boinc_mmap_file");
+        std::fs::write(&path, vec![0u8; FILE_SIZE]).unwrap();
+        let init = InitData {
+            client_pid,
+            ..InitData::default()
+        };
+        let control = Control::start_with(SharedMem::open(&path).unwrap(), &init, 0.0, FAST);
+        (dir, SharedMem::open(&path).unwrap(), control)
+    }
+
+    fn wait_for_stop(control: &Control, within: Duration) -> Option<Request> {
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if control.poll(0.5) == Flow::Stop {
+                return control.request();
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        None
+    }
+
+    #[test]
+    fn a_dead_client_process_stops_the_app() {
+        let mut gone = std::process::Command::new("true").spawn().unwrap();
+        let pid = i64::from(gone.id());
+        gone.wait().unwrap();
+        let (_dir, _client, control) = started(pid);
+        assert_eq!(
+            wait_for_stop(&control, Duration::from_secs(5)),
+            Some(Request::ClientGone)
+        );
+        control.shutdown(None);
+    }
+
+    #[test]
+    fn heartbeats_keep_the_app_alive_and_their_absence_stops_it() {
+        let (_dir, client, control) = started(0);
+        // A client sending heartbeats: no stop well past the give-up time.
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(1000) {
+            client.send(Channel::Heartbeat, "<heartbeat/>\n<wss>1e6</wss>\n");
+            assert_eq!(control.poll(0.1), Flow::Continue);
+            std::thread::sleep(Duration::from_millis(30));
+        }
+        // Silence: the app gives up.
+        assert_eq!(
+            wait_for_stop(&control, Duration::from_secs(5)),
+            Some(Request::ClientGone)
+        );
         control.shutdown(None);
     }
 
