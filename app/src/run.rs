@@ -106,7 +106,7 @@ pub fn run(paths: &Paths, ctx: &Context<'_>) -> Result<Outcome, RunError> {
     let (mut trainer, mut state) = Trainer::new(&job, &ds)?;
     let p = trainer.partition();
     eprintln!(
-        "mnist {}: seed {} samples {} epochs {} batch {} lr {}; dataset {} ({} train rows); validating on {} rows ({:?})",
+        "mnist {}: seed {} samples {} epochs {} batch {} lr {}; dataset {} ({} train rows); validating on {} {} rows",
         crate::APP_VERSION,
         job.seed,
         job.sample_count,
@@ -116,7 +116,7 @@ pub fn run(paths: &Paths, ctx: &Context<'_>) -> Result<Outcome, RunError> {
         ds.sha256,
         ds.train.len(),
         p.val.len(),
-        p.val_source,
+        p.val_source.as_str(),
     );
 
     let fingerprint = checkpoint::fingerprint(&job, &ds.sha256);

@@ -19,6 +19,16 @@ pub enum ValSource {
     Holdout,
 }
 
+impl ValSource {
+    /// The name metrics.json uses.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ValSource::Test => "test",
+            ValSource::Holdout => "holdout",
+        }
+    }
+}
+
 /// The drawn rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Partition {
