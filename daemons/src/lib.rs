@@ -1,1 +1,3 @@
 //! Back-end daemons (transitioner, validator, assimilators, file deleter, db purge).
+
+pub mod assimilator;

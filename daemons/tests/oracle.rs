@@ -19,27 +19,16 @@ macro_rules! scenarios {
 }
 
 scenarios! {
-    #[ignore = "daemon not implemented yet"]
     s01_trans_fresh_wu => "01_trans_fresh_wu",
-    #[ignore = "daemon not implemented yet"]
     s02_trans_timeout_replacement => "02_trans_timeout_replacement",
-    #[ignore = "daemon not implemented yet"]
     s03_trans_need_validate => "03_trans_need_validate",
-    #[ignore = "daemon not implemented yet"]
     s04_trans_max_error_results => "04_trans_max_error_results",
-    #[ignore = "daemon not implemented yet"]
     s06_trans_max_total_results => "06_trans_max_total_results",
-    #[ignore = "daemon not implemented yet"]
     s07_trans_total_cap_and_suffix => "07_trans_total_cap_and_suffix",
-    #[ignore = "daemon not implemented yet"]
     s08_trans_file_delete_ready => "08_trans_file_delete_ready",
-    #[ignore = "daemon not implemented yet"]
     s09_trans_delete_delay => "09_trans_delete_delay",
-    #[ignore = "daemon not implemented yet"]
     s12_trans_deferred_assimilation => "12_trans_deferred_assimilation",
-    #[ignore = "daemon not implemented yet"]
     s13_trans_size_class_priority_batch => "13_trans_size_class_priority_batch",
-    #[ignore = "daemon not implemented yet"]
     s14_trans_flags_no_new_results => "14_trans_flags_no_new_results",
     #[ignore = "daemon not implemented yet"]
     s15_val_bitwise_agree => "15_val_bitwise_agree",
@@ -51,17 +40,11 @@ scenarios! {
     s18_val_missing_output => "18_val_missing_output",
     #[ignore = "daemon not implemented yet"]
     s20_val_trivial_quorum1_credit_from_wu => "20_val_trivial_quorum1_credit_from_wu",
-    #[ignore = "daemon not implemented yet"]
     s22_assim_dummy => "22_assim_dummy",
-    #[ignore = "daemon not implemented yet"]
     s23_assim_script_default_args => "23_assim_script_default_args",
-    #[ignore = "daemon not implemented yet"]
     s24_assim_script_explicit_tokens => "24_assim_script_explicit_tokens",
-    #[ignore = "daemon not implemented yet"]
     s25_assim_script_error_mask => "25_assim_script_error_mask",
-    #[ignore = "daemon not implemented yet"]
     s26_assim_no_canonical => "26_assim_no_canonical",
-    #[ignore = "daemon not implemented yet"]
     s27_assim_script_fails => "27_assim_script_fails",
     #[ignore = "daemon not implemented yet"]
     s28_fd_delete_files => "28_fd_delete_files",
