@@ -1,3 +1,6 @@
 //! Back-end daemons (transitioner, validator, assimilators, file deleter, db purge).
 
 pub mod assimilator;
+pub mod bulk;
+pub mod credit;
+pub mod transitioner;
