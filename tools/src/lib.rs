@@ -1,1 +1,15 @@
-//! Project tooling.
+//! rboinc-tools: the commands an administrator and a researcher use around the daemons.
+//!
+//! Every command is a thin `src/bin/<name>.rs` over a library module, so tests and other tools
+//! (the end-to-end tests, the demo) call the same code directly:
+//! - [`make_project`]: a new project directory and database ([`make_project::create`]).
+//! - [`update_versions`]: registers app versions from `apps/` ([`update_versions::run`]).
+//! - [`create_work`]: workunits from templates and staged input files ([`create_work::WorkCreator`]).
+//! - [`stage`]: putting input files into the download hierarchy.
+//! - [`project`]: opening an existing project (directory, `config.xml`, database).
+
+pub mod create_work;
+pub mod make_project;
+pub mod project;
+pub mod stage;
+pub mod update_versions;
