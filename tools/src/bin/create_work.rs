@@ -14,7 +14,7 @@ use rboinc_tools::project::{Project, unix_now};
 /// Creates workunits from templates and input files already staged in the download directory
 /// (or given as paths, which are staged). With --stdin, one job per input line.
 #[derive(Debug, Parser)]
-#[command(name = "create_work", version)]
+#[command(name = "create_work", version, rename_all = "snake_case")]
 struct Cli {
     /// The app's short name.
     #[arg(long)]
