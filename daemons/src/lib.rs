@@ -4,3 +4,4 @@ pub mod assimilator;
 pub mod bulk;
 pub mod credit;
 pub mod transitioner;
+pub mod validator;

@@ -30,15 +30,10 @@ scenarios! {
     s12_trans_deferred_assimilation => "12_trans_deferred_assimilation",
     s13_trans_size_class_priority_batch => "13_trans_size_class_priority_batch",
     s14_trans_flags_no_new_results => "14_trans_flags_no_new_results",
-    #[ignore = "daemon not implemented yet"]
     s15_val_bitwise_agree => "15_val_bitwise_agree",
-    #[ignore = "daemon not implemented yet"]
     s16_val_bitwise_disagree => "16_val_bitwise_disagree",
-    #[ignore = "daemon not implemented yet"]
     s17_val_bitwise_two_of_three => "17_val_bitwise_two_of_three",
-    #[ignore = "daemon not implemented yet"]
     s18_val_missing_output => "18_val_missing_output",
-    #[ignore = "daemon not implemented yet"]
     s20_val_trivial_quorum1_credit_from_wu => "20_val_trivial_quorum1_credit_from_wu",
     s22_assim_dummy => "22_assim_dummy",
     s23_assim_script_default_args => "23_assim_script_default_args",
@@ -54,10 +49,7 @@ scenarios! {
     s31_purge_archive => "31_purge_archive",
     #[ignore = "daemon not implemented yet"]
     s32_purge_min_age_no_archive => "32_purge_min_age_no_archive",
-    #[ignore = "daemon not implemented yet"]
     s33_val_credit_flops_1e9 => "33_val_credit_flops_1e9",
-    #[ignore = "daemon not implemented yet"]
     s34_val_credit_sanity_fallback => "34_val_credit_sanity_fallback",
-    #[ignore = "daemon not implemented yet"]
     s35_val_missing_host_row => "35_val_missing_host_row",
 }

@@ -52,14 +52,14 @@ pub enum PfcMode {
 }
 
 /// The job facts credit uses.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct JobSize {
     pub rsc_fpops_est: f64,
     pub rsc_fpops_bound: f64,
 }
 
 /// The app facts credit uses.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct AppCredit {
     pub min_avg_pfc: f64,
     pub host_scale_check: bool,

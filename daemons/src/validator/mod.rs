@@ -1,0 +1,334 @@
+//! The validator: compares a job's results, picks the canonical one and grants credit.
+//!
+//! BOINC's generic validator with its two sample plug-ins (bitwise and trivial) plus a
+//! tolerance mode for JSON metrics, on the same database and with the same decisions and
+//! credit numbers (checked against the stock daemons on the oracle scenarios). A pass takes the
+//! app's flagged jobs in batches:
+//!
+//! 1. [`load`]: the flagged jobs and all their results (two queries);
+//! 2. [`compare`]: the outputs of every result that needs a comparison are read at once, in
+//!    parallel, off the async runtime (the C++ validator reads each file when it compares);
+//! 3. [`quorum`] and [`handle`]: consensus, credit ([`crate::credit`]), the job's new state, in
+//!    memory;
+//! 4. [`write`]: one transaction for the batch.
+//!
+//! [`outputs`] locates output files; [`tolerance`] reads the tolerance file.
+
+pub mod cli;
+pub mod compare;
+pub mod handle;
+pub mod load;
+pub mod outputs;
+pub mod quorum;
+pub mod tolerance;
+pub mod write;
+
+#[cfg(test)]
+pub(crate) mod test_rows;
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use rboinc_core::config::Config;
+use rboinc_core::daemon::{InfraError, ModSlice, PassOutcome};
+use rboinc_core::db::result::ResultRow;
+use rboinc_core::db::{ResultId, WorkunitId, app};
+use sqlx::{MySqlConnection, MySqlPool};
+
+use crate::bulk::{BulkError, is_retryable};
+use crate::credit::hav::{self, HavKey};
+use crate::credit::{AppCredit, AppVersions, CreditLedger};
+use compare::Mode;
+use handle::{AppFacts, BatchState, Context, CreditPolicy, handle_job, needs};
+use load::{Job, Selection, load_batch};
+use quorum::Inits;
+
+/// Jobs per batch by default.
+pub const DEFAULT_BATCH: usize = 1000;
+
+/// How the validator was asked to run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// `--app`.
+    pub app: String,
+    pub mode: Mode,
+    pub policy: CreditPolicy,
+    /// Jobs per batch.
+    pub batch: usize,
+    pub slice: ModSlice,
+    /// `--min_wu_id`, `--max_wu_id`.
+    pub min_wu_id: Option<i64>,
+    pub max_wu_id: Option<i64>,
+    /// `--wu_id`: only this job, flagged or not.
+    pub wu_id: Option<WorkunitId>,
+    /// `--one_pass_N_WU`: at most this many jobs.
+    pub max_jobs: Option<u64>,
+    /// `--dry_run`: decide and log, write nothing.
+    pub dry_run: bool,
+}
+
+/// The validator cannot start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ValidatorError {
+    #[error("--credit_from_runtime needs a non-zero --max_granted_credit")]
+    RuntimeCreditUncapped,
+    #[error("no app named {0:?} in the database")]
+    NoSuchApp(String),
+}
+
+/// What a pass did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Report {
+    pub jobs: u64,
+    pub canonical_found: u64,
+    pub results_written: u64,
+}
+
+/// A configured validator.
+#[derive(Debug, Clone)]
+pub struct Validator {
+    pool: MySqlPool,
+    options: Options,
+    upload_dir: PathBuf,
+    fanout: u32,
+    daily_result_quota: i32,
+}
+
+/// Unix time with fractions (BOINC's `dtime()`).
+pub fn dtime() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+impl Validator {
+    pub fn new(pool: MySqlPool, config: &Config, options: Options) -> Result<Self, ValidatorError> {
+        if options.policy.from_runtime && options.policy.max_granted_credit == 0.0 {
+            return Err(ValidatorError::RuntimeCreditUncapped);
+        }
+        if config.sched.credit_by_app {
+            tracing::warn!(
+                "<credit_by_app> is set, but per-app credit (credit_user/credit_team) is not kept by this validator"
+            );
+        }
+        Ok(Validator {
+            pool,
+            upload_dir: config.upload_dir.clone(),
+            fanout: config.uldl_dir_fanout,
+            daily_result_quota: i32::try_from(config.sched.daily_result_quota).unwrap_or(i32::MAX),
+            options,
+        })
+    }
+
+    /// One pass over the app's flagged jobs, checking `should_stop` between batches.
+    pub async fn pass(&self, should_stop: impl Fn() -> bool) -> Result<Report, InfraError> {
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| InfraError::new("connecting to the database", e))?;
+        let app = app::by_name(&mut *conn, &self.options.app)
+            .await
+            .map_err(|e| InfraError::new("reading the app", e))?
+            .ok_or_else(|| {
+                InfraError::new(
+                    "reading the app",
+                    ValidatorError::NoSuchApp(self.options.app.clone()),
+                )
+            })?;
+        let facts = AppFacts {
+            target_nresults: app.target_nresults,
+            credit: AppCredit {
+                min_avg_pfc: app.min_avg_pfc,
+                host_scale_check: app.host_scale_check != 0,
+            },
+        };
+        let mut versions = AppVersions::default();
+        let mut report = Report::default();
+        let mut cursor = None;
+        loop {
+            if should_stop() {
+                break;
+            }
+            let mut limit = self.options.batch.max(1);
+            if let Some(max) = self.options.max_jobs {
+                let left = max.saturating_sub(report.jobs);
+                if left == 0 {
+                    break;
+                }
+                limit = limit.min(usize::try_from(left).unwrap_or(usize::MAX));
+            }
+            if self.options.dry_run {
+                limit = 1;
+            }
+            let selection = Selection {
+                appid: app.id,
+                after: cursor,
+                slice: self.options.slice,
+                min_id: self.options.min_wu_id,
+                max_id: self.options.max_wu_id,
+                only: self.options.wu_id,
+            };
+            let batch = load_batch(&mut conn, selection, limit)
+                .await
+                .map_err(|e| InfraError::new("reading workunits to validate", e))?;
+            if batch.scanned == 0 {
+                break;
+            }
+            cursor = batch.last;
+            let done = self
+                .handle_batch(&mut conn, facts, &mut versions, batch.jobs)
+                .await?;
+            report.jobs += done.jobs;
+            report.canonical_found += done.canonical_found;
+            report.results_written += done.results_written;
+            if batch.scanned < limit || self.options.wu_id.is_some() || self.options.dry_run {
+                break;
+            }
+        }
+        if versions.has_samples() && !self.options.dry_run {
+            versions
+                .flush(&self.pool, dtime())
+                .await
+                .map_err(|e| InfraError::new("writing app version statistics", e))?;
+        }
+        Ok(report)
+    }
+
+    /// Reads outputs, decides and writes one batch of jobs.
+    pub async fn handle_batch(
+        &self,
+        conn: &mut MySqlConnection,
+        app: AppFacts,
+        versions: &mut AppVersions,
+        jobs: Vec<Job>,
+    ) -> Result<Report, InfraError> {
+        let mut to_read: HashSet<ResultId> = HashSet::new();
+        let mut hav_keys: Vec<HavKey> = Vec::new();
+        for job in &jobs {
+            let (read, havs) = needs(job, &self.options.policy);
+            to_read.extend(read);
+            hav_keys.extend(havs);
+        }
+        let rows: Vec<ResultRow> = jobs
+            .iter()
+            .flat_map(|j| &j.results)
+            .filter(|r| to_read.contains(&r.id))
+            .cloned()
+            .collect();
+        let (mode, upload_dir, fanout) = (
+            self.options.mode.clone(),
+            self.upload_dir.clone(),
+            self.fanout,
+        );
+        let inits =
+            tokio::task::spawn_blocking(move || read_outputs(&mode, &rows, &upload_dir, fanout))
+                .await
+                .map_err(|e| InfraError::new("reading output files", e))?;
+
+        let infra = |what: &'static str| move |e: sqlx::Error| InfraError::new(what, e);
+        let ledger = CreditLedger::load(conn, hav_keys.iter().map(|k| k.0))
+            .await
+            .map_err(infra("reading hosts, users and teams"))?;
+        let havs = hav::lookup_many(conn, hav_keys.iter().copied())
+            .await
+            .map_err(infra("reading host_app_version"))?;
+        let version_ids: Vec<i64> = jobs
+            .iter()
+            .flat_map(|j| &j.results)
+            .map(|r| r.app_version_id.get())
+            .collect();
+        versions
+            .load(conn, version_ids)
+            .await
+            .map_err(infra("reading app versions"))?;
+
+        let mut state = BatchState {
+            ledger,
+            havs_read: havs.clone(),
+            havs,
+            ..BatchState::default()
+        };
+        let cx = Context {
+            policy: self.options.policy,
+            app,
+            daily_result_quota: self.daily_result_quota,
+            now: dtime(),
+            mode: &self.options.mode,
+            inits: &inits,
+        };
+        for job in &jobs {
+            tracing::debug!(wu_id = %job.wu.id, wu = %job.wu.name, results = job.results.len(), "validating");
+            handle_job(&cx, versions, &mut state, job);
+        }
+        let report = Report {
+            jobs: jobs.len() as u64,
+            canonical_found: state
+                .workunits
+                .iter()
+                .filter(|w| w.canonical.is_some())
+                .count() as u64,
+            results_written: state.results.len() as u64,
+        };
+        if self.options.dry_run {
+            tracing::info!(jobs = report.jobs, "dry run: nothing written");
+            return Ok(report);
+        }
+        let now = crate::transitioner::unix_now();
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match write::write_batch(conn, &state, now).await {
+                Ok(()) => return Ok(report),
+                Err(BulkError::Sql(e)) if attempt < 3 && is_retryable(&e) => {
+                    tracing::warn!(error = %e, attempt, "batch write hit a lock conflict; retrying");
+                }
+                Err(e) => return Err(InfraError::new("writing a batch of validated workunits", e)),
+            }
+        }
+    }
+
+    /// [`Validator::pass`] as a daemon pass outcome.
+    pub async fn daemon_pass(
+        &self,
+        should_stop: impl Fn() -> bool,
+    ) -> Result<PassOutcome, InfraError> {
+        let report = self.pass(should_stop).await?;
+        if report.jobs > 0 {
+            tracing::info!(
+                jobs = report.jobs,
+                canonical = report.canonical_found,
+                results = report.results_written,
+                "pass done"
+            );
+            Ok(PassOutcome::DidWork)
+        } else {
+            Ok(PassOutcome::Idle)
+        }
+    }
+}
+
+/// Reads the outputs of `rows`, on a few threads (the work is file I/O and hashing).
+fn read_outputs(mode: &Mode, rows: &[ResultRow], upload_dir: &Path, fanout: u32) -> Inits {
+    let threads = std::thread::available_parallelism()
+        .map_or(2, |n| n.get())
+        .clamp(2, 8);
+    let chunk = rows.len().div_ceil(threads).max(1);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = rows
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|r| (r.id, mode.init_result(r, upload_dir, fanout)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().expect("reading outputs does not panic"))
+            .collect::<HashMap<_, _>>()
+    })
+}
