@@ -3,5 +3,7 @@
 pub mod assimilator;
 pub mod bulk;
 pub mod credit;
+pub mod db_purge;
+pub mod file_deleter;
 pub mod transitioner;
 pub mod validator;

@@ -41,13 +41,9 @@ scenarios! {
     s25_assim_script_error_mask => "25_assim_script_error_mask",
     s26_assim_no_canonical => "26_assim_no_canonical",
     s27_assim_script_fails => "27_assim_script_fails",
-    #[ignore = "daemon not implemented yet"]
     s28_fd_delete_files => "28_fd_delete_files",
-    #[ignore = "daemon not implemented yet"]
     s29_fd_missing_files => "29_fd_missing_files",
-    #[ignore = "daemon not implemented yet"]
     s31_purge_archive => "31_purge_archive",
-    #[ignore = "daemon not implemented yet"]
     s32_purge_min_age_no_archive => "32_purge_min_age_no_archive",
     s33_val_credit_flops_1e9 => "33_val_credit_flops_1e9",
     s34_val_credit_sanity_fallback => "34_val_credit_sanity_fallback",

@@ -97,18 +97,6 @@ pub async fn ready_batch(
     Ok(rows.into_iter().map(ReadyWorkunit::from).collect())
 }
 
-/// `id IN (…)` for ids read from the database (integers, so inlining them is safe).
-pub(crate) fn id_list<T: Into<i64> + Copy>(ids: &[T]) -> String {
-    let mut s = String::with_capacity(ids.len() * 8);
-    for (i, id) in ids.iter().enumerate() {
-        if i > 0 {
-            s.push(',');
-        }
-        s.push_str(&(*id).into().to_string());
-    }
-    s
-}
-
 /// Records `error_mask = NO_CANONICAL_RESULT` on READY workunits that have no canonical result
 /// and no error: BOINC's assimilator does this before calling the handler.
 pub async fn set_no_canonical(
@@ -121,7 +109,7 @@ pub async fn set_no_canonical(
     let sql = format!(
         "UPDATE workunit SET error_mask = {} WHERE id IN ({}) AND error_mask = 0",
         ErrorMask::NO_CANONICAL_RESULT.bits(),
-        id_list(ids)
+        ids_sql(ids)
     );
     let done = sqlx::query(sqlx::AssertSqlSafe(sql)).execute(ex).await?;
     Ok(done.rows_affected())
@@ -141,7 +129,7 @@ pub async fn mark_done(
     let sql = format!(
         "UPDATE workunit SET assimilate_state = ?, transition_time = ? \
          WHERE id IN ({}) AND assimilate_state = ?",
-        id_list(ids)
+        ids_sql(ids)
     );
     let done = sqlx::query(sqlx::AssertSqlSafe(sql))
         .bind(AssimilateState::Done)
@@ -152,13 +140,6 @@ pub async fn mark_done(
     Ok(done.rows_affected())
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn id_lists() {
-        assert_eq!(id_list::<WorkunitId>(&[]), "");
-        assert_eq!(id_list(&[WorkunitId(3), WorkunitId(12)]), "3,12");
-    }
+fn ids_sql(ids: &[WorkunitId]) -> String {
+    crate::bulk::id_list(ids.iter().map(|id| id.get()))
 }

@@ -1,0 +1,11 @@
+//! `file_deleter`: deletes files of finished jobs (see `rboinc_daemons::file_deleter`).
+
+use std::process::ExitCode;
+
+use rboinc_daemons::file_deleter::cli::{self, FileDeleterCli};
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli: FileDeleterCli = rboinc_core::daemon::parse_args();
+    cli::run(cli).await
+}

@@ -1,0 +1,320 @@
+//! Deleting the files one workunit or result names, and nothing else.
+//!
+//! The rules are BOINC's (`sched/file_deleter.cpp`, spec file_deleter_purge.md 2.4–2.5):
+//!
+//! - the files are the `<file_info>`s of the row's XML (`workunit.xml_doc` for inputs in the
+//!   download hierarchy, `result.xml_doc_in` for outputs in the upload hierarchy), except those
+//!   marked `<no_delete/>`;
+//! - a file that is already gone while its hash directory exists is fine (a failed result may
+//!   never have uploaded anything); a missing hash directory is an error, because it usually
+//!   means a file system is not mounted, and the row is retried later;
+//! - an input file also takes its compressed copy `<name>.gz` and, with `<cache_md5_info>`, its
+//!   checksum cache `<name>.md5` along;
+//! - a workunit whose name contains `nodelete` keeps its input files.
+//!
+//! Names come from the database, which clients and submitters fill, so every name must be a
+//! single plain path component (see `rboinc_core::hier::check_file_name`); anything else (`..`,
+//! `/`, control characters) is refused, logged, and counted as an error: this module never
+//! removes a file outside the two hierarchies.
+
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
+
+use rboinc_core::hier::{self, HierError};
+use rboinc_core::xml;
+
+/// A file hierarchy (download or upload): its root and fan-out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    pub root: PathBuf,
+    pub fanout: u32,
+}
+
+/// A `<file_info>` of a row's XML.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileEntry {
+    pub name: String,
+    pub no_delete: bool,
+}
+
+/// The `<file_info>` entries of `doc`, in order.
+pub fn file_infos(doc: &str) -> Vec<FileEntry> {
+    xml::raw_elements(doc, "file_info")
+        .into_iter()
+        .map(|fi| FileEntry {
+            name: xml::text(fi, "name").unwrap_or_default(),
+            no_delete: xml::flag(fi, "no_delete"),
+        })
+        .collect()
+}
+
+/// Something that makes the row's deletion fail (its state becomes ERROR).
+#[derive(Debug, thiserror::Error)]
+pub enum DeleteError {
+    #[error("refusing to delete: {0}")]
+    BadName(#[from] HierError),
+    #[error("missing directory {}", .0.display())]
+    MissingDir(PathBuf),
+    #[error("cannot delete {}: {source}", path.display())]
+    Unlink {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// What happened to the files of one row.
+#[derive(Debug, Default)]
+pub struct Deletion {
+    /// Files removed (siblings `.gz`/`.md5` not counted).
+    pub deleted: Vec<PathBuf>,
+    /// Files already gone (their directory exists).
+    pub missing: Vec<PathBuf>,
+    pub errors: Vec<DeleteError>,
+}
+
+impl Deletion {
+    pub fn ok(&self) -> bool {
+        self.errors.is_empty()
+    }
+}
+
+enum Removal {
+    Deleted,
+    Missing,
+    MissingDir,
+}
+
+/// Removes `path`; tells a missing file from a missing directory.
+fn remove(path: &Path) -> Result<Removal, DeleteError> {
+    match fs::remove_file(path) {
+        Ok(()) => Ok(Removal::Deleted),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if path.parent().is_some_and(Path::is_dir) {
+                Ok(Removal::Missing)
+            } else {
+                Ok(Removal::MissingDir)
+            }
+        }
+        Err(source) => Err(DeleteError::Unlink {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// Deletes a result's output files (`result.xml_doc_in`) from the upload hierarchy.
+pub fn delete_output_files(xml_doc_in: &str, upload: &Hierarchy) -> Deletion {
+    delete_files(xml_doc_in, upload, |_, _| {})
+}
+
+/// Deletes a workunit's input files (`workunit.xml_doc`) from the download hierarchy, with
+/// their `.gz` copies and (if `cache_md5` is set) `.md5` caches.
+pub fn delete_input_files(
+    wu_name: &str,
+    xml_doc: &str,
+    download: &Hierarchy,
+    cache_md5: bool,
+) -> Deletion {
+    if wu_name.contains("nodelete") {
+        tracing::debug!("the workunit's name contains \"nodelete\": keeping its input files");
+        return Deletion::default();
+    }
+    delete_files(xml_doc, download, |path, existed| {
+        let sibling = |suffix: &str, required: bool| {
+            let mut p = path.as_os_str().to_owned();
+            p.push(suffix);
+            let p = PathBuf::from(p);
+            match fs::remove_file(&p) {
+                Ok(()) => tracing::info!(path = %p.display(), "deleted"),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    if required {
+                        tracing::warn!(path = %p.display(), "no checksum cache file to delete");
+                    }
+                }
+                Err(e) => {
+                    // As in BOINC, a sibling that cannot be removed does not fail the row.
+                    tracing::error!(path = %p.display(), error = %e, "cannot delete");
+                }
+            }
+        };
+        sibling(".gz", false);
+        if cache_md5 {
+            // The cache is expected next to a file that was there.
+            sibling(".md5", existed);
+        }
+    })
+}
+
+/// The shared loop: `after_file(path, existed)` runs after each named file was deleted
+/// (`existed`) or found missing with its directory present, for the siblings of input files.
+fn delete_files(doc: &str, hierarchy: &Hierarchy, after_file: impl Fn(&Path, bool)) -> Deletion {
+    let mut deletion = Deletion::default();
+    for entry in file_infos(doc) {
+        if entry.no_delete {
+            continue;
+        }
+        let path = match hier::dir_hier_path(&hierarchy.root, &entry.name, hierarchy.fanout) {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::error!(error = %e, "refusing to delete a file with this name");
+                deletion.errors.push(e.into());
+                continue;
+            }
+        };
+        match remove(&path) {
+            Ok(Removal::Deleted) => {
+                tracing::info!(path = %path.display(), "deleted");
+                after_file(&path, true);
+                deletion.deleted.push(path);
+            }
+            Ok(Removal::Missing) => {
+                tracing::info!(path = %path.display(), "already gone");
+                after_file(&path, false);
+                deletion.missing.push(path);
+            }
+            Ok(Removal::MissingDir) => {
+                tracing::error!(path = %path.display(), "the file's directory is missing");
+                let dir = path.parent().unwrap_or(&hierarchy.root).to_path_buf();
+                deletion.errors.push(DeleteError::MissingDir(dir));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot delete");
+                deletion.errors.push(e);
+            }
+        }
+    }
+    deletion
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hierarchy(root: &Path) -> Hierarchy {
+        Hierarchy {
+            root: root.to_path_buf(),
+            fanout: 1024,
+        }
+    }
+
+    fn doc(names: &[&str]) -> String {
+        names
+            .iter()
+            .map(|n| format!("<file_info>\n    <name>{n}</name>\n</file_info>\n"))
+            .collect()
+    }
+
+    fn put(h: &Hierarchy, name: &str) -> PathBuf {
+        let p = hier::create_dir_hier_path(&h.root, name, h.fanout).unwrap();
+        fs::write(&p, name).unwrap();
+        p
+    }
+
+    #[test]
+    fn parses_names_and_no_delete() {
+        let d = "<file_info><name>a</name></file_info>\
+                 <file_info><name>b</name><no_delete/></file_info>";
+        assert_eq!(
+            file_infos(d),
+            [
+                FileEntry {
+                    name: "a".into(),
+                    no_delete: false
+                },
+                FileEntry {
+                    name: "b".into(),
+                    no_delete: true
+                }
+            ]
+        );
+    }
+
+    #[test]
+    fn inputs_go_with_their_gz_and_md5() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = hierarchy(dir.path());
+        let p = put(&h, "in");
+        let gz = PathBuf::from(format!("{}.gz", p.display()));
+        let md5 = PathBuf::from(format!("{}.md5", p.display()));
+        fs::write(&gz, "").unwrap();
+        fs::write(&md5, "").unwrap();
+        let d = delete_input_files("wu", &doc(&["in"]), &h, true);
+        assert!(d.ok());
+        assert_eq!(d.deleted, std::slice::from_ref(&p));
+        assert!(!p.exists() && !gz.exists() && !md5.exists());
+        // Without cache_md5_info the .md5 file stays.
+        let p = put(&h, "in");
+        fs::write(&md5, "").unwrap();
+        assert!(delete_input_files("wu", &doc(&["in"]), &h, false).ok());
+        assert!(!p.exists() && md5.exists());
+    }
+
+    #[test]
+    fn missing_file_is_fine_missing_directory_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = hierarchy(dir.path());
+        let present = put(&h, "here");
+        // A file in the same hash directory as "gone" would be; find a name that hashes to
+        // another directory, which does not exist.
+        let gone_same_dir = (0..)
+            .map(|i| format!("gone{i}"))
+            .find(|n| hier::hash_dir(n.as_bytes(), 1024) == hier::hash_dir(b"here", 1024))
+            .unwrap();
+        let d = delete_output_files(&doc(&["here", &gone_same_dir]), &h);
+        assert!(d.ok(), "{:?}", d.errors);
+        assert_eq!(d.deleted, [present]);
+        assert_eq!(d.missing.len(), 1);
+
+        let d = delete_output_files(&doc(&["nowhere"]), &h);
+        assert!(matches!(d.errors.as_slice(), [DeleteError::MissingDir(_)]));
+    }
+
+    #[test]
+    fn no_delete_and_nodelete_names_keep_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = hierarchy(dir.path());
+        let p = put(&h, "keep");
+        let d = "<file_info><name>keep</name><no_delete/></file_info>";
+        assert!(delete_output_files(d, &h).ok());
+        assert!(p.exists());
+        assert!(delete_input_files("x_nodelete_1", &doc(&["keep"]), &h, false).ok());
+        assert!(p.exists());
+    }
+
+    #[test]
+    fn path_tricks_are_refused_and_nothing_outside_is_touched() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("upload");
+        fs::create_dir(&root).unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "keep me").unwrap();
+        let h = Hierarchy {
+            root: root.clone(),
+            fanout: 0,
+        };
+        for name in ["../victim", "..", "/etc/passwd", "a/../../victim", ""] {
+            let d = delete_output_files(&doc(&[name]), &h);
+            assert!(
+                matches!(d.errors.as_slice(), [DeleteError::BadName(_)]),
+                "{name}: {:?}",
+                d.errors
+            );
+        }
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "keep me");
+    }
+
+    #[test]
+    fn a_directory_in_place_of_a_file_is_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = Hierarchy {
+            root: dir.path().to_path_buf(),
+            fanout: 0,
+        };
+        fs::create_dir(dir.path().join("odd")).unwrap();
+        let d = delete_output_files(&doc(&["odd"]), &h);
+        assert!(matches!(d.errors.as_slice(), [DeleteError::Unlink { .. }]));
+        assert!(dir.path().join("odd").is_dir());
+    }
+}

@@ -1,0 +1,308 @@
+//! The file deleter: removes the input and output files the project no longer needs.
+//!
+//! The transitioner decides which files may go (it sets `file_delete_state = READY` on a
+//! workunit or result); this daemon deletes them and records DONE, or ERROR when a file could
+//! not be deleted. ERROR rows are tried again at start-up and then about once an hour (BOINC's
+//! rhythm; `--dont_retry_errors` turns it off); a retry that fails again leaves the row ERROR.
+//! Which files and how: [`files`]. The SQL, batched: [`queue`]. Flags: [`cli`].
+//!
+//! A daemon killed between deleting files and recording their state redoes the batch after a
+//! restart; the files are then already gone (with their directory present), which counts as
+//! done, so the end state is the same as without the kill.
+
+pub mod cli;
+pub mod files;
+pub mod queue;
+
+use std::time::{Duration, Instant};
+
+use rboinc_core::daemon::{InfraError, Shutdown};
+use rboinc_core::db::{ResultId, WorkunitId};
+use rboinc_core::state::{FileDeleteState, Outcome};
+use sqlx::MySqlPool;
+
+use files::{Deletion, Hierarchy};
+use queue::Selection;
+
+/// How often ERROR rows are retried (BOINC: one hour).
+pub const ERROR_RETRY_INTERVAL: Duration = Duration::from_secs(3600);
+
+/// What the deleter does and to which rows.
+#[derive(Debug, Clone)]
+pub struct FileDeleterOptions {
+    pub upload: Hierarchy,
+    pub download: Hierarchy,
+    /// `<cache_md5_info>`: input files have `.md5` caches to delete too.
+    pub cache_md5_info: bool,
+    pub selection: Selection,
+    /// Handle results (false with `--input_files_only`).
+    pub outputs: bool,
+    /// Handle workunits (false with `--output_files_only`).
+    pub inputs: bool,
+    /// `--preserve_result_files`: set states, keep the files.
+    pub preserve_result_files: bool,
+    /// `--preserve_wu_files`.
+    pub preserve_wu_files: bool,
+    /// False with `--dry_run`: delete files, change no state.
+    pub update_db: bool,
+    /// False with `--dont_retry_errors`.
+    pub retry_errors: bool,
+    pub results_per_query: u32,
+    pub wus_per_query: u32,
+    pub error_retry_interval: Duration,
+}
+
+/// Rows whose state a pass changed (or, with `--dry_run`, would have changed).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PassReport {
+    pub results_done: u64,
+    pub results_error: u64,
+    pub workunits_done: u64,
+    pub workunits_error: u64,
+}
+
+impl PassReport {
+    pub fn changed(&self) -> u64 {
+        self.results_done + self.results_error + self.workunits_done + self.workunits_error
+    }
+
+    fn add(&mut self, other: PassReport) {
+        self.results_done += other.results_done;
+        self.results_error += other.results_error;
+        self.workunits_done += other.workunits_done;
+        self.workunits_error += other.workunits_error;
+    }
+}
+
+/// The file deleter's state between passes (when ERROR rows are next retried).
+#[derive(Debug)]
+pub struct FileDeleter {
+    pool: MySqlPool,
+    options: FileDeleterOptions,
+    retry_errors_now: bool,
+    next_error_retry: Instant,
+}
+
+impl FileDeleter {
+    pub fn new(pool: MySqlPool, options: FileDeleterOptions) -> Self {
+        FileDeleter {
+            pool,
+            retry_errors_now: options.retry_errors,
+            next_error_retry: Instant::now(),
+            options,
+        }
+    }
+
+    /// One pass: every READY row, then (when due) every ERROR row. Returns what changed.
+    pub async fn pass(&mut self, stop: &Shutdown) -> Result<PassReport, InfraError> {
+        if self.options.retry_errors
+            && !self.retry_errors_now
+            && Instant::now() >= self.next_error_retry
+        {
+            tracing::debug!("starting to retry rows in state ERROR");
+            self.retry_errors_now = true;
+        }
+        let mut report = self.sweep(FileDeleteState::Ready, stop).await?;
+        if self.retry_errors_now && !stop.should_stop() {
+            let retried = self.sweep(FileDeleteState::Error, stop).await?;
+            if retried.changed() > 0 {
+                report.add(retried);
+            } else {
+                tracing::debug!("no ERROR row could be fixed; retrying again in an hour");
+                self.retry_errors_now = false;
+                self.next_error_retry = Instant::now() + self.options.error_retry_interval;
+            }
+        }
+        Ok(report)
+    }
+
+    /// Every row in `state` (results, then workunits), batch by batch.
+    async fn sweep(
+        &self,
+        state: FileDeleteState,
+        stop: &Shutdown,
+    ) -> Result<PassReport, InfraError> {
+        let mut report = PassReport::default();
+        if self.options.outputs {
+            let mut after = ResultId(0);
+            while !stop.should_stop() {
+                let limit = self.options.results_per_query.max(1);
+                let batch =
+                    queue::results(&self.pool, state, &self.options.selection, after, limit)
+                        .await
+                        .map_err(|e| InfraError::new("reading results whose files to delete", e))?;
+                let Some(last) = batch.last() else { break };
+                after = last.id;
+                let full = batch.len() >= limit as usize;
+                let (done, errors) = self.delete_outputs(batch).await?;
+                self.record_results(state, &done, &errors).await?;
+                report.results_done += done.len() as u64;
+                report.results_error += if state == FileDeleteState::Error {
+                    0
+                } else {
+                    errors.len() as u64
+                };
+                if !full {
+                    break;
+                }
+            }
+        }
+        if self.options.inputs {
+            let mut after = WorkunitId(0);
+            while !stop.should_stop() {
+                let limit = self.options.wus_per_query.max(1);
+                let batch =
+                    queue::workunits(&self.pool, state, &self.options.selection, after, limit)
+                        .await
+                        .map_err(|e| {
+                            InfraError::new("reading workunits whose files to delete", e)
+                        })?;
+                let Some(last) = batch.last() else { break };
+                after = last.id;
+                let full = batch.len() >= limit as usize;
+                let (done, errors) = self.delete_inputs(batch).await?;
+                self.record_workunits(state, &done, &errors).await?;
+                report.workunits_done += done.len() as u64;
+                report.workunits_error += if state == FileDeleteState::Error {
+                    0
+                } else {
+                    errors.len() as u64
+                };
+                if !full {
+                    break;
+                }
+            }
+        }
+        Ok(report)
+    }
+
+    /// Writes the new states of results read in `state`: DONE for `done`, ERROR for `errors`
+    /// (which already are ERROR when retried).
+    async fn record_results(
+        &self,
+        state: FileDeleteState,
+        done: &[ResultId],
+        errors: &[ResultId],
+    ) -> Result<(), InfraError> {
+        if !self.options.update_db {
+            return Ok(());
+        }
+        queue::set_results_state(&self.pool, done, FileDeleteState::Done)
+            .await
+            .map_err(|e| InfraError::new("recording deleted output files", e))?;
+        if state != FileDeleteState::Error {
+            queue::set_results_state(&self.pool, errors, FileDeleteState::Error)
+                .await
+                .map_err(|e| InfraError::new("recording failed deletions", e))?;
+        }
+        Ok(())
+    }
+
+    /// [`Self::record_results`] for workunits.
+    async fn record_workunits(
+        &self,
+        state: FileDeleteState,
+        done: &[WorkunitId],
+        errors: &[WorkunitId],
+    ) -> Result<(), InfraError> {
+        if !self.options.update_db {
+            return Ok(());
+        }
+        queue::set_workunits_state(&self.pool, done, FileDeleteState::Done)
+            .await
+            .map_err(|e| InfraError::new("recording deleted input files", e))?;
+        if state != FileDeleteState::Error {
+            queue::set_workunits_state(&self.pool, errors, FileDeleteState::Error)
+                .await
+                .map_err(|e| InfraError::new("recording failed deletions", e))?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the output files of a batch of results (file system work off the async
+    /// threads). Returns the ids that succeeded and those that failed.
+    async fn delete_outputs(
+        &self,
+        batch: Vec<queue::ResultFiles>,
+    ) -> Result<(Vec<ResultId>, Vec<ResultId>), InfraError> {
+        let upload = self.options.upload.clone();
+        let preserve = self.options.preserve_result_files;
+        blocking(move || {
+            split(batch, |r| {
+                let span = tracing::info_span!("delete_outputs", result_id = %r.id);
+                let _enter = span.enter();
+                if preserve {
+                    return (r.id, true);
+                }
+                let deletion = files::delete_output_files(&r.xml_doc_in, &upload);
+                if !deletion.missing.is_empty() && r.outcome == Outcome::Success as i32 {
+                    tracing::warn!(
+                        result = %r.name,
+                        missing = deletion.missing.len(),
+                        "a successful result had no file to delete"
+                    );
+                }
+                log_failure(&deletion);
+                (r.id, deletion.ok())
+            })
+        })
+        .await
+    }
+
+    async fn delete_inputs(
+        &self,
+        batch: Vec<queue::WorkunitFiles>,
+    ) -> Result<(Vec<WorkunitId>, Vec<WorkunitId>), InfraError> {
+        let download = self.options.download.clone();
+        let preserve = self.options.preserve_wu_files;
+        let cache_md5 = self.options.cache_md5_info;
+        blocking(move || {
+            split(batch, |wu| {
+                let span = tracing::info_span!("delete_inputs", wu_id = %wu.id);
+                let _enter = span.enter();
+                if preserve {
+                    return (wu.id, true);
+                }
+                let deletion =
+                    files::delete_input_files(&wu.name, &wu.xml_doc, &download, cache_md5);
+                log_failure(&deletion);
+                (wu.id, deletion.ok())
+            })
+        })
+        .await
+    }
+}
+
+fn log_failure(deletion: &Deletion) {
+    if !deletion.ok() {
+        tracing::error!(
+            errors = deletion.errors.len(),
+            "file deletion failed; the row is in state ERROR and will be retried"
+        );
+    }
+}
+
+/// Applies `f` to each row and sorts the ids by success.
+fn split<T, Id>(rows: Vec<T>, mut f: impl FnMut(T) -> (Id, bool)) -> (Vec<Id>, Vec<Id>) {
+    let mut ok = Vec::with_capacity(rows.len());
+    let mut failed = Vec::new();
+    for row in rows {
+        let (id, success) = f(row);
+        if success {
+            ok.push(id);
+        } else {
+            failed.push(id);
+        }
+    }
+    (ok, failed)
+}
+
+/// Runs file system work on the blocking pool, in the caller's span.
+async fn blocking<R: Send + 'static>(
+    f: impl FnOnce() -> R + Send + 'static,
+) -> Result<R, InfraError> {
+    let span = tracing::Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(f))
+        .await
+        .map_err(|e| InfraError::new("deleting files", e))
+}
