@@ -7,8 +7,10 @@
 //! - [`create_work`]: workunits from templates and staged input files ([`create_work::WorkCreator`]).
 //! - [`stage`]: putting input files into the download hierarchy.
 //! - [`project`]: opening an existing project (directory, `config.xml`, database).
+//! - [`daemons_ctl`]: `start`, `stop`, `status` — BOINC's `bin/start` for `<daemons>` and `<tasks>`.
 
 pub mod create_work;
+pub mod daemons_ctl;
 pub mod make_project;
 pub mod project;
 pub mod stage;

@@ -1,0 +1,9 @@
+//! `stop`: stops the project's daemons (BOINC's bin/stop). See `rboinc_tools::daemons_ctl`.
+
+use std::process::ExitCode;
+
+use rboinc_tools::daemons_ctl::cli::{self, Action};
+
+fn main() -> ExitCode {
+    cli::main(Action::Disable, "stop")
+}

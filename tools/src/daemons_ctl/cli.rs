@@ -1,0 +1,274 @@
+//! The command line shared by `start`, `stop` and `status`.
+//!
+//! As with BOINC's script, the name a binary is called by picks its default action (`start` =
+//! `--enable`, `stop` = `--disable`, `status` = `--status`) and any of them takes another action
+//! as a flag, so `start --cron` in a crontab works. `start --foreground` is ours: it stays in the
+//! foreground as a supervisor (restarting daemons that die, running due tasks) until SIGTERM or
+//! SIGINT, then stops everything — what a container's main process or a systemd unit needs.
+//!
+//! Exit status: 0 when everything is as asked; 1 when a daemon could not be started or
+//! stopped, or on an error; for `status`, 3 when the project is disabled or an enabled daemon
+//! is not running (as LSB init scripts say "not running").
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::{ArgGroup, Parser};
+
+use super::report::{self, StartEntry, StopOutcome};
+use super::{Controller, DEFAULT_START_CHECK, DEFAULT_STOP_TIMEOUT};
+
+/// Starts, stops or shows the project's daemons from config.xml's <daemons> and runs its
+/// <tasks>, like BOINC's bin/start, bin/stop and bin/status.
+#[derive(Debug, Parser)]
+#[command(version, group(ArgGroup::new("action").args(["enable", "disable", "status", "cron"])))]
+pub struct Cli {
+    /// Project directory [default: BOINC_PROJECT_DIR, else . or .. if it holds config.xml].
+    #[arg(long = "project-dir", alias = "project_dir", value_name = "DIR")]
+    pub project_dir: Option<PathBuf>,
+    /// Enable the project and start its daemons (default for `start`).
+    #[arg(long)]
+    pub enable: bool,
+    /// Disable the project and stop its daemons (default for `stop`).
+    #[arg(long)]
+    pub disable: bool,
+    /// Show each daemon: running?, pid, uptime, last log line (default for `status`).
+    #[arg(long)]
+    pub status: bool,
+    /// If enabled, start daemons that are not running and run due tasks (for a crontab).
+    #[arg(long)]
+    pub cron: bool,
+    /// With --enable: stay in the foreground, restart daemons that die and run due tasks every
+    /// --interval seconds, and stop everything on SIGTERM or SIGINT.
+    #[arg(long)]
+    pub foreground: bool,
+    /// Seconds between supervision rounds with --foreground.
+    #[arg(long, default_value_t = 5.0, value_name = "SECS")]
+    pub interval: f64,
+    /// Seconds to wait for daemons to exit after SIGHUP before killing them.
+    #[arg(long, default_value_t = DEFAULT_STOP_TIMEOUT.as_secs_f64(), value_name = "SECS")]
+    pub timeout: f64,
+    /// Seconds to watch newly started daemons for an immediate exit.
+    #[arg(long = "start-check", default_value_t = DEFAULT_START_CHECK.as_secs_f64(), value_name = "SECS")]
+    pub start_check: f64,
+    /// `status`: print JSON (one object per daemon) instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// Print nothing but errors.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+/// What to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Enable,
+    Disable,
+    Status,
+    Cron,
+}
+
+impl Cli {
+    fn action(&self, default: Action) -> Action {
+        match (self.enable, self.disable, self.status, self.cron) {
+            (true, ..) => Action::Enable,
+            (_, true, ..) => Action::Disable,
+            (_, _, true, _) => Action::Status,
+            (.., true) => Action::Cron,
+            _ => default,
+        }
+    }
+}
+
+fn secs(v: f64, name: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(v).with_context(|| format!("--{name} {v}: not a duration"))
+}
+
+/// Runs a binary whose default action is `default`; `name` prefixes error messages.
+pub fn main(default: Action, name: &str) -> ExitCode {
+    let cli = Cli::parse_from(rboinc_core::daemon::normalize_args(std::env::args_os()));
+    match run(&cli, default) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{name}: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: &Cli, default: Action) -> anyhow::Result<ExitCode> {
+    let ctl = Controller::open(cli.project_dir.as_deref())?;
+    let check = secs(cli.start_check, "start-check")?;
+    let timeout = secs(cli.timeout, "timeout")?;
+    let say = |text: &str| {
+        if !cli.quiet {
+            print!("{text}");
+        }
+    };
+    match cli.action(default) {
+        Action::Enable => {
+            say(&format!(
+                "Starting daemons of {}\n",
+                ctl.project().root().display()
+            ));
+            let entries = ctl.start(check)?;
+            say(&report::render_start(&entries));
+            report_failures(&entries);
+            let ok = entries.iter().all(|e| e.outcome.is_ok());
+            if cli.foreground {
+                return supervise(&ctl, cli, check, timeout);
+            }
+            Ok(exit(ok))
+        }
+        Action::Disable => {
+            say(&format!(
+                "Stopping daemons of {}\n",
+                ctl.project().root().display()
+            ));
+            let entries = ctl.stop(timeout)?;
+            say(&report::render_stop(&entries));
+            let failed: Vec<_> = entries
+                .iter()
+                .filter(|e| matches!(e.outcome, StopOutcome::Failed(_)))
+                .collect();
+            for e in &failed {
+                eprintln!("could not stop {}: {:?}", e.pid_file.display(), e.outcome);
+            }
+            Ok(exit(failed.is_empty()))
+        }
+        Action::Status => {
+            let enabled = ctl.enabled()?;
+            let rows = ctl.status();
+            if cli.json {
+                let doc = serde_json::json!({
+                    "project": ctl.project().root(),
+                    "enabled": enabled,
+                    "daemons": rows,
+                });
+                println!("{}", serde_json::to_string_pretty(&doc)?);
+            } else {
+                print!("{}", report::render_status(enabled, &rows));
+            }
+            let healthy = enabled && rows.iter().all(|r| r.running || r.disabled);
+            Ok(if healthy {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(3)
+            })
+        }
+        Action::Cron => {
+            let (daemons, tasks) = ctl.cron(check)?;
+            let mut ok = true;
+            match daemons {
+                Some(entries) => {
+                    say(&report::render_start(&entries));
+                    report_failures(&entries);
+                    ok &= entries.iter().all(|e| e.outcome.is_ok());
+                }
+                None => say("Project is DISABLED: no daemon started\n"),
+            }
+            say(&report::render_tasks(&tasks));
+            ok &= !tasks
+                .iter()
+                .any(|t| matches!(t, report::TaskOutcome::Failed { .. }));
+            Ok(exit(ok))
+        }
+    }
+}
+
+fn exit(ok: bool) -> ExitCode {
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
+
+/// Failures go to stderr even with --quiet.
+fn report_failures(entries: &[StartEntry]) {
+    for e in entries.iter().filter(|e| !e.outcome.is_ok()) {
+        eprintln!("daemon `{}` is not running; see {}", e.cmd, e.log.display());
+    }
+}
+
+/// `start --foreground`: a supervision loop until SIGTERM/SIGINT, then a full stop.
+fn supervise(
+    ctl: &Controller,
+    cli: &Cli,
+    check: Duration,
+    timeout: Duration,
+) -> anyhow::Result<ExitCode> {
+    let interval = secs(cli.interval, "interval")?.max(Duration::from_millis(100));
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the signal listener")?;
+    let signal = rt.block_on(async {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate())?;
+        let mut int = signal(SignalKind::interrupt())?;
+        loop {
+            reap_children();
+            tokio::select! {
+                _ = term.recv() => return Ok::<_, std::io::Error>("SIGTERM received"),
+                _ = int.recv() => return Ok("SIGINT received"),
+                _ = tokio::time::sleep(interval) => {}
+            }
+            reap_children();
+            // `stop` run by hand (or by a container's stop hook) ends the supervision too.
+            if !ctl.enabled().unwrap_or(true) {
+                return Ok("the project was disabled");
+            }
+            match ctl.cron(check) {
+                Ok((daemons, tasks)) => {
+                    // Only news: restarts and task runs.
+                    let restarted: Vec<StartEntry> = daemons
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|e| {
+                            !matches!(
+                                e.outcome,
+                                report::StartOutcome::AlreadyRunning(_)
+                                    | report::StartOutcome::Disabled
+                            )
+                        })
+                        .collect();
+                    if !cli.quiet && !restarted.is_empty() {
+                        print!("{}", report::render_start(&restarted));
+                    }
+                    let ran: Vec<_> = tasks
+                        .into_iter()
+                        .filter(|t| !matches!(t, report::TaskOutcome::NotDue { .. }))
+                        .collect();
+                    if !cli.quiet && !ran.is_empty() {
+                        print!("{}", report::render_tasks(&ran));
+                    }
+                }
+                // Another start/stop holds the project lock for a moment: try next round.
+                Err(super::CtlError::Busy(_)) => {}
+                Err(e) => eprintln!("start: supervision round failed: {e}"),
+            }
+        }
+    })?;
+    if !cli.quiet {
+        println!("{signal}: stopping daemons");
+    }
+    let entries = ctl.stop(timeout)?;
+    reap_children();
+    if !cli.quiet {
+        print!("{}", report::render_stop(&entries));
+    }
+    Ok(exit(
+        entries
+            .iter()
+            .all(|e| !matches!(e.outcome, StopOutcome::Failed(_))),
+    ))
+}
+
+/// Collects the exit status of any child that has exited (daemons this process started, and
+/// orphans when it runs as a container's process 1), so none lingers as a zombie.
+fn reap_children() {
+    while let Ok(Some(_)) = rustix::process::wait(rustix::process::WaitOptions::NOHANG) {}
+}

@@ -1,0 +1,265 @@
+//! Processes by pid: pid files, "still alive?", signals, and BOINC's log timestamp.
+//!
+//! Linux only (`/proc`), like the rest of the server. A pid is only ever signalled after
+//! [`is_ours`] confirmed it still runs in the project's `tmp_<host>/`, so a stale pid file whose
+//! number the kernel gave to an unrelated process can never get that process killed.
+
+use std::io;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use rustix::process::{Pid, Signal};
+
+/// Reads the pid written by `start` (a decimal number and a newline).
+pub fn read_pid_file(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path)
+        .ok()?
+        .trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|p| *p > 0)
+}
+
+/// Writes `pid` to `path` atomically (a reader never sees a half-written number).
+pub fn write_pid_file(path: &Path, pid: u32) -> io::Result<()> {
+    let tmp = path.with_extension("pid.tmp");
+    std::fs::write(&tmp, format!("{pid}\n"))?;
+    std::fs::rename(&tmp, path)
+}
+
+/// Removes a file; succeeds if it was not there.
+pub fn remove_if_exists(path: &Path) -> io::Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// The state letter and process group of `/proc/<pid>/stat`, if the process exists.
+fn stat(pid: i32) -> Option<(char, i32)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // "pid (comm) S ppid pgrp ...": comm may contain spaces and parentheses; the state follows
+    // the last ')'.
+    let after = &text[text.rfind(')')? + 1..];
+    let mut fields = after.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    let _ppid = fields.next()?;
+    let pgrp = fields.next()?.parse().ok()?;
+    Some((state, pgrp))
+}
+
+/// Whether the process exists and has not exited (a zombie waiting to be reaped has exited).
+pub fn is_alive(pid: i32) -> bool {
+    matches!(stat(pid), Some((state, _)) if state != 'Z' && state != 'X')
+}
+
+/// Whether `pid` is alive and runs with `tmp_dir` as its working directory, i.e. is a process
+/// that `start` launched for this project (daemons never change directory).
+pub fn is_ours(pid: i32, tmp_dir: &Path) -> bool {
+    if !is_alive(pid) {
+        return false;
+    }
+    let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
+        return false;
+    };
+    let want = tmp_dir
+        .canonicalize()
+        .unwrap_or_else(|_| tmp_dir.to_path_buf());
+    cwd == want
+}
+
+/// The process group of `pid` if it leads its own group (as every process `start` launches
+/// does), so that killing the group reaches the scripts it started too.
+pub fn own_group(pid: i32) -> Option<i32> {
+    match stat(pid) {
+        Some((_, pgrp)) if pgrp == pid => Some(pgrp),
+        _ => None,
+    }
+}
+
+/// Sends `signal` to `pid`; a process that is already gone is not an error.
+pub fn signal(pid: i32, signal: Signal) -> io::Result<()> {
+    let Some(p) = Pid::from_raw(pid) else {
+        return Ok(());
+    };
+    match rustix::process::kill_process(p, signal) {
+        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Sends `signal` to the process group `pgrp`.
+pub fn signal_group(pgrp: i32, signal: Signal) -> io::Result<()> {
+    let Some(p) = Pid::from_raw(pgrp) else {
+        return Ok(());
+    };
+    match rustix::process::kill_process_group(p, signal) {
+        Ok(()) | Err(rustix::io::Errno::SRCH) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Waits until none of `pids` is alive, or `timeout` passes; returns those still alive.
+pub fn wait_all_exit(pids: &[i32], timeout: Duration) -> Vec<i32> {
+    let deadline = std::time::Instant::now() + timeout;
+    loop {
+        let alive: Vec<i32> = pids.iter().copied().filter(|p| is_alive(*p)).collect();
+        if alive.is_empty() || std::time::Instant::now() >= deadline {
+            return alive;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// When a file was last modified (for a pid file: when its daemon was started).
+pub fn modified(path: &Path) -> Option<SystemTime> {
+    path.metadata().ok()?.modified().ok()
+}
+
+/// The last non-empty line of a log file (only its last 64 KiB are read).
+pub fn last_line(path: &Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    let start = len.saturating_sub(64 * 1024);
+    f.seek(SeekFrom::Start(start)).ok()?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf);
+    text.lines()
+        .rev()
+        .map(str::trim_end)
+        .find(|l| !l.trim().is_empty())
+        .map(strip_ansi)
+}
+
+/// Removes terminal colour sequences (`ESC [ ... m`) that a log may hold.
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// `YYYY/MM/DD HH:MM:SS` in UTC — `bin/start`'s "Executing command" stamp. (BOINC's script
+/// uses local time; our daemons log in UTC, and one clock per log reads better.)
+pub fn timestamp(t: SystemTime) -> String {
+    let secs = t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}/{m:02}/{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a (year, month, day) in the proleptic Gregorian calendar
+/// (the well-known era-based conversion).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
+}
+
+/// A duration as `3d 04:05:06`, `04:05:06` or `5.2s`.
+pub fn format_uptime(d: Duration) -> String {
+    let s = d.as_secs();
+    if s < 60 {
+        return format!("{:.1}s", d.as_secs_f64());
+    }
+    let (days, h, m, sec) = (s / 86_400, s / 3600 % 24, s / 60 % 60, s % 60);
+    if days > 0 {
+        format!("{days}d {h:02}:{m:02}:{sec:02}")
+    } else {
+        format!("{h:02}:{m:02}:{sec:02}")
+    }
+}
+
+/// Every `*.pid` file in `dir`, sorted.
+pub fn pid_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let p = e?.path();
+        if p.extension().is_some_and(|x| x == "pid") && p.is_file() {
+            out.push(p);
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timestamps_are_utc_calendar_dates() {
+        assert_eq!(timestamp(UNIX_EPOCH), "1970/01/01 00:00:00");
+        let t = UNIX_EPOCH + Duration::from_secs(951_782_400 + 3661); // 2000-02-29 01:01:01
+        assert_eq!(timestamp(t), "2000/02/29 01:01:01");
+        let t = UNIX_EPOCH + Duration::from_secs(1_767_225_599); // 2025-12-31 23:59:59
+        assert_eq!(timestamp(t), "2025/12/31 23:59:59");
+    }
+
+    #[test]
+    fn uptimes() {
+        assert_eq!(format_uptime(Duration::from_millis(5200)), "5.2s");
+        assert_eq!(
+            format_uptime(Duration::from_secs(3 * 3600 + 65)),
+            "03:01:05"
+        );
+        assert_eq!(
+            format_uptime(Duration::from_secs(2 * 86_400 + 7)),
+            "2d 00:00:07"
+        );
+    }
+
+    #[test]
+    fn pid_files_and_last_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.pid");
+        write_pid_file(&p, 1234).unwrap();
+        assert_eq!(read_pid_file(&p), Some(1234));
+        std::fs::write(dir.path().join("b.pid"), "garbage").unwrap();
+        assert_eq!(read_pid_file(&dir.path().join("b.pid")), None);
+        assert_eq!(read_pid_file(&dir.path().join("none.pid")), None);
+        assert_eq!(pid_files(dir.path()).unwrap().len(), 2);
+        remove_if_exists(&p).unwrap();
+        remove_if_exists(&p).unwrap();
+
+        let log = dir.path().join("x.log");
+        std::fs::write(&log, "first\n\u{1b}[32m INFO\u{1b}[0m second line\n\n  \n").unwrap();
+        assert_eq!(last_line(&log).as_deref(), Some(" INFO second line"));
+        assert_eq!(last_line(&dir.path().join("missing.log")), None);
+    }
+
+    #[test]
+    fn this_process_is_alive_and_leads_no_group_check() {
+        let me = std::process::id() as i32;
+        assert!(is_alive(me));
+        assert!(!is_alive(i32::MAX - 1));
+        let cwd = std::env::current_dir().unwrap();
+        assert!(is_ours(me, &cwd));
+        assert!(!is_ours(me, Path::new("/")));
+    }
+}
