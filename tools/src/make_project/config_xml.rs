@@ -6,7 +6,7 @@
 //! - upload signing is ON (`dont_generate_upload_certificates` and `ignore_upload_certificates`
 //!   0): the scheduler only accepts uploads it asked for;
 //! - `one_result_per_host_per_wu` 1: the replicas of a quorum run on different hosts;
-//! - fast-turnaround scheduler hints (`next_rpc_delay`, `min_sendwork_interval` 0), so clients
+//! - fast-turnaround scheduler hints (`next_rpc_delay_busy`, `min_sendwork_interval` 0), so clients
 //!   come back within seconds while a series runs;
 //! - `<daemons>` lists rboinc's binaries (no feeder: the scheduler reads the database itself),
 //!   plus the mnist app's work generator, validator and assimilator; `<tasks>` has `db_purge`.
@@ -79,9 +79,10 @@ pub fn render(v: &ConfigValues<'_>) -> String {
         ("uldl_dir_fanout", "1024"),
         ("host", v.host),
         // Fast turnaround: no minimum gap between work requests, and clients told to come
-        // back after a few seconds while there is work in flight.
+        // back after a few seconds while there is work in flight (the scheduler's
+        // `next_rpc_delay_busy`; an idle project sends no such hint).
         ("min_sendwork_interval", "0"),
-        ("next_rpc_delay", "5"),
+        ("next_rpc_delay_busy", "5"),
         ("max_wus_to_send", "50"),
         ("daily_result_quota", "500"),
         ("disable_account_creation", "0"),

@@ -1,0 +1,138 @@
+//! `series local`: the series' jobs run on this machine, as the reference the distributed
+//! results are compared with.
+//!
+//! By default the app binary the project publishes (the newest version's main program in
+//! `download/`) runs each job standalone — the same bytes the volunteers run, so distributed and
+//! local metrics must agree bit for bit. [`Runner::InProcess`] runs the same code through the
+//! `mnist_app` library instead (no binary needed; what the tests use).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use rboinc_core::db::{self, app, app_version, platform};
+use rboinc_core::xml;
+
+use super::SeriesError;
+use super::params::SeriesParams;
+
+/// How to run a job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Runner {
+    /// `mnist --job J --dataset D --out M` with this executable.
+    Binary(PathBuf),
+    /// Through the `mnist_app` library in this process.
+    InProcess,
+}
+
+/// One local run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LocalRun {
+    pub round: i32,
+    pub seed: u64,
+    pub metrics: PathBuf,
+}
+
+/// `<reports>/<series>/local/round_<n>/metrics.json`.
+pub fn metrics_path(report_dir: &Path, round: i32) -> PathBuf {
+    report_dir
+        .join("local")
+        .join(format!("round_{round}"))
+        .join("metrics.json")
+}
+
+/// The main program of the newest published version of `app` for the Linux platform.
+pub async fn published_binary(
+    pool: &db::Pool,
+    download_dir: &Path,
+    app_name: &str,
+) -> Result<PathBuf, SeriesError> {
+    let none = || SeriesError::NoAppVersion(app_name.to_string());
+    let a = app::by_name(pool, app_name).await?.ok_or_else(none)?;
+    let plat = platform::by_name(pool, crate::make_project::PLATFORM)
+        .await?
+        .ok_or_else(none)?;
+    let newest = app_version::for_app(pool, a.id)
+        .await?
+        .into_iter()
+        .filter(|v| v.platformid == plat.id && v.deprecated == 0 && v.plan_class.is_empty())
+        .max_by_key(|v| v.version_num)
+        .ok_or_else(none)?;
+    let main = xml::raw_elements(&newest.xml_doc, "file_ref")
+        .into_iter()
+        .find(|r| xml::flag(r, "main_program"))
+        .and_then(|r| xml::text(r, "file_name"))
+        .ok_or_else(none)?;
+    Ok(download_dir.join(main))
+}
+
+/// Runs `rounds` (round number, seed) with `params` on `dataset`, writing under `report_dir`.
+pub fn run(
+    runner: &Runner,
+    dataset: &Path,
+    params: &SeriesParams,
+    rounds: &[(i32, u64)],
+    report_dir: &Path,
+    mut progress: impl FnMut(&LocalRun),
+) -> Result<Vec<LocalRun>, SeriesError> {
+    let mut out = Vec::with_capacity(rounds.len());
+    for &(round, seed) in rounds {
+        let metrics = metrics_path(report_dir, round);
+        let dir = metrics.parent().expect("has a parent").to_path_buf();
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| SeriesError::Local(format!("{}: {e}", dir.display())))?;
+        let job_path = dir.join("job.json");
+        std::fs::write(&job_path, params.job(seed).canonical_json())
+            .map_err(|e| SeriesError::Local(format!("{}: {e}", job_path.display())))?;
+        match runner {
+            Runner::Binary(exe) => {
+                let o = Command::new(exe)
+                    .arg("--job")
+                    .arg(&job_path)
+                    .arg("--dataset")
+                    .arg(dataset)
+                    .arg("--out")
+                    .arg(&metrics)
+                    .output()
+                    .map_err(|e| {
+                        SeriesError::Local(format!("cannot run {}: {e}", exe.display()))
+                    })?;
+                if !o.status.success() {
+                    return Err(SeriesError::Local(format!(
+                        "round {round}: {} exited with {}: {}",
+                        exe.display(),
+                        o.status,
+                        String::from_utf8_lossy(&o.stderr).trim()
+                    )));
+                }
+            }
+            Runner::InProcess => {
+                use mnist_app::boinc::control::Control;
+                use mnist_app::run::{self, Context, Paths};
+                let control = Control::inert();
+                let ctx = Context {
+                    control: &control,
+                    mode: mnist_app::host::Mode::Standalone,
+                    base_cpu: None,
+                    boinc: None,
+                };
+                let paths = Paths {
+                    job: job_path.clone(),
+                    dataset: dataset.to_path_buf(),
+                    metrics: metrics.clone(),
+                    weights: dir.join(mnist_app::run::WEIGHTS),
+                    checkpoint: None,
+                };
+                run::run(&paths, &ctx)
+                    .map_err(|e| SeriesError::Local(format!("round {round}: {e}")))?;
+            }
+        }
+        let r = LocalRun {
+            round,
+            seed,
+            metrics,
+        };
+        progress(&r);
+        out.push(r);
+    }
+    Ok(out)
+}

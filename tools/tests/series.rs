@@ -1,0 +1,313 @@
+//! series submit / work generation / cancel / local / report on a real project and database.
+
+mod common;
+
+use std::path::PathBuf;
+
+use rboinc_core::db::{batch, workunit};
+use rboinc_core::xml;
+use rboinc_tools::create_work::WorkCreator;
+use rboinc_tools::series::local::{self, Runner};
+use rboinc_tools::series::{
+    self, SeriesParams, SubmitOptions, cancel, generator, progress, report, store,
+};
+
+fn mnist_10k() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../app/data/mnist-10k")
+}
+
+fn small(rounds: usize) -> SubmitOptions {
+    let mut o = SubmitOptions::original(mnist_10k(), rounds);
+    o.params = SeriesParams {
+        sample_count: 500,
+        train_epochs: 2,
+        batch_size: 50,
+        learning_rate: 0.1,
+        val_count: Some(200),
+        ..SeriesParams::default()
+    };
+    o
+}
+
+/// Marks every unsent/new workunit of the app as sent (a result IN_PROGRESS), as if hosts took them.
+async fn send_all(pool: &sqlx::MySqlPool) {
+    sqlx::query(
+        "INSERT INTO result (create_time, workunitid, server_state, outcome, client_state, hostid, userid, \
+         report_deadline, sent_time, received_time, name, cpu_time, xml_doc_in, xml_doc_out, stderr_out, batch, \
+         file_delete_state, validate_state, claimed_credit, granted_credit, opaque, random, app_version_num, appid, \
+         exit_status, teamid, priority, mod_time, elapsed_time, flops_estimate, app_version_id, runtime_outlier, \
+         size_class, peak_working_set_size, peak_swap_size, peak_disk_usage) \
+         SELECT 1, w.id, 4, 0, 0, 0, 0, 0, 0, 0, CONCAT(w.name, '_0'), 0, '', '', '', w.batch, 0, 0, 0, 0, 0, 0, 0, \
+         w.appid, 0, 0, 0, NOW(), 0, 0, 0, 0, -1, 0, 0, 0 FROM workunit w \
+         WHERE NOT EXISTS (SELECT 1 FROM result x WHERE x.workunitid = w.id)",
+    )
+    .execute(pool)
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn submit_queues_rounds_and_the_generator_keeps_a_cushion() {
+    let p = common::project("ser").await;
+    let mut o = small(7);
+    o.name = Some("s1".into());
+    o.base_seed = Some(42);
+    o.cushion = 3;
+    let s = series::submit(&p.project, p.pool(), &o).await.unwrap();
+    assert_eq!(s.created, 3, "only a cushion's worth of workunits at once");
+    let row = s.series;
+    assert_eq!(row.rounds, 7);
+    let b = batch::by_id(p.pool(), row.batch_id).await.unwrap().unwrap();
+    assert_eq!((b.name.as_str(), b.njobs), ("s1", 7));
+    let rounds = store::rounds(p.pool(), row.id).await.unwrap();
+    assert_eq!(rounds.len(), 7);
+    let seeds: Vec<u64> = rounds.iter().map(|r| r.seed).collect();
+    assert_eq!(seeds, series::params::seeds_from_base(42, 7));
+    assert_eq!(
+        rounds
+            .iter()
+            .filter(|r| r.state == store::ROUND_CREATED)
+            .count(),
+        3
+    );
+
+    // A round's workunit: the job file holds the round's job; the dataset is sticky and
+    // content-addressed; quorum and batch as asked.
+    let wu = workunit::by_name(p.pool(), "s1_1").await.unwrap().unwrap();
+    assert_eq!((wu.min_quorum, wu.target_nresults), (2, 2));
+    assert_eq!(wu.batch, row.batch_id);
+    let infos = xml::raw_elements(&wu.xml_doc, "file_info");
+    assert_eq!(xml::text(infos[0], "name").unwrap(), "s1_1_job.json");
+    let ds_name = xml::text(infos[1], "name").unwrap();
+    assert!(
+        ds_name.starts_with("mnist_dataset_") && infos[1].contains("<sticky/>"),
+        "{ds_name}"
+    );
+    assert_eq!(ds_name, row.dataset_file);
+    let stager = rboinc_tools::stage::Stager::from_config(&p.config()).unwrap();
+    let job = std::fs::read_to_string(stager.path_of("s1_1_job.json").unwrap()).unwrap();
+    assert_eq!(job, o.params.job(seeds[0]).canonical_json());
+
+    // Nothing sent yet: the generator adds nothing. Once hosts took them, it tops up.
+    let mut c = WorkCreator::new(p.pool(), p.config(), "mnist")
+        .await
+        .unwrap();
+    assert_eq!(
+        generator::top_up(p.pool(), &mut c, 3)
+            .await
+            .unwrap()
+            .workunits
+            .len(),
+        0
+    );
+    send_all(p.pool()).await;
+    assert_eq!(generator::waiting(p.pool(), c.app().id).await.unwrap(), 0);
+    assert_eq!(
+        generator::top_up(p.pool(), &mut c, 3)
+            .await
+            .unwrap()
+            .workunits
+            .len(),
+        3
+    );
+
+    let st = progress::rounds(p.pool(), &row).await.unwrap();
+    let t = progress::Totals::of(&st);
+    assert_eq!((t.queued, t.unsent, t.in_progress), (1, 3, 3), "{t:?}");
+    assert!(progress::render(&row, &st, 10.0).contains("in progress"));
+
+    // Cancel: the queued round is dropped, created workunits are cancelled.
+    let done = cancel::cancel(p.pool(), &row).await.unwrap();
+    assert_eq!((done.rounds_dropped, done.workunits_cancelled), (1, 6));
+    let wu = workunit::by_name(p.pool(), "s1_1").await.unwrap().unwrap();
+    assert!(
+        wu.error_mask
+            .contains(rboinc_core::state::ErrorMask::CANCELLED)
+    );
+    assert!(progress::Totals::of(&progress::rounds(p.pool(), &row).await.unwrap()).all_finished());
+    assert_eq!(
+        generator::top_up(p.pool(), &mut c, 100)
+            .await
+            .unwrap()
+            .workunits
+            .len(),
+        0
+    );
+}
+
+#[tokio::test]
+async fn submit_mistakes_say_what_to_do() {
+    let p = common::project("ser2").await;
+    let mut o = small(2);
+    o.dataset = PathBuf::from("/nonexistent/mnist");
+    let e = series::submit(&p.project, p.pool(), &o)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not found: give --dataset PATH"), "{e}");
+    let mut o = small(2);
+    o.params.sample_count = 20_000;
+    let e = series::submit(&p.project, p.pool(), &o)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("does not fit the dataset's 10000 training rows"),
+        "{e}"
+    );
+    let mut o = small(2);
+    o.params.learning_rate = 0.0;
+    let e = series::submit(&p.project, p.pool(), &o)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("learning_rate"), "{e}");
+    let mut o = small(2);
+    o.app = "mnsit".into();
+    let e = series::submit(&p.project, p.pool(), &o)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("unknown app \"mnsit\""), "{e}");
+    let mut o = small(2);
+    o.seeds = Some(vec![1]);
+    assert!(
+        series::submit(&p.project, p.pool(), &o)
+            .await
+            .unwrap_err()
+            .to_string()
+            .contains("1 seeds given for 2 rounds")
+    );
+    assert_eq!(common::count(p.pool(), "rb_series").await, 0);
+    assert_eq!(common::count(p.pool(), "workunit").await, 0);
+}
+
+/// The original experiment through `series local` (in-process) lands in the app's band, and
+/// `series report` on assimilated results writes the markdown and both plots.
+#[tokio::test]
+async fn local_band_and_report() {
+    let p = common::project("rep").await;
+    let mut o = SubmitOptions::original(mnist_10k(), 5);
+    o.name = Some("orig".into());
+    o.seeds = Some(vec![714562, 910552, 625989, 962826, 103343]);
+    let s = series::submit(&p.project, p.pool(), &o).await.unwrap();
+    assert_eq!(s.created, 5);
+    let row = s.series;
+    let dir = report::report_dir(&p.project, &row);
+    let stager = rboinc_tools::stage::Stager::from_config(&p.config()).unwrap();
+    let dataset = stager.path_of(&row.dataset_file).unwrap();
+    let rounds: Vec<(i32, u64)> = store::rounds(p.pool(), row.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.round, r.seed))
+        .collect();
+    let runs = local::run(
+        &Runner::InProcess,
+        &dataset,
+        &o.params,
+        &rounds,
+        &dir,
+        |_| {},
+    )
+    .unwrap();
+    let accs: Vec<f64> = runs
+        .iter()
+        .map(|r| {
+            let v: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(&r.metrics).unwrap()).unwrap();
+            v["val_acc"].as_f64().unwrap()
+        })
+        .collect();
+    let mean = accs.iter().sum::<f64>() / accs.len() as f64;
+    assert!(
+        (0.85..=0.90).contains(&mean),
+        "mean val_acc {mean} ({accs:?})"
+    );
+
+    // "Distributed" results: an independent second run of each job filed where the assimilator
+    // files them, with a host and canonical result per round; round 3 tampered with.
+    let other = tempfile::tempdir().unwrap();
+    let runs2 = local::run(
+        &Runner::InProcess,
+        &dataset,
+        &o.params,
+        &rounds,
+        other.path(),
+        |_| {},
+    )
+    .unwrap();
+    let host = rboinc_core::db::host::insert(
+        p.pool(),
+        &rboinc_core::db::host::HostRow {
+            id: rboinc_core::db::HostId(7),
+            userid: p.report.submitter_id,
+            domain_name: "volunteer-a".into(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    send_all(p.pool()).await;
+    for (r, run) in rounds.iter().zip(&runs2) {
+        let wu_name = format!("orig_{}", r.0);
+        let target = p.root().join("results/mnist").join(&wu_name);
+        std::fs::create_dir_all(&target).unwrap();
+        let mut text = std::fs::read_to_string(&run.metrics).unwrap();
+        if r.0 == 3 {
+            let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let acc = v["val_acc"].to_string();
+            text = text.replacen(&format!("\"val_acc\": {acc}"), "\"val_acc\": 0.5", 1);
+        }
+        std::fs::write(target.join("metrics.json"), text).unwrap();
+        sqlx::query("UPDATE result x JOIN workunit w ON w.id = x.workunitid SET x.hostid = ?, x.server_state = 5, x.outcome = 1, x.validate_state = 1, w.canonical_resultid = x.id, w.assimilate_state = 2 WHERE w.name = ?")
+            .bind(host)
+            .bind(&wu_name)
+            .execute(p.pool())
+            .await
+            .unwrap();
+    }
+    let r = report::write(&p.project, p.pool(), &row).await.unwrap();
+    assert_eq!(r.identical_counts(), (4, 1, 0));
+    let md = std::fs::read_to_string(&r.summary).unwrap();
+    assert!(
+        md.contains(&format!(
+            "| 1 | 714562 | assimilated | host {host} (volunteer-a) |"
+        )),
+        "{md}"
+    );
+    assert!(md.contains("- round 1: distributed and local metrics are bit-identical"));
+    assert!(
+        md.contains("- round 3: distributed and local metrics DIFFER (first difference: val_acc:"),
+        "{md}"
+    );
+    assert!(md.contains("| val_acc | "));
+    assert!(md.contains("± "));
+    for (png, w, h) in [(&r.curves, 1400, 560), (&r.final_val_acc, 900, 540)] {
+        let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png).unwrap()));
+        let mut reader = decoder.read_info().unwrap();
+        let mut buf = vec![0; reader.output_buffer_size()];
+        let info = reader.next_frame(&mut buf).unwrap();
+        assert_eq!((info.width, info.height), (w, h), "{}", png.display());
+        let px = &buf[..info.buffer_size()];
+        let step = info.color_type.samples();
+        let white = px
+            .chunks(step)
+            .filter(|c| c.iter().take(3).all(|&b| b == 255))
+            .count();
+        let total = px.len() / step;
+        let colours: std::collections::HashSet<&[u8]> = px.chunks(step).collect();
+        assert!(white < total * 97 / 100, "{}: almost blank", png.display());
+        assert!(
+            white > total / 2,
+            "{}: mostly background expected",
+            png.display()
+        );
+        assert!(
+            colours.len() > 20,
+            "{}: {} colours (text, lines, band)",
+            png.display(),
+            colours.len()
+        );
+    }
+}
