@@ -1,0 +1,29 @@
+//! rboinc-e2e: the tests that run the whole system as a user runs it.
+//!
+//! This crate has no code of its own worth importing; it exists so that the slow, whole-loop
+//! tests live in one place, apart from each crate's own tests, and run the *binaries* (built by
+//! cargo for the test) rather than library calls:
+//! - `tests/docker_compose.rs`: `docker-compose config` accepts `docker/compose.yaml` with
+//!   every required variable set, and refuses it when a password is missing (no defaults).
+//!
+//! [`workspace_root`] and [`target_dir`] locate the repository and cargo's output from a test.
+
+use std::path::{Path, PathBuf};
+
+/// The repository root (`tests-e2e/..`).
+pub fn workspace_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests-e2e lives in the workspace")
+        .to_path_buf()
+}
+
+/// Cargo's profile directory holding this test's binaries (`target/debug`), found from the
+/// running test executable (`target/debug/deps/<test>`), so `CARGO_TARGET_DIR` is respected.
+pub fn target_dir() -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let deps = exe
+        .parent()
+        .ok_or_else(|| anyhow::anyhow!("{} has no parent", exe.display()))?;
+    Ok(deps.parent().unwrap_or(deps).to_path_buf())
+}
