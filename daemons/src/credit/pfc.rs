@@ -16,14 +16,14 @@
 //!
 //! Side effects, as in BOINC: the host's `host_app_version` statistics (`pfc`, `et`,
 //! `turnaround`) take a sample per result, and the app version's `pfc` average and recent credit
-//! get samples that [`AppVersions::flush`] writes with an optimistic-concurrency update.
+//! get samples that [`AppVersions::write_samples`] adds in the batch's transaction.
 
 use std::collections::HashMap;
 
 use rboinc_core::db::host_app_version::HostAppVersionRow;
 use rboinc_core::db::result::ResultRow;
 use rboinc_core::state::{COBBLESTONE_SCALE, CREDIT_HALF_LIFE, ValidateState};
-use sqlx::{MySqlConnection, MySqlPool};
+use sqlx::MySqlConnection;
 
 use super::average::{AV_AVERAGE, HAV_AVERAGE, RunningAverage, decay_average};
 use super::hav;
@@ -142,7 +142,7 @@ impl AppVersions {
         self.known.get(&id).and_then(Option::as_ref)
     }
 
-    /// Whether any version has samples waiting for [`AppVersions::flush`].
+    /// Whether any version has samples waiting for [`AppVersions::write_samples`].
     pub fn has_samples(&self) -> bool {
         self.known
             .values()
@@ -150,99 +150,84 @@ impl AppVersions {
             .any(|av| !av.pfc_samples.is_empty() || !av.credit_samples.is_empty())
     }
 
-    /// Writes the queued samples. Each version is updated only if nobody changed its statistics
-    /// since they were read (the feeder rewrites `pfc_scale`, other validators add samples);
-    /// otherwise it is re-read and the samples applied again, up to 10 times, as BOINC does.
-    /// Written versions are dropped from the cache so the next pass reads fresh values.
-    pub async fn flush(&mut self, pool: &MySqlPool, now: f64) -> Result<(), sqlx::Error> {
-        let ids: Vec<i64> = self
+    /// Adds the queued samples to the versions' rows, inside the caller's transaction (the
+    /// batch's), so statistics are written exactly when the credit they come from is.
+    ///
+    /// The rows are locked and re-read first: the feeder rewrites `pfc_scale` and other
+    /// validators add samples concurrently, and BOINC's own write (an optimistic update retried
+    /// up to ten times, done only when a scan finds nothing, so never in a `--one_pass` run that
+    /// did work) can lose samples. Call [`AppVersions::samples_written`] after the commit.
+    pub async fn write_samples(
+        &self,
+        conn: &mut MySqlConnection,
+        now: f64,
+    ) -> Result<(), sqlx::Error> {
+        let mut pending: Vec<&AppVersionStats> = self
             .known
-            .iter()
-            .filter_map(|(id, av)| av.as_ref().map(|_| *id))
+            .values()
+            .flatten()
+            .filter(|av| !av.pfc_samples.is_empty() || !av.credit_samples.is_empty())
             .collect();
-        for id in ids {
-            let Some(Some(av)) = self.known.remove(&id) else {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        pending.sort_by_key(|av| av.id);
+        let sql = format!(
+            "SELECT {AV_COLUMNS} FROM app_version WHERE id IN ({}) ORDER BY id FOR UPDATE",
+            id_list(pending.iter().map(|av| av.id))
+        );
+        let current: Vec<AppVersionStats> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .fetch_all(&mut *conn)
+            .await?;
+        for mut row in current {
+            let Some(av) = pending.iter().find(|av| av.id == row.id) else {
                 continue;
             };
-            if av.pfc_samples.is_empty() && av.credit_samples.is_empty() {
+            for x in &av.pfc_samples {
+                RunningAverage {
+                    n: &mut row.pfc_n,
+                    avg: &mut row.pfc_avg,
+                }
+                .update(*x, AV_AVERAGE);
+            }
+            for (credit, sent) in &av.credit_samples {
+                decay_average(
+                    now,
+                    *sent,
+                    *credit,
+                    CREDIT_HALF_LIFE,
+                    &mut row.expavg_credit,
+                    &mut row.expavg_time,
+                );
+            }
+            let values = [row.pfc_n, row.pfc_avg, row.expavg_credit, row.expavg_time];
+            if values.iter().any(|v| !v.is_finite()) {
+                tracing::error!(
+                    app_version_id = row.id,
+                    "app version statistics are not finite; not written"
+                );
                 continue;
             }
-            flush_one(pool, av, now).await?;
+            sqlx::query(
+                "UPDATE app_version SET pfc_n = ?, pfc_avg = ?, expavg_credit = ?, expavg_time = ? \
+                 WHERE id = ?",
+            )
+            .bind(row.pfc_n)
+            .bind(row.pfc_avg)
+            .bind(row.expavg_credit)
+            .bind(row.expavg_time)
+            .bind(row.id)
+            .execute(&mut *conn)
+            .await?;
         }
         Ok(())
     }
-}
 
-async fn flush_one(pool: &MySqlPool, mut av: AppVersionStats, now: f64) -> Result<(), sqlx::Error> {
-    for _attempt in 0..10 {
-        let (pfc_n_orig, expavg_orig, scale_orig) = (av.pfc_n, av.expavg_credit, av.pfc_scale);
-        let mut updated = av.clone();
-        for x in &av.pfc_samples {
-            RunningAverage {
-                n: &mut updated.pfc_n,
-                avg: &mut updated.pfc_avg,
-            }
-            .update(*x, AV_AVERAGE);
-        }
-        for (credit, sent) in &av.credit_samples {
-            decay_average(
-                now,
-                *sent,
-                *credit,
-                CREDIT_HALF_LIFE,
-                &mut updated.expavg_credit,
-                &mut updated.expavg_time,
-            );
-        }
-        let values = [
-            updated.pfc_n,
-            updated.pfc_avg,
-            updated.expavg_credit,
-            updated.expavg_time,
-        ];
-        if values.iter().any(|v| !v.is_finite()) {
-            tracing::error!(
-                app_version_id = av.id,
-                "app version statistics are not finite; not written"
-            );
-            return Ok(());
-        }
-        let done = sqlx::query(
-            "UPDATE app_version SET pfc_n = ?, pfc_avg = ?, expavg_credit = ?, expavg_time = ? \
-             WHERE id = ? AND pfc_n = ? AND ABS(expavg_credit - ?) < 1e-4 AND ABS(pfc_scale - ?) < 1e-6",
-        )
-        .bind(updated.pfc_n)
-        .bind(updated.pfc_avg)
-        .bind(updated.expavg_credit)
-        .bind(updated.expavg_time)
-        .bind(av.id)
-        .bind(pfc_n_orig)
-        .bind(expavg_orig)
-        .bind(scale_orig)
-        .execute(pool)
-        .await?;
-        if done.rows_affected() == 1 {
-            return Ok(());
-        }
-        let sql = format!("SELECT {AV_COLUMNS} FROM app_version WHERE id = ?");
-        let fresh: Option<AppVersionStats> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-            .bind(av.id)
-            .fetch_optional(pool)
-            .await?;
-        let Some(fresh) = fresh else {
-            return Ok(());
-        };
-        av = AppVersionStats {
-            pfc_samples: std::mem::take(&mut av.pfc_samples),
-            credit_samples: std::mem::take(&mut av.credit_samples),
-            ..fresh
-        };
+    /// Forgets the samples [`AppVersions::write_samples`] wrote (after the commit), and the
+    /// cached rows, so the next batch reads fresh statistics and `pfc_scale`.
+    pub fn samples_written(&mut self) {
+        self.known.clear();
     }
-    tracing::warn!(
-        app_version_id = av.id,
-        "app version statistics kept changing; samples dropped"
-    );
-    Ok(())
 }
 
 /// A result's claimed PFC could not be computed (its app version does not exist).

@@ -8,6 +8,15 @@
 //! - **a canonical result exists** (a late result came back): compare it with the canonical
 //!   result and grant it the canonical result's credit if it agrees.
 //!
+//! One deliberate difference: when some outputs cannot be read for a transient reason (the
+//! upload file system is gone, a file cannot be read now), BOINC's validator still marks the
+//! other results INCONCLUSIVE and, with no consensus, raises `target_nresults`, so a storage
+//! problem costs an extra replica and the unread results are never retried. Here unread
+//! results stay INIT and nothing is concluded from the missing comparison: the job waits (at
+//! most 6 hours), the transitioner sees the INIT results and flags it again, and the comparison
+//! is made once the files can be read, as BOINC's code comment intends ("arrange to try again
+//! later").
+//!
 //! Everything the job changes goes into the batch's [`BatchState`]: result and workunit writes,
 //! `host_app_version` rows, the credit ledger and app version statistics. Several jobs of one
 //! batch may share hosts, users and statistics rows; their changes chain in memory in job order,
@@ -453,6 +462,16 @@ fn handle_new_results(
     };
     let mut n_viable = 0;
     for r in &mut viable {
+        // A result that could not be read now is left as it is (INIT), to be looked at again
+        // when the transitioner flags the job; see the module docs.
+        if found.retry
+            && matches!(
+                cx.inits.get(&r.id),
+                Some(Err(InitError::Transient(_))) | None
+            )
+        {
+            continue;
+        }
         let mut update = false;
         if r.outcome != Outcome::Success || r.validate_state == ValidateState::Invalid {
             write.transition = Transition::Immediate;
@@ -512,6 +531,9 @@ fn handle_new_results(
                 state.results.insert(r.id, w);
             }
             tracing::info!(wu_id = %wu.id, canonical = %canonical, credit, "canonical result found");
+        }
+        None if found.retry => {
+            tracing::info!(wu_id = %wu.id, "some outputs could not be read now; trying again later");
         }
         None => {
             let mut mask = ErrorMask(wu.error_mask);

@@ -187,12 +187,6 @@ impl Validator {
                 break;
             }
         }
-        if versions.has_samples() && !self.options.dry_run {
-            versions
-                .flush(&self.pool, dtime())
-                .await
-                .map_err(|e| InfraError::new("writing app version statistics", e))?;
-        }
         Ok(report)
     }
 
@@ -273,14 +267,18 @@ impl Validator {
         };
         if self.options.dry_run {
             tracing::info!(jobs = report.jobs, "dry run: nothing written");
+            versions.samples_written();
             return Ok(report);
         }
         let now = crate::transitioner::unix_now();
         let mut attempt = 0;
         loop {
             attempt += 1;
-            match write::write_batch(conn, &state, now).await {
-                Ok(()) => return Ok(report),
+            match write::write_batch(conn, &state, versions, now, cx.now).await {
+                Ok(()) => {
+                    versions.samples_written();
+                    return Ok(report);
+                }
                 Err(BulkError::Sql(e)) if attempt < 3 && is_retryable(&e) => {
                     tracing::warn!(error = %e, attempt, "batch write hit a lock conflict; retrying");
                 }

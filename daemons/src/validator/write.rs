@@ -2,24 +2,28 @@
 //!
 //! BOINC's validator needs about 15 statements per two-result job, each its own commit. Here a
 //! batch's result, host, user, team, `host_app_version` and workunit changes are one bulk
-//! statement per table, plus one INSERT for `credited_job`, in one transaction: a crash leaves
-//! each job either validated with all its credit, or untouched (and still flagged).
+//! statement per table, plus one INSERT for `credited_job` and the app versions' statistics, in
+//! one transaction: a crash leaves each job either validated with all its credit, or untouched
+//! (and still flagged).
 
 use rboinc_core::state::TRANSITION_TIME_NEVER;
 use sqlx::{Acquire, MySql, MySqlConnection, QueryBuilder};
 
 use super::handle::{BatchState, Transition};
 use crate::bulk::{Assign, BulkError, BulkUpdate, Lit};
-use crate::credit::{CreditLedger, hav};
+use crate::credit::{AppVersions, CreditLedger, hav};
 
 /// How long a job waits after a transient error (BOINC: 6 hours).
 pub const RETRY_DELAY_SECS: i32 = 6 * 3600;
 
-/// Writes everything `state` holds. `now` is the Unix time written as `transition_time`.
+/// Writes everything `state` holds, and the app version statistics samples of `versions`.
+/// `now` is the Unix time written as `transition_time`, `now_exact` the one for credit averages.
 pub async fn write_batch(
     conn: &mut MySqlConnection,
     state: &BatchState,
+    versions: &AppVersions,
     now: i32,
+    now_exact: f64,
 ) -> Result<(), BulkError> {
     let mut tx = conn.begin().await?;
 
@@ -148,6 +152,7 @@ pub async fn write_batch(
             tracing::warn!(host_id = %host, app_version_id = avid, "--check_punitive: no host_app_version row to throttle");
         }
     }
+    versions.write_samples(&mut tx, now_exact).await?;
     tx.commit().await?;
     Ok(())
 }

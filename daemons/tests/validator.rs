@@ -1,0 +1,466 @@
+//! The validator on MariaDB, beyond the oracle scenarios: the JSON-aware bitwise mode, the
+//! tolerance mode, transient errors and their retry through the transitioner, late results,
+//! team credit, batches, and a SIGKILL in the middle of a pass.
+
+mod transitioner_support;
+
+use std::fs;
+use std::time::{Duration, Instant};
+
+use sqlx::MySqlPool;
+use transitioner_support::{
+    Project, ResultSpec, WuSpec, dump, insert_results, insert_workunits, metrics_json, now,
+    workspace_root,
+};
+
+/// A job `id` with two returned results (ids 2id-1, 2id, hosts 1 and 2) whose metrics.json
+/// files hold `a` and `b`.
+async fn job_with_outputs(p: &Project, id: i64, a: &str, b: &str) {
+    let name = format!("v{id}");
+    let mut wu = WuSpec::fresh(id, &name);
+    wu.need_validate = 1;
+    wu.transition_time = now() + 864_000;
+    insert_workunits(p.pool(), &[wu]).await;
+    let results = [
+        ResultSpec::returned(2 * id - 1, id, &name, 0, 1),
+        ResultSpec::returned(2 * id, id, &name, 1, 2),
+    ];
+    fs::write(p.upload_path(&results[0].output), a).unwrap();
+    fs::write(p.upload_path(&results[1].output), b).unwrap();
+    insert_results(p.pool(), &results).await;
+}
+
+async fn states(pool: &MySqlPool, wu: i64) -> Vec<(i32, i32, f64)> {
+    sqlx::query_as(
+        "SELECT outcome, validate_state, granted_credit FROM result WHERE workunitid = ? ORDER BY id",
+    )
+    .bind(wu)
+    .fetch_all(pool)
+    .await
+    .unwrap()
+}
+
+async fn workunit(pool: &MySqlPool, wu: i64) -> (i32, i64, i32, i32, i64) {
+    sqlx::query_as(
+        "SELECT need_validate, canonical_resultid, assimilate_state, target_nresults, transition_time \
+         FROM workunit WHERE id = ?",
+    )
+    .bind(wu)
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+const VALID: i32 = 1;
+const INCONCLUSIVE: i32 = 4;
+
+#[tokio::test]
+async fn bitwise_mode_compares_metrics_without_the_host_object() {
+    let p = Project::new("", false).await;
+    job_with_outputs(&p, 1, &metrics_json(0.9, 1), &metrics_json(0.9, 2)).await;
+    job_with_outputs(&p, 2, &metrics_json(0.9, 1), &metrics_json(0.95, 1)).await;
+    // Same document, keys in another order and other formatting: still the same result.
+    let reordered = serde_json::to_string(
+        &serde_json::from_str::<serde_json::Value>(&metrics_json(0.9, 3)).unwrap(),
+    )
+    .unwrap();
+    job_with_outputs(&p, 3, &metrics_json(0.9, 1), &reordered).await;
+    let out = p.run(
+        "sample_bitwise_validator",
+        &["--app", "mnist", "--one_pass", "-d", "3"],
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+
+    for wu in [1, 3] {
+        let s = states(p.pool(), wu).await;
+        assert!(
+            s.iter().all(|r| r.1 == VALID && r.2 > 0.0),
+            "job {wu}: {s:?}"
+        );
+        assert_eq!(
+            workunit(p.pool(), wu).await.1,
+            2 * wu - 1,
+            "canonical of job {wu}"
+        );
+    }
+    let s = states(p.pool(), 2).await;
+    assert!(s.iter().all(|r| r.1 == INCONCLUSIVE), "{s:?}");
+    let (need_validate, canonical, _, target, _) = workunit(p.pool(), 2).await;
+    assert_eq!((need_validate, canonical, target), (0, 0, 3));
+    // The disagreement is logged with the job, both results, the field and both values.
+    let line = log
+        .lines()
+        .find(|l| l.contains("results disagree"))
+        .unwrap_or_else(|| panic!("no disagreement logged:\n{log}"));
+    for part in [
+        "wu_id=2",
+        "result_id=3",
+        "other_result_id=4",
+        "file=metrics.json",
+        "field=history[1].val_acc",
+        "value=0.9",
+        "other_value=0.95",
+    ] {
+        assert!(line.contains(part), "{part} missing in: {line}");
+    }
+}
+
+#[tokio::test]
+async fn tolerance_mode_accepts_small_differences_and_reports_large_ones() {
+    let p = Project::new("", false).await;
+    job_with_outputs(&p, 1, &metrics_json(0.9, 1), &metrics_json(0.9000004, 2)).await;
+    job_with_outputs(&p, 2, &metrics_json(0.9, 1), &metrics_json(0.901, 2)).await;
+    let tolerances = workspace_root().join("config/validator_tolerances.json");
+    let out = p.run(
+        "validator",
+        &[
+            "--app",
+            "mnist",
+            "--one_pass",
+            "--mode",
+            "tolerance",
+            "--tolerances",
+            tolerances.to_str().unwrap(),
+        ],
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(states(p.pool(), 1).await.iter().all(|r| r.1 == VALID));
+    assert!(
+        states(p.pool(), 2)
+            .await
+            .iter()
+            .all(|r| r.1 == INCONCLUSIVE)
+    );
+    assert!(log.contains("field=history[1].val_acc"), "{log}");
+
+    // The same pair is not bitwise-identical.
+    let q = Project::new("", false).await;
+    job_with_outputs(&q, 1, &metrics_json(0.9, 1), &metrics_json(0.9000004, 2)).await;
+    q.run(
+        "validator",
+        &["--app", "mnist", "--one_pass", "--mode", "bitwise"],
+    );
+    assert!(
+        states(q.pool(), 1)
+            .await
+            .iter()
+            .all(|r| r.1 == INCONCLUSIVE)
+    );
+}
+
+#[tokio::test]
+async fn a_bad_tolerance_file_stops_the_validator_at_start() {
+    let p = Project::new("", false).await;
+    let bad = p.root.join("tol.json");
+    fs::write(&bad, r#"{"fields": {"val_acc": {"absolute": 1e-6}}}"#).unwrap();
+    let out = p
+        .command(
+            "validator",
+            &[
+                "--app",
+                "mnist",
+                "--one_pass",
+                "--mode",
+                "tolerance",
+                "--tolerances",
+                bad.to_str().unwrap(),
+            ],
+        )
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("absolute"));
+}
+
+#[tokio::test]
+async fn a_transient_error_delays_the_job_and_the_transitioner_brings_it_back() {
+    let p = Project::new("", false).await;
+    let doc = metrics_json(0.9, 1);
+    job_with_outputs(&p, 1, &doc, &doc).await;
+    // The upload file system is gone (unmounted, say).
+    fs::rename(p.root.join("upload"), p.root.join("upload.away")).unwrap();
+    let before = now();
+    p.run(
+        "sample_bitwise_validator",
+        &["--app", "mnist", "--one_pass"],
+    );
+    let (need_validate, canonical, _, _, tt) = workunit(p.pool(), 1).await;
+    assert_eq!((need_validate, canonical), (0, 0));
+    assert!(
+        (before + 6 * 3600..=now() + 6 * 3600).contains(&tt),
+        "retry in 6 hours, got {}",
+        tt - before
+    );
+    // Nothing was decided about the results.
+    assert_eq!(states(p.pool(), 1).await, [(1, 0, 0.0), (1, 0, 0.0)]);
+
+    // The files are back; six hours later the transitioner flags the job again...
+    fs::rename(p.root.join("upload.away"), p.root.join("upload")).unwrap();
+    sqlx::query("UPDATE workunit SET transition_time = ? WHERE id = 1")
+        .bind(now() - 1)
+        .execute(p.pool())
+        .await
+        .unwrap();
+    p.run("transitioner", &["--one_pass"]);
+    assert_eq!(workunit(p.pool(), 1).await.0, 1, "need_validate set again");
+    // ... and the validator finishes it.
+    p.run(
+        "sample_bitwise_validator",
+        &["--app", "mnist", "--one_pass"],
+    );
+    let (need_validate, canonical, assimilate, _, tt) = workunit(p.pool(), 1).await;
+    assert_eq!((need_validate, canonical, assimilate), (0, 1, 1));
+    assert_eq!(tt, i64::from(i32::MAX));
+    assert!(states(p.pool(), 1).await.iter().all(|r| r.1 == VALID));
+}
+
+#[tokio::test]
+async fn late_results_are_checked_against_the_canonical_one() {
+    let p = Project::new("", false).await;
+    let good = metrics_json(0.9, 1);
+    job_with_outputs(&p, 1, &good, &good).await;
+    p.run(
+        "sample_bitwise_validator",
+        &["--app", "mnist", "--one_pass"],
+    );
+    let credit = states(p.pool(), 1).await[0].2;
+    assert!(credit > 0.0);
+
+    // Two more results come back: one agrees, one does not.
+    let late = [
+        ResultSpec::returned(3, 1, "v1", 2, 3),
+        ResultSpec::returned(4, 1, "v1", 3, 3),
+    ];
+    fs::write(p.upload_path(&late[0].output), &good).unwrap();
+    fs::write(p.upload_path(&late[1].output), metrics_json(0.5, 1)).unwrap();
+    insert_results(p.pool(), &late).await;
+    sqlx::query("UPDATE workunit SET need_validate = 1 WHERE id = 1")
+        .execute(p.pool())
+        .await
+        .unwrap();
+    p.run(
+        "sample_bitwise_validator",
+        &["--app", "mnist", "--one_pass"],
+    );
+    let s = states(p.pool(), 1).await;
+    assert_eq!(s[2], (1, VALID, credit), "the canonical result's credit");
+    assert_eq!(s[3].1, 2, "INVALID");
+    let (need_validate, canonical, _, _, tt) = workunit(p.pool(), 1).await;
+    assert_eq!((need_validate, canonical), (0, 1));
+    assert!(tt <= now(), "the transitioner looks again (file deletion)");
+    let host3: f64 = sqlx::query_scalar("SELECT total_credit FROM host WHERE id = 3")
+        .fetch_one(p.pool())
+        .await
+        .unwrap();
+    assert_eq!(host3, credit);
+}
+
+#[tokio::test]
+async fn credit_reaches_hosts_users_teams_versions_and_statistics() {
+    let p = Project::new("", false).await;
+    sqlx::query(
+        "INSERT INTO team (id, create_time, userid, name, name_lc, type, nusers, expavg_time) \
+         VALUES (7, 1, 2, 'team7', 'team7', 1, 1, 0)",
+    )
+    .execute(p.pool())
+    .await
+    .unwrap();
+    sqlx::query("UPDATE user SET teamid = 7 WHERE id = 2")
+        .execute(p.pool())
+        .await
+        .unwrap();
+    let doc = metrics_json(0.9, 1);
+    for id in 1..=3 {
+        job_with_outputs(&p, id, &doc, &doc).await;
+    }
+    p.run(
+        "sample_bitwise_validator",
+        &["--app", "mnist", "--one_pass", "--update_credited_job"],
+    );
+    // Oracle scenario 15's numbers: 100 s and 100 s at 2 GFLOPS, pegged to 1e12.
+    let credit = 2e11 * 200.0 / 86400e9;
+    for wu in 1..=3 {
+        for (_, state, granted) in states(p.pool(), wu).await {
+            assert_eq!(state, VALID);
+            assert!((granted - credit).abs() < 1e-12, "{granted}");
+        }
+    }
+    let total = |table: &'static str, id: i64| {
+        let pool = p.pool().clone();
+        async move {
+            let sql = format!("SELECT total_credit FROM {table} WHERE id = {id}");
+            sqlx::query_scalar::<_, f64>(sqlx::AssertSqlSafe(sql))
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    for (table, id) in [
+        ("host", 1),
+        ("host", 2),
+        ("user", 1),
+        ("user", 2),
+        ("team", 7),
+    ] {
+        let t = total(table, id).await;
+        assert!((t - 3.0 * credit).abs() < 1e-12, "{table} {id}: {t}");
+    }
+    assert_eq!(total("user", 3).await, 0.0);
+    let hav: Vec<(i64, f64, i32, i32)> = sqlx::query_as(
+        "SELECT host_id, pfc_n, max_jobs_per_day, consecutive_valid FROM host_app_version ORDER BY host_id",
+    )
+    .fetch_all(p.pool())
+    .await
+    .unwrap();
+    assert_eq!(hav, [(1, 3.0, 3, 3), (2, 3.0, 3, 3)]);
+    let (pfc_n, expavg): (f64, f64) =
+        sqlx::query_as("SELECT pfc_n, expavg_credit FROM app_version WHERE id = 1")
+            .fetch_one(p.pool())
+            .await
+            .unwrap();
+    assert_eq!(pfc_n, 6.0, "one PFC sample per valid result");
+    assert!(expavg > 0.0);
+    // --update_credited_job records (user, workunit opaque); opaque is 0 for these jobs.
+    let credited: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT userid, workunitid FROM credited_job ORDER BY userid")
+            .fetch_all(p.pool())
+            .await
+            .unwrap();
+    assert_eq!(credited, [(1, 0), (2, 0)]);
+}
+
+/// `n` two-result jobs on `hosts` hosts; every 5th job's results disagree.
+async fn many_jobs(p: &Project, n: i64, hosts: i64) {
+    p.add_hosts(4, hosts + 1).await;
+    let mut wus = Vec::new();
+    let mut results = Vec::new();
+    for id in 1..=n {
+        let name = format!("v{id}");
+        let mut wu = WuSpec::fresh(id, &name);
+        wu.need_validate = 1;
+        wu.transition_time = now() + 864_000;
+        wus.push(wu);
+        for k in 0..2 {
+            let host = 1 + (id * 7 + k * 13) % hosts;
+            let mut r = ResultSpec::returned(2 * id - 1 + k, id, &name, k, host);
+            r.elapsed_time = 50.0 + (id % 17) as f64 * 10.0 + k as f64;
+            let acc = if id % 5 == 0 && k == 1 { 0.8 } else { 0.9 };
+            fs::write(p.upload_path(&r.output), metrics_json(acc, k as u64)).unwrap();
+            results.push(r);
+        }
+    }
+    insert_workunits(p.pool(), &wus).await;
+    insert_results(p.pool(), &results).await;
+}
+
+async fn credit_state(pool: &MySqlPool) -> Vec<Vec<String>> {
+    let mut all = dump(
+        pool,
+        "name, server_state, outcome, validate_state, granted_credit, runtime_outlier",
+        "result",
+        "id",
+    )
+    .await;
+    all.extend(
+        dump(
+            pool,
+            "name, need_validate, canonical_resultid, canonical_credit, assimilate_state, \
+             target_nresults, transition_time = 2147483647",
+            "workunit",
+            "id",
+        )
+        .await,
+    );
+    all.extend(
+        dump(
+            pool,
+            "host_id, app_version_id, pfc_n, pfc_avg, et_n, et_avg, et_var, et_q, turnaround_n, \
+             turnaround_avg, turnaround_var, turnaround_q, max_jobs_per_day, consecutive_valid",
+            "host_app_version",
+            "host_id, app_version_id",
+        )
+        .await,
+    );
+    all.extend(dump(pool, "id, avg_turnaround", "host", "id").await);
+    all.extend(dump(pool, "id, pfc_n, pfc_avg", "app_version", "id").await);
+    all
+}
+
+async fn totals(pool: &MySqlPool) -> Vec<f64> {
+    sqlx::query_scalar("SELECT total_credit FROM host UNION ALL SELECT total_credit FROM user")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn sigkill_in_the_middle_of_a_pass_then_restart_equals_an_uninterrupted_run() {
+    let n = 1500;
+    let hosts = 40;
+    let whole = Project::new("", false).await;
+    many_jobs(&whole, n, hosts).await;
+    let killed = Project::new("", false).await;
+    many_jobs(&killed, n, hosts).await;
+
+    let args = ["--app", "mnist", "--one_pass", "--batch", "20"];
+    whole.run("sample_bitwise_validator", &args);
+
+    let flagged = |p: &Project| {
+        let pool = p.pool().clone();
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM workunit WHERE need_validate = 0")
+                .fetch_one(&pool)
+                .await
+                .unwrap()
+        }
+    };
+    let mut child = killed.spawn("sample_bitwise_validator", &args);
+    let started = Instant::now();
+    while flagged(&killed).await < 100 {
+        assert!(started.elapsed() < Duration::from_secs(60), "no progress");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let done_at_kill = flagged(&killed).await;
+    assert!(
+        done_at_kill < n,
+        "the kill came too late ({done_at_kill} of {n} done)"
+    );
+    killed.run("sample_bitwise_validator", &args);
+
+    assert_eq!(flagged(&whole).await, n);
+    assert_eq!(
+        credit_state(whole.pool()).await,
+        credit_state(killed.pool()).await
+    );
+    // Totals are sums of the same grants, added in other groupings.
+    for (a, b) in totals(whole.pool())
+        .await
+        .iter()
+        .zip(totals(killed.pool()).await)
+    {
+        assert!((a - b).abs() <= 1e-9 * a.abs().max(1.0), "{a} vs {b}");
+    }
+    // The output files are untouched.
+    let files = |p: &Project| {
+        let mut v: Vec<_> = walk(&p.root.join("upload"));
+        v.sort();
+        v
+    };
+    assert_eq!(files(&whole).len() as i64, 2 * n);
+    assert_eq!(files(&whole), files(&killed));
+}
+
+fn walk(dir: &std::path::Path) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in fs::read_dir(dir).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_dir() {
+            out.extend(walk(&e.path()));
+        } else {
+            out.push(e.file_name().to_string_lossy().into_owned());
+        }
+    }
+    out
+}
