@@ -1,0 +1,82 @@
+//! Times as the ops page shows them: UTC dates and "5 min ago".
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// Seconds since the epoch, now.
+pub fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// `YYYY-MM-DD HH:MM:SS` in UTC.
+pub fn utc(unix: i64) -> String {
+    let days = unix.div_euclid(86_400);
+    let rem = unix.rem_euclid(86_400);
+    let (y, m, d) = civil_from_days(days);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+/// Days since 1970-01-01 to a (year, month, day), proleptic Gregorian (the era-based method).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// A span of seconds in the largest fitting unit: `42 s`, `5 min`, `3 h`, `2 d`.
+pub fn span(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..60 => format!("{s} s"),
+        60..3600 => format!("{} min", s / 60),
+        3600..172_800 => format!("{} h {:02} min", s / 3600, s / 60 % 60),
+        _ => format!("{} d", s / 86_400),
+    }
+}
+
+/// An uptime as `span` writes it.
+pub fn uptime(d: Duration) -> String {
+    span(d.as_secs() as i64)
+}
+
+/// "5 min ago" for a past time, "never" for 0.
+pub fn ago(now: i64, then: i64) -> String {
+    if then <= 0 {
+        "never".into()
+    } else if then > now {
+        "just now".into()
+    } else {
+        format!("{} ago", span(now - then))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dates_and_spans() {
+        assert_eq!(utc(0), "1970-01-01 00:00:00");
+        assert_eq!(utc(951_782_400), "2000-02-29 00:00:00");
+        assert_eq!(utc(1_700_000_000), "2023-11-14 22:13:20");
+        assert_eq!(span(59), "59 s");
+        assert_eq!(span(61), "1 min");
+        assert_eq!(span(3 * 3600 + 5 * 60), "3 h 05 min");
+        assert_eq!(span(5 * 86_400), "5 d");
+        assert_eq!(ago(100, 0), "never");
+        assert_eq!(ago(100, 40), "1 min ago");
+        assert_eq!(ago(100, 200), "just now");
+    }
+}

@@ -1,0 +1,213 @@
+//! Which of the project's daemons run, read from the files `start` leaves behind.
+//!
+//! `start` (ours, or BOINC's `bin/start`) runs each `config.xml` `<daemon>` of this host with
+//! an exclusive `flock` on `pid_<host>/<name>.lock` that the daemon inherits, writes its pid to
+//! `pid_<host>/<name>.pid` and appends its output to `log_<host>/<name>.log`. A daemon runs
+//! when its lock is held *and* the pid in its pid file is a live process: a pid file alone can
+//! be stale, or name a pid the kernel has since given to something else. This is the rule the
+//! `status` command applies too; it is repeated here (a few lines over the same files) so the
+//! server does not depend on the tools crate.
+
+use std::fs::{File, TryLockError};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use rboinc_core::config::Config;
+use rboinc_core::project::ProjectDir;
+
+/// Longest log line shown; the rest is cut.
+const MAX_LINE_CHARS: usize = 400;
+
+/// One `<daemon>` of this host.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DaemonView {
+    /// The `<cmd>` line.
+    pub cmd: String,
+    /// Its program name (`transitioner`).
+    pub program: String,
+    /// `<disabled>` in config.xml.
+    pub disabled: bool,
+    pub running: bool,
+    /// From its pid file, if readable.
+    pub pid: Option<i32>,
+    /// Since its pid file was written, while it runs.
+    pub uptime: Option<Duration>,
+    /// `log_<host>/` file name.
+    pub log_name: String,
+    pub last_log_line: Option<String>,
+}
+
+/// The daemons `config.xml` lists for this host, disabled ones included, in file order.
+pub fn survey(config: &Config, dir: &ProjectDir) -> Vec<DaemonView> {
+    let now = SystemTime::now();
+    let (pid_dir, log_dir) = (dir.pid_dir(), dir.log_dir());
+    config
+        .daemons
+        .iter()
+        .filter(|d| d.runs_on(dir.host(), config.host.as_deref()))
+        .map(|d| {
+            let pid_path = pid_dir.join(d.pid_file_name());
+            let pid = read_pid(&pid_path);
+            let running = lock_held(&pid_dir.join(d.lock_file_name())) && pid.is_some_and(alive);
+            let uptime = running
+                .then(|| pid_path.metadata().and_then(|m| m.modified()).ok())
+                .flatten()
+                .and_then(|t| now.duration_since(t).ok());
+            let log_name = d.log_file_name();
+            DaemonView {
+                cmd: d.cmd.clone(),
+                program: d.program().to_string(),
+                disabled: d.disabled,
+                running,
+                pid,
+                uptime,
+                last_log_line: last_line(&log_dir.join(&log_name)),
+                log_name,
+            }
+        })
+        .collect()
+}
+
+fn read_pid(path: &Path) -> Option<i32> {
+    std::fs::read_to_string(path)
+        .ok()?
+        .trim()
+        .parse::<i32>()
+        .ok()
+        .filter(|p| *p > 0)
+}
+
+/// Whether the process exists and has not exited (a zombie has exited).
+fn alive(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) S …": the state letter follows the last ')', comm may hold anything.
+    stat.rfind(')')
+        .and_then(|i| stat[i + 1..].split_whitespace().next())
+        .is_some_and(|s| s != "Z" && s != "X")
+}
+
+/// Whether some process holds the lock. Probing takes the lock for an instant when it is free;
+/// a `start` racing with the probe then reports "already running" once, which is harmless.
+fn lock_held(path: &Path) -> bool {
+    let Ok(file) = File::open(path) else {
+        return false;
+    };
+    matches!(file.try_lock(), Err(TryLockError::WouldBlock))
+}
+
+/// The last non-empty line of a log (its last 64 KiB are read), without terminal colours.
+pub fn last_line(path: &Path) -> Option<String> {
+    let mut f = File::open(path).ok()?;
+    let len = f.metadata().ok()?.len();
+    f.seek(SeekFrom::Start(len.saturating_sub(64 * 1024)))
+        .ok()?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf).ok()?;
+    let text = String::from_utf8_lossy(&buf);
+    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
+    Some(cut(&strip_ansi(line.trim_end()), MAX_LINE_CHARS))
+}
+
+/// Removes terminal colour sequences (`ESC [ … letter`).
+pub fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' && chars.peek() == Some(&'[') {
+            for d in chars.by_ref() {
+                if d.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// At most `max` characters of `s`, with `…` if cut.
+pub fn cut(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = "<boinc><config>\
+        <master_url>http://127.0.0.1:1/p/</master_url>\
+        <db_name>x</db_name><db_user>root</db_user><db_host>127.0.0.1</db_host>\
+        </config><daemons>\
+        <daemon><cmd>transitioner -d 3</cmd></daemon>\
+        <daemon><cmd>feeder -d 3</cmd><disabled>1</disabled></daemon>\
+        <daemon><cmd>validator -d 3 --app mnist</cmd><output>validator_mnist.log</output><pid_file>validator_mnist.pid</pid_file></daemon>\
+        <daemon><cmd>file_deleter</cmd><host>elsewhere</host></daemon>\
+        </daemons></boinc>";
+
+    fn project() -> (tempfile::TempDir, Config, ProjectDir) {
+        let tmp = tempfile::tempdir().unwrap();
+        std::fs::write(tmp.path().join("config.xml"), CONFIG).unwrap();
+        let config = Config::load(tmp.path()).unwrap();
+        let dir = ProjectDir::open(tmp.path()).unwrap().with_host("here");
+        std::fs::create_dir_all(dir.pid_dir()).unwrap();
+        std::fs::create_dir_all(dir.log_dir()).unwrap();
+        (tmp, config, dir)
+    }
+
+    #[test]
+    fn running_needs_a_held_lock_and_a_live_pid() {
+        let (_tmp, config, dir) = project();
+        let me = std::process::id() as i32;
+        // transitioner: lock held (by this test), pid alive (this test), a coloured log.
+        std::fs::write(dir.pid_dir().join("transitioner.pid"), format!("{me}\n")).unwrap();
+        let lock = File::create(dir.pid_dir().join("transitioner.lock")).unwrap();
+        lock.lock().unwrap();
+        std::fs::write(
+            dir.log_dir().join("transitioner.log"),
+            "first\n\u{1b}[32m INFO\u{1b}[0m pass done\n\n",
+        )
+        .unwrap();
+        // validator: a pid file whose lock nobody holds (it died): not running.
+        std::fs::write(dir.pid_dir().join("validator_mnist.pid"), format!("{me}\n")).unwrap();
+        std::fs::write(dir.pid_dir().join("validator_mnist.log.lock"), "").unwrap();
+
+        let views = survey(&config, &dir);
+        let programs: Vec<&str> = views.iter().map(|v| v.program.as_str()).collect();
+        assert_eq!(programs, ["transitioner", "feeder", "validator"]);
+        let t = &views[0];
+        assert!(t.running && t.pid == Some(me) && t.uptime.is_some());
+        assert_eq!(t.last_log_line.as_deref(), Some(" INFO pass done"));
+        assert!(!views[1].running && views[1].disabled && views[1].pid.is_none());
+        let v = &views[2];
+        assert!(!v.running && v.pid == Some(me) && v.uptime.is_none());
+        assert_eq!(v.log_name, "validator_mnist.log");
+        assert_eq!(v.last_log_line, None);
+
+        // The lock released: the same pid file no longer counts.
+        drop(lock);
+        assert!(!survey(&config, &dir)[0].running);
+    }
+
+    #[test]
+    fn a_held_lock_with_a_dead_pid_is_not_running() {
+        let (_tmp, config, dir) = project();
+        std::fs::write(dir.pid_dir().join("transitioner.pid"), "999999999\n").unwrap();
+        let lock = File::create(dir.pid_dir().join("transitioner.lock")).unwrap();
+        lock.lock().unwrap();
+        assert!(!survey(&config, &dir)[0].running);
+    }
+
+    #[test]
+    fn long_lines_are_cut() {
+        assert_eq!(cut("abcdef", 3), "abc…");
+        assert_eq!(cut("abc", 3), "abc");
+        assert_eq!(cut("ééé", 2), "éé…");
+    }
+}

@@ -1,0 +1,284 @@
+//! The operator's view of a running project: the `/ops` page and `/metrics`.
+//!
+//! `/ops` is one server-rendered HTML page: the `config.xml` daemons of this host and whether
+//! they run, workunits and results by app and state, the progress of training series, the
+//! hosts most recently heard from, and the latest error lines of the project's logs. `/metrics`
+//! is the same project seen by Prometheus: this process's counters ([`crate::metrics`]), queue
+//! sizes, daemon liveness and build info.
+//!
+//! Both sit behind HTTP basic auth against an Apache-compatible htpasswd file ([`access`]):
+//! the page shows host names, IP addresses and log lines, which volunteers' privacy and the
+//! project's safety keep from the public. There is no default password; without the file the
+//! routes answer 503 and say how to create it. `/metrics` takes the same login by default
+//! (Prometheus sends it with `basic_auth` in its scrape config); a project that scrapes from a
+//! private network can open it with `<ops_metrics_public>1</ops_metrics_public>`.
+//!
+//! Options (each an optional `config.xml` `<config>` element):
+//!
+//! | element | meaning | default |
+//! |---|---|---|
+//! | `<ops_htpasswd>` | the password file; relative paths start at the project directory | `keys/ops.htpasswd` (what `make_project` writes) |
+//! | `<ops_metrics_public>` | serve `/metrics` without a login | 0 |
+//!
+//! The routes are `/ops` and `/metrics` at the server's root, whatever the project's URLs
+//! (so a project must not be called `ops` or `metrics`). Behind a TLS proxy, forward them
+//! like the project's other paths: basic auth needs TLS on the way in.
+//!
+//! Map: [`access`] and [`htpasswd`] (the login), [`daemons`] (liveness from pid and lock
+//! files), [`logs`] (error lines), [`snapshot`] (database figures), [`page`] (HTML),
+//! [`exposition`] (Prometheus text), [`clock`] (times as shown).
+
+pub mod access;
+pub mod clock;
+pub mod daemons;
+pub mod exposition;
+pub mod htpasswd;
+pub mod logs;
+pub mod page;
+pub mod snapshot;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rboinc_core::config::{Config, ConfigError};
+
+use crate::error::chain;
+use crate::state::AppState;
+use access::{Gate, Verdict};
+
+/// The page's path.
+pub const OPS_PATH: &str = "/ops";
+/// The Prometheus endpoint's path.
+pub const METRICS_PATH: &str = "/metrics";
+/// `config.xml` option naming the password file.
+pub const HTPASSWD_OPTION: &str = "ops_htpasswd";
+/// The password file `make_project` writes, relative to the project directory.
+pub const DEFAULT_HTPASSWD: &str = "keys/ops.htpasswd";
+/// `config.xml` option opening `/metrics` to anyone who can reach the server.
+pub const METRICS_PUBLIC_OPTION: &str = "ops_metrics_public";
+
+/// Error lines shown on the page, at most.
+pub const ERROR_LINES: usize = 50;
+/// How long the page and `/metrics` wait for the database before showing it as down.
+const DB_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The ops options of `config.xml`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpsSettings {
+    pub htpasswd: PathBuf,
+    pub metrics_public: bool,
+}
+
+impl OpsSettings {
+    pub fn from_config(config: &Config, project_root: &Path) -> Result<OpsSettings, ConfigError> {
+        let options = config.options();
+        let file = options
+            .get(HTPASSWD_OPTION)
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .unwrap_or(DEFAULT_HTPASSWD);
+        Ok(OpsSettings {
+            htpasswd: project_root.join(file),
+            metrics_public: options.bool(METRICS_PUBLIC_OPTION)?.unwrap_or(false),
+        })
+    }
+
+    /// The safe settings: the default file, `/metrics` behind the login.
+    pub fn defaults(project_root: &Path) -> OpsSettings {
+        OpsSettings {
+            htpasswd: project_root.join(DEFAULT_HTPASSWD),
+            metrics_public: false,
+        }
+    }
+}
+
+/// What the ops handlers share.
+#[derive(Debug, Clone)]
+struct Ops {
+    app: AppState,
+    gate: Arc<Gate>,
+}
+
+/// The logged-in user, set by the login check for the handlers.
+#[derive(Debug, Clone)]
+struct Operator(String);
+
+/// The ops routes, for [`crate::server::router`] to merge. Reads the ops options from the
+/// project's `config.xml`; if they are unusable it says so in the log and keeps the safe
+/// defaults (the default password file, `/metrics` behind the login).
+pub fn router(state: &AppState) -> Router<AppState> {
+    let root = state.project.root();
+    let settings = match Config::load(root).and_then(|c| OpsSettings::from_config(&c, root)) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(error = %chain(&e), "ops options unusable; using the defaults");
+            OpsSettings::defaults(root)
+        }
+    };
+    let realm = format!("{} operations", state.settings.project_name);
+    let ops = Ops {
+        app: state.clone(),
+        gate: Arc::new(Gate::new(settings.htpasswd.clone(), root, &realm)),
+    };
+    let mut protected = Router::new().route(OPS_PATH, get(ops_page));
+    if !settings.metrics_public {
+        protected = protected.route(METRICS_PATH, get(metrics));
+    }
+    let protected =
+        protected.route_layer(middleware::from_fn_with_state(ops.clone(), require_login));
+    let mut routes = Router::new().merge(protected);
+    if settings.metrics_public {
+        routes = routes.route(METRICS_PATH, get(metrics));
+    }
+    routes.with_state(ops)
+}
+
+async fn require_login(State(ops): State<Ops>, mut req: Request, next: Next) -> Response {
+    match ops
+        .gate
+        .check(req.headers().get(header::AUTHORIZATION))
+        .await
+    {
+        Verdict::Allowed(user) => {
+            req.extensions_mut().insert(Operator(user));
+            let mut res = next.run(req).await;
+            // Nothing behind the login may be kept by a shared cache.
+            res.headers_mut()
+                .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            res
+        }
+        other => ops.gate.refusal(other),
+    }
+}
+
+/// The daemons of this host (or why config.xml could not be read) and, if `with_errors`, the
+/// recent log errors; file work, done off the async threads.
+async fn files_view(
+    app: &AppState,
+    with_errors: bool,
+) -> (
+    Result<Vec<daemons::DaemonView>, String>,
+    Vec<logs::LogError>,
+) {
+    let project = Arc::clone(&app.project);
+    tokio::task::spawn_blocking(move || {
+        let daemons = Config::load(project.root())
+            .map(|config| daemons::survey(&config, &project))
+            .map_err(|e| format!("Cannot read config.xml: {e}"));
+        let errors = if with_errors {
+            logs::recent_errors(&project.log_dir(), ERROR_LINES)
+        } else {
+            Vec::new()
+        };
+        (daemons, errors)
+    })
+    .await
+    .unwrap_or_else(|e| (Err(format!("internal error: {e}")), Vec::new()))
+}
+
+/// Runs a database read with [`DB_TIMEOUT`]; failures are logged and become a short note.
+async fn with_db<T>(
+    what: &'static str,
+    read: impl Future<Output = Result<T, sqlx::Error>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(DB_TIMEOUT, read).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            tracing::error!(error = %chain(&e), what, "ops: database query failed");
+            Err("The database query failed (the scheduler log has the details).".into())
+        }
+        Err(_) => {
+            tracing::error!(what, "ops: the database did not answer in time");
+            Err(format!(
+                "The database did not answer within {} s.",
+                DB_TIMEOUT.as_secs()
+            ))
+        }
+    }
+}
+
+async fn ops_page(
+    State(ops): State<Ops>,
+    axum::Extension(Operator(user)): axum::Extension<Operator>,
+) -> Response {
+    let now = clock::unix_now();
+    let ((daemons, errors), db) = tokio::join!(
+        files_view(&ops.app, true),
+        with_db("snapshot", snapshot::snapshot(&ops.app.db, now)),
+    );
+    let counters = exposition::parse(&ops.app.metrics.render()).unwrap_or_else(|e| {
+        tracing::error!(error = %e, "ops: the scheduler's metrics text does not parse");
+        exposition::Parsed::default()
+    });
+    let data = page::PageData {
+        project_name: ops.app.settings.project_name.clone(),
+        host: ops.app.project.host().to_string(),
+        user,
+        now,
+        daemons,
+        db,
+        errors,
+        counters,
+        metrics_path: METRICS_PATH.to_string(),
+    };
+    let html = page::render(&data);
+    (StatusCode::OK, html_headers(), html).into_response()
+}
+
+fn html_headers() -> HeaderMap {
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    // Inline styles only: no script, no outside resource, no framing.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; \
+             base-uri 'none'; form-action 'none'",
+        ),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    h.insert(
+        HeaderName::from_static("x-frame-options"),
+        HeaderValue::from_static("DENY"),
+    );
+    h
+}
+
+async fn metrics(State(ops): State<Ops>) -> Response {
+    let ((daemons, _), queues) = tokio::join!(
+        files_view(&ops.app, false),
+        with_db("queues", snapshot::queues(&ops.app.db)),
+    );
+    let gauges = exposition::ProjectGauges {
+        queues: queues.ok(),
+        daemons: daemons.ok(),
+    };
+    let mut text = ops.app.metrics.render();
+    text.push_str(&exposition::render_gauges(&gauges));
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(exposition::CONTENT_TYPE),
+        )],
+        text,
+    )
+        .into_response()
+}

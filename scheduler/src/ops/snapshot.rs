@@ -1,0 +1,490 @@
+//! The database's side of the ops page and `/metrics`: job counts, series, hosts, queues.
+//!
+//! Read-only, a handful of grouped queries that the BOINC schema's indexes serve
+//! (`res_app_state`, `wu_val`, `wu_assim`); the ops page asks for a full picture, `/metrics`
+//! only for the queue sizes, which are cheap enough to scrape every few seconds. States are
+//! grouped the way an operator reads them (what is waiting, running, done, failed), from the
+//! numeric BOINC states in [`rboinc_core::state`].
+//!
+//! The SQL is assembled with `format!` from those enums' integer values and the fixed limits
+//! below, never from request data (which is why `AssertSqlSafe` is sound here); the one
+//! variable input, the time, is bound.
+
+use std::collections::BTreeMap;
+
+use rboinc_core::db::Pool;
+use rboinc_core::state::{AssimilateState, Outcome, ServerState, ValidateState};
+use sqlx::AssertSqlSafe;
+
+/// Workunits of one app, by where they are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WorkunitCounts {
+    pub total: i64,
+    /// No canonical result and no error yet.
+    pub in_progress: i64,
+    /// Flagged for the validator.
+    pub need_validate: i64,
+    /// Waiting for the assimilator.
+    pub assimilate_ready: i64,
+    /// Assimilated without error.
+    pub assimilated: i64,
+    /// `error_mask` set (too many errors, cancelled, …).
+    pub errored: i64,
+}
+
+/// Results of one app, by state and outcome. The columns add up to `total`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ResultCounts {
+    pub total: i64,
+    pub inactive: i64,
+    pub unsent: i64,
+    pub in_progress: i64,
+    /// Reported successfully, not validated yet (or inconclusive).
+    pub pending_validation: i64,
+    pub valid: i64,
+    /// Invalid, or too late to count.
+    pub invalid: i64,
+    pub client_error: i64,
+    /// Timed out (`NO_REPLY`).
+    pub no_reply: i64,
+    pub didnt_need: i64,
+    pub validate_error: i64,
+    /// Any other finished state (could not send, detached, not checked).
+    pub other: i64,
+}
+
+/// One app's line.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AppCounts {
+    pub appid: i64,
+    pub name: String,
+    pub deprecated: bool,
+    pub workunits: WorkunitCounts,
+    pub results: ResultCounts,
+}
+
+/// One `rb_series` row with its rounds' progress.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SeriesProgress {
+    pub id: i64,
+    pub name: String,
+    pub app: String,
+    pub cancelled: bool,
+    pub rounds: i64,
+    pub create_time: i64,
+    /// Rounds turned into workunits so far.
+    pub created: i64,
+    /// Rounds cancelled before they got a workunit.
+    pub cancelled_rounds: i64,
+    /// Rounds whose workunit has a canonical (validated) result.
+    pub validated: i64,
+    /// Rounds whose workunit was assimilated without error.
+    pub assimilated: i64,
+    /// Rounds whose workunit failed (`error_mask`).
+    pub failed: i64,
+    /// Results of the series being computed now.
+    pub results_in_progress: i64,
+}
+
+impl SeriesProgress {
+    /// Rounds that will not change any more.
+    pub fn finished(&self) -> i64 {
+        self.assimilated + self.failed + self.cancelled_rounds
+    }
+
+    /// `running`, `complete`, `complete with failures` or `cancelled`.
+    pub fn state(&self) -> &'static str {
+        if self.cancelled {
+            "cancelled"
+        } else if self.finished() < self.rounds {
+            "running"
+        } else if self.failed > 0 {
+            "complete with failures"
+        } else {
+            "complete"
+        }
+    }
+}
+
+/// One host's line.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostLine {
+    pub id: i64,
+    pub user: String,
+    pub domain_name: String,
+    pub os_name: String,
+    pub p_model: String,
+    pub ncpus: i64,
+    pub create_time: i64,
+    /// Last scheduler RPC (Unix seconds; 0 = never).
+    pub rpc_time: i64,
+    pub last_ip_addr: String,
+    pub results_in_progress: i64,
+    pub expavg_credit: f64,
+}
+
+/// How many hosts there are and how many were heard from lately.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct HostTotals {
+    pub total: i64,
+    pub last_hour: i64,
+    pub last_day: i64,
+}
+
+/// The queues `/metrics` reports, per app name.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueSizes {
+    pub unsent: BTreeMap<String, i64>,
+    pub in_progress: BTreeMap<String, i64>,
+    pub need_validate: BTreeMap<String, i64>,
+    pub assimilate_ready: BTreeMap<String, i64>,
+}
+
+/// The ops page's database figures.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Snapshot {
+    pub apps: Vec<AppCounts>,
+    /// `None` if the series tables are missing (a stock BOINC database).
+    pub series: Option<Vec<SeriesProgress>>,
+    pub hosts: Vec<HostLine>,
+    pub host_totals: HostTotals,
+}
+
+/// Hosts listed on the page, most recently heard from first.
+pub const HOST_LIMIT: i64 = 50;
+/// Series listed on the page, newest first.
+pub const SERIES_LIMIT: i64 = 20;
+
+fn sum(condition: &str) -> String {
+    format!("CAST(COALESCE(SUM({condition}), 0) AS SIGNED)")
+}
+
+async fn app_names(pool: &Pool) -> Result<Vec<(i64, String, bool)>, sqlx::Error> {
+    let rows: Vec<(i64, String, i64)> = sqlx::query_as(
+        "SELECT CAST(id AS SIGNED), name, CAST(deprecated AS SIGNED) FROM app ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(|(id, n, d)| (id, n, d != 0)).collect())
+}
+
+async fn workunit_counts(pool: &Pool) -> Result<BTreeMap<i64, WorkunitCounts>, sqlx::Error> {
+    let ready = AssimilateState::Ready as i32;
+    let done = AssimilateState::Done as i32;
+    let sql = format!(
+        "SELECT CAST(appid AS SIGNED), CAST(COUNT(*) AS SIGNED), {}, {}, {}, {}, {} \
+         FROM workunit GROUP BY appid",
+        sum("canonical_resultid = 0 AND error_mask = 0"),
+        sum("need_validate <> 0"),
+        sum(&format!("assimilate_state = {ready}")),
+        sum(&format!("assimilate_state = {done} AND error_mask = 0")),
+        sum("error_mask <> 0"),
+    );
+    let rows: Vec<(i64, i64, i64, i64, i64, i64, i64)> =
+        sqlx::query_as(AssertSqlSafe(sql)).fetch_all(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|(app, total, in_progress, nv, ar, assim, err)| {
+            (
+                app,
+                WorkunitCounts {
+                    total,
+                    in_progress,
+                    need_validate: nv,
+                    assimilate_ready: ar,
+                    assimilated: assim,
+                    errored: err,
+                },
+            )
+        })
+        .collect())
+}
+
+async fn result_counts(pool: &Pool) -> Result<BTreeMap<i64, ResultCounts>, sqlx::Error> {
+    let over = ServerState::Over as i32;
+    let success = Outcome::Success as i32;
+    let over_with =
+        |outcome: Outcome| format!("server_state = {over} AND outcome = {}", outcome as i32);
+    let sql = format!(
+        "SELECT CAST(appid AS SIGNED), CAST(COUNT(*) AS SIGNED), {}, {}, {}, {}, {}, {}, {}, {}, {}, {} \
+         FROM result GROUP BY appid",
+        sum(&format!("server_state = {}", ServerState::Inactive as i32)),
+        sum(&format!("server_state = {}", ServerState::Unsent as i32)),
+        sum(&format!(
+            "server_state = {}",
+            ServerState::InProgress as i32
+        )),
+        sum(&format!(
+            "server_state = {over} AND outcome = {success} AND validate_state IN ({}, {})",
+            ValidateState::Init as i32,
+            ValidateState::Inconclusive as i32
+        )),
+        sum(&format!(
+            "server_state = {over} AND outcome = {success} AND validate_state = {}",
+            ValidateState::Valid as i32
+        )),
+        sum(&format!(
+            "server_state = {over} AND outcome = {success} AND validate_state IN ({}, {})",
+            ValidateState::Invalid as i32,
+            ValidateState::TooLate as i32
+        )),
+        sum(&over_with(Outcome::ClientError)),
+        sum(&over_with(Outcome::NoReply)),
+        sum(&over_with(Outcome::DidntNeed)),
+        sum(&over_with(Outcome::ValidateError)),
+    );
+    type Row = (i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64, i64);
+    let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(sql)).fetch_all(pool).await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| {
+            let mut c = ResultCounts {
+                total: r.1,
+                inactive: r.2,
+                unsent: r.3,
+                in_progress: r.4,
+                pending_validation: r.5,
+                valid: r.6,
+                invalid: r.7,
+                client_error: r.8,
+                no_reply: r.9,
+                didnt_need: r.10,
+                validate_error: r.11,
+                other: 0,
+            };
+            c.other = c.total
+                - (c.inactive
+                    + c.unsent
+                    + c.in_progress
+                    + c.pending_validation
+                    + c.valid
+                    + c.invalid
+                    + c.client_error
+                    + c.no_reply
+                    + c.didnt_need
+                    + c.validate_error);
+            (r.0, c)
+        })
+        .collect())
+}
+
+/// Job counts for every app (apps without jobs included).
+pub async fn apps(pool: &Pool) -> Result<Vec<AppCounts>, sqlx::Error> {
+    let (names, mut wus, mut results) =
+        tokio::try_join!(app_names(pool), workunit_counts(pool), result_counts(pool))?;
+    Ok(names
+        .into_iter()
+        .map(|(appid, name, deprecated)| AppCounts {
+            appid,
+            name,
+            deprecated,
+            workunits: wus.remove(&appid).unwrap_or_default(),
+            results: results.remove(&appid).unwrap_or_default(),
+        })
+        .collect())
+}
+
+/// The newest series and their progress; `None` if the series tables do not exist.
+pub async fn series(pool: &Pool) -> Result<Option<Vec<SeriesProgress>>, sqlx::Error> {
+    let done = AssimilateState::Done as i32;
+    let in_progress = ServerState::InProgress as i32;
+    let sql = format!(
+        "SELECT CAST(s.id AS SIGNED), s.name, COALESCE(a.name, ''), CAST(s.state AS SIGNED), \
+         CAST(s.rounds AS SIGNED), CAST(s.create_time AS SIGNED), \
+         {created}, {cancelled}, {validated}, {assimilated}, {failed}, \
+         CAST((SELECT COUNT(*) FROM rb_series_round r2 JOIN result x ON x.workunitid = r2.workunit_id \
+               WHERE r2.series_id = s.id AND r2.workunit_id <> 0 AND x.server_state = {in_progress}) AS SIGNED) \
+         FROM rb_series s \
+         LEFT JOIN app a ON a.id = s.appid \
+         LEFT JOIN rb_series_round r ON r.series_id = s.id \
+         LEFT JOIN workunit w ON w.id = r.workunit_id AND r.workunit_id <> 0 \
+         GROUP BY s.id ORDER BY s.id DESC LIMIT {SERIES_LIMIT}",
+        created = sum("r.state = 1"),
+        cancelled = sum("r.state = 2"),
+        validated = sum("w.canonical_resultid <> 0"),
+        assimilated = sum(&format!("w.assimilate_state = {done} AND w.error_mask = 0")),
+        failed = sum("w.error_mask <> 0"),
+    );
+    type Row = (
+        i64,
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+        i64,
+    );
+    let rows: Vec<Row> = match sqlx::query_as(AssertSqlSafe(sql)).fetch_all(pool).await {
+        Ok(rows) => rows,
+        // ER_NO_SUCH_TABLE: a database without our migrations 0002/0003.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42S02") => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    Ok(Some(
+        rows.into_iter()
+            .map(|r| SeriesProgress {
+                id: r.0,
+                name: r.1,
+                app: r.2,
+                cancelled: r.3 == 1,
+                rounds: r.4,
+                create_time: r.5,
+                created: r.6,
+                cancelled_rounds: r.7,
+                validated: r.8,
+                assimilated: r.9,
+                failed: r.10,
+                results_in_progress: r.11,
+            })
+            .collect(),
+    ))
+}
+
+/// The hosts heard from most recently, and the totals.
+pub async fn hosts(pool: &Pool, now: i64) -> Result<(Vec<HostLine>, HostTotals), sqlx::Error> {
+    let in_progress = ServerState::InProgress as i32;
+    let list_sql = format!(
+        "SELECT CAST(h.id AS SIGNED), COALESCE(u.name, ''), COALESCE(h.domain_name, ''), \
+         COALESCE(h.os_name, ''), COALESCE(h.p_model, ''), CAST(h.p_ncpus AS SIGNED), \
+         CAST(h.create_time AS SIGNED), CAST(h.rpc_time AS SIGNED), COALESCE(h.last_ip_addr, ''), \
+         CAST((SELECT COUNT(*) FROM result x WHERE x.hostid = h.id AND x.server_state = {in_progress}) AS SIGNED), \
+         h.expavg_credit \
+         FROM host h LEFT JOIN user u ON u.id = h.userid \
+         ORDER BY h.rpc_time DESC, h.id DESC LIMIT {HOST_LIMIT}"
+    );
+    let totals_sql = format!(
+        "SELECT CAST(COUNT(*) AS SIGNED), {}, {} FROM host",
+        sum("rpc_time >= ?"),
+        sum("rpc_time >= ?")
+    );
+    type Row = (
+        i64,
+        String,
+        String,
+        String,
+        String,
+        i64,
+        i64,
+        i64,
+        String,
+        i64,
+        f64,
+    );
+    let list = sqlx::query_as::<_, Row>(AssertSqlSafe(list_sql)).fetch_all(pool);
+    let totals = sqlx::query_as::<_, (i64, i64, i64)>(AssertSqlSafe(totals_sql))
+        .bind(now - 3600)
+        .bind(now - 86_400)
+        .fetch_one(pool);
+    let (rows, (total, last_hour, last_day)) = tokio::try_join!(list, totals)?;
+    let lines = rows
+        .into_iter()
+        .map(|r| HostLine {
+            id: r.0,
+            user: r.1,
+            domain_name: r.2,
+            os_name: r.3,
+            p_model: r.4,
+            ncpus: r.5,
+            create_time: r.6,
+            rpc_time: r.7,
+            last_ip_addr: r.8,
+            results_in_progress: r.9,
+            expavg_credit: r.10,
+        })
+        .collect();
+    Ok((
+        lines,
+        HostTotals {
+            total,
+            last_hour,
+            last_day,
+        },
+    ))
+}
+
+/// Everything the ops page shows from the database.
+pub async fn snapshot(pool: &Pool, now: i64) -> Result<Snapshot, sqlx::Error> {
+    let (apps, series, (hosts, host_totals)) =
+        tokio::try_join!(apps(pool), series(pool), hosts(pool, now))?;
+    Ok(Snapshot {
+        apps,
+        series,
+        hosts,
+        host_totals,
+    })
+}
+
+/// The queue sizes for `/metrics`, with every app present (zero when empty).
+pub async fn queues(pool: &Pool) -> Result<QueueSizes, sqlx::Error> {
+    let unsent = ServerState::Unsent as i32;
+    let in_progress = ServerState::InProgress as i32;
+    let ready = AssimilateState::Ready as i32;
+    let results_sql = format!(
+        "SELECT CAST(appid AS SIGNED), {}, {} FROM result \
+         WHERE server_state IN ({unsent}, {in_progress}) GROUP BY appid",
+        sum(&format!("server_state = {unsent}")),
+        sum(&format!("server_state = {in_progress}")),
+    );
+    let wus_sql = format!(
+        "SELECT CAST(appid AS SIGNED), {}, {} FROM workunit \
+         WHERE need_validate <> 0 OR assimilate_state = {ready} GROUP BY appid",
+        sum("need_validate <> 0"),
+        sum(&format!("assimilate_state = {ready}")),
+    );
+    let results = sqlx::query_as::<_, (i64, i64, i64)>(AssertSqlSafe(results_sql)).fetch_all(pool);
+    let wus = sqlx::query_as::<_, (i64, i64, i64)>(AssertSqlSafe(wus_sql)).fetch_all(pool);
+    let (names, results, wus) = tokio::try_join!(app_names(pool), results, wus)?;
+    let mut q = QueueSizes::default();
+    let name_of = |id: i64| {
+        names
+            .iter()
+            .find(|(a, _, _)| *a == id)
+            .map_or_else(|| format!("appid {id}"), |(_, n, _)| n.clone())
+    };
+    for (_, name, _) in &names {
+        for map in [
+            &mut q.unsent,
+            &mut q.in_progress,
+            &mut q.need_validate,
+            &mut q.assimilate_ready,
+        ] {
+            map.insert(name.clone(), 0);
+        }
+    }
+    for (app, u, p) in results {
+        *q.unsent.entry(name_of(app)).or_default() += u;
+        *q.in_progress.entry(name_of(app)).or_default() += p;
+    }
+    for (app, nv, ar) in wus {
+        *q.need_validate.entry(name_of(app)).or_default() += nv;
+        *q.assimilate_ready.entry(name_of(app)).or_default() += ar;
+    }
+    Ok(q)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn series_states() {
+        let mut s = SeriesProgress {
+            rounds: 3,
+            assimilated: 2,
+            ..Default::default()
+        };
+        assert_eq!(s.state(), "running");
+        s.failed = 1;
+        assert_eq!(s.state(), "complete with failures");
+        s.failed = 0;
+        s.cancelled_rounds = 1;
+        assert_eq!(s.state(), "complete");
+        s.cancelled = true;
+        assert_eq!(s.state(), "cancelled");
+    }
+}
