@@ -12,7 +12,7 @@ use rboinc_tools::update_versions;
 /// not in the database yet: signs and stages its files, inserts app_version rows, touches
 /// reread_db. Never asks: --noconfirm is accepted for compatibility.
 #[derive(Debug, Parser)]
-#[command(name = "update_versions", version)]
+#[command(name = "update_versions")]
 struct Cli {
     /// Accepted for compatibility (this tool never asks).
     #[arg(long)]
