@@ -1,1 +1,28 @@
-//! The scheduler and data server.
+//! The scheduler and data server: everything a stock BOINC client talks to.
+//!
+//! One axum service per project (or several behind a load balancer: all shared state is in the
+//! database) answers at the project's own URLs from `config.xml`, so attached clients cannot
+//! tell it from BOINC's CGI programs. Map, in reading order:
+//! - [`cli`]: the `scheduler` binary's flags and start-up; [`settings`] and [`urls`]: what it
+//!   takes from `config.xml` (including this server's own options);
+//! - [`server`]: the router, request spans, body limits, graceful shutdown; [`state`]: what
+//!   handlers share; [`error`]: the HTTP error of the plain web routes;
+//! - [`master`]: the master page that tells clients the scheduler URL;
+//! - [`sched`]: the scheduler RPC — requests, authentication, reports, work sending, replies;
+//! - [`upload`]: the file upload handler; [`download`]: the download tree;
+//! - [`account`]: the account web RPCs (`get_project_config.php`, `lookup_account.php`,
+//!   `create_account.php`);
+//! - [`metrics`]: counters for the ops page and `/metrics`.
+
+pub mod account;
+pub mod cli;
+pub mod download;
+pub mod error;
+pub mod master;
+pub mod metrics;
+pub mod sched;
+pub mod server;
+pub mod settings;
+pub mod state;
+pub mod upload;
+pub mod urls;

@@ -1,0 +1,81 @@
+//! The `scheduler` command: flags, start-up, and serving until told to stop.
+//!
+//! Started like BOINC's daemons, from a `config.xml` `<daemon>` line (`scheduler -d 3`): it
+//! finds the project directory the same way (see [`rboinc_core::project`]), logs to stderr
+//! (`bin/start` appends that to `log_<host>/scheduler.log`), and stops on SIGTERM, SIGINT,
+//! SIGHUP or the `stop_daemons` trigger file, finishing the requests in flight first.
+
+use std::net::SocketAddr;
+
+use anyhow::Context as _;
+use clap::Parser;
+use rboinc_core::daemon::{CommonDaemonArgs, DaemonRuntime};
+use rboinc_core::db;
+use tokio::net::TcpListener;
+
+use crate::server;
+use crate::state::AppState;
+
+/// Serves a BOINC project to stock clients: master page, scheduler RPC, uploads, downloads
+/// and account RPCs, at the URLs in config.xml.
+#[derive(Debug, Parser)]
+#[command(name = "scheduler", version)]
+pub struct Cli {
+    #[command(flatten)]
+    pub common: CommonDaemonArgs,
+
+    /// Address to listen on [default: the master URL's port, on 127.0.0.1 if the master URL
+    /// names a loopback host, else on all addresses].
+    #[arg(long, env = "RBOINC_SCHEDULER_LISTEN", value_name = "ADDR:PORT")]
+    pub listen: Option<SocketAddr>,
+}
+
+/// Starts the server and runs it until a stop is requested.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let rt = DaemonRuntime::start("scheduler", &cli.common)
+        .await
+        .context("cannot start")?;
+    let config = rt.config();
+    // A lazy pool: a database that is down at start-up only makes RPCs answer "project down"
+    // until it is back.
+    let pool = db::pool_options()
+        .max_connections(
+            config
+                .options()
+                .int(crate::settings::DB_CONNECTIONS_OPTION)
+                .ok()
+                .flatten()
+                .filter(|n| (1..=1000).contains(n))
+                .unwrap_or(16) as u32,
+        )
+        .connect_lazy_with(db::pool::connect_options(config.db_settings()));
+    let state =
+        AppState::new(config, rt.project(), pool.clone()).context("cannot set up the server")?;
+    let listen = match cli.listen {
+        Some(addr) => addr,
+        None => state
+            .settings
+            .urls
+            .default_listen_addr()
+            .context("cannot choose a listen address")?,
+    };
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let urls = &state.settings.urls;
+    tracing::info!(
+        listen = %listener.local_addr().unwrap_or(listen),
+        master = %urls.master_url,
+        scheduler = %urls.scheduler_url,
+        upload = %urls.upload_url,
+        download = %urls.download_url,
+        "serving"
+    );
+    let app = server::router(state);
+    server::serve(listener, app, rt.shutdown().clone())
+        .await
+        .context("server failed")?;
+    pool.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,348 @@
+//! Reported results: written as BOINC's scheduler writes them, then acknowledged.
+//!
+//! For each `<result>` in the request (BOINC's `handle_results`):
+//! - unknown names, results never sent, results already reported, results of another
+//!   account's host, and results already over (except late ones: `NO_REPLY` or
+//!   `CLIENT_DETACHED`) are acknowledged and not written — the client must stop sending them;
+//! - the others get `server_state = OVER`, the client's state, exit status, times, peak sizes,
+//!   stderr and output file list, and an outcome: `SUCCESS` if the files were uploaded
+//!   (`client_state` 5) with exit status 0, else `CLIENT_ERROR` with `validate_state = INVALID`;
+//! - elapsed time is made plausible first (at least the CPU time for single-threaded builds,
+//!   at most the time between sending and reporting), as it feeds credit;
+//! - their workunits get `transition_time = now`, which wakes the transitioner.
+//!
+//! All writes of one RPC are one transaction: either every accepted result and its workunit is
+//! updated and acknowledged, or nothing is and the client reports again later. Each result
+//! update also requires `received_time = 0`, so a report that two scheduler processes receive at
+//! once (a client retrying) is written once.
+
+use std::collections::HashMap;
+
+use rboinc_core::db::{self, HostId, ResultId, UserId, WorkunitId, found_rows};
+use rboinc_core::state::{
+    ClientState, EXIT_ABORTED_BY_PROJECT, Outcome, ServerState, ValidateState,
+};
+use sqlx::Row;
+
+use super::auth::{Account, HostRecord};
+use super::catalog::Catalog;
+use super::request::{ReportedResult, SchedRequest};
+
+/// The database's view of a reported result.
+#[derive(Debug, Clone)]
+struct Stored {
+    id: ResultId,
+    workunitid: WorkunitId,
+    server_state: i32,
+    outcome: i32,
+    hostid: HostId,
+    sent_time: i64,
+    received_time: i64,
+    validate_state: i32,
+    app_version_id: i64,
+}
+
+/// What handling the reports did.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct ReportOutcome {
+    /// Names to acknowledge.
+    pub acks: Vec<String>,
+    /// Results written.
+    pub written: usize,
+    /// A result was reported again after a successful report: the previous reply may have
+    /// been lost, so lost results should be resent (BOINC's rule).
+    pub resend_lost: bool,
+}
+
+/// Processes the results reported in `req` by the host of `account` at time `now`.
+pub async fn handle(
+    pool: &db::Pool,
+    catalog: &Catalog,
+    req: &SchedRequest,
+    account: &Account,
+    dont_store_success_stderr: bool,
+    now: i64,
+) -> Result<ReportOutcome, sqlx::Error> {
+    let reports = &req.results;
+    let (user, host) = (&account.user, &account.host);
+    let p_ncpus = req.host.p_ncpus;
+    let mut outcome = ReportOutcome::default();
+    if reports.is_empty() {
+        return Ok(outcome);
+    }
+    let stored = load(pool, reports).await?;
+    let mut accepted: Vec<(&ReportedResult, &Stored)> = Vec::new();
+    for r in reports {
+        let Some(s) = stored.get(r.name.as_str()) else {
+            tracing::warn!(hostid = %host.id, result = %r.name, "reported result not in the database");
+            outcome.acks.push(r.name.clone());
+            continue;
+        };
+        if let Some(why) = refusal(s, host, pool).await? {
+            if s.server_state == ServerState::Over as i32 && s.outcome == Outcome::Success as i32 {
+                outcome.resend_lost = true;
+            }
+            tracing::info!(hostid = %host.id, result_id = %s.id, wu_id = %s.workunitid, reason = why, "reported result not written");
+            outcome.acks.push(r.name.clone());
+            continue;
+        }
+        accepted.push((r, s));
+    }
+    if accepted.is_empty() {
+        return Ok(outcome);
+    }
+
+    let mut tx = pool.begin().await?;
+    let mut wus: Vec<WorkunitId> = Vec::new();
+    for (r, s) in &accepted {
+        let row = written_row(r, s, catalog, p_ncpus, dont_store_success_stderr, now);
+        let done = sqlx::query(
+            "UPDATE result SET hostid = ?, teamid = ?, received_time = ?, client_state = ?, \
+             cpu_time = ?, elapsed_time = ?, exit_status = ?, app_version_num = ?, \
+             server_state = ?, outcome = ?, validate_state = ?, stderr_out = ?, xml_doc_out = ?, \
+             peak_working_set_size = ?, peak_swap_size = ?, peak_disk_usage = ? \
+             WHERE id = ? AND received_time = 0",
+        )
+        .bind(host.id)
+        .bind(user.teamid)
+        .bind(now)
+        .bind(r.client_state)
+        .bind(row.cpu_time)
+        .bind(row.elapsed_time)
+        .bind(r.exit_status)
+        .bind(r.app_version_num)
+        .bind(ServerState::Over)
+        .bind(row.outcome)
+        .bind(row.validate_state)
+        .bind(row.stderr_out)
+        .bind(&r.xml_doc_out)
+        .bind(r.peak_working_set_size)
+        .bind(r.peak_swap_size)
+        .bind(r.peak_disk_usage)
+        .bind(s.id)
+        .execute(&mut *tx)
+        .await?;
+        if found_rows::applied(&done) {
+            outcome.written += 1;
+            if !wus.contains(&s.workunitid) {
+                wus.push(s.workunitid);
+            }
+            tracing::debug!(result_id = %s.id, wu_id = %s.workunitid, outcome = ?row.outcome, "result reported");
+        } else {
+            tracing::info!(result_id = %s.id, "result was reported meanwhile by another request");
+        }
+        outcome.acks.push(r.name.clone());
+    }
+    if !wus.is_empty() {
+        let placeholders = vec!["?"; wus.len()].join(",");
+        let sql = format!("UPDATE workunit SET transition_time = ? WHERE id IN ({placeholders})");
+        let mut q = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(now);
+        for w in &wus {
+            q = q.bind(*w);
+        }
+        q.execute(&mut *tx).await?;
+    }
+    tx.commit().await?;
+    Ok(outcome)
+}
+
+async fn load(
+    pool: &db::Pool,
+    reports: &[ReportedResult],
+) -> Result<HashMap<String, Stored>, sqlx::Error> {
+    let placeholders = vec!["?"; reports.len()].join(",");
+    let sql = format!(
+        "SELECT id, name, workunitid, server_state, outcome, hostid, sent_time, received_time, \
+         validate_state, app_version_id FROM result WHERE name IN ({placeholders})"
+    );
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    for r in reports {
+        q = q.bind(&r.name);
+    }
+    let mut out = HashMap::new();
+    for row in q.fetch_all(pool).await? {
+        let name: String = row.try_get("name")?;
+        out.insert(
+            name,
+            Stored {
+                id: row.try_get("id")?,
+                workunitid: row.try_get("workunitid")?,
+                server_state: row.try_get("server_state")?,
+                outcome: row.try_get("outcome")?,
+                hostid: row.try_get("hostid")?,
+                sent_time: row.try_get::<i32, _>("sent_time")?.into(),
+                received_time: row.try_get::<i32, _>("received_time")?.into(),
+                validate_state: row.try_get("validate_state")?,
+                app_version_id: row.try_get::<i32, _>("app_version_id")?.into(),
+            },
+        );
+    }
+    Ok(out)
+}
+
+/// Why a reported result is acknowledged without being written, if it is.
+async fn refusal(
+    s: &Stored,
+    host: &HostRecord,
+    pool: &db::Pool,
+) -> Result<Option<&'static str>, sqlx::Error> {
+    if s.server_state == ServerState::Over as i32 {
+        let late =
+            s.outcome == Outcome::NoReply as i32 || s.outcome == Outcome::ClientDetached as i32;
+        if !late {
+            return Ok(Some("result is already over"));
+        }
+    }
+    if s.server_state == ServerState::Unsent as i32 {
+        return Ok(Some("result was never sent"));
+    }
+    if s.received_time != 0 {
+        return Ok(Some("result was already reported"));
+    }
+    if s.hostid != host.id {
+        // Allowed only between hosts of one account (hosts merged on the web).
+        let owner: Option<UserId> = sqlx::query_scalar("SELECT userid FROM host WHERE id = ?")
+            .bind(s.hostid)
+            .fetch_optional(pool)
+            .await?;
+        if owner != Some(host.userid) {
+            return Ok(Some("result was sent to a host of another account"));
+        }
+    }
+    Ok(None)
+}
+
+/// The values written for one accepted report.
+struct Written<'a> {
+    cpu_time: f64,
+    elapsed_time: f64,
+    outcome: Outcome,
+    validate_state: i32,
+    stderr_out: &'a str,
+}
+
+fn written_row<'a>(
+    r: &'a ReportedResult,
+    s: &Stored,
+    catalog: &Catalog,
+    p_ncpus: i32,
+    dont_store_success_stderr: bool,
+    now: i64,
+) -> Written<'a> {
+    let mut cpu = r.cpu_time;
+    let mut elapsed = r.elapsed_time;
+    if elapsed < cpu {
+        let single_threaded = s.app_version_id > 0
+            && catalog
+                .version(db::AppVersionId(s.app_version_id))
+                .is_some_and(|v| !v.is_multithread());
+        if single_threaded {
+            elapsed = cpu;
+        }
+    }
+    if elapsed < 0.0 {
+        elapsed = 0.0;
+    }
+    if elapsed == 0.0 && cpu > 0.0 {
+        elapsed = cpu;
+    }
+    let turnaround = (now - s.sent_time) as f64;
+    if turnaround >= 0.0 && elapsed > turnaround {
+        elapsed = turnaround;
+    }
+    let ncpus = f64::from(p_ncpus.max(1));
+    if cpu > elapsed * ncpus {
+        cpu = elapsed * ncpus;
+    }
+    let success = r.client_state == ClientState::FilesUploaded as i32 && r.exit_status == 0;
+    let (outcome, validate_state) = if success {
+        (Outcome::Success, s.validate_state)
+    } else {
+        if r.exit_status != EXIT_ABORTED_BY_PROJECT {
+            tracing::info!(result_id = %s.id, exit_status = r.exit_status, client_state = r.client_state, "result reported as an error");
+        }
+        (Outcome::ClientError, ValidateState::Invalid as i32)
+    };
+    Written {
+        cpu_time: cpu,
+        elapsed_time: elapsed,
+        outcome,
+        validate_state,
+        stderr_out: if success && dont_store_success_stderr {
+            ""
+        } else {
+            &r.stderr_out
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stored(sent_time: i64) -> Stored {
+        Stored {
+            id: ResultId(1),
+            workunitid: WorkunitId(1),
+            server_state: ServerState::InProgress as i32,
+            outcome: 0,
+            hostid: HostId(1),
+            sent_time,
+            received_time: 0,
+            validate_state: 0,
+            app_version_id: 0,
+        }
+    }
+
+    fn report(cpu: f64, elapsed: f64, state: i32, exit: i32) -> ReportedResult {
+        ReportedResult {
+            name: "r".into(),
+            cpu_time: cpu,
+            elapsed_time: elapsed,
+            client_state: state,
+            exit_status: exit,
+            stderr_out: "err".into(),
+            ..Default::default()
+        }
+    }
+
+    fn row(r: &ReportedResult, s: &Stored, ncpus: i32, now: i64) -> (f64, f64, Outcome, i32) {
+        let w = written_row(r, s, &Catalog::default(), ncpus, false, now);
+        (w.cpu_time, w.elapsed_time, w.outcome, w.validate_state)
+    }
+
+    #[test]
+    fn outcomes_follow_state_and_exit_status() {
+        let s = stored(1000);
+        assert_eq!(
+            row(&report(1.0, 2.0, 5, 0), &s, 2, 2000).2,
+            Outcome::Success
+        );
+        let (_, _, o, v) = row(&report(1.0, 2.0, 3, 7), &s, 2, 2000);
+        assert_eq!(
+            (o, v),
+            (Outcome::ClientError, ValidateState::Invalid as i32)
+        );
+        assert_eq!(
+            row(&report(1.0, 2.0, 5, 1), &s, 2, 2000).2,
+            Outcome::ClientError
+        );
+        assert_eq!(
+            row(&report(1.0, 2.0, 1, -186), &s, 2, 2000).2,
+            Outcome::ClientError
+        );
+    }
+
+    #[test]
+    fn times_are_made_plausible() {
+        let s = stored(1000);
+        // Elapsed 0 with CPU time: elapsed = CPU.
+        assert_eq!(row(&report(3.0, 0.0, 5, 0), &s, 1, 2000).1, 3.0);
+        // Negative elapsed: 0, then CPU.
+        assert_eq!(row(&report(0.0, -5.0, 5, 0), &s, 1, 2000).1, 0.0);
+        // Longer than the time since sending: cut to it.
+        assert_eq!(row(&report(1.0, 5000.0, 5, 0), &s, 1, 2000).1, 1000.0);
+        // CPU above elapsed × ncpus: cut.
+        assert_eq!(row(&report(50.0, 10.0, 5, 0), &s, 2, 2000).0, 20.0);
+    }
+}

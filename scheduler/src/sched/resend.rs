@@ -1,0 +1,196 @@
+//! Lost results: jobs the database says a host has, but the host does not list.
+//!
+//! A reply can be lost on the way (a timeout, a crash of the client before it saved its state);
+//! the jobs in it are then `IN_PROGRESS` on the server and unknown to the client, and would only
+//! come back after their deadline. With `<resend_lost_results>`, every RPC that lists the tasks
+//! the client holds (`<other_results>`) and asks for work is compared with the host's jobs in
+//! progress, as BOINC's `resend_lost_work` does: each missing one is sent again with a new
+//! deadline if it can still be finished in time (and its workunit still needs it), or else
+//! given a deadline in the past so the transitioner re-issues it now.
+
+use std::collections::HashSet;
+
+use rboinc_core::db::{ResultId, WorkunitId};
+use rboinc_core::state::ServerState;
+use sqlx::Row;
+
+use super::jobs::{self, Claim, JobWorkunit, text};
+use super::reply::{Priority, SchedReply};
+use super::request::OtherResult;
+use super::send::{SendContext, WorkPlan, add_to_reply, job_xml};
+
+/// Share of the original deadline window given again to a resent job (BOINC's `resend_frac`).
+const RESEND_FRAC: f64 = 0.5;
+
+#[derive(Debug)]
+struct InProgress {
+    id: ResultId,
+    name: String,
+    xml_doc_in: String,
+    sent_time: i64,
+    report_deadline: i64,
+    wu: JobWorkunit,
+    error_mask: i32,
+    canonical_resultid: i64,
+}
+
+/// Resends the host's lost jobs. Returns how many were resent (BOINC sends no new work in an
+/// RPC that resent some).
+pub async fn resend_lost(
+    ctx: &SendContext<'_>,
+    other_results: &[OtherResult],
+    plan: &mut WorkPlan,
+    reply: &mut SchedReply,
+    in_reply: &mut HashSet<WorkunitId>,
+) -> Result<usize, sqlx::Error> {
+    let held: HashSet<&str> = other_results.iter().map(|o| o.name.as_str()).collect();
+    let rows = sqlx::query(
+        "SELECT r.id, r.name, r.xml_doc_in, r.sent_time, r.report_deadline, w.id AS wu_id, \
+         w.appid, w.name AS wu_name, w.xml_doc, w.rsc_fpops_est, w.rsc_fpops_bound, \
+         w.rsc_memory_bound, w.rsc_disk_bound, w.delay_bound, w.app_version_num, w.keywords, \
+         w.error_mask, w.canonical_resultid \
+         FROM result r JOIN workunit w ON w.id = r.workunitid \
+         WHERE r.hostid = ? AND r.server_state = ? ORDER BY r.id",
+    )
+    .bind(ctx.host.id)
+    .bind(ServerState::InProgress)
+    .fetch_all(ctx.pool)
+    .await?;
+    let mut resent = 0;
+    for row in rows {
+        if !plan.needed() {
+            break;
+        }
+        let name: String = row.try_get("name")?;
+        if held.contains(name.as_str()) {
+            continue;
+        }
+        let lost = InProgress {
+            id: row.try_get("id")?,
+            name,
+            xml_doc_in: text(&row, "xml_doc_in")?,
+            sent_time: row.try_get::<i32, _>("sent_time")?.into(),
+            report_deadline: row.try_get::<i32, _>("report_deadline")?.into(),
+            wu: JobWorkunit {
+                id: row.try_get("wu_id")?,
+                appid: row.try_get("appid")?,
+                name: row.try_get("wu_name")?,
+                xml_doc: text(&row, "xml_doc")?,
+                rsc_fpops_est: row.try_get("rsc_fpops_est")?,
+                rsc_fpops_bound: row.try_get("rsc_fpops_bound")?,
+                rsc_memory_bound: row.try_get("rsc_memory_bound")?,
+                rsc_disk_bound: row.try_get("rsc_disk_bound")?,
+                delay_bound: row.try_get("delay_bound")?,
+                app_version_num: row.try_get("app_version_num")?,
+                keywords: row.try_get("keywords")?,
+            },
+            error_mask: row.try_get("error_mask")?,
+            canonical_resultid: row.try_get::<i32, _>("canonical_resultid")?.into(),
+        };
+        tracing::info!(hostid = %ctx.host.id, result_id = %lost.id, "lost result found");
+        if resend_one(ctx, &lost, plan, reply).await? {
+            in_reply.insert(lost.wu.id);
+            resent += 1;
+            if plan.jobs_sent >= ctx.sched.max_wus_to_send.max(1) as usize {
+                break;
+            }
+        }
+    }
+    ctx.metrics.results_resent(resent as u64);
+    Ok(resent)
+}
+
+async fn resend_one(
+    ctx: &SendContext<'_>,
+    lost: &InProgress,
+    plan: &mut WorkPlan,
+    reply: &mut SchedReply,
+) -> Result<bool, sqlx::Error> {
+    let grace = ctx.sched.report_grace_period.as_secs() as i64;
+    let now = ctx.now;
+    let chosen = ctx
+        .versions
+        .choose(ctx.catalog, lost.wu.appid, lost.wu.app_version_num);
+    // BOINC's possibly_give_result_new_deadline.
+    let deadline = {
+        let extended = now + (RESEND_FRAC * (lost.report_deadline - lost.sent_time) as f64) as i64;
+        extended
+            .max(lost.report_deadline)
+            .min(now + i64::from(lost.wu.delay_bound))
+    };
+    let feasible = chosen
+        .as_ref()
+        .is_some_and(|c| lost.wu.rsc_fpops_est / c.flops(&ctx.host) <= (deadline - now) as f64);
+    let usable = lost.error_mask == 0 && lost.canonical_resultid == 0;
+    let (Some(chosen), true, true) = (chosen, usable, feasible) else {
+        // Let it time out now, so the transitioner replaces it.
+        let claim = Claim {
+            result_id: lost.id,
+            hostid: ctx.host.id,
+            userid: ctx.host.userid,
+            sent_time: lost.sent_time,
+            db_deadline: now - 1 + grace,
+            flops_estimate: 0.0,
+            app_version_id: 0,
+        };
+        expire(ctx, &claim).await?;
+        reply.message(
+            Priority::Low,
+            format!("Didn't resend lost task {} (expired)", lost.name),
+        );
+        tracing::info!(result_id = %lost.id, "lost result not resent; deadline set to now");
+        return Ok(false);
+    };
+    let flops = chosen.flops(&ctx.host);
+    let xml = match job_xml(
+        ctx.catalog,
+        &lost.wu,
+        &lost.name,
+        &lost.xml_doc_in,
+        &chosen,
+        flops,
+        deadline,
+    ) {
+        Ok(xml) => xml,
+        Err(e) => {
+            tracing::error!(result_id = %lost.id, error = %e, "lost result not resendable");
+            return Ok(false);
+        }
+    };
+    let claim = Claim {
+        result_id: lost.id,
+        hostid: ctx.host.id,
+        userid: ctx.host.userid,
+        sent_time: now,
+        db_deadline: deadline + grace,
+        flops_estimate: flops,
+        app_version_id: chosen.app_version_id(),
+    };
+    if !jobs::reclaim(ctx.pool, &claim).await? {
+        return Ok(false);
+    }
+    add_to_reply(reply, &lost.wu, xml);
+    reply.message(Priority::Low, format!("Resent lost task {}", lost.name));
+    plan.add_job(lost.wu.rsc_fpops_est / flops);
+    ctx.metrics.results_sent(1);
+    Ok(true)
+}
+
+/// Moves a lost result's deadline (and its workunit's transition time) to `db_deadline`.
+async fn expire(ctx: &SendContext<'_>, c: &Claim) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE result r JOIN workunit w ON w.id = r.workunitid \
+         SET r.report_deadline = ?, \
+         w.transition_time = IF(w.transition_time < ?, w.transition_time, ?) \
+         WHERE r.id = ? AND r.server_state = ? AND r.hostid = ?",
+    )
+    .bind(c.db_deadline)
+    .bind(c.db_deadline)
+    .bind(c.db_deadline)
+    .bind(c.result_id)
+    .bind(ServerState::InProgress)
+    .bind(c.hostid)
+    .execute(ctx.pool)
+    .await?;
+    Ok(())
+}
