@@ -12,7 +12,8 @@
 //! - [`upload`]: the file upload handler; [`download`]: the download tree;
 //! - [`account`]: the account web RPCs (`get_project_config.php`, `lookup_account.php`,
 //!   `create_account.php`);
-//! - [`metrics`]: counters for the ops page and `/metrics`.
+//! - [`metrics`]: counters for the ops page and `/metrics`; [`ops`]: the `/ops` page and
+//!   `/metrics`, behind a login.
 
 pub mod account;
 pub mod cli;
@@ -20,6 +21,7 @@ pub mod download;
 pub mod error;
 pub mod master;
 pub mod metrics;
+pub mod ops;
 pub mod sched;
 pub mod server;
 pub mod settings;

@@ -24,7 +24,7 @@ use tower_http::trace::TraceLayer;
 use tracing::{Level, Span, field};
 
 use crate::state::AppState;
-use crate::{account, download, master, sched, upload};
+use crate::{account, download, master, ops, sched, upload};
 
 /// The client's address: the first `X-Forwarded-For` entry when behind a proxy, else the
 /// peer address, else empty (in-process tests).
@@ -102,7 +102,8 @@ pub fn router(state: AppState) -> Router {
         .merge(sched::router(&urls.scheduler_path))
         .merge(upload::router(&urls.upload_path))
         .merge(account::router(urls))
-        .merge(download::router(&state.settings));
+        .merge(download::router(&state.settings))
+        .merge(ops::router(&state));
     app.layer(
         TraceLayer::new_for_http()
             .make_span_with(|req: &Request<Body>| {

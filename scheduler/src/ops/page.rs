@@ -121,7 +121,7 @@ pub fn render(d: &PageData) -> String {
          <title>Ops · {name}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
          <header><h1>{name} — operations</h1>\
          <p>Generated {} UTC on host <b>{}</b> · logged in as {} · scheduler {}</p>\
-         <nav><a href=\"#daemons\">Daemons</a><a href=\"#jobs\">Jobs</a><a href=\"#series\">Series</a>\
+         <nav><a href=\"#daemons\">Daemons</a><a href=\"#workunits\">Workunits</a><a href=\"#results\">Results</a><a href=\"#series\">Series</a>\
          <a href=\"#hosts\">Hosts</a><a href=\"#errors\">Recent errors</a><a href=\"#server\">This server</a>\
          <a href=\"{}\">Metrics</a></nav></header>\n<main>\n",
         utc(d.now),
@@ -132,7 +132,8 @@ pub fn render(d: &PageData) -> String {
     );
     summary(&mut out, d);
     daemons(&mut out, d);
-    jobs(&mut out, d);
+    workunits(&mut out, d);
+    results(&mut out, d);
     series(&mut out, d);
     hosts(&mut out, d);
     errors(&mut out, d);
@@ -253,19 +254,27 @@ fn daemons(out: &mut String, d: &PageData) {
     out.push_str("</section>\n");
 }
 
-fn jobs(out: &mut String, d: &PageData) {
-    section_start(out, "jobs", "Jobs by app", "workunits and results");
+/// The apps, or the note on why the database did not answer (the section is closed then).
+fn apps_or_note<'a>(out: &mut String, d: &'a PageData) -> Option<&'a [AppCounts]> {
     let apps = match &d.db {
         Err(why) => {
-            let _ = write!(out, "<p class=\"note\">{}</p></section>\n", esc(why));
-            return;
+            let _ = writeln!(out, "<p class=\"note\">{}</p></section>", esc(why));
+            return None;
         }
         Ok(s) => &s.apps,
     };
     if apps.is_empty() {
         out.push_str("<p class=\"empty\">No apps yet.</p></section>\n");
-        return;
+        return None;
     }
+    Some(apps)
+}
+
+fn workunits(out: &mut String, d: &PageData) {
+    section_start(out, "workunits", "Workunits by app", "");
+    let Some(apps) = apps_or_note(out, d) else {
+        return;
+    };
     out.push_str(
         "<table><thead><tr><th>App</th><th class=\"n\">Workunits</th><th class=\"n\">In progress</th>\
          <th class=\"n\">Need validation</th><th class=\"n\">Ready to assimilate</th>\
@@ -286,7 +295,14 @@ fn jobs(out: &mut String, d: &PageData) {
         }
         out.push_str("</tr>");
     }
-    out.push_str("</tbody></table>");
+    out.push_str("</tbody></table></section>\n");
+}
+
+fn results(out: &mut String, d: &PageData) {
+    section_start(out, "results", "Results by app and state", "");
+    let Some(apps) = apps_or_note(out, d) else {
+        return;
+    };
     out.push_str(
         "<table><thead><tr><th>App</th><th class=\"n\">Results</th><th class=\"n\">Inactive</th>\
          <th class=\"n\">Unsent</th><th class=\"n\">In progress</th><th class=\"n\">Awaiting validation</th>\
@@ -331,11 +347,11 @@ fn series(out: &mut String, d: &PageData) {
         out,
         "series",
         "Series",
-        "training series submitted with `series`",
+        "training series submitted with the series tool, newest first",
     );
     let list = match &d.db {
         Err(why) => {
-            let _ = write!(out, "<p class=\"note\">{}</p></section>\n", esc(why));
+            let _ = writeln!(out, "<p class=\"note\">{}</p></section>", esc(why));
             return;
         }
         Ok(Snapshot { series: None, .. }) => {
@@ -623,7 +639,7 @@ mod tests {
         d.db = Err("the database did not answer".into());
         d.daemons = Err("cannot read config.xml".into());
         let html = render(&d);
-        assert_eq!(html.matches("the database did not answer").count(), 3);
+        assert_eq!(html.matches("the database did not answer").count(), 4);
         assert!(html.contains("cannot read config.xml"));
         assert!(html.contains("<div class=\"v\">down</div>"));
     }

@@ -1,0 +1,536 @@
+//! The ops page and `/metrics`, in process, on a real project and database: who gets in, what
+//! the page shows for real rows, files and processes, and the metrics text read back.
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::fs::File;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use base64::Engine as _;
+use common::Harness;
+use rboinc_scheduler::metrics::RpcKind;
+use rboinc_scheduler::ops::{self, exposition, snapshot};
+use rboinc_scheduler::server;
+use rboinc_scheduler::state::AppState;
+use rboinc_testkit::mnist::small_job;
+use rboinc_testkit::sim::{Report, SimHost, parse_reply};
+
+const USER: &str = "admin";
+const PASSWORD: &str = "correct horse battery";
+
+/// Replaces the project's password file (make_project wrote one with a random password) with
+/// one entry of the given password (bcrypt cost 4: the tests check logic, not cost).
+fn set_password(h: &Harness, user: &str, password: &str) {
+    let hash = bcrypt::hash_with_result(password, 4)
+        .unwrap()
+        .format_for_version(bcrypt::Version::TwoY);
+    std::fs::write(htpasswd_path(h), format!("{user}:{hash}\n")).unwrap();
+}
+
+fn htpasswd_path(h: &Harness) -> std::path::PathBuf {
+    h.project.root.join(ops::DEFAULT_HTPASSWD)
+}
+
+fn basic(user: &str, password: &str) -> String {
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {token}")
+}
+
+struct Answer {
+    status: StatusCode,
+    headers: Vec<(String, String)>,
+    body: String,
+}
+
+impl Answer {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+async fn get(h: &Harness, path: &str, authorization: Option<&str>) -> Answer {
+    let mut req = Request::get(path);
+    if let Some(a) = authorization {
+        req = req.header("authorization", a);
+    }
+    let (status, headers, body) = h.request(req.body(Body::empty()).unwrap()).await;
+    Answer {
+        status,
+        headers,
+        body: String::from_utf8(body).unwrap(),
+    }
+}
+
+async fn login(h: &Harness, path: &str) -> Answer {
+    get(h, path, Some(&basic(USER, PASSWORD))).await
+}
+
+#[tokio::test]
+async fn the_ops_routes_need_a_login_from_the_password_file() {
+    let h = Harness::new().await;
+    set_password(&h, USER, PASSWORD);
+    for path in [ops::OPS_PATH, ops::METRICS_PATH] {
+        let none = get(&h, path, None).await;
+        assert_eq!(none.status, StatusCode::UNAUTHORIZED, "{path}");
+        assert_eq!(
+            none.header("www-authenticate"),
+            Some("Basic realm=\"rboinc Test Project operations\", charset=\"UTF-8\"")
+        );
+        assert!(!none.body.contains("<table") && !none.body.contains("rboinc_"));
+        for wrong in [
+            basic(USER, "correct horse"),
+            basic("root", PASSWORD),
+            basic(USER, ""),
+            "Bearer abc".to_string(),
+            "Basic not-base64!".to_string(),
+        ] {
+            let a = get(&h, path, Some(&wrong)).await;
+            assert_eq!(a.status, StatusCode::UNAUTHORIZED, "{path} with {wrong}");
+        }
+        let ok = login(&h, path).await;
+        assert_eq!(ok.status, StatusCode::OK, "{path}: {}", ok.body);
+        assert_eq!(ok.header("cache-control"), Some("no-store"));
+    }
+    // The login guards the ops routes only: clients still reach the master page.
+    let master = h.state.settings.urls.master_path.clone();
+    assert_eq!(get(&h, &master, None).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn without_a_usable_password_file_the_page_is_closed_not_open() {
+    let h = Harness::new().await;
+    // make_project wrote a file with a random password nobody here knows: closed to guesses.
+    let made = std::fs::read_to_string(htpasswd_path(&h)).unwrap();
+    assert!(made.starts_with("admin:$2y$"), "{made}");
+    assert_eq!(
+        login(&h, ops::OPS_PATH).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+
+    std::fs::remove_file(htpasswd_path(&h)).unwrap();
+    for path in [ops::OPS_PATH, ops::METRICS_PATH] {
+        for auth in [None, Some(basic(USER, PASSWORD))] {
+            let a = get(&h, path, auth.as_deref()).await;
+            assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE, "{path}");
+            assert!(
+                a.body.contains("keys/ops.htpasswd does not exist")
+                    && a.body.contains("htpasswd -B -c keys/ops.htpasswd admin"),
+                "{}",
+                a.body
+            );
+            assert!(!a.body.contains(&h.project.root.display().to_string()));
+        }
+    }
+    // Only bcrypt counts: an MD5 entry leaves the page closed.
+    std::fs::write(
+        htpasswd_path(&h),
+        "admin:$apr1$Qr5j0T9e$0uKaxJ1b3fj9KxBvYwUQg.\n",
+    )
+    .unwrap();
+    let a = login(&h, ops::OPS_PATH).await;
+    assert_eq!(a.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(a.body.contains("no usable entry"), "{}", a.body);
+    // A file written now opens it, with no restart.
+    set_password(&h, USER, PASSWORD);
+    assert_eq!(login(&h, ops::OPS_PATH).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn metrics_can_be_opened_by_option_while_the_page_stays_closed() {
+    let h = Harness::new().await;
+    set_password(&h, USER, PASSWORD);
+    h.project
+        .set_option(ops::METRICS_PUBLIC_OPTION, "1")
+        .unwrap();
+    let h = h.reload();
+    let m = get(&h, ops::METRICS_PATH, None).await;
+    assert_eq!(m.status, StatusCode::OK);
+    assert!(exposition::parse(&m.body).is_ok());
+    assert_eq!(
+        get(&h, ops::OPS_PATH, None).await.status,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+/// A project with jobs in several states, two hosts, a series, a "running" transitioner and
+/// an error in a log.
+struct Busy {
+    h: Harness,
+    /// Held so the transitioner counts as running (as `start` leaves its lock held).
+    _lock: File,
+    hosts: Vec<i64>,
+}
+
+async fn busy_project() -> Busy {
+    let h = Harness::new().await;
+    set_password(&h, USER, PASSWORD);
+    let mut wus = Vec::new();
+    for i in 0..3 {
+        wus.push(
+            h.project
+                .create_mnist_work(
+                    &format!("wu_ops_{i}"),
+                    &small_job(i + 1),
+                    Default::default(),
+                )
+                .await
+                .unwrap(),
+        );
+    }
+    h.project.run_transitioner().await.unwrap();
+
+    // Two hosts take one job each; the first reports its job as a success.
+    let mut hosts = Vec::new();
+    for seed in ["ops-host-a", "ops-host-b"] {
+        let mut host = SimHost::new(&h.project.authenticator, seed);
+        host.absorb(&parse_reply(&h.rpc(&host.request(1.0, &[])).await));
+        assert_eq!(host.holding.len(), 1, "one job for {seed}");
+        hosts.push(host);
+    }
+    let job = hosts[0].holding[0].clone();
+    let report = Report {
+        outputs: job.outputs.iter().map(|_| b"{}".to_vec()).collect(),
+        job,
+        state: 5,
+        exit_status: 0,
+    };
+    let mut a = hosts[0].clone();
+    a.absorb(&parse_reply(&h.rpc(&a.request(0.0, &[report])).await));
+
+    // A series of 3 rounds: two made into workunits, one still queued.
+    let pool = h.project.pool();
+    let series_id = sqlx::query(
+        "INSERT INTO rb_series (name, appid, create_time, rounds, params, dataset_file, \
+         dataset_sha256, min_quorum, target_nresults, delay_bound) \
+         SELECT 'ops-series <1>', id, UNIX_TIMESTAMP(), 3, '{}', 'd', 's', 2, 2, 600 FROM app WHERE name = 'mnist'",
+    )
+    .execute(pool)
+    .await
+    .unwrap()
+    .last_insert_id();
+    for (round, wu) in [(0, wus[0].0), (1, wus[1].0), (2, 0)] {
+        sqlx::query(
+            "INSERT INTO rb_series_round (series_id, round, seed, state, workunit_id, wu_name, create_time) \
+             VALUES (?, ?, ?, ?, ?, ?, UNIX_TIMESTAMP())",
+        )
+        .bind(series_id)
+        .bind(round)
+        .bind(round as u64 + 1)
+        .bind(if wu == 0 { 0 } else { 1 })
+        .bind(wu)
+        .bind(format!("ops-series_{round}"))
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+
+    // The transitioner "runs": its pid file names a live process (this test) and its lock is
+    // held, as `start` leaves them.
+    let dir = h.project.project_dir().unwrap();
+    std::fs::create_dir_all(dir.pid_dir()).unwrap();
+    std::fs::create_dir_all(dir.log_dir()).unwrap();
+    std::fs::write(
+        dir.pid_dir().join("transitioner.pid"),
+        format!("{}\n", std::process::id()),
+    )
+    .unwrap();
+    let lock = File::create(dir.pid_dir().join("transitioner.lock")).unwrap();
+    lock.lock().unwrap();
+    std::fs::write(
+        dir.log_dir().join("validator_mnist.log"),
+        "2025-03-01T10:00:00.000000Z  INFO validator: started\n\
+         2025-03-01T10:00:05.000000Z ERROR validator: cannot read output <b>x</b> wu_id=7\n\
+         2025-03-01T10:00:06.000000Z  INFO validator: pass done\n",
+    )
+    .unwrap();
+    Busy {
+        hosts: hosts.iter().map(|x| x.hostid).collect(),
+        h,
+        _lock: lock,
+    }
+}
+
+/// `SELECT COUNT(*)` with a condition on the result table.
+async fn results_where(h: &Harness, condition: &str) -> i64 {
+    sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+        "SELECT COUNT(*) FROM result WHERE {condition}"
+    )))
+    .fetch_one(h.project.pool())
+    .await
+    .unwrap()
+}
+
+/// A count cell as the page writes it.
+fn cell(n: i64) -> String {
+    if n == 0 {
+        "<td class=\"n z\">0</td>".into()
+    } else {
+        format!("<td class=\"n\">{n}</td>")
+    }
+}
+
+#[tokio::test]
+async fn the_page_shows_daemons_jobs_series_hosts_and_errors() {
+    let b = busy_project().await;
+    let h = &b.h;
+    let page = login(h, ops::OPS_PATH).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert_eq!(
+        page.header("content-type"),
+        Some("text/html; charset=utf-8")
+    );
+    let csp = page.header("content-security-policy").unwrap();
+    assert!(csp.contains("default-src 'none'") && !csp.contains("script"));
+    let html = &page.body;
+    assert!(html.starts_with("<!DOCTYPE html>") && html.ends_with("</html>\n"));
+    assert!(html.contains("<h1>rboinc Test Project — operations</h1>"));
+
+    // Daemons: config.xml's list, the transitioner running, the others stopped.
+    assert!(
+        html.contains(
+            "<td><b>transitioner</b></td><td><span class=\"pill ok\">running</span></td>"
+        )
+    );
+    for stopped in [
+        "scheduler",
+        "validator",
+        "script_assimilator",
+        "file_deleter",
+    ] {
+        assert!(
+            html.contains(&format!(
+                "<td><b>{stopped}</b></td><td><span class=\"pill bad\">stopped</span></td>"
+            )),
+            "{stopped}"
+        );
+    }
+    assert!(
+        html.contains("validator: pass done"),
+        "the validator log's last line"
+    );
+
+    // Results by state, each cell as the database has it.
+    let (unsent, running, pending, total) = (
+        results_where(h, "server_state = 2").await,
+        results_where(h, "server_state = 4").await,
+        results_where(h, "server_state = 5 AND outcome = 1 AND validate_state = 0").await,
+        results_where(h, "TRUE").await,
+    );
+    assert_eq!((unsent, running, pending, total), (4, 1, 1, 6));
+    let mut row = format!("<tr><td><b>mnist</b></td>{}", cell(total));
+    for n in [0, unsent, running, pending, 0, 0, 0, 0, 0, 0, 0] {
+        row.push_str(&cell(n));
+    }
+    assert!(html.contains(&row), "{row} not in the page");
+    // Workunits: 3, all in progress, none validated yet.
+    let wu_row = format!(
+        "<tr><td><b>mnist</b></td>{}{}{}{}{}{}</tr>",
+        cell(3),
+        cell(3),
+        cell(0),
+        cell(0),
+        cell(0),
+        cell(0)
+    );
+    assert!(html.contains(&wu_row), "{wu_row}");
+
+    // The series, escaped, 2 of 3 rounds made, running.
+    assert!(html.contains("<td><b>ops-series &lt;1&gt;</b></td><td>mnist</td><td><span class=\"pill warn\">running</span>"));
+    // Hosts: both, by id, with their OS and last contact.
+    assert!(html.contains("2 in all · 2 in the last hour"));
+    for id in &b.hosts {
+        assert!(html.contains(&format!(
+            "<tr><td class=\"n mono\">{id}</td><td><b>sim</b></td>"
+        )));
+    }
+    assert!(html.contains("<td>Linux Sim</td>"));
+    // The log error, escaped.
+    assert!(html.contains("validator: cannot read output &lt;b&gt;x&lt;/b&gt; wu_id=7"));
+    assert!(!html.contains("<b>x</b>"));
+    assert!(html.contains("<td class=\"mono\">validator_mnist.log</td>"));
+    // This process's counters.
+    let work = h.state.metrics.rpcs(RpcKind::Work) as i64;
+    assert!(work >= 2);
+    assert!(html.contains(&format!(
+        "<td><code>rboinc_scheduler_rpcs_total kind=work</code></td><td>Scheduler RPCs handled, by outcome.</td>{}",
+        cell(work)
+    )));
+}
+
+#[tokio::test]
+async fn the_snapshot_counts_match_the_tables() {
+    let b = busy_project().await;
+    let h = &b.h;
+    let now = ops::clock::unix_now();
+    let s = snapshot::snapshot(h.project.pool(), now).await.unwrap();
+    let mnist = s.apps.iter().find(|a| a.name == "mnist").unwrap();
+    let r = &mnist.results;
+    assert_eq!(r.total, results_where(h, "TRUE").await);
+    assert_eq!(r.unsent, results_where(h, "server_state = 2").await);
+    assert_eq!(r.in_progress, results_where(h, "server_state = 4").await);
+    assert_eq!(r.pending_validation, 1);
+    assert_eq!(r.other, 0);
+    assert_eq!(mnist.workunits.total, 3);
+    let series = s.series.unwrap();
+    assert_eq!(series.len(), 1);
+    let x = &series[0];
+    assert_eq!((x.rounds, x.created, x.assimilated, x.failed), (3, 2, 0, 0));
+    // Of the two hosts' jobs, those in the series' workunits are still running.
+    let in_series = results_where(
+        h,
+        "server_state = 4 AND workunitid IN (SELECT workunit_id FROM rb_series_round)",
+    )
+    .await;
+    assert_eq!(x.results_in_progress, in_series);
+    assert_eq!(x.state(), "running");
+    assert_eq!(s.host_totals.total, 2);
+    assert_eq!(s.hosts.len(), 2);
+    assert!(
+        s.hosts
+            .iter()
+            .all(|host| now - host.rpc_time < 600 && host.ncpus == 2)
+    );
+    let busy_host = s.hosts.iter().find(|x| x.id == b.hosts[1]).unwrap();
+    assert_eq!(busy_host.results_in_progress, 1);
+}
+
+/// The sample lines of an exposition text, checked without the crate's own parser: each
+/// belongs to a family declared before it, and its value is a number.
+fn samples_by_hand(text: &str) -> BTreeMap<String, f64> {
+    let mut declared = Vec::new();
+    let mut out = BTreeMap::new();
+    for line in text.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let (name, kind) = rest.split_once(' ').unwrap();
+            assert!(["counter", "gauge"].contains(&kind), "{line}");
+            assert!(
+                !declared.contains(&name.to_string()),
+                "{name} declared twice"
+            );
+            declared.push(name.to_string());
+            continue;
+        }
+        if line.starts_with("# HELP ") {
+            continue;
+        }
+        let (series, value) = line.rsplit_once(' ').unwrap();
+        let name = series.split('{').next().unwrap();
+        assert!(declared.iter().any(|d| d == name), "{line}: undeclared");
+        assert!(
+            name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
+            "{line}"
+        );
+        let value: f64 = value.parse().unwrap_or_else(|_| panic!("{line}"));
+        assert!(
+            out.insert(series.to_string(), value).is_none(),
+            "{line} twice"
+        );
+    }
+    out
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text_with_the_project_s_figures() {
+    let b = busy_project().await;
+    let h = &b.h;
+    let m = login(h, ops::METRICS_PATH).await;
+    assert_eq!(m.status, StatusCode::OK);
+    assert_eq!(
+        m.header("content-type"),
+        Some("text/plain; version=0.0.4; charset=utf-8")
+    );
+    let by_hand = samples_by_hand(&m.body);
+    let parsed = exposition::parse(&m.body).unwrap();
+    assert_eq!(parsed.samples.len(), by_hand.len());
+
+    let work = h.state.metrics.rpcs(RpcKind::Work) as f64;
+    assert_eq!(by_hand["rboinc_scheduler_rpcs_total{kind=\"work\"}"], work);
+    assert_eq!(by_hand["rboinc_results_sent_total"], 2.0);
+    assert_eq!(by_hand["rboinc_results_reported_total"], 1.0);
+    assert_eq!(by_hand["rboinc_results_unsent{app=\"mnist\"}"], 4.0);
+    assert_eq!(by_hand["rboinc_results_in_progress{app=\"mnist\"}"], 1.0);
+    assert_eq!(by_hand["rboinc_database_up"], 1.0);
+    let need_validate: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM workunit WHERE need_validate <> 0")
+            .fetch_one(h.project.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        by_hand["rboinc_workunits_need_validate{app=\"mnist\"}"],
+        need_validate as f64
+    );
+    assert_eq!(
+        by_hand["rboinc_workunits_assimilate_ready{app=\"mnist\"}"],
+        0.0
+    );
+    // Daemon liveness: one per enabled daemon, 1 only for the one that runs.
+    assert_eq!(
+        parsed.value("rboinc_daemon_up", &[("daemon", "transitioner")]),
+        Some(1.0)
+    );
+    for down in [
+        "scheduler",
+        "validator",
+        "work_generator",
+        "script_assimilator",
+        "file_deleter",
+    ] {
+        assert_eq!(
+            parsed.value("rboinc_daemon_up", &[("daemon", down)]),
+            Some(0.0),
+            "{down}"
+        );
+    }
+    assert_eq!(parsed.get("rboinc_daemon_up").count(), 6);
+    assert_eq!(
+        parsed
+            .get("rboinc_build_info")
+            .next()
+            .unwrap()
+            .label("version"),
+        Some(env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[tokio::test]
+async fn a_database_outage_shows_on_the_page_and_in_metrics() {
+    let h = Harness::new().await;
+    set_password(&h, USER, PASSWORD);
+    // The same project, but its database on a port where nothing listens.
+    let mut settings = h.project.db().db_settings().clone();
+    settings.port = Some(rboinc_testkit::net::free_port());
+    let pool = rboinc_core::db::pool_options()
+        .acquire_timeout(std::time::Duration::from_secs(1))
+        .connect_lazy_with(rboinc_core::db::pool::connect_options(&settings));
+    let config = h.project.config().unwrap();
+    let dir = h.project.project_dir().unwrap();
+    let state = AppState::new(&config, &dir, pool).unwrap();
+    let down = Harness {
+        app: server::router(state.clone()),
+        state,
+        project: h.project,
+    };
+    let page = login(&down, ops::OPS_PATH).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body
+            .contains("<div class=\"v\">down</div><div class=\"k\">database</div>")
+    );
+    assert!(
+        page.body
+            .contains("The database query failed (the scheduler log has the details).")
+    );
+    // The daemons come from files, so they are still there.
+    assert!(page.body.contains("<td><b>transitioner</b></td>"));
+    let m = login(&down, ops::METRICS_PATH).await;
+    assert_eq!(m.status, StatusCode::OK);
+    let parsed = exposition::parse(&m.body).unwrap();
+    assert_eq!(parsed.value("rboinc_database_up", &[]), Some(0.0));
+    assert_eq!(parsed.get("rboinc_results_unsent").count(), 0);
+    assert_eq!(parsed.get("rboinc_daemon_up").count(), 6);
+}
