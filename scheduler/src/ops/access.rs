@@ -35,11 +35,9 @@ pub const CACHE_TTL: Duration = Duration::from_secs(300);
 /// Remembered logins, at most.
 const CACHE_CAPACITY: usize = 64;
 
-/// What the gate decided about one request.
+/// Why the gate did not let a request through.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
-    /// The credentials match the file; the user name.
-    Allowed(String),
+pub enum Refusal {
     /// No credentials, unreadable ones, or wrong ones: ask again.
     Denied,
     /// The page cannot be protected (no usable password file); the text says why.
@@ -124,14 +122,11 @@ impl Gate {
         &self.path
     }
 
-    /// Decides on a request's `Authorization` header.
-    pub async fn check(&self, authorization: Option<&HeaderValue>) -> Verdict {
-        let file = match self.load().await {
-            Ok(file) => file,
-            Err(why) => return Verdict::Unavailable(why),
-        };
+    /// Decides on a request's `Authorization` header: the user name, or why not.
+    pub async fn check(&self, authorization: Option<&HeaderValue>) -> Result<String, Refusal> {
+        let file = self.load().await.map_err(Refusal::Unavailable)?;
         let Some(creds) = authorization.and_then(BasicCredentials::from_header) else {
-            return Verdict::Denied;
+            return Err(Refusal::Denied);
         };
         let (known, hash) = match file.hash_of(&creds.user) {
             Some(h) => (true, h.to_string()),
@@ -140,15 +135,15 @@ impl Gate {
         };
         let key = self.cache_key(&creds, &hash);
         if known && self.remembered(&key) {
-            return Verdict::Allowed(creds.user);
+            return Ok(creds.user);
         }
         let matches = self.verify(creds.password.clone(), hash).await;
         if known && matches {
             self.remember(key);
-            Verdict::Allowed(creds.user)
+            Ok(creds.user)
         } else {
             tracing::warn!(user = %creds.user, "ops login refused: wrong user name or password");
-            Verdict::Denied
+            Err(Refusal::Denied)
         }
     }
 
@@ -232,10 +227,9 @@ impl Gate {
     }
 
     /// The answer for a request the gate did not let through.
-    pub fn refusal(&self, verdict: Verdict) -> Response {
-        match verdict {
-            Verdict::Allowed(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-            Verdict::Denied => {
+    pub fn refusal(&self, refusal: Refusal) -> Response {
+        match refusal {
+            Refusal::Denied => {
                 let challenge = format!("Basic realm=\"{}\", charset=\"UTF-8\"", self.realm);
                 let mut res = (
                     StatusCode::UNAUTHORIZED,
@@ -247,7 +241,7 @@ impl Gate {
                 }
                 res
             }
-            Verdict::Unavailable(why) => {
+            Refusal::Unavailable(why) => {
                 (StatusCode::SERVICE_UNAVAILABLE, format!("{why}\n")).into_response()
             }
         }
@@ -305,35 +299,35 @@ mod tests {
         let gate = gate_with(dir.path(), Some(&entry("admin", "right")));
         assert_eq!(
             gate.check(Some(&basic("admin:right"))).await,
-            Verdict::Allowed("admin".into())
+            Ok("admin".into())
         );
         // Served from the cache the second time, and still right.
         assert_eq!(
             gate.check(Some(&basic("admin:right"))).await,
-            Verdict::Allowed("admin".into())
+            Ok("admin".into())
         );
         assert_eq!(
             gate.check(Some(&basic("admin:wrong"))).await,
-            Verdict::Denied
+            Err(Refusal::Denied)
         );
         assert_eq!(
             gate.check(Some(&basic("root:right"))).await,
-            Verdict::Denied
+            Err(Refusal::Denied)
         );
-        assert_eq!(gate.check(None).await, Verdict::Denied);
+        assert_eq!(gate.check(None).await, Err(Refusal::Denied));
 
         // A new password takes effect at once; the old one is not remembered.
         std::fs::write(gate.path(), entry("admin", "newer")).unwrap();
         assert_eq!(
             gate.check(Some(&basic("admin:right"))).await,
-            Verdict::Denied
+            Err(Refusal::Denied)
         );
         assert_eq!(
             gate.check(Some(&basic("admin:newer"))).await,
-            Verdict::Allowed("admin".into())
+            Ok("admin".into())
         );
 
-        let res = gate.refusal(Verdict::Denied);
+        let res = gate.refusal(Refusal::Denied);
         assert_eq!(res.status(), StatusCode::UNAUTHORIZED);
         assert_eq!(
             res.headers()[header::WWW_AUTHENTICATE],
@@ -346,7 +340,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let gate = gate_with(dir.path(), None);
         match gate.check(Some(&basic("admin:x"))).await {
-            Verdict::Unavailable(why) => {
+            Err(Refusal::Unavailable(why)) => {
                 assert!(why.contains("keys/ops.htpasswd does not exist"), "{why}");
                 assert!(!why.contains(&dir.path().display().to_string()), "{why}");
             }
@@ -354,9 +348,12 @@ mod tests {
         }
         std::fs::write(gate.path(), "admin:$apr1$x$abcdefghijklmnopqrstuv\n").unwrap();
         assert!(
-            matches!(gate.check(None).await, Verdict::Unavailable(w) if w.contains("no usable entry"))
+            matches!(gate.check(None).await, Err(Refusal::Unavailable(w)) if w.contains("no usable entry"))
         );
         std::fs::write(gate.path(), "").unwrap();
-        assert!(matches!(gate.check(None).await, Verdict::Unavailable(_)));
+        assert!(matches!(
+            gate.check(None).await,
+            Err(Refusal::Unavailable(_))
+        ));
     }
 }

@@ -51,7 +51,7 @@ use rboinc_core::config::{Config, ConfigError};
 
 use crate::error::chain;
 use crate::state::AppState;
-use access::{Gate, Verdict};
+use access::Gate;
 
 /// The page's path.
 pub const OPS_PATH: &str = "/ops";
@@ -146,7 +146,7 @@ async fn require_login(State(ops): State<Ops>, mut req: Request, next: Next) -> 
         .check(req.headers().get(header::AUTHORIZATION))
         .await
     {
-        Verdict::Allowed(user) => {
+        Ok(user) => {
             req.extensions_mut().insert(Operator(user));
             let mut res = next.run(req).await;
             // Nothing behind the login may be kept by a shared cache.
@@ -154,7 +154,7 @@ async fn require_login(State(ops): State<Ops>, mut req: Request, next: Next) -> 
                 .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
             res
         }
-        other => ops.gate.refusal(other),
+        Err(refusal) => ops.gate.refusal(refusal),
     }
 }
 
