@@ -77,15 +77,18 @@ impl CopyMetrics {
                     .find(|f| f.open_name == METRICS)
                     .ok_or(CopyMetricsError::NoMetricsFile)?;
                 let source = self.upload.path(&metrics.name)?;
-                // Check the source before creating anything, so a missing upload leaves no
+                // Open the source before creating anything, so a missing upload leaves no
                 // empty result directory behind.
-                fs::metadata(&source).map_err(|source_err| CopyMetricsError::Io {
+                let mut input = fs::File::open(&source).map_err(|e| CopyMetricsError::Io {
                     action: "cannot read",
                     path: source.clone(),
-                    source: source_err,
+                    source: e,
                 })?;
                 make_dir(&dir)?;
-                publish(&dir, METRICS, |tmp| fs::copy(&source, tmp).map(drop))
+                publish(&dir, METRICS, |tmp| {
+                    let mut output = fs::File::create(tmp)?;
+                    io::copy(&mut input, &mut output).map(drop)
+                })
             }
             None => {
                 make_dir(&dir)?;

@@ -56,6 +56,9 @@ pub struct FileDeleterCli {
     /// Workunits read per query.
     #[arg(long = "wus_per_query", value_name = "N", default_value_t = 500)]
     pub wus_per_query: u32,
+    /// Threads deleting files at once.
+    #[arg(long = "threads", value_name = "N", default_value_t = 4)]
+    pub threads: usize,
 }
 
 /// Runs the file deleter until told to stop (one pass with `--one_pass`). Exit status 1 when
@@ -155,6 +158,7 @@ async fn start(rt: &DaemonRuntime, cli: &FileDeleterCli) -> anyhow::Result<FileD
         retry_errors: !cli.dont_retry_errors,
         results_per_query: cli.results_per_query,
         wus_per_query: cli.wus_per_query,
+        threads: cli.threads,
         error_retry_interval: ERROR_RETRY_INTERVAL,
     };
     Ok(FileDeleter::new(pool, options))

@@ -14,12 +14,14 @@ pub mod cli;
 pub mod files;
 pub mod queue;
 
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rboinc_core::daemon::{InfraError, Shutdown};
 use rboinc_core::db::{ResultId, WorkunitId};
 use rboinc_core::state::{FileDeleteState, Outcome};
 use sqlx::MySqlPool;
+use tokio::task::JoinSet;
 
 use files::{Deletion, Hierarchy};
 use queue::Selection;
@@ -49,6 +51,8 @@ pub struct FileDeleterOptions {
     pub retry_errors: bool,
     pub results_per_query: u32,
     pub wus_per_query: u32,
+    /// Blocking threads deleting files at once.
+    pub threads: usize,
     pub error_retry_interval: Duration,
 }
 
@@ -227,24 +231,22 @@ impl FileDeleter {
     ) -> Result<(Vec<ResultId>, Vec<ResultId>), InfraError> {
         let upload = self.options.upload.clone();
         let preserve = self.options.preserve_result_files;
-        blocking(move || {
-            split(batch, |r| {
-                let span = tracing::info_span!("delete_outputs", result_id = %r.id);
-                let _enter = span.enter();
-                if preserve {
-                    return (r.id, true);
-                }
-                let deletion = files::delete_output_files(&r.xml_doc_in, &upload);
-                if !deletion.missing.is_empty() && r.outcome == Outcome::Success as i32 {
-                    tracing::warn!(
-                        result = %r.name,
-                        missing = deletion.missing.len(),
-                        "a successful result had no file to delete"
-                    );
-                }
-                log_failure(&deletion);
-                (r.id, deletion.ok())
-            })
+        in_parallel(batch, self.options.threads, move |r| {
+            let span = tracing::info_span!("delete_outputs", result_id = %r.id);
+            let _enter = span.enter();
+            if preserve {
+                return (r.id, true);
+            }
+            let deletion = files::delete_output_files(&r.xml_doc_in, &upload);
+            if !deletion.missing.is_empty() && r.outcome == Outcome::Success as i32 {
+                tracing::warn!(
+                    result = %r.name,
+                    missing = deletion.missing.len(),
+                    "a successful result had no file to delete"
+                );
+            }
+            log_failure(&deletion);
+            (r.id, deletion.ok())
         })
         .await
     }
@@ -256,18 +258,15 @@ impl FileDeleter {
         let download = self.options.download.clone();
         let preserve = self.options.preserve_wu_files;
         let cache_md5 = self.options.cache_md5_info;
-        blocking(move || {
-            split(batch, |wu| {
-                let span = tracing::info_span!("delete_inputs", wu_id = %wu.id);
-                let _enter = span.enter();
-                if preserve {
-                    return (wu.id, true);
-                }
-                let deletion =
-                    files::delete_input_files(&wu.name, &wu.xml_doc, &download, cache_md5);
-                log_failure(&deletion);
-                (wu.id, deletion.ok())
-            })
+        in_parallel(batch, self.options.threads, move |wu| {
+            let span = tracing::info_span!("delete_inputs", wu_id = %wu.id);
+            let _enter = span.enter();
+            if preserve {
+                return (wu.id, true);
+            }
+            let deletion = files::delete_input_files(&wu.name, &wu.xml_doc, &download, cache_md5);
+            log_failure(&deletion);
+            (wu.id, deletion.ok())
         })
         .await
     }
@@ -282,27 +281,50 @@ fn log_failure(deletion: &Deletion) {
     }
 }
 
-/// Applies `f` to each row and sorts the ids by success.
-fn split<T, Id>(rows: Vec<T>, mut f: impl FnMut(T) -> (Id, bool)) -> (Vec<Id>, Vec<Id>) {
-    let mut ok = Vec::with_capacity(rows.len());
-    let mut failed = Vec::new();
-    for row in rows {
-        let (id, success) = f(row);
-        if success {
-            ok.push(id);
-        } else {
-            failed.push(id);
-        }
-    }
-    (ok, failed)
-}
-
-/// Runs file system work on the blocking pool, in the caller's span.
-async fn blocking<R: Send + 'static>(
-    f: impl FnOnce() -> R + Send + 'static,
-) -> Result<R, InfraError> {
+/// Applies `f` to each row on `threads` blocking threads (file system calls wait on the disk,
+/// so several in flight keep it busy) and sorts the ids by success.
+async fn in_parallel<T, Id, F>(
+    rows: Vec<T>,
+    threads: usize,
+    f: F,
+) -> Result<(Vec<Id>, Vec<Id>), InfraError>
+where
+    T: Send + 'static,
+    Id: Ord + Send + 'static,
+    F: Fn(T) -> (Id, bool) + Send + Sync + 'static,
+{
+    let f = Arc::new(f);
+    let per_thread = rows.len().div_ceil(threads.max(1)).max(1);
     let span = tracing::Span::current();
-    tokio::task::spawn_blocking(move || span.in_scope(f))
-        .await
-        .map_err(|e| InfraError::new("deleting files", e))
+    let mut running = JoinSet::new();
+    let mut rows = rows.into_iter();
+    loop {
+        let chunk: Vec<T> = rows.by_ref().take(per_thread).collect();
+        if chunk.is_empty() {
+            break;
+        }
+        let (f, span) = (Arc::clone(&f), span.clone());
+        running.spawn_blocking(move || {
+            span.in_scope(|| {
+                let mut ok = Vec::with_capacity(chunk.len());
+                let mut failed = Vec::new();
+                for row in chunk {
+                    match f(row) {
+                        (id, true) => ok.push(id),
+                        (id, false) => failed.push(id),
+                    }
+                }
+                (ok, failed)
+            })
+        });
+    }
+    let (mut ok, mut failed) = (Vec::new(), Vec::new());
+    while let Some(joined) = running.join_next().await {
+        let (o, e) = joined.map_err(|e| InfraError::new("deleting files", e))?;
+        ok.extend(o);
+        failed.extend(e);
+    }
+    ok.sort_unstable();
+    failed.sort_unstable();
+    Ok((ok, failed))
 }
