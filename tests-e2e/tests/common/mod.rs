@@ -1,0 +1,509 @@
+//! The whole system, started the way an administrator starts it: the real binaries
+//! (`make_project`, `update_versions`, `start`, `series`, `stop`), a fresh MariaDB database, and
+//! stock BOINC clients (`/usr/bin/boinc`) in private data directories on loopback.
+//!
+//! [`Stack`] is a project made and run by the binaries; [`Volunteer`] a stock client. Both clean
+//! up on `Drop`, and [`Stack`] checks on the way that `stop` left no process behind.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail, ensure};
+use rboinc_core::test_support::TestDb;
+use rboinc_e2e::{target_dir, workspace_root};
+use rboinc_testkit::net::free_port;
+
+/// The rboinc binaries, built by cargo (debug) once per test process. `cargo test --workspace`
+/// has built them already, so this is a quick up-to-date check; alone
+/// (`cargo test -p rboinc-e2e`) it builds them.
+pub fn bins() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+        let out = Command::new(cargo)
+            .current_dir(workspace_root())
+            .args([
+                "build",
+                "--bins",
+                "-p",
+                "rboinc-scheduler",
+                "-p",
+                "rboinc-daemons",
+            ])
+            .args(["-p", "rboinc-tools"])
+            .output()
+            .expect("run cargo build");
+        assert!(
+            out.status.success(),
+            "cargo build of the binaries failed:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        target_dir().expect("target dir")
+    })
+}
+
+/// The static mnist app clients download (release build, once per test process).
+pub fn app_binary() -> PathBuf {
+    rboinc_testkit::mnist::static_binary().expect("static mnist binary")
+}
+
+/// A command's output as text, for assertion messages.
+pub fn text(o: &Output) -> String {
+    format!(
+        "{}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        o.status,
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// Processes whose working directory is `dir` or below it (daemons run in `tmp_<host>/`, client
+/// tasks in `slots/N/`), zombies excluded.
+pub fn processes_in(dir: &Path) -> Vec<(i32, String)> {
+    let Ok(dir) = dir.canonicalize() else {
+        return vec![];
+    };
+    let mut out = vec![];
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(cwd) = std::fs::read_link(format!("/proc/{pid}/cwd")) else {
+            continue;
+        };
+        if !cwd.starts_with(&dir) {
+            continue;
+        }
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        let state = stat
+            .rsplit_once(')')
+            .and_then(|(_, r)| r.trim_start().chars().next());
+        if matches!(state, Some('Z') | Some('X') | None) {
+            continue;
+        }
+        let cmd = std::fs::read_to_string(format!("/proc/{pid}/cmdline"))
+            .unwrap_or_default()
+            .replace('\0', " ");
+        out.push((pid, cmd));
+    }
+    out
+}
+
+/// Whether `pid` names a live process (not a zombie).
+pub fn alive(pid: i64) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .and_then(|(_, r)| r.trim_start().chars().next())
+        })
+        .is_some_and(|state| state != 'Z' && state != 'X')
+}
+
+fn kill_all_in(dir: &Path) {
+    for (pid, _) in processes_in(dir) {
+        if let Some(p) = rustix::process::Pid::from_raw(pid) {
+            let _ = rustix::process::kill_process(p, rustix::process::Signal::KILL);
+        }
+    }
+}
+
+/// Tuning for fast tests, written into `config.xml` as an administrator would: clients poll
+/// every few seconds even when idle (BOINC's `<next_rpc_delay>`), and the daemons a result
+/// passes through look for work every second.
+#[derive(Debug, Clone)]
+pub struct Tuning {
+    pub next_rpc_delay: u32,
+    pub sleep_interval: u32,
+}
+
+impl Default for Tuning {
+    fn default() -> Self {
+        Tuning {
+            next_rpc_delay: 3,
+            sleep_interval: 1,
+        }
+    }
+}
+
+/// A project made by `make_project` on its own test database, its app published by
+/// `update_versions`, its daemons run by `start`.
+#[derive(Debug)]
+pub struct Stack {
+    pub db: TestDb,
+    dir: tempfile::TempDir,
+    pub root: PathBuf,
+    pub port: u16,
+    pub master_url: String,
+    pub authenticator: String,
+    stopped: bool,
+}
+
+impl Stack {
+    /// Makes, publishes and starts a project.
+    pub async fn start(tuning: Tuning) -> anyhow::Result<Stack> {
+        let db = TestDb::empty().await;
+        let dir = tempfile::Builder::new().prefix("rboinc-e2e-").tempdir()?;
+        let root = dir.path().canonicalize()?.join("proj");
+        let port = free_port();
+        let s = db.db_settings();
+        let out = Command::new(bins().join("make_project"))
+            .arg("e2eproj")
+            .arg("--project_root")
+            .arg(&root)
+            .args(["--url_base", &format!("http://127.0.0.1:{port}/")])
+            .args([
+                "--db_host",
+                &format!("{}:{}", s.host, s.port.unwrap_or(3306)),
+            ])
+            .args(["--db_user", &s.user, "--db_name", &s.name])
+            .args(["--submitter-email", "researcher@e2e.invalid"])
+            .arg("--bin-dir")
+            .arg(bins())
+            .env("RBOINC_DB_PASSWD", s.password.expose())
+            .output()?;
+        ensure!(out.status.success(), "make_project failed: {}", text(&out));
+        let summary = String::from_utf8_lossy(&out.stdout).into_owned();
+        let field = |name: &str| {
+            summary
+                .lines()
+                .find_map(|l| l.trim().strip_prefix(name).map(|v| v.trim().to_string()))
+        };
+        let authenticator = field("authenticator").context("no authenticator printed")?;
+        let master_url = field("master URL").context("no master URL printed")?;
+        let stack = Stack {
+            db,
+            dir,
+            root,
+            port,
+            master_url,
+            authenticator,
+            stopped: false,
+        };
+        stack.tune(&tuning)?;
+        let out = stack.tool(
+            "update_versions",
+            &[
+                OsStr::new("--add-app-binary"),
+                app_binary().as_os_str(),
+                OsStr::new("--app"),
+                OsStr::new("mnist"),
+                OsStr::new("--version"),
+                OsStr::new("1.0"),
+            ],
+        )?;
+        ensure!(
+            out.status.success(),
+            "update_versions failed: {}",
+            text(&out)
+        );
+        stack.start_daemons()?;
+        Ok(stack)
+    }
+
+    fn tune(&self, t: &Tuning) -> anyhow::Result<()> {
+        let path = self.root.join("config.xml");
+        let mut xml = std::fs::read_to_string(&path)?;
+        xml = xml.replacen(
+            "    </config>",
+            &format!(
+                "        <next_rpc_delay>{}</next_rpc_delay>\n    </config>",
+                t.next_rpc_delay
+            ),
+            1,
+        );
+        for daemon in [
+            "transitioner",
+            "work_generator",
+            "validator",
+            "script_assimilator",
+        ] {
+            xml = xml.replace(
+                &format!("<cmd>{daemon} -d 3"),
+                &format!("<cmd>{daemon} -d 3 --sleep_interval {}", t.sleep_interval),
+            );
+        }
+        std::fs::write(&path, xml)?;
+        Ok(())
+    }
+
+    /// Runs one of the project's tools (from the build) with `--project-dir`.
+    pub fn tool(&self, name: &str, args: &[&OsStr]) -> anyhow::Result<Output> {
+        Command::new(bins().join(name))
+            .arg("--project-dir")
+            .arg(&self.root)
+            .args(args)
+            .output()
+            .with_context(|| format!("run {name}"))
+    }
+
+    /// `start`; fails if a daemon did not come up.
+    pub fn start_daemons(&self) -> anyhow::Result<()> {
+        let out = self.tool("start", &[])?;
+        ensure!(out.status.success(), "start failed: {}", text(&out));
+        Ok(())
+    }
+
+    /// `status --json`.
+    pub fn status(&self) -> anyhow::Result<serde_json::Value> {
+        let out = self.tool("status", &[OsStr::new("--json")])?;
+        serde_json::from_slice(&out.stdout).with_context(|| text(&out))
+    }
+
+    /// The pid of a running daemon, by its program name.
+    pub fn daemon_pid(&self, program: &str) -> anyhow::Result<i32> {
+        let status = self.status()?;
+        status["daemons"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|d| {
+                d["cmd"]
+                    .as_str()
+                    .is_some_and(|c| c.split_whitespace().next() == Some(program))
+                    && d["running"] == true
+            })
+            .and_then(|d| d["pid"].as_i64())
+            .map(|p| p as i32)
+            .with_context(|| format!("{program} is not running: {status}"))
+    }
+
+    /// Starts `series <args>` (stdout and stderr captured).
+    pub fn series(&self, args: &[&str]) -> anyhow::Result<Child> {
+        Command::new(bins().join("series"))
+            .arg("--project-dir")
+            .arg(&self.root)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .context("spawn series")
+    }
+
+    /// `stop`, then checks that no process is left in the project directory.
+    pub fn stop(&mut self) -> anyhow::Result<Output> {
+        self.stopped = true;
+        let out = self.tool("stop", &[OsStr::new("--timeout"), OsStr::new("20")])?;
+        ensure!(out.status.success(), "stop failed: {}", text(&out));
+        let left = processes_in(&self.root);
+        ensure!(left.is_empty(), "processes left behind by stop: {left:?}");
+        Ok(out)
+    }
+
+    /// The project's log files, for failure messages.
+    pub fn logs(&self) -> String {
+        let mut s = String::new();
+        let host = rboinc_core::project::short_hostname();
+        for e in std::fs::read_dir(self.root.join(format!("log_{host}")))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            s.push_str(&format!("--- {} (last 40 lines) ---\n", e.path().display()));
+            for l in tail.iter().rev() {
+                s.push_str(l);
+                s.push('\n');
+            }
+        }
+        s
+    }
+
+    pub fn temp(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        if !self.stopped {
+            let _ = self.tool("stop", &[OsStr::new("--timeout"), OsStr::new("5")]);
+        }
+        kill_all_in(&self.root);
+    }
+}
+
+/// Waits for `child` to exit (up to `timeout`), returning its output.
+pub async fn wait_output(mut child: Child, timeout: Duration) -> anyhow::Result<Output> {
+    let started = Instant::now();
+    loop {
+        if child.try_wait()?.is_some() {
+            return Ok(child.wait_with_output()?);
+        }
+        if started.elapsed() > timeout {
+            let _ = child.kill();
+            let out = child.wait_with_output()?;
+            bail!("still running after {timeout:?}: {}", text(&out));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+const CC_CONFIG: &str = "<cc_config>\n  <log_flags>\n    <sched_op_debug>1</sched_op_debug>\n    \
+<task_debug>1</task_debug>\n  </log_flags>\n  <options>\n    <no_info_fetch>1</no_info_fetch>\n  \
+</options>\n</cc_config>\n";
+
+const PREFS: &str = "<global_preferences>\n  <suspend_cpu_usage>0</suspend_cpu_usage>\n  \
+<run_if_user_active>1</run_if_user_active>\n  <work_buf_min_days>0</work_buf_min_days>\n  \
+<work_buf_additional_days>0.01</work_buf_additional_days>\n</global_preferences>\n";
+
+/// A stock BOINC client (`/usr/bin/boinc`) in a private data directory, set up as
+/// PROTOCOL.md §10.3 says (own GUI RPC port and password, `--allow_multiple_clients`,
+/// `--skip_cpu_benchmarks`, short retry delays, `no_info_fetch`, no CPU-load suspension) and
+/// with nothing weakened: apps must be signed.
+#[derive(Debug)]
+pub struct Volunteer {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    pub gui_port: u16,
+    password: String,
+    pub label: String,
+}
+
+impl Volunteer {
+    /// Starts a client; `prepare` may put files into its data directory first (e.g. an
+    /// anonymous-platform `app_info.xml`, which the client reads only at start-up).
+    pub async fn start(label: &str, prepare: impl FnOnce(&Path)) -> anyhow::Result<Volunteer> {
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("rboinc-e2e-client-{label}-"))
+            .tempdir()?;
+        let password = format!("pw{}", free_port());
+        std::fs::write(dir.path().join("gui_rpc_auth.cfg"), &password)?;
+        std::fs::write(dir.path().join("cc_config.xml"), CC_CONFIG)?;
+        std::fs::write(dir.path().join("global_prefs_override.xml"), PREFS)?;
+        prepare(dir.path());
+        let gui_port = free_port();
+        let log = std::fs::File::create(dir.path().join("client.log"))?;
+        let child = Command::new("/usr/bin/boinc")
+            .arg("--dir")
+            .arg(dir.path())
+            .args([
+                "--allow_multiple_clients",
+                "--no_gpus",
+                "--skip_cpu_benchmarks",
+            ])
+            .args(["--gui_rpc_port", &gui_port.to_string()])
+            .args([
+                "--sched_retry_delay_min",
+                "5",
+                "--pers_retry_delay_min",
+                "5",
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log)
+            // Its own process group: the test's terminal signals stay with the test.
+            .process_group(0)
+            .spawn()
+            .context("spawn /usr/bin/boinc (is Debian's boinc-client installed?)")?;
+        let mut v = Volunteer {
+            child: Some(child),
+            dir,
+            gui_port,
+            password,
+            label: label.to_string(),
+        };
+        let started = Instant::now();
+        while !v
+            .cmd(&["--get_cc_status"])
+            .is_ok_and(|o| o.status.success())
+        {
+            if let Some(status) = v.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                bail!("{label}: boinc exited with {status}:\n{}", v.log());
+            }
+            ensure!(
+                started.elapsed() < Duration::from_secs(30),
+                "{label}: no GUI RPC within 30 s:\n{}",
+                v.log()
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(v)
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn cmd(&self, args: &[&str]) -> anyhow::Result<Output> {
+        Command::new("/usr/bin/boinccmd")
+            .args(["--host", &format!("127.0.0.1:{}", self.gui_port)])
+            .args(["--passwd", &self.password])
+            .args(args)
+            .output()
+            .context("run boinccmd")
+    }
+
+    /// `boinccmd --project_attach URL KEY`.
+    pub fn attach(&self, url: &str, key: &str) -> anyhow::Result<()> {
+        let out = self.cmd(&["--project_attach", url, key])?;
+        ensure!(
+            out.status.success(),
+            "{}: attach failed: {}",
+            self.label,
+            text(&out)
+        );
+        Ok(())
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("client.log")).unwrap_or_default()
+    }
+
+    /// The attached project's directory in the client (`projects/127.0.0.1_PORT_name`).
+    pub fn project_dir(dir: &Path, master_url: &str) -> PathBuf {
+        let rest = master_url.split_once("://").map_or(master_url, |(_, r)| r);
+        dir.join("projects")
+            .join(rest.trim_end_matches('/').replace(['/', ':'], "_"))
+    }
+
+    /// Kills the client and every task it runs at once, as a crash or a pulled plug would.
+    pub fn kill_hard(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        kill_all_in(self.dir.path());
+    }
+}
+
+impl Drop for Volunteer {
+    fn drop(&mut self) {
+        let _ = self.cmd(&["--quit"]);
+        if let Some(mut child) = self.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(5);
+            while child.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        kill_all_in(self.dir.path());
+    }
+}
+
+/// Polls `check` every half second until it returns `Some`, or fails after `timeout` with
+/// `what` and `context()` (e.g. the logs) in the message.
+pub async fn wait_until<T>(
+    timeout: Duration,
+    what: &str,
+    mut check: impl AsyncFnMut() -> anyhow::Result<Option<T>>,
+    context: impl Fn() -> String,
+) -> anyhow::Result<T> {
+    let started = Instant::now();
+    loop {
+        if let Some(v) = check().await? {
+            return Ok(v);
+        }
+        if started.elapsed() > timeout {
+            bail!("not within {timeout:?}: {what}\n{}", context());
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}

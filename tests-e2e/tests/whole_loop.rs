@@ -1,0 +1,166 @@
+//! The whole loop, as a user runs it: `make_project` → `update_versions` → `start` → two stock
+//! BOINC clients attach → `series run` of two rounds → every result validated, the canonical
+//! one assimilated to `results/mnist/<wu>/metrics.json`, the report written, distributed ==
+//! local bit for bit → `stop` leaves no process behind.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use common::{Stack, Tuning, Volunteer, alive, processes_in, text, wait_output};
+use rboinc_core::state::{AssimilateState, Outcome, ServerState, ValidateState};
+
+/// `metrics.json` without its `host` object (the only part allowed to differ between runs).
+fn deterministic(path: &std::path::Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v.as_object_mut().unwrap().remove("host");
+    v
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn two_stock_clients_run_a_series_from_make_project_to_stop() -> anyhow::Result<()> {
+    let t0 = std::time::Instant::now();
+    let mut stack = Stack::start(Tuning::default()).await?;
+    eprintln!(
+        "[{:6.1}s] project made, app published, daemons started",
+        t0.elapsed().as_secs_f64()
+    );
+    let daemons: Vec<i64> = stack.status()?["daemons"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| {
+            assert_eq!(d["running"], true, "every daemon runs after start: {d}");
+            d["pid"].as_i64().unwrap()
+        })
+        .collect();
+    assert_eq!(daemons.len(), 6, "scheduler and five daemons");
+
+    let a = Volunteer::start("a", |_| {}).await?;
+    let b = Volunteer::start("b", |_| {}).await?;
+    a.attach(&stack.master_url, &stack.authenticator)?;
+    b.attach(&stack.master_url, &stack.authenticator)?;
+    eprintln!("[{:6.1}s] two clients attached", t0.elapsed().as_secs_f64());
+
+    let series = stack.series(&[
+        "run",
+        "--name",
+        "e2e",
+        "--rounds",
+        "2",
+        "--sample-count",
+        "600",
+        "--train-epochs",
+        "2",
+        "--batch-size",
+        "60",
+        "--base-seed",
+        "20240601",
+        "--poll",
+        "1",
+        "--timeout",
+        "300",
+    ])?;
+    let out = wait_output(series, Duration::from_secs(330)).await?;
+    assert!(
+        out.status.success(),
+        "series run failed: {}\n{}\n--- client a ---\n{}\n--- client b ---\n{}",
+        text(&out),
+        stack.logs(),
+        a.log(),
+        b.log()
+    );
+    eprintln!("[{:6.1}s] series run finished", t0.elapsed().as_secs_f64());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let report = PathBuf::from(stdout.lines().last().unwrap_or_default());
+    assert_eq!(report, stack.root.join("reports/e2e"), "{}", text(&out));
+
+    // The database: each round's workunit has two successful, valid results from two different
+    // hosts, a canonical result, and is assimilated.
+    let pool = stack.db.pool();
+    let wus: Vec<(i64, String, i64, i32, i32)> = sqlx::query_as(
+        "SELECT CAST(id AS SIGNED), name, CAST(canonical_resultid AS SIGNED), assimilate_state, \
+         error_mask FROM workunit ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await?;
+    assert_eq!(wus.len(), 2, "{wus:?}");
+    for (round, (id, name, canonical, assimilate, error_mask)) in wus.iter().enumerate() {
+        assert_eq!(name, &format!("e2e_{}", round + 1));
+        assert_ne!(*canonical, 0, "{name} has a canonical result");
+        assert_eq!(
+            *assimilate,
+            AssimilateState::Done as i32,
+            "{name} assimilated"
+        );
+        assert_eq!(*error_mask, 0, "{name} has no error");
+        let results: Vec<(i64, i64, i32, i32, i32)> = sqlx::query_as(
+            "SELECT CAST(id AS SIGNED), CAST(hostid AS SIGNED), server_state, outcome, \
+             validate_state FROM result WHERE workunitid = ? ORDER BY id",
+        )
+        .bind(id)
+        .fetch_all(pool)
+        .await?;
+        assert_eq!(results.len(), 2, "{name}: {results:?}");
+        let hosts: BTreeSet<i64> = results.iter().map(|r| r.1).collect();
+        assert_eq!(
+            hosts.len(),
+            2,
+            "{name}: the replicas ran on two hosts: {results:?}"
+        );
+        assert!(!hosts.contains(&0));
+        for r in &results {
+            assert_eq!(r.2, ServerState::Over as i32, "{name}: {r:?}");
+            assert_eq!(r.3, Outcome::Success as i32, "{name}: {r:?}");
+            assert_eq!(r.4, ValidateState::Valid as i32, "{name}: {r:?}");
+        }
+        assert!(results.iter().any(|r| r.0 == *canonical));
+
+        // The assimilated canonical output, and the same job run locally: identical bits
+        // outside the `host` object.
+        let assimilated = stack
+            .root
+            .join(format!("results/mnist/{name}/metrics.json"));
+        let local = report.join(format!("local/round_{}/metrics.json", round + 1));
+        assert_eq!(
+            deterministic(&assimilated),
+            deterministic(&local),
+            "{name}: distributed and local runs differ"
+        );
+        let m = deterministic(&assimilated);
+        assert_eq!(m["job"]["sample_count"], 600);
+        assert_eq!(m["job"]["train_epochs"], 2);
+    }
+
+    // The report: the summary says so too, and both plots are there.
+    let summary = std::fs::read_to_string(report.join("summary.md"))?;
+    for round in 1..=2 {
+        assert!(
+            summary.contains(&format!(
+                "round {round}: distributed and local metrics are bit-identical"
+            )),
+            "{summary}"
+        );
+    }
+    for png in ["acc_loss_curves.png", "final_val_acc.png"] {
+        let bytes = std::fs::read(report.join(png))?;
+        assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 1000, "{png}");
+    }
+
+    // stop: every daemon gone, nothing left running in the project directory.
+    let out = stack.stop()?;
+    let stopped = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(stopped.matches("stopped  ").count(), 6, "{stopped}");
+    assert!(
+        !stopped.contains("KILLED"),
+        "every daemon obeyed SIGHUP: {stopped}"
+    );
+    for pid in daemons {
+        assert!(!alive(pid), "daemon {pid} still running after stop");
+    }
+    assert!(processes_in(&stack.root).is_empty());
+    Ok(())
+}
