@@ -71,11 +71,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         download = %urls.download_url,
         "serving"
     );
+    let metrics = std::sync::Arc::clone(&state.metrics);
     let app = server::router(state);
     server::serve(listener, app, rt.shutdown().clone())
         .await
         .context("server failed")?;
     pool.close().await;
-    tracing::info!("stopped");
+    tracing::info!(
+        results_sent = metrics.sent(),
+        claims_lost_to_other_processes = metrics.collisions(),
+        "stopped"
+    );
     Ok(())
 }

@@ -174,6 +174,33 @@ impl TestProject {
         Ok(ids[0])
     }
 
+    /// Creates `n` mnist jobs `<prefix>_<i>` in one `create_work` batch (small jobs, the
+    /// shipped dataset).
+    pub async fn create_mnist_batch(
+        &self,
+        prefix: &str,
+        n: usize,
+        overrides: JobOverrides,
+    ) -> anyhow::Result<Vec<WorkunitId>> {
+        let files = self.temp_dir().join("inputs");
+        std::fs::create_dir_all(&files)?;
+        let bundle = files.join("mnist10k_test.bundle");
+        if !bundle.exists() {
+            crate::mnist::write_dataset_bundle(&bundle)?;
+        }
+        let mut jobs = Vec::with_capacity(n);
+        for i in 0..n {
+            let name = format!("{prefix}_{i}");
+            let job = files.join(format!("{name}_job.json"));
+            std::fs::write(&job, crate::mnist::small_job(i as u64 + 1))?;
+            jobs.push((
+                name,
+                vec![InputArg::Path(job), InputArg::Path(bundle.clone())],
+            ));
+        }
+        self.create_work(make_project::APP, &jobs, overrides).await
+    }
+
     /// Creates jobs of `app` with the project's templates `templates/<app>_in` and
     /// `templates/<app>_out`, one per `(name, inputs)`.
     pub async fn create_work(

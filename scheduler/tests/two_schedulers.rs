@@ -1,0 +1,250 @@
+//! Several scheduler processes on one database, as behind a load balancer: under a load of many
+//! simulated clients, no result is ever sent twice, every job sent is recorded for the host that
+//! got it, and the processes stop cleanly on the `stop_daemons` trigger.
+
+mod common;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::FAKE_APP;
+use rboinc_testkit::http::post_xml;
+use rboinc_testkit::net::free_port;
+use rboinc_testkit::project::TestProject;
+use rboinc_testkit::scheduler::SchedulerProcess;
+use rboinc_testkit::sim::{SimHost, parse_reply};
+use sqlx::Row;
+
+const WORKUNITS: usize = 120;
+const HOSTS: usize = 40;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_scheduler_processes_never_send_one_result_twice() {
+    rboinc_core::telemetry::init_for_tests();
+    let project = TestProject::create().await.unwrap();
+    let exe = project.temp_dir().join("fake_app");
+    std::fs::write(&exe, FAKE_APP).unwrap();
+    project.publish_app_binary(&exe, "1.0").await.unwrap();
+    project
+        .create_mnist_batch("load", WORKUNITS, Default::default())
+        .await
+        .unwrap();
+    project.run_transitioner().await.unwrap();
+    let pool = project.pool().clone();
+    let unsent: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM result WHERE server_state = 2")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(unsent as usize, 2 * WORKUNITS);
+
+    let binary = std::path::Path::new(env!("CARGO_BIN_EXE_scheduler"));
+    let mut servers = Vec::new();
+    for (i, addr) in [
+        project.addr(),
+        SocketAddr::from(([127, 0, 0, 1], free_port())),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let log = project.temp_dir().join(format!("scheduler_{i}.log"));
+        servers.push(
+            SchedulerProcess::start(binary, &project.root, addr, "/testproj/", &[], &log)
+                .await
+                .unwrap(),
+        );
+    }
+    let addrs: Vec<SocketAddr> = servers.iter().map(|s| s.addr).collect();
+    let path = "/testproj_cgi/cgi";
+
+    // Every job any reply carried: result name → the host ids that got it.
+    let received: Arc<Mutex<HashMap<String, Vec<i64>>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for i in 0..HOSTS {
+        let auth = project.authenticator.clone();
+        let addrs = addrs.clone();
+        let received = Arc::clone(&received);
+        tasks.push(tokio::spawn(async move {
+            let mut host = SimHost::new(&auth, &format!("load-host-{i}"));
+            let mut empty_in_a_row = 0;
+            for rpc in 0..40 {
+                // Alternate between the two processes, as a load balancer would.
+                let addr = addrs[(i + rpc) % addrs.len()];
+                let reply = post_xml(addr, path, host.request(1.0, &[]).as_bytes())
+                    .await
+                    .expect("RPC");
+                assert_eq!(reply.status, 200);
+                let r = parse_reply(&reply.text());
+                assert!(!r.project_is_down, "{}", reply.text());
+                host.absorb(&r);
+                {
+                    let mut seen = received.lock().unwrap();
+                    for job in &r.jobs {
+                        seen.entry(job.name.clone()).or_default().push(host.hostid);
+                    }
+                }
+                if r.jobs.is_empty() {
+                    empty_in_a_row += 1;
+                    if empty_in_a_row >= 3 {
+                        break;
+                    }
+                } else {
+                    empty_in_a_row = 0;
+                }
+            }
+            host.hostid
+        }));
+    }
+    let mut host_ids = Vec::new();
+    for t in tasks {
+        host_ids.push(t.await.unwrap());
+    }
+
+    let received = received.lock().unwrap().clone();
+    let twice: Vec<_> = received
+        .iter()
+        .filter(|(_, hosts)| hosts.len() > 1)
+        .collect();
+    assert!(twice.is_empty(), "results sent more than once: {twice:?}");
+    assert_eq!(
+        received.len(),
+        2 * WORKUNITS,
+        "every result was sent (40 hosts, 2 replicas per workunit)"
+    );
+
+    // The database agrees with the replies, row by row.
+    let rows = sqlx::query("SELECT name, hostid, server_state, workunitid FROM result")
+        .fetch_all(&pool)
+        .await
+        .unwrap();
+    let mut per_wu_hosts: HashMap<i32, Vec<i32>> = HashMap::new();
+    for row in &rows {
+        let name: String = row.get("name");
+        assert_eq!(row.get::<i32, _>("server_state"), 4, "{name} in progress");
+        let hostid = i64::from(row.get::<i32, _>("hostid"));
+        assert_eq!(
+            received[&name],
+            vec![hostid],
+            "{name} recorded for its host"
+        );
+        per_wu_hosts
+            .entry(row.get("workunitid"))
+            .or_default()
+            .push(row.get("hostid"));
+    }
+    for hosts in per_wu_hosts.values() {
+        assert_ne!(hosts[0], hosts[1], "one result per host per workunit");
+    }
+    let distinct: std::collections::HashSet<_> = host_ids.iter().collect();
+    assert_eq!(
+        distinct.len(),
+        HOSTS,
+        "every simulated client got its own host record"
+    );
+
+    // Both processes did part of the work; the logs show how often they raced.
+    for s in &servers {
+        assert!(s.log().contains("serving"), "{}", s.log());
+    }
+
+    // The stop trigger ends both processes, with status 0; their last words count the jobs
+    // each sent and the claims each lost to the other.
+    std::fs::write(project.root.join("stop_daemons"), "<stop/>\n").unwrap();
+    let mut sent_total = 0;
+    for s in &mut servers {
+        let status = s.wait_exit(Duration::from_secs(10)).await.unwrap();
+        assert!(status.success(), "{status}\n{}", s.log());
+        let log = s.log();
+        let last = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("stopped"))
+            .unwrap_or("");
+        let field = |name: &str| -> u64 {
+            last.split(&format!("{name}="))
+                .nth(1)
+                .and_then(|v| v.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|v| v.parse().ok())
+                .unwrap_or_else(|| panic!("no {name} in {last:?}"))
+        };
+        sent_total += field("results_sent");
+        eprintln!(
+            "process at {}: sent {}, lost {} claims to the other",
+            s.addr,
+            field("results_sent"),
+            field("claims_lost_to_other_processes")
+        );
+    }
+    assert_eq!(sent_total as usize, 2 * WORKUNITS);
+}
+
+/// The claim itself, raced directly: many connections claim one result at the same moment for
+/// different hosts; exactly one wins, and the row names the winner.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_claims_of_one_result_have_one_winner() {
+    use rboinc_core::db::{HostId, ResultId, UserId};
+    use rboinc_scheduler::sched::jobs::{Claim, claim};
+
+    let project = TestProject::create().await.unwrap();
+    project
+        .create_mnist_batch("race", 1, Default::default())
+        .await
+        .unwrap();
+    project.run_transitioner().await.unwrap();
+    // One connection per contender (the test pool has only a few).
+    let pool = rboinc_core::db::connect_with(
+        rboinc_core::db::pool_options().max_connections(16),
+        project.db().db_settings(),
+    )
+    .await
+    .unwrap();
+    let id: i32 = sqlx::query_scalar("SELECT MIN(id) FROM result")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(16));
+    let mut tasks = Vec::new();
+    for host in 1..=16i64 {
+        let pool = pool.clone();
+        let barrier = Arc::clone(&barrier);
+        tasks.push(tokio::spawn(async move {
+            let mut conn = pool.acquire().await.unwrap();
+            barrier.wait().await;
+            let won = claim(
+                &mut *conn,
+                &Claim {
+                    result_id: ResultId(i64::from(id)),
+                    hostid: HostId(host),
+                    userid: UserId(1),
+                    sent_time: 1000,
+                    db_deadline: 5000,
+                    flops_estimate: 1e9,
+                    app_version_id: 1,
+                },
+            )
+            .await
+            .unwrap();
+            (host, won)
+        }));
+    }
+    let mut winners = Vec::new();
+    for t in tasks {
+        let (host, won) = t.await.unwrap();
+        if won {
+            winners.push(host);
+        }
+    }
+    assert_eq!(winners.len(), 1, "winners: {winners:?}");
+    let (hostid, state, transition): (i32, i32, i32) = sqlx::query_as(
+        "SELECT r.hostid, r.server_state, w.transition_time FROM result r \
+         JOIN workunit w ON w.id = r.workunitid WHERE r.id = ?",
+    )
+    .bind(id)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(i64::from(hostid), winners[0]);
+    assert_eq!(state, 4);
+    assert!(transition <= 5000, "the workunit will notice the deadline");
+}
