@@ -7,7 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 use rboinc_core::daemon::{self, CommonDaemonArgs, DaemonRuntime};
 use rboinc_core::db::{self, WorkunitId};
-use rboinc_daemons::transitioner::{DEFAULT_BATCH, Options, Transitioner};
+use rboinc_daemons::transitioner::{DEFAULT_BATCH, DEFAULT_IN_FLIGHT, Options, Transitioner};
 
 /// Moves workunits through their states: creates results, times them out, flags validation,
 /// assimilation and file deletion.
@@ -22,6 +22,9 @@ struct Cli {
     /// Workunits read and written per batch (one transaction each).
     #[arg(long = "batch", default_value_t = DEFAULT_BATCH, value_name = "N")]
     batch: usize,
+    /// Batches handled at once, each on its own database connection.
+    #[arg(long = "in_flight", default_value_t = DEFAULT_IN_FLIGHT, value_name = "N")]
+    in_flight: usize,
 }
 
 #[tokio::main]
@@ -49,6 +52,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         batch: cli.batch.max(1),
         slice: rt.modulo(),
         wu_id: cli.wu_id.map(WorkunitId),
+        in_flight: cli.in_flight.max(1),
     };
     let transitioner =
         Transitioner::new(pool, rt.config(), options).context("reading the configuration")?;

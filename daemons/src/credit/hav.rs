@@ -226,10 +226,12 @@ pub async fn lookup(
 }
 
 /// [`lookup`] for many keys: existing rows in one query, missing ones one by one. Keys whose app
-/// version does not exist are absent from the map.
+/// version does not exist are absent from the map. With `lock`, the rows are read with `FOR
+/// UPDATE` (inside the caller's transaction), so a concurrent writer of the same rows waits.
 pub async fn lookup_many(
     conn: &mut MySqlConnection,
     keys: impl IntoIterator<Item = HavKey>,
+    lock: bool,
 ) -> Result<HashMap<HavKey, HostAppVersionRow>, sqlx::Error> {
     let mut wanted: Vec<HavKey> = keys.into_iter().collect();
     wanted.sort();
@@ -243,8 +245,10 @@ pub async fn lookup_many(
         // A superset (every host × every version of the chunk), filtered below: the two IN lists
         // use the (host_id, app_version_id) index.
         let sql = format!(
-            "SELECT * FROM host_app_version WHERE host_id IN ({hosts}) AND app_version_id IN ({})",
-            id_list(versions)
+            "SELECT * FROM host_app_version WHERE host_id IN ({hosts}) AND app_version_id IN ({}) \
+             ORDER BY host_id, app_version_id{}",
+            id_list(versions),
+            if lock { " FOR UPDATE" } else { "" }
         );
         let rows: Vec<HostAppVersionRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
             .fetch_all(&mut *conn)

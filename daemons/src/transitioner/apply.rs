@@ -45,6 +45,7 @@ pub async fn write_batch(
 ) -> Result<Written, BulkError> {
     let mut tx = conn.begin().await?;
     let mut written = Written::default();
+    let t0 = std::time::Instant::now();
 
     let mut groups: BTreeMap<(ReplicaState, ReplicaState), Vec<i64>> = BTreeMap::new();
     for change in plans.iter().flat_map(|p| &p.changes) {
@@ -82,8 +83,12 @@ pub async fn write_batch(
         .flat_map(|p| p.timeouts.iter().map(move |t| (p.wu_id, t)))
         .collect();
     if !timeouts.is_empty() {
-        let mut rows =
-            hav::lookup_many(&mut tx, timeouts.iter().map(|(_, t)| (t.host, t.gen_avid))).await?;
+        let mut rows = hav::lookup_many(
+            &mut tx,
+            timeouts.iter().map(|(_, t)| (t.host, t.gen_avid)),
+            true,
+        )
+        .await?;
         let mut update = hav::bulk_update();
         for (wu_id, t) in &timeouts {
             let Some(row) = rows.get_mut(&(t.host, t.gen_avid)) else {
@@ -98,8 +103,10 @@ pub async fn write_batch(
         update.execute(&mut tx).await?;
     }
 
+    let t1 = t0.elapsed();
     insert_rows(&mut tx, new_rows, now).await?;
     written.results_created = new_rows.len() as u64;
+    let t2 = t0.elapsed();
 
     let mut wu_update = BulkUpdate::new("workunit", &["id"]);
     for p in plans {
@@ -129,6 +136,14 @@ pub async fn write_batch(
         }
     }
     written.workunits = wu_update.execute(&mut tx).await?;
+    let t3 = t0.elapsed();
     tx.commit().await?;
+    tracing::debug!(
+        results_ms = t1.as_secs_f64() * 1e3,
+        insert_ms = (t2 - t1).as_secs_f64() * 1e3,
+        workunits_ms = (t3 - t2).as_secs_f64() * 1e3,
+        commit_ms = (t0.elapsed() - t3).as_secs_f64() * 1e3,
+        "batch written"
+    );
     Ok(written)
 }

@@ -17,7 +17,7 @@ use rboinc_core::state::{ClientState, FileDeleteState, Outcome, ServerState, Val
 use rboinc_core::template::output::{
     OutputSettings, OutputTemplateError, output_base_name, process_output_template,
 };
-use sqlx::{MySql, MySqlConnection, QueryBuilder};
+use sqlx::MySqlConnection;
 
 use super::load::DueWorkunit;
 use super::plan::NewReplicas;
@@ -176,50 +176,73 @@ impl ReplicaFactory {
     }
 }
 
-/// Rows per INSERT: a result's xml_doc_in is usually under 1 KB (about 1.3 KB signed), so this
-/// stays far below `max_allowed_packet`.
+/// Rows per INSERT: a result's xml_doc_in is usually under 1 KB (about 1.3 KB signed, twice
+/// that as hex), so this stays far below `max_allowed_packet`.
 const ROWS_PER_INSERT: usize = 1000;
 
-/// Inserts `rows` with `create_time = now` (multi-row INSERTs, in order, so ids follow the order).
+/// Appends `bytes` as a hex literal (`X'…'`, with `_utf8mb4` for a text column): no escaping
+/// rules to get wrong, whatever the session's `sql_mode`.
+fn push_hex(sql: &mut String, bytes: &[u8], text: bool) {
+    if text {
+        sql.push_str("_utf8mb4 ");
+    }
+    sql.push_str("X'");
+    sql.push_str(&hex::encode(bytes));
+    sql.push('\'');
+}
+
+/// Inserts `rows` with `create_time = now` (multi-row INSERTs, in order, so ids follow the
+/// order). Sent as one text statement per chunk (values as literals): the server parses it once,
+/// where a prepared statement with thousands of parameters costs a prepare, an execute and a
+/// close.
 pub async fn insert_rows(
     conn: &mut MySqlConnection,
     rows: &[NewReplicaRow],
     now: i32,
 ) -> Result<(), sqlx::Error> {
+    use std::fmt::Write as _;
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut q: QueryBuilder<MySql> = QueryBuilder::new(
+        let mut sql = String::with_capacity(chunk.len() * 1400 + 600);
+        sql.push_str(
             "INSERT INTO result (create_time, workunitid, server_state, outcome, client_state, \
              hostid, userid, report_deadline, sent_time, received_time, name, cpu_time, xml_doc_in, \
              xml_doc_out, stderr_out, batch, file_delete_state, validate_state, claimed_credit, \
              granted_credit, opaque, random, app_version_num, appid, exit_status, teamid, priority, \
              elapsed_time, flops_estimate, app_version_id, runtime_outlier, size_class, \
-             peak_working_set_size, peak_swap_size, peak_disk_usage) ",
+             peak_working_set_size, peak_swap_size, peak_disk_usage) VALUES ",
         );
-        q.push_values(chunk, |mut v, r| {
-            v.push_bind(now)
-                .push_bind(r.workunitid)
-                .push_bind(r.server_state)
-                .push_bind(Outcome::Init)
-                .push_bind(ClientState::New)
-                .push("0, 0, 0, 0, 0")
-                .push_bind(r.name.as_str())
-                .push("0")
-                .push_bind(r.xml_doc_in.as_str())
-                .push("'', ''")
-                .push_bind(r.batch)
-                .push_bind(FileDeleteState::Init)
-                .push_bind(ValidateState::Init)
-                .push("0, 0, 0")
-                .push_bind(r.random)
-                .push("0")
-                .push_bind(r.appid)
-                .push("0, 0")
-                .push_bind(r.priority)
-                .push("0, 0, 0, 0")
-                .push_bind(r.size_class)
-                .push("0, 0, 0");
-        });
-        q.build().persistent(false).execute(&mut *conn).await?;
+        for (i, r) in chunk.iter().enumerate() {
+            if i > 0 {
+                sql.push(',');
+            }
+            write!(
+                sql,
+                "({now}, {}, {}, {}, {}, 0, 0, 0, 0, 0, ",
+                r.workunitid,
+                r.server_state as i32,
+                Outcome::Init as i32,
+                ClientState::New as i32
+            )
+            .expect("writing to a String");
+            push_hex(&mut sql, r.name.as_bytes(), true);
+            sql.push_str(", 0, ");
+            push_hex(&mut sql, r.xml_doc_in.as_bytes(), false);
+            write!(
+                sql,
+                ", '', '', {}, {}, {}, 0, 0, 0, {}, 0, {}, 0, 0, {}, 0, 0, 0, 0, {}, 0, 0, 0)",
+                r.batch,
+                FileDeleteState::Init as i32,
+                ValidateState::Init as i32,
+                r.random,
+                r.appid,
+                r.priority,
+                r.size_class
+            )
+            .expect("writing to a String");
+        }
+        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+            .execute(&mut *conn)
+            .await?;
     }
     Ok(())
 }

@@ -28,6 +28,7 @@ use rboinc_core::crypt::{CryptError, PrivateKey};
 use rboinc_core::daemon::{InfraError, ModSlice, PassOutcome};
 use rboinc_core::db::WorkunitId;
 use sqlx::{MySqlConnection, MySqlPool};
+use tokio::task::{JoinError, JoinSet};
 
 use crate::bulk::{BulkError, is_retryable};
 use apply::{Written, write_batch};
@@ -38,6 +39,13 @@ use plan::{Plan, Rules};
 /// Jobs per batch by default (BOINC reads 1000 rows per query).
 pub const DEFAULT_BATCH: usize = 1000;
 
+/// Batches handled at once by default.
+pub const DEFAULT_IN_FLIGHT: usize = 2;
+
+fn flatten(done: Result<Result<Report, InfraError>, JoinError>) -> Result<Report, InfraError> {
+    done.map_err(|e| InfraError::new("a batch task failed", e))?
+}
+
 /// How the transitioner was asked to run.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Options {
@@ -47,6 +55,8 @@ pub struct Options {
     pub slice: ModSlice,
     /// `--wu_id`: handle exactly this job, due or not.
     pub wu_id: Option<WorkunitId>,
+    /// Batches handled at once.
+    pub in_flight: usize,
 }
 
 impl Default for Options {
@@ -55,6 +65,7 @@ impl Default for Options {
             batch: DEFAULT_BATCH,
             slice: ModSlice::ALL,
             wu_id: None,
+            in_flight: DEFAULT_IN_FLIGHT,
         }
     }
 }
@@ -149,6 +160,12 @@ impl Transitioner {
 
     /// One pass: every job due when the pass starts, batch by batch, checking `should_stop`
     /// between batches. Database failures end the pass (the batch being written is rolled back).
+    ///
+    /// Up to [`Options::in_flight`] batches are handled at once, each on its own connection:
+    /// the database does most of the work (index updates of the result rows), and one writer
+    /// keeps only one of its cores busy. Batches never share a job; the only rows two batches
+    /// may share are `host_app_version` rows of timed-out results, which a batch locks before
+    /// reading.
     pub async fn pass(&self, should_stop: impl Fn() -> bool) -> Result<Report, InfraError> {
         let mut conn = self
             .pool
@@ -158,6 +175,8 @@ impl Transitioner {
         let started = unix_now();
         let mut report = Report::default();
         let mut cursor = None;
+        let mut running: JoinSet<Result<Report, InfraError>> = JoinSet::new();
+        let mut failure = None;
         loop {
             if should_stop() {
                 break;
@@ -170,9 +189,19 @@ impl Transitioner {
                     slice: self.options.slice,
                 },
             };
-            let groups = load_batch(&mut conn, selection, self.options.batch)
-                .await
-                .map_err(|e| InfraError::new("reading due workunits", e))?;
+            let loading = std::time::Instant::now();
+            let groups = match load_batch(&mut conn, selection, self.options.batch).await {
+                Ok(groups) => groups,
+                Err(e) => {
+                    failure = Some(InfraError::new("reading due workunits", e));
+                    break;
+                }
+            };
+            tracing::debug!(
+                workunits = groups.len(),
+                load_ms = loading.elapsed().as_secs_f64() * 1e3,
+                "batch read"
+            );
             let full = groups.len() >= self.options.batch;
             cursor = groups
                 .last()
@@ -181,12 +210,42 @@ impl Transitioner {
             if groups.is_empty() {
                 break;
             }
-            report.add(self.handle_batch(&mut conn, groups).await?);
+            while running.len() >= self.options.in_flight.max(1) {
+                match running.join_next().await {
+                    Some(done) => match flatten(done) {
+                        Ok(r) => report.add(r),
+                        Err(e) => failure = failure.or(Some(e)),
+                    },
+                    None => break,
+                }
+            }
+            if failure.is_some() {
+                break;
+            }
+            let me = self.clone();
+            running.spawn(async move {
+                let mut conn = me
+                    .pool
+                    .acquire()
+                    .await
+                    .map_err(|e| InfraError::new("connecting to the database", e))?;
+                me.handle_batch(&mut conn, groups).await
+            });
             if !full || self.options.wu_id.is_some() {
                 break;
             }
         }
-        Ok(report)
+        // Let every batch already started finish (each is one transaction).
+        while let Some(done) = running.join_next().await {
+            match flatten(done) {
+                Ok(r) => report.add(r),
+                Err(e) => failure = failure.or(Some(e)),
+            }
+        }
+        match failure {
+            Some(e) => Err(e),
+            None => Ok(report),
+        }
     }
 
     /// Plans, builds and writes one batch of jobs.
@@ -196,6 +255,7 @@ impl Transitioner {
         groups: Vec<WorkunitGroup>,
     ) -> Result<Report, InfraError> {
         let now = unix_now();
+        let started = std::time::Instant::now();
         let mut plans: Vec<Plan> = groups
             .iter()
             .map(|g| plan::plan(g, now, self.rules))
@@ -244,12 +304,19 @@ impl Transitioner {
                 }
             }
         }
+        let built = started.elapsed();
         plans.retain(|p| !failed.contains(&p.wu_id));
         let delay_bounds: HashMap<WorkunitId, i32> =
             groups.iter().map(|g| (g.wu.id, g.wu.delay_bound)).collect();
         let written = self
             .write_with_retry(conn, &plans, &new_rows, &delay_bounds, now)
             .await?;
+        tracing::debug!(
+            workunits = plans.len(),
+            plan_and_build_ms = built.as_secs_f64() * 1e3,
+            write_ms = (started.elapsed() - built).as_secs_f64() * 1e3,
+            "batch done"
+        );
         if written.results_skipped > 0 {
             tracing::info!(
                 skipped = written.results_skipped,

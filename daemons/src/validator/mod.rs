@@ -170,9 +170,15 @@ impl Validator {
                 max_id: self.options.max_wu_id,
                 only: self.options.wu_id,
             };
+            let loading = std::time::Instant::now();
             let batch = load_batch(&mut conn, selection, limit)
                 .await
                 .map_err(|e| InfraError::new("reading workunits to validate", e))?;
+            tracing::debug!(
+                jobs = batch.jobs.len(),
+                load_ms = loading.elapsed().as_secs_f64() * 1e3,
+                "batch read"
+            );
             if batch.scanned == 0 {
                 break;
             }
@@ -198,6 +204,7 @@ impl Validator {
         versions: &mut AppVersions,
         jobs: Vec<Job>,
     ) -> Result<Report, InfraError> {
+        let started = std::time::Instant::now();
         let mut to_read: HashSet<ResultId> = HashSet::new();
         let mut hav_keys: Vec<HavKey> = Vec::new();
         for job in &jobs {
@@ -221,11 +228,12 @@ impl Validator {
                 .await
                 .map_err(|e| InfraError::new("reading output files", e))?;
 
+        let read_done = started.elapsed();
         let infra = |what: &'static str| move |e: sqlx::Error| InfraError::new(what, e);
         let ledger = CreditLedger::load(conn, hav_keys.iter().map(|k| k.0))
             .await
             .map_err(infra("reading hosts, users and teams"))?;
-        let havs = hav::lookup_many(conn, hav_keys.iter().copied())
+        let havs = hav::lookup_many(conn, hav_keys.iter().copied(), false)
             .await
             .map_err(infra("reading host_app_version"))?;
         let version_ids: Vec<i64> = jobs
@@ -238,6 +246,7 @@ impl Validator {
             .await
             .map_err(infra("reading app versions"))?;
 
+        let loaded = started.elapsed();
         let mut state = BatchState {
             ledger,
             havs_read: havs.clone(),
@@ -256,6 +265,7 @@ impl Validator {
             tracing::debug!(wu_id = %job.wu.id, wu = %job.wu.name, results = job.results.len(), "validating");
             handle_job(&cx, versions, &mut state, job);
         }
+        let decided = started.elapsed();
         let report = Report {
             jobs: jobs.len() as u64,
             canonical_found: state
@@ -277,6 +287,15 @@ impl Validator {
             match write::write_batch(conn, &state, versions, now, cx.now).await {
                 Ok(()) => {
                     versions.samples_written();
+                    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+                    tracing::debug!(
+                        jobs = report.jobs,
+                        read_outputs_ms = ms(read_done),
+                        load_ms = ms(loaded - read_done),
+                        decide_ms = ms(decided - loaded),
+                        write_ms = ms(started.elapsed() - decided),
+                        "batch done"
+                    );
                     return Ok(report);
                 }
                 Err(BulkError::Sql(e)) if attempt < 3 && is_retryable(&e) => {
