@@ -3,8 +3,20 @@
 //! This crate has no code of its own worth importing; it exists so that the slow, whole-loop
 //! tests live in one place, apart from each crate's own tests, and run the *binaries* (built by
 //! cargo for the test) rather than library calls:
+//! - `tests/whole_loop.rs`: `make_project` → `update_versions` → `start` → two stock BOINC
+//!   clients attach → a two-round `series run` → every result validated, the canonical one
+//!   assimilated, the report written, distributed == local bit for bit → `stop` leaves no
+//!   process behind;
+//! - `tests/faults.rs`, each with three clients: a client killed holding a job (its result
+//!   times out and is reissued to a host without a result of that workunit), a client whose
+//!   anonymous-platform build alters one metric (rejected; a third host settles the quorum),
+//!   the scheduler killed and restarted mid-series (nothing lost or done twice);
 //! - `tests/docker_compose.rs`: `docker-compose config` accepts `docker/compose.yaml` with
 //!   every required variable set, and refuses it when a password is missing (no defaults).
+//!
+//! Helpers shared by these tests are in `tests/common/mod.rs` (`Stack`: a project made and
+//! run by the binaries; `Volunteer`: a stock client). The binaries come from cargo's build of
+//! the workspace (debug), the served app from `app/build-static.sh` (release, static).
 //!
 //! [`workspace_root`] and [`target_dir`] locate the repository and cargo's output from a test.
 

@@ -367,8 +367,7 @@ pub struct Volunteer {
 }
 
 impl Volunteer {
-    /// Starts a client; `prepare` may put files into its data directory first (e.g. an
-    /// anonymous-platform `app_info.xml`, which the client reads only at start-up).
+    /// Starts a client; `prepare` may put files into its data directory first.
     pub async fn start(label: &str, prepare: impl FnOnce(&Path)) -> anyhow::Result<Volunteer> {
         let dir = tempfile::Builder::new()
             .prefix(&format!("rboinc-e2e-client-{label}-"))
@@ -378,17 +377,32 @@ impl Volunteer {
         std::fs::write(dir.path().join("cc_config.xml"), CC_CONFIG)?;
         std::fs::write(dir.path().join("global_prefs_override.xml"), PREFS)?;
         prepare(dir.path());
-        let gui_port = free_port();
-        let log = std::fs::File::create(dir.path().join("client.log"))?;
+        let mut v = Volunteer {
+            child: None,
+            dir,
+            gui_port: free_port(),
+            password,
+            label: label.to_string(),
+        };
+        v.spawn().await?;
+        Ok(v)
+    }
+
+    /// Starts `boinc` on this data directory and waits for its GUI RPC.
+    async fn spawn(&mut self) -> anyhow::Result<()> {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join("client.log"))?;
         let child = Command::new("/usr/bin/boinc")
             .arg("--dir")
-            .arg(dir.path())
+            .arg(self.dir.path())
             .args([
                 "--allow_multiple_clients",
                 "--no_gpus",
                 "--skip_cpu_benchmarks",
             ])
-            .args(["--gui_rpc_port", &gui_port.to_string()])
+            .args(["--gui_rpc_port", &self.gui_port.to_string()])
             .args([
                 "--sched_retry_delay_min",
                 "5",
@@ -402,29 +416,48 @@ impl Volunteer {
             .process_group(0)
             .spawn()
             .context("spawn /usr/bin/boinc (is Debian's boinc-client installed?)")?;
-        let mut v = Volunteer {
-            child: Some(child),
-            dir,
-            gui_port,
-            password,
-            label: label.to_string(),
-        };
+        self.child = Some(child);
         let started = Instant::now();
-        while !v
+        while !self
             .cmd(&["--get_cc_status"])
             .is_ok_and(|o| o.status.success())
         {
-            if let Some(status) = v.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
-                bail!("{label}: boinc exited with {status}:\n{}", v.log());
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                bail!(
+                    "{}: boinc exited with {status}:\n{}",
+                    self.label,
+                    self.log()
+                );
             }
             ensure!(
                 started.elapsed() < Duration::from_secs(30),
-                "{label}: no GUI RPC within 30 s:\n{}",
-                v.log()
+                "{}: no GUI RPC within 30 s:\n{}",
+                self.label,
+                self.log()
             );
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        Ok(v)
+        Ok(())
+    }
+
+    /// Quits the client (`--quit`), lets `prepare` change its data directory, and starts it
+    /// again (a client reads `app_info.xml` only at start-up).
+    pub async fn restart(&mut self, prepare: impl FnOnce(&Path)) -> anyhow::Result<()> {
+        let _ = self.cmd(&["--quit"]);
+        if let Some(mut child) = self.child.take() {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while child.try_wait()?.is_none() {
+                ensure!(Instant::now() < deadline, "{}: did not quit", self.label);
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        kill_all_in(self.dir.path());
+        prepare(self.dir.path());
+        self.spawn().await
     }
 
     pub fn dir(&self) -> &Path {
