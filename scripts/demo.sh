@@ -83,6 +83,8 @@ done
 
 mkdir -p "$DIR"
 DIR=$(cd "$DIR" && pwd)
+# The work directory ignores itself, so a ./demo-run inside a git checkout stays out of git.
+[[ -e $DIR/.gitignore ]] || echo '*' >"$DIR/.gitignore"
 STATE=$DIR/state
 PROJECT=$DIR/project
 CLIENTS=$DIR/clients
