@@ -275,7 +275,12 @@ async fn a_canonical_result_that_vanished_gets_no_canonical_result_and_the_error
 
 /// Kills the daemon (SIGKILL) once some but not all workunits are done, finishes the work with
 /// a second run, and compares the whole state with an uninterrupted run's.
-async fn killed_mid_pass_equals_uninterrupted(args: &[&str], n: u64, shipped_script: bool) {
+async fn killed_mid_pass_equals_uninterrupted(
+    daemon: &str,
+    args: &[&str],
+    n: u64,
+    shipped_script: bool,
+) {
     let killed = Project::new().await;
     let clean = Project::new().await;
     for p in [&killed, &clean] {
@@ -291,7 +296,7 @@ async fn killed_mid_pass_equals_uninterrupted(args: &[&str], n: u64, shipped_scr
             p.install_shipped_script();
         }
     }
-    let mut child = killed.spawn("script_assimilator", args);
+    let mut child = killed.spawn(daemon, args);
     let started = finished_jobs::wait_until(Duration::from_secs(60), async || {
         killed.count_wus("assimilate_state", DONE).await >= (n / 20) as i64
     })
@@ -308,8 +313,8 @@ async fn killed_mid_pass_equals_uninterrupted(args: &[&str], n: u64, shipped_scr
 
     let mut one_pass = args.to_vec();
     one_pass.push("--one_pass");
-    killed.run("script_assimilator", &one_pass);
-    clean.run("script_assimilator", &one_pass);
+    killed.run(daemon, &one_pass);
+    clean.run(daemon, &one_pass);
     assert_eq!(killed.count_wus("assimilate_state", DONE).await, n as i64);
     let (a, b) = (killed.snapshot().await, clean.snapshot().await);
     assert_eq!(a.rows, b.rows);
@@ -324,6 +329,7 @@ async fn killed_mid_pass_equals_uninterrupted(args: &[&str], n: u64, shipped_scr
 #[tokio::test]
 async fn sigkill_mid_pass_then_restart_equals_an_uninterrupted_run_script() {
     killed_mid_pass_equals_uninterrupted(
+        "script_assimilator",
         &[
             "--app",
             "mnist",
@@ -343,6 +349,7 @@ async fn sigkill_mid_pass_then_restart_equals_an_uninterrupted_run_script() {
 #[tokio::test]
 async fn sigkill_mid_pass_then_restart_equals_an_uninterrupted_run_builtin() {
     killed_mid_pass_equals_uninterrupted(
+        "script_assimilator",
         &[
             "--app",
             "mnist",
@@ -352,6 +359,17 @@ async fn sigkill_mid_pass_then_restart_equals_an_uninterrupted_run_builtin() {
             "copy_metrics",
         ],
         600,
+        false,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn sigkill_mid_pass_then_restart_equals_an_uninterrupted_run_dummy() {
+    killed_mid_pass_equals_uninterrupted(
+        "sample_dummy_assimilator",
+        &["--app", "mnist", "--batch_size", "1"],
+        300,
         false,
     )
     .await;

@@ -11,7 +11,7 @@ use rboinc_core::daemon::{CommonDaemonArgs, DaemonRuntime, PassOutcome};
 use rboinc_core::db;
 
 use super::copy_metrics::CopyMetrics;
-use super::handler::{Handler, ScriptRunner};
+use super::handler::{Handler, InProcess, ScriptRunner};
 use super::output_files::UploadHier;
 use super::script::ScriptSpec;
 use super::{Assimilator, AssimilatorOptions, DEFAULT_BATCH_SIZE};
@@ -181,9 +181,9 @@ async fn start(
     };
     let root = rt.project().root();
     let handler = match choice {
-        HandlerChoice::Dummy => Handler::Dummy,
-        HandlerChoice::Builtin(Builtin::CopyMetrics) => Handler::CopyMetrics(Arc::new(
-            CopyMetrics::new(root, &app_name, upload).context("--builtin copy_metrics")?,
+        HandlerChoice::Dummy => Handler::InProcess(InProcess::Dummy),
+        HandlerChoice::Builtin(Builtin::CopyMetrics) => Handler::InProcess(InProcess::CopyMetrics(
+            Arc::new(CopyMetrics::new(root, &app_name, upload).context("--builtin copy_metrics")?),
         )),
         HandlerChoice::Script(value) => {
             let spec = ScriptSpec::parse(&value).context("--script")?;

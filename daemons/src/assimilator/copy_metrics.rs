@@ -77,18 +77,16 @@ impl CopyMetrics {
                     .find(|f| f.open_name == METRICS)
                     .ok_or(CopyMetricsError::NoMetricsFile)?;
                 let source = self.upload.path(&metrics.name)?;
-                // Open the source before creating anything, so a missing upload leaves no
-                // empty result directory behind.
-                let mut input = fs::File::open(&source).map_err(|e| CopyMetricsError::Io {
+                // Read the source before creating anything, so a missing upload leaves no
+                // empty result directory behind. (Metrics files are small; a plain read and
+                // write is cheaper here than a kernel copy.)
+                let bytes = fs::read(&source).map_err(|e| CopyMetricsError::Io {
                     action: "cannot read",
                     path: source.clone(),
                     source: e,
                 })?;
                 make_dir(&dir)?;
-                publish(&dir, METRICS, |tmp| {
-                    let mut output = fs::File::create(tmp)?;
-                    io::copy(&mut input, &mut output).map(drop)
-                })
+                publish(&dir, METRICS, |tmp| fs::write(tmp, &bytes))
             }
             None => {
                 make_dir(&dir)?;

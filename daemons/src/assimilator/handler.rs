@@ -1,7 +1,9 @@
 //! What an assimilator does with one ready workunit: nothing (the dummy), run a script, or
 //! file its metrics in-process.
 //!
-//! A handler either succeeds (the workunit becomes DONE) or fails. A failure leaves the
+//! Scripts are processes, run several at once; the in-process handlers do file I/O and run on
+//! blocking threads, a share of the batch each. A handler either succeeds (the workunit becomes
+//! DONE) or fails. A failure leaves the
 //! workunit READY for a later retry and is logged; BOINC's C++ assimilator instead exits the
 //! whole daemon on a handler error and relies on a restart, which stops all assimilation of
 //! the app until someone notices.
@@ -35,12 +37,29 @@ pub struct ScriptRunner {
 /// The handler of an assimilator daemon.
 #[derive(Debug, Clone)]
 pub enum Handler {
+    /// `script_assimilator --script …`: a process per workunit, several at once.
+    Script(Arc<ScriptRunner>),
+    /// Work done inside the daemon.
+    InProcess(InProcess),
+}
+
+/// Handlers that work inside the daemon (on blocking threads: they do file I/O).
+#[derive(Debug, Clone)]
+pub enum InProcess {
     /// `sample_dummy_assimilator`: accepts every workunit.
     Dummy,
-    /// `script_assimilator --script …`.
-    Script(Arc<ScriptRunner>),
     /// `script_assimilator --builtin copy_metrics`.
     CopyMetrics(Arc<CopyMetrics>),
+}
+
+impl InProcess {
+    /// Handles one workunit on the calling (blocking) thread.
+    pub fn assimilate(&self, wu: &ReadyWorkunit) -> Result<(), HandlerError> {
+        match self {
+            InProcess::Dummy => Ok(()),
+            InProcess::CopyMetrics(copy) => Ok(copy.assimilate(wu)?),
+        }
+    }
 }
 
 /// Why a handler failed on a workunit.
@@ -64,8 +83,6 @@ pub enum HandlerError {
     },
     #[error(transparent)]
     CopyMetrics(#[from] CopyMetricsError),
-    #[error("the handler task panicked")]
-    Panicked,
 }
 
 /// How a script ended, in words.
@@ -79,24 +96,6 @@ impl fmt::Display for ScriptStatus {
             (Some(code), _) => write!(f, "exited with status {code}"),
             (None, Some(signal)) => write!(f, "was killed by signal {signal}"),
             _ => write!(f, "ended abnormally ({:?})", self.0),
-        }
-    }
-}
-
-impl Handler {
-    /// Handles one workunit.
-    pub async fn assimilate(&self, wu: ReadyWorkunit) -> Result<(), HandlerError> {
-        match self {
-            Handler::Dummy => Ok(()),
-            Handler::Script(runner) => runner.run(&wu).await,
-            Handler::CopyMetrics(copy) => {
-                let copy = Arc::clone(copy);
-                let span = tracing::Span::current();
-                tokio::task::spawn_blocking(move || span.in_scope(|| copy.assimilate(&wu)))
-                    .await
-                    .map_err(|_| HandlerError::Panicked)?
-                    .map_err(HandlerError::from)
-            }
         }
     }
 }
@@ -122,7 +121,8 @@ impl ScriptRunner {
         }
     }
 
-    async fn run(&self, wu: &ReadyWorkunit) -> Result<(), HandlerError> {
+    /// Runs the program for `wu` and waits for it.
+    pub async fn run(&self, wu: &ReadyWorkunit) -> Result<(), HandlerError> {
         let args = self.args(wu)?;
         tracing::debug!(program = %self.program.display(), ?args, "running the script");
         let output = tokio::process::Command::new(&self.program)

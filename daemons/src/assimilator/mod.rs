@@ -24,6 +24,7 @@ pub mod queue;
 pub mod script;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rboinc_core::daemon::{InfraError, ModSlice, Shutdown};
@@ -33,7 +34,7 @@ use sqlx::MySqlPool;
 use tokio::task::JoinSet;
 use tracing::Instrument;
 
-pub use handler::{Handler, HandlerError};
+pub use handler::{Handler, HandlerError, InProcess, ScriptRunner};
 pub use queue::ReadyWorkunit;
 
 /// BOINC's assimilator reads 1000 workunits per query.
@@ -188,15 +189,40 @@ impl Assimilator {
         Ok(())
     }
 
-    /// Runs the handler on each workunit, at most `concurrency` at once, and sorts the ids
-    /// into done and failed. After a stop request no new handler starts; those running finish.
+    /// Runs the handler on each workunit and sorts the ids into done and failed. After a stop
+    /// request no new workunit is started; those in hand finish.
     async fn handle_all(
         &self,
         due: Vec<ReadyWorkunit>,
         stop: &Shutdown,
     ) -> (Vec<WorkunitId>, Vec<WorkunitId>) {
-        let mut done = Vec::with_capacity(due.len());
-        let mut failed = Vec::new();
+        let (mut done, mut failed) = match &self.handler {
+            Handler::Script(runner) => self.run_scripts(runner, due, stop).await,
+            Handler::InProcess(handler) => self.run_in_process(handler, due, stop).await,
+        };
+        // Keep the database's order (tasks finish in any order).
+        done.sort_unstable();
+        failed.sort_unstable();
+        (done, failed)
+    }
+
+    fn span(&self, wu: &ReadyWorkunit) -> tracing::Span {
+        tracing::info_span!(
+            "assimilate",
+            wu_id = %wu.id,
+            result_id = %wu.canonical_resultid,
+            app = %self.app_name,
+        )
+    }
+
+    /// One process per workunit, at most `concurrency` at once.
+    async fn run_scripts(
+        &self,
+        runner: &Arc<ScriptRunner>,
+        due: Vec<ReadyWorkunit>,
+        stop: &Shutdown,
+    ) -> (Vec<WorkunitId>, Vec<WorkunitId>) {
+        let (mut done, mut failed) = (Vec::with_capacity(due.len()), Vec::new());
         let mut running = JoinSet::new();
         let mut queue = due.into_iter();
         let mut stopping = false;
@@ -207,25 +233,12 @@ impl Assimilator {
                     stopping = true;
                     break;
                 }
-                let span = tracing::info_span!(
-                    "assimilate",
-                    wu_id = %wu.id,
-                    result_id = %wu.canonical_resultid,
-                    app = %self.app_name,
-                );
-                let handler = self.handler.clone();
-                let id = wu.id;
+                let span = self.span(&wu);
+                let runner = Arc::clone(runner);
                 running.spawn(
                     async move {
-                        let outcome = handler.assimilate(wu).await;
-                        match &outcome {
-                            Ok(()) => tracing::debug!("assimilated"),
-                            Err(e) => tracing::error!(
-                                error = %e,
-                                "assimilation failed; the workunit stays READY for a retry"
-                            ),
-                        }
-                        (id, outcome.is_ok())
+                        let outcome = runner.run(&wu).await;
+                        (wu.id, log_outcome(outcome))
                     }
                     .instrument(span),
                 );
@@ -237,9 +250,77 @@ impl Assimilator {
                 None => break,
             }
         }
-        // Keep the database's order (the join order is completion order).
-        done.sort_unstable();
         (done, failed)
+    }
+
+    /// The batch split into `concurrency` shares, each handled in turn on a blocking thread
+    /// (one thread hand-off per share, not per workunit).
+    async fn run_in_process(
+        &self,
+        handler: &InProcess,
+        due: Vec<ReadyWorkunit>,
+        stop: &Shutdown,
+    ) -> (Vec<WorkunitId>, Vec<WorkunitId>) {
+        let per_share = due.len().div_ceil(self.options.concurrency.max(1)).max(1);
+        let mut running = JoinSet::new();
+        let mut due = due.into_iter();
+        loop {
+            let share: Vec<(ReadyWorkunit, tracing::Span)> = due
+                .by_ref()
+                .take(per_share)
+                .map(|wu| {
+                    let span = self.span(&wu);
+                    (wu, span)
+                })
+                .collect();
+            if share.is_empty() {
+                break;
+            }
+            let (handler, stop) = (handler.clone(), stop.clone());
+            running.spawn_blocking(move || {
+                let (mut done, mut failed) = (Vec::with_capacity(share.len()), Vec::new());
+                for (wu, span) in share {
+                    if stop.should_stop() {
+                        break;
+                    }
+                    let ok = span.in_scope(|| log_outcome(handler.assimilate(&wu)));
+                    if ok {
+                        done.push(wu.id)
+                    } else {
+                        failed.push(wu.id)
+                    }
+                }
+                (done, failed)
+            });
+        }
+        let (mut done, mut failed) = (Vec::new(), Vec::new());
+        while let Some(joined) = running.join_next().await {
+            match joined {
+                Ok((d, f)) => {
+                    done.extend(d);
+                    failed.extend(f);
+                }
+                Err(e) => tracing::error!(error = %e, "an assimilation task panicked"),
+            }
+        }
+        (done, failed)
+    }
+}
+
+/// Logs a handler's outcome (in the workunit's span); true if it succeeded.
+fn log_outcome(outcome: Result<(), HandlerError>) -> bool {
+    match outcome {
+        Ok(()) => {
+            tracing::debug!("assimilated");
+            true
+        }
+        Err(e) => {
+            tracing::error!(
+                error = %e,
+                "assimilation failed; the workunit stays READY for a retry"
+            );
+            false
+        }
     }
 }
 
