@@ -468,3 +468,107 @@ fn not_a_project_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn foreground_supervises_and_stops_everything_on_sigterm_or_stop() {
+    let p = project(
+        "<daemon><cmd>good</cmd></daemon>\n<daemon><cmd>stubborn</cmd></daemon>\n",
+        "",
+    );
+    let spawn = || {
+        Command::new(START)
+            .arg("--project-dir")
+            .arg(&p.root)
+            .args(["--foreground", "--interval", "0.3", "--timeout", "1"])
+            .args(["--start-check", "0.2"])
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut sup = spawn();
+    wait_until("both daemons", Duration::from_secs(10), || {
+        p.pid_dir().join("good.pid").exists() && p.pid_dir().join("stubborn.pid").exists()
+    });
+    let first = p.pid("good");
+    // A daemon that dies is started again by the supervisor.
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(first).unwrap(),
+        rustix::process::Signal::KILL,
+    )
+    .unwrap();
+    wait_until("the restart", Duration::from_secs(10), || {
+        std::fs::read_to_string(p.pid_dir().join("good.pid"))
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+            .is_some_and(|pid| pid != first && alive(pid))
+    });
+    // The supervisor collects its dead children: no zombie is left (it may be process 1 of a
+    // container, where nothing else would).
+    wait_until("the dead daemon reaped", Duration::from_secs(10), || {
+        !Path::new(&format!("/proc/{first}")).exists()
+    });
+    let second = p.pid("good");
+    let stubborn = p.pid("stubborn");
+    // SIGTERM: the supervisor stops everything (the stubborn one by SIGKILL) and exits 0.
+    rustix::process::kill_process(
+        rustix::process::Pid::from_raw(sup.id() as i32).unwrap(),
+        rustix::process::Signal::TERM,
+    )
+    .unwrap();
+    let out = wait_child(&mut sup, Duration::from_secs(15));
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("SIGTERM received: stopping daemons"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("KILLED           stubborn"), "{stdout}");
+    assert!(!alive(second) && !alive(stubborn));
+    assert!(
+        !alive(first),
+        "the killed daemon was reaped, not left a zombie"
+    );
+
+    // `stop` from elsewhere ends a supervisor too.
+    let mut sup = spawn();
+    wait_until("the daemons again", Duration::from_secs(10), || {
+        p.pid_dir().join("good.pid").exists()
+    });
+    let good = p.pid("good");
+    let out = p.run(STOP, &["--timeout", "1"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let out = wait_child(&mut sup, Duration::from_secs(15));
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("the project was disabled"),
+        "{}",
+        text(&out)
+    );
+    assert!(!alive(good));
+}
+
+fn wait_child(child: &mut std::process::Child, timeout: Duration) -> Output {
+    let t = Instant::now();
+    while child.try_wait().unwrap().is_none() {
+        if t.elapsed() > timeout {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut stdout = Vec::new();
+    let mut stderr = Vec::new();
+    use std::io::Read;
+    if let Some(mut o) = child.stdout.take() {
+        o.read_to_end(&mut stdout).unwrap();
+    }
+    if let Some(mut e) = child.stderr.take() {
+        e.read_to_end(&mut stderr).unwrap();
+    }
+    Output {
+        status: child.wait().unwrap(),
+        stdout,
+        stderr,
+    }
+}

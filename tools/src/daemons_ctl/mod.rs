@@ -59,7 +59,7 @@ pub enum CtlError {
         source: std::io::Error,
     },
     #[error(
-        "another start/stop is working on this project right now ({} is locked); try again",
+        "another start/stop has been working on this project for 30 s ({} is locked); is one stuck?",
         .0.display()
     )]
     Busy(PathBuf),
@@ -81,6 +81,8 @@ fn io_err<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error)
 
 /// How long `start` watches new daemons for an immediate exit.
 pub const DEFAULT_START_CHECK: Duration = Duration::from_millis(700);
+/// How long one `start`/`stop` waits for another to finish with the project.
+pub const EXCLUSIVE_WAIT: Duration = Duration::from_secs(30);
 /// How long `stop` waits after SIGHUP before SIGKILL.
 pub const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -161,15 +163,25 @@ impl Controller {
     }
 
     /// Serialises `start`/`stop`/`cron` on this project and host, as BOINC's script does with
-    /// `pid_<host>/start.lock.<host>`.
+    /// `pid_<host>/start.lock.<host>`. Unlike BOINC's, it waits up to
+    /// [`EXCLUSIVE_WAIT`] for the other one to finish (a `stop` typed while a `--foreground`
+    /// supervisor is in one of its rounds should just happen), then gives up with
+    /// [`CtlError::Busy`].
     fn exclusive(&self) -> Result<lock::HeldLock, CtlError> {
         let p = self
             .dir
             .pid_dir()
             .join(format!("start.lock.{}", self.dir.host()));
-        lock::try_lock(&p)
-            .map_err(io_err("lock", &p))?
-            .ok_or(CtlError::Busy(p))
+        let deadline = std::time::Instant::now() + EXCLUSIVE_WAIT;
+        loop {
+            if let Some(held) = lock::try_lock(&p).map_err(io_err("lock", &p))? {
+                return Ok(held);
+            }
+            if std::time::Instant::now() >= deadline {
+                return Err(CtlError::Busy(p));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn set_enabled(&self, enabled: bool) -> Result<(), CtlError> {
