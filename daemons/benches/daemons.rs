@@ -123,7 +123,11 @@ fn main() {
 
 async fn transitioner_pass(p: &Project) -> f64 {
     let config = Config::load(&p.root).unwrap();
-    let t = Transitioner::new(p.pool().clone(), &config, transitioner::Options::default()).unwrap();
+    let mut options = transitioner::Options::default();
+    if let Ok(n) = std::env::var("BENCH_IN_FLIGHT") {
+        options.in_flight = n.parse().expect("BENCH_IN_FLIGHT is a number");
+    }
+    let t = Transitioner::new(p.pool().clone(), &config, options).unwrap();
     let started = Instant::now();
     let report = t.pass(|| false).await.unwrap();
     let secs = started.elapsed().as_secs_f64();

@@ -359,3 +359,17 @@ async fn sigkill_in_the_middle_of_a_pass_then_restart_equals_an_uninterrupted_ru
         dump(killed.pool(), hav, "host_app_version", "host_id").await
     );
 }
+
+#[tokio::test]
+async fn wu_id_handles_one_workunit_due_or_not() {
+    let p = Project::new("", false).await;
+    let mut later = WuSpec::fresh(2, "later");
+    later.transition_time = now() + 3600; // not due
+    insert_workunits(p.pool(), &[WuSpec::fresh(1, "due"), later]).await;
+    p.run("transitioner", &["--wu_id", "2"]);
+    let names: Vec<String> = sqlx::query_scalar("SELECT name FROM result ORDER BY name")
+        .fetch_all(p.pool())
+        .await
+        .unwrap();
+    assert_eq!(names, ["later_0", "later_1"]);
+}

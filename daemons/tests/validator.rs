@@ -464,3 +464,131 @@ fn walk(dir: &std::path::Path) -> Vec<String> {
     }
     out
 }
+
+#[tokio::test]
+async fn credit_flags_no_credit_runtime_and_post_assigned() {
+    let doc = metrics_json(0.9, 1);
+    // --no_credit: valid, but nothing granted.
+    let p = Project::new("", false).await;
+    job_with_outputs(&p, 1, &doc, &doc).await;
+    p.run(
+        "sample_bitwise_validator",
+        &["--app", "mnist", "--one_pass", "--no_credit"],
+    );
+    assert_eq!(
+        states(p.pool(), 1).await,
+        [(1, VALID, 0.0), (1, VALID, 0.0)]
+    );
+    let host: f64 = sqlx::query_scalar("SELECT total_credit FROM host WHERE id = 1")
+        .fetch_one(p.pool())
+        .await
+        .unwrap();
+    assert_eq!(host, 0.0);
+
+    // --credit_from_runtime: the low average of elapsed × FLOPS, 100 s and 300 s at 2 GFLOPS.
+    let p = Project::new("", false).await;
+    job_with_outputs(&p, 1, &doc, &doc).await;
+    sqlx::query("UPDATE result SET elapsed_time = 300 WHERE id = 2")
+        .execute(p.pool())
+        .await
+        .unwrap();
+    p.run(
+        "sample_bitwise_validator",
+        &["--app", "mnist", "--one_pass", "--credit_from_runtime"],
+    );
+    let (a, b) = (2e11 * 200.0 / 86400e9, 6e11 * 200.0 / 86400e9);
+    let low = (a * b + b * a) / (a + b);
+    for (_, state, granted) in states(p.pool(), 1).await {
+        assert_eq!(state, VALID);
+        assert!((granted - low).abs() < 1e-12, "{granted} vs {low}");
+    }
+
+    // --post_assigned_credit: the canonical result's claimed_credit.
+    let p = Project::new("", false).await;
+    job_with_outputs(&p, 1, &doc, &doc).await;
+    sqlx::query("UPDATE result SET claimed_credit = 42.5 WHERE id = 1")
+        .execute(p.pool())
+        .await
+        .unwrap();
+    p.run(
+        "sample_bitwise_validator",
+        &[
+            "--app",
+            "mnist",
+            "--one_pass",
+            "--post_assigned_credit",
+            "--max_granted_credit",
+            "40",
+        ],
+    );
+    assert!(
+        states(p.pool(), 1).await.iter().all(|r| r.2 == 40.0),
+        "capped at 40"
+    );
+}
+
+#[tokio::test]
+async fn dry_run_one_pass_n_wu_and_wu_id() {
+    let doc = metrics_json(0.9, 1);
+    let p = Project::new("", false).await;
+    for id in 1..=5 {
+        job_with_outputs(&p, id, &doc, &doc).await;
+    }
+    let flagged = || async {
+        sqlx::query_scalar::<_, i64>("SELECT COUNT(*) FROM workunit WHERE need_validate = 1")
+            .fetch_one(p.pool())
+            .await
+            .unwrap()
+    };
+    p.run(
+        "sample_bitwise_validator",
+        &["--app", "mnist", "--dry_run", "--one_pass"],
+    );
+    assert_eq!(flagged().await, 5, "a dry run writes nothing");
+    p.run(
+        "sample_bitwise_validator",
+        &["--app", "mnist", "--one_pass_N_WU", "2"],
+    );
+    assert_eq!(flagged().await, 3);
+    p.run(
+        "sample_bitwise_validator",
+        &["--app", "mnist", "--wu_id", "5"],
+    );
+    assert_eq!(flagged().await, 2);
+    assert_eq!(workunit(p.pool(), 5).await.1, 9, "job 5 validated");
+    assert_eq!(workunit(p.pool(), 3).await.0, 1, "job 3 still flagged");
+}
+
+#[tokio::test]
+async fn check_punitive_throttles_hosts_with_errors_in_trivial_mode() {
+    let p = Project::new("", false).await;
+    let mut wu = WuSpec::fresh(1, "t1");
+    wu.need_validate = 1;
+    wu.min_quorum = 1;
+    wu.target_nresults = 1;
+    insert_workunits(p.pool(), &[wu]).await;
+    let ok = ResultSpec::returned(1, 1, "t1", 0, 1);
+    let mut failed = ResultSpec::returned(2, 1, "t1", 1, 2);
+    failed.outcome = 3; // CLIENT_ERROR
+    insert_results(p.pool(), &[ok, failed]).await;
+    sqlx::query(
+        "INSERT INTO host_app_version (host_id, app_version_id, pfc_n, pfc_avg, et_n, et_avg, et_var, \
+         et_q, max_jobs_per_day, n_jobs_today, turnaround_n, turnaround_avg, turnaround_var, \
+         turnaround_q, consecutive_valid) VALUES (2, 1, 0, 0, 0, 0, 0, 0, 50, 7, 0, 0, 0, 0, 4)",
+    )
+    .execute(p.pool())
+    .await
+    .unwrap();
+    p.run(
+        "sample_trivial_validator",
+        &["--app", "mnist", "--one_pass", "--check_punitive"],
+    );
+    let quota: (i32, i32) = sqlx::query_as(
+        "SELECT max_jobs_per_day, n_jobs_today FROM host_app_version WHERE host_id = 2",
+    )
+    .fetch_one(p.pool())
+    .await
+    .unwrap();
+    assert_eq!(quota, (1, 1));
+    assert_eq!(states(p.pool(), 1).await[0].1, VALID);
+}
