@@ -120,61 +120,73 @@ impl FileDeleter {
         Ok(report)
     }
 
-    /// Every row in `state` (results, then workunits), batch by batch.
+    /// Every row in `state`, batch by batch: results and workunits side by side (different
+    /// tables and files), so one's database round trips overlap the other's file work.
     async fn sweep(
         &self,
         state: FileDeleteState,
         stop: &Shutdown,
     ) -> Result<PassReport, InfraError> {
+        let (outputs, inputs) = tokio::try_join!(
+            self.sweep_results(state, stop),
+            self.sweep_workunits(state, stop)
+        )?;
+        let mut report = outputs;
+        report.add(inputs);
+        Ok(report)
+    }
+
+    async fn sweep_results(
+        &self,
+        state: FileDeleteState,
+        stop: &Shutdown,
+    ) -> Result<PassReport, InfraError> {
         let mut report = PassReport::default();
-        if self.options.outputs {
-            let mut after = ResultId(0);
-            while !stop.should_stop() {
-                let limit = self.options.results_per_query.max(1);
-                let batch =
-                    queue::results(&self.pool, state, &self.options.selection, after, limit)
-                        .await
-                        .map_err(|e| InfraError::new("reading results whose files to delete", e))?;
-                let Some(last) = batch.last() else { break };
-                after = last.id;
-                let full = batch.len() >= limit as usize;
-                let (done, errors) = self.delete_outputs(batch).await?;
-                self.record_results(state, &done, &errors).await?;
-                report.results_done += done.len() as u64;
-                report.results_error += if state == FileDeleteState::Error {
-                    0
-                } else {
-                    errors.len() as u64
-                };
-                if !full {
-                    break;
-                }
+        let mut after = ResultId(0);
+        while self.options.outputs && !stop.should_stop() {
+            let limit = self.options.results_per_query.max(1);
+            let batch = queue::results(&self.pool, state, &self.options.selection, after, limit)
+                .await
+                .map_err(|e| InfraError::new("reading results whose files to delete", e))?;
+            let Some(last) = batch.last() else { break };
+            after = last.id;
+            let full = batch.len() >= limit as usize;
+            let (done, errors) = self.delete_outputs(batch).await?;
+            self.record_results(state, &done, &errors).await?;
+            report.results_done += done.len() as u64;
+            if state != FileDeleteState::Error {
+                report.results_error += errors.len() as u64;
+            }
+            if !full {
+                break;
             }
         }
-        if self.options.inputs {
-            let mut after = WorkunitId(0);
-            while !stop.should_stop() {
-                let limit = self.options.wus_per_query.max(1);
-                let batch =
-                    queue::workunits(&self.pool, state, &self.options.selection, after, limit)
-                        .await
-                        .map_err(|e| {
-                            InfraError::new("reading workunits whose files to delete", e)
-                        })?;
-                let Some(last) = batch.last() else { break };
-                after = last.id;
-                let full = batch.len() >= limit as usize;
-                let (done, errors) = self.delete_inputs(batch).await?;
-                self.record_workunits(state, &done, &errors).await?;
-                report.workunits_done += done.len() as u64;
-                report.workunits_error += if state == FileDeleteState::Error {
-                    0
-                } else {
-                    errors.len() as u64
-                };
-                if !full {
-                    break;
-                }
+        Ok(report)
+    }
+
+    async fn sweep_workunits(
+        &self,
+        state: FileDeleteState,
+        stop: &Shutdown,
+    ) -> Result<PassReport, InfraError> {
+        let mut report = PassReport::default();
+        let mut after = WorkunitId(0);
+        while self.options.inputs && !stop.should_stop() {
+            let limit = self.options.wus_per_query.max(1);
+            let batch = queue::workunits(&self.pool, state, &self.options.selection, after, limit)
+                .await
+                .map_err(|e| InfraError::new("reading workunits whose files to delete", e))?;
+            let Some(last) = batch.last() else { break };
+            after = last.id;
+            let full = batch.len() >= limit as usize;
+            let (done, errors) = self.delete_inputs(batch).await?;
+            self.record_workunits(state, &done, &errors).await?;
+            report.workunits_done += done.len() as u64;
+            if state != FileDeleteState::Error {
+                report.workunits_error += errors.len() as u64;
+            }
+            if !full {
+                break;
             }
         }
         Ok(report)
