@@ -13,6 +13,7 @@ use rboinc_core::crypt::{CodeSignKeys, CryptError, PublicKey};
 use rboinc_core::db::Pool;
 use rboinc_core::project::ProjectDir;
 use rboinc_core::state::ServerState;
+use sqlx::mysql::MySqlConnection;
 
 use crate::metrics::Metrics;
 use crate::sched::catalog::{self, CatalogCache};
@@ -43,7 +44,9 @@ const ACTIVITY_TTL: Duration = Duration::from_secs(2);
 
 impl Activity {
     /// True if any result is unsent or in progress. A database error counts as "no".
-    pub async fn busy(&self, pool: &Pool) -> bool {
+    /// Takes the caller's connection: a request never holds one connection while waiting for
+    /// another (a full pool would deadlock).
+    pub async fn busy(&self, conn: &mut MySqlConnection) -> bool {
         if let Some((at, busy)) = *self.checked.lock().unwrap_or_else(|e| e.into_inner())
             && at.elapsed() < ACTIVITY_TTL
         {
@@ -54,7 +57,7 @@ impl Activity {
         )
         .bind(ServerState::Unsent)
         .bind(ServerState::InProgress)
-        .fetch_one(pool)
+        .fetch_one(conn)
         .await
         .map(|n| n != 0)
         .unwrap_or(false);

@@ -4,7 +4,9 @@
 //! work on every request. We keep the idea, per process: [`JobCache`] holds a few hundred unsent
 //! results with their workunits, read in one batch, highest priority first, oldest first. A
 //! request takes the candidates that suit its host out of the list (so two requests in this
-//! process never try the same one) and claims each with one conditional `UPDATE`:
+//! process never try the same one); then, in the RPC's transaction, it locks those still unsent
+//! with `SELECT … FOR UPDATE SKIP LOCKED` ([`lock_candidates`]) and claims each with one
+//! conditional `UPDATE` ([`claim`]):
 //!
 //! ```sql
 //! UPDATE result r JOIN workunit w ON w.id = r.workunitid
@@ -12,11 +14,12 @@
 //!  WHERE r.id = ? AND r.server_state = UNSENT AND w.error_mask = 0
 //! ```
 //!
-//! The database decides: whichever process's UPDATE matches the row first has sent the job; any
-//! other sees zero rows and drops the candidate. Several scheduler processes on one database can
-//! therefore never send one result twice, whatever their caches hold. The result and its
-//! workunit change in the same statement, so the workunit's `transition_time` (which makes the
-//! transitioner notice a missed deadline) can never lag behind a sent result.
+//! The database decides: a row can be locked by one transaction at a time, a locked row is
+//! skipped (never waited for, so two schedulers cannot deadlock over jobs), and the claim only
+//! matches an unsent row. Several scheduler processes on one database therefore never send one
+//! result twice, whatever their caches hold. The result and its workunit change in the same
+//! statement, so the workunit's `transition_time` (which makes the transitioner notice a missed
+//! deadline) can never lag behind a sent result.
 //!
 //! Each batch is shuffled within a priority level, so processes that loaded the same batch
 //! rarely reach for the same job at the same moment; and the list is re-read when it runs dry or
@@ -27,10 +30,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
-use rboinc_core::db::{AppId, HostId, Pool, ResultId, UserId, WorkunitId, found_rows};
+use rboinc_core::db::{AppId, HostId, ResultId, UserId, WorkunitId, found_rows};
 use rboinc_core::state::ServerState;
 use sqlx::Row;
-use sqlx::mysql::MySqlExecutor;
+use sqlx::mysql::{MySqlConnection, MySqlExecutor};
 
 /// A batch older than this is read again even if it still has candidates.
 const MAX_AGE: Duration = Duration::from_secs(10);
@@ -149,21 +152,21 @@ impl JobCache {
         self.len() == 0
     }
 
-    /// Whether a read now would be sensible: the list is empty (or all of it unsuitable) and
-    /// was not read very recently, or it is old.
+    /// Whether a read now would be sensible. An empty list is read again at once, unless the
+    /// last read found no work at all (then only after [`EMPTY_RETRY`], so an idle project is
+    /// not queried on every RPC); a list that still has candidates, none of them for this host,
+    /// at most every [`MIN_INTERVAL`].
     pub fn should_refill(&self) -> bool {
         let inner = self.lock();
         let Some(at) = inner.loaded_at else {
             return true;
         };
         let age = at.elapsed();
-        if age < MIN_INTERVAL {
-            return false;
+        if inner.items.is_empty() {
+            inner.last_found > 0 || age >= EMPTY_RETRY
+        } else {
+            age >= MIN_INTERVAL
         }
-        if inner.last_found == 0 && age < EMPTY_RETRY {
-            return false;
-        }
-        true
     }
 
     /// Whether the list is old enough to be replaced even though it has candidates.
@@ -172,8 +175,10 @@ impl JobCache {
     }
 
     /// Reads a fresh batch and replaces the list. If another request is already reading, waits
-    /// for it instead of reading again.
-    pub async fn refill(&self, pool: &Pool) -> Result<(), sqlx::Error> {
+    /// for it instead of reading again. Reads through the caller's connection (inside its
+    /// `READ COMMITTED` transaction, so it sees what others committed): a request holding a
+    /// connection must never wait for a second one from the pool, or a busy pool deadlocks.
+    pub async fn refill(&self, conn: &mut MySqlConnection) -> Result<(), sqlx::Error> {
         let Ok(_guard) = self.refill.try_lock() else {
             let _wait = self.refill.lock().await;
             return Ok(());
@@ -181,7 +186,7 @@ impl JobCache {
         if !self.should_refill() {
             return Ok(());
         }
-        let mut batch = read_batch(pool, self.size).await?;
+        let mut batch = read_batch(conn, self.size).await?;
         shuffle_within_priority(&mut batch);
         let mut inner = self.lock();
         let reserved = std::mem::take(&mut inner.reserved);
@@ -214,12 +219,15 @@ fn shuffle_within_priority(batch: &mut [Arc<Candidate>]) {
 /// first within a level. Each level is one index range scan of `ind_res_st`
 /// (`server_state, priority`, then the primary key), so no sort of all unsent results is
 /// needed, however many there are.
-async fn read_batch(pool: &Pool, size: usize) -> Result<Vec<Arc<Candidate>>, sqlx::Error> {
+async fn read_batch(
+    conn: &mut MySqlConnection,
+    size: usize,
+) -> Result<Vec<Arc<Candidate>>, sqlx::Error> {
     let mut out: Vec<Arc<Candidate>> = Vec::with_capacity(size);
     let mut level: Option<i32> =
         sqlx::query_scalar("SELECT MAX(priority) FROM result WHERE server_state = ?")
             .bind(ServerState::Unsent)
-            .fetch_one(pool)
+            .fetch_one(&mut *conn)
             .await?;
     while let Some(priority) = level {
         let rows = sqlx::query(
@@ -236,7 +244,7 @@ async fn read_batch(pool: &Pool, size: usize) -> Result<Vec<Arc<Candidate>>, sql
         .bind(ServerState::Unsent)
         .bind(priority)
         .bind((size - out.len()) as i64)
-        .fetch_all(pool)
+        .fetch_all(&mut *conn)
         .await?;
         let mut last_wu: Option<Arc<JobWorkunit>> = None;
         for row in rows {
@@ -277,7 +285,7 @@ async fn read_batch(pool: &Pool, size: usize) -> Result<Vec<Arc<Candidate>>, sql
         )
         .bind(ServerState::Unsent)
         .bind(priority)
-        .fetch_one(pool)
+        .fetch_one(&mut *conn)
         .await?;
     }
     Ok(out)
@@ -354,9 +362,36 @@ pub async fn reclaim(ex: impl MySqlExecutor<'_>, c: &Claim) -> Result<bool, sqlx
     Ok(found_rows::matched(&done) > 0)
 }
 
+/// Locks the candidates `ids` that are still unsent, in this transaction, skipping any row
+/// another transaction holds (`FOR UPDATE SKIP LOCKED`: a concurrent scheduler claiming the
+/// same job, or the transitioner busy with its workunit). The locked rows are then claimed with
+/// [`claim`] without waiting, and two schedulers never wait for each other — so they cannot
+/// deadlock. Ids not returned were sent meanwhile or are being sent by someone else.
+pub async fn lock_candidates(
+    ex: impl MySqlExecutor<'_>,
+    ids: &[ResultId],
+) -> Result<HashSet<ResultId>, sqlx::Error> {
+    if ids.is_empty() {
+        return Ok(HashSet::new());
+    }
+    let placeholders = vec!["?"; ids.len()].join(",");
+    let sql = format!(
+        "SELECT r.id FROM result r JOIN workunit w ON w.id = r.workunitid \
+         WHERE r.id IN ({placeholders}) AND r.server_state = ? AND w.error_mask = 0 \
+         FOR UPDATE SKIP LOCKED"
+    );
+    let mut q = sqlx::query_scalar::<_, ResultId>(sqlx::AssertSqlSafe(sql));
+    for id in ids {
+        q = q.bind(*id);
+    }
+    q = q.bind(ServerState::Unsent);
+    Ok(q.fetch_all(ex).await?.into_iter().collect())
+}
+
 /// Which of `wus` already have a result sent to this host (or, with `by_user`, to any host of
 /// this user): BOINC's `one_result_per_host_per_wu` / `one_result_per_user_per_wu` check, for
-/// a whole batch of candidates in one query.
+/// a whole batch of candidates in one query (a plain read: only this host's own requests could
+/// change the answer, and a client sends one request at a time).
 pub async fn workunits_already_held(
     ex: impl MySqlExecutor<'_>,
     wus: &[WorkunitId],
@@ -455,6 +490,13 @@ mod tests {
         cache.lock().loaded_at = Some(Instant::now());
         cache.lock().last_found = 0;
         assert!(!cache.should_refill(), "just read, found nothing");
+        cache.lock().last_found = 10;
+        assert!(
+            cache.should_refill(),
+            "emptied by requests: read again at once"
+        );
+        cache.lock().items = vec![candidate(1, 0)];
+        assert!(!cache.should_refill(), "candidates left, just read");
         cache.lock().loaded_at = Some(Instant::now() - Duration::from_secs(2));
         assert!(cache.should_refill());
         assert!(!cache.is_old());

@@ -11,10 +11,10 @@
 //!   at most the time between sending and reporting), as it feeds credit;
 //! - their workunits get `transition_time = now`, which wakes the transitioner.
 //!
-//! All writes of one RPC are one transaction: either every accepted result and its workunit is
-//! updated and acknowledged, or nothing is and the client reports again later. Each result
-//! update also requires `received_time = 0`, so a report that two scheduler processes receive at
-//! once (a client retrying) is written once.
+//! The writes go into the RPC's transaction (see [`super`]): either every accepted result and
+//! its workunit is updated and acknowledged, or nothing is and the client reports again later.
+//! Each result update also requires `received_time = 0`, so a report that two scheduler
+//! processes receive at once (a client retrying) is written once.
 
 use std::collections::HashMap;
 
@@ -23,6 +23,7 @@ use rboinc_core::state::{
     ClientState, EXIT_ABORTED_BY_PROJECT, Outcome, ServerState, ValidateState,
 };
 use sqlx::Row;
+use sqlx::mysql::MySqlConnection;
 
 use super::auth::{Account, HostRecord};
 use super::catalog::Catalog;
@@ -56,7 +57,7 @@ pub struct ReportOutcome {
 
 /// Processes the results reported in `req` by the host of `account` at time `now`.
 pub async fn handle(
-    pool: &db::Pool,
+    conn: &mut MySqlConnection,
     catalog: &Catalog,
     req: &SchedRequest,
     account: &Account,
@@ -70,7 +71,7 @@ pub async fn handle(
     if reports.is_empty() {
         return Ok(outcome);
     }
-    let stored = load(pool, reports).await?;
+    let stored = load(&mut *conn, reports).await?;
     let mut accepted: Vec<(&ReportedResult, &Stored)> = Vec::new();
     for r in reports {
         let Some(s) = stored.get(r.name.as_str()) else {
@@ -78,7 +79,7 @@ pub async fn handle(
             outcome.acks.push(r.name.clone());
             continue;
         };
-        if let Some(why) = refusal(s, host, pool).await? {
+        if let Some(why) = refusal(s, host, &mut *conn).await? {
             if s.server_state == ServerState::Over as i32 && s.outcome == Outcome::Success as i32 {
                 outcome.resend_lost = true;
             }
@@ -92,7 +93,6 @@ pub async fn handle(
         return Ok(outcome);
     }
 
-    let mut tx = pool.begin().await?;
     let mut wus: Vec<WorkunitId> = Vec::new();
     for (r, s) in &accepted {
         let row = written_row(r, s, catalog, p_ncpus, dont_store_success_stderr, now);
@@ -120,7 +120,7 @@ pub async fn handle(
         .bind(r.peak_swap_size)
         .bind(r.peak_disk_usage)
         .bind(s.id)
-        .execute(&mut *tx)
+        .execute(&mut *conn)
         .await?;
         if found_rows::applied(&done) {
             outcome.written += 1;
@@ -140,14 +140,13 @@ pub async fn handle(
         for w in &wus {
             q = q.bind(*w);
         }
-        q.execute(&mut *tx).await?;
+        q.execute(&mut *conn).await?;
     }
-    tx.commit().await?;
     Ok(outcome)
 }
 
 async fn load(
-    pool: &db::Pool,
+    conn: &mut MySqlConnection,
     reports: &[ReportedResult],
 ) -> Result<HashMap<String, Stored>, sqlx::Error> {
     let placeholders = vec!["?"; reports.len()].join(",");
@@ -160,7 +159,7 @@ async fn load(
         q = q.bind(&r.name);
     }
     let mut out = HashMap::new();
-    for row in q.fetch_all(pool).await? {
+    for row in q.fetch_all(&mut *conn).await? {
         let name: String = row.try_get("name")?;
         out.insert(
             name,
@@ -184,7 +183,7 @@ async fn load(
 async fn refusal(
     s: &Stored,
     host: &HostRecord,
-    pool: &db::Pool,
+    conn: &mut MySqlConnection,
 ) -> Result<Option<&'static str>, sqlx::Error> {
     if s.server_state == ServerState::Over as i32 {
         let late =
@@ -203,7 +202,7 @@ async fn refusal(
         // Allowed only between hosts of one account (hosts merged on the web).
         let owner: Option<UserId> = sqlx::query_scalar("SELECT userid FROM host WHERE id = ?")
             .bind(s.hostid)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
         if owner != Some(host.userid) {
             return Ok(Some("result was sent to a host of another account"));

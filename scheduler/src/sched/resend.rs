@@ -13,6 +13,7 @@ use std::collections::HashSet;
 use rboinc_core::db::{ResultId, WorkunitId};
 use rboinc_core::state::ServerState;
 use sqlx::Row;
+use sqlx::mysql::MySqlConnection;
 
 use super::jobs::{self, Claim, JobWorkunit, text};
 use super::reply::{Priority, SchedReply};
@@ -38,6 +39,7 @@ struct InProgress {
 /// RPC that resent some).
 pub async fn resend_lost(
     ctx: &SendContext<'_>,
+    conn: &mut MySqlConnection,
     other_results: &[OtherResult],
     plan: &mut WorkPlan,
     reply: &mut SchedReply,
@@ -54,7 +56,7 @@ pub async fn resend_lost(
     )
     .bind(ctx.host.id)
     .bind(ServerState::InProgress)
-    .fetch_all(ctx.pool)
+    .fetch_all(&mut *conn)
     .await?;
     let mut resent = 0;
     for row in rows {
@@ -88,7 +90,7 @@ pub async fn resend_lost(
             canonical_resultid: row.try_get::<i32, _>("canonical_resultid")?.into(),
         };
         tracing::info!(hostid = %ctx.host.id, result_id = %lost.id, "lost result found");
-        if resend_one(ctx, &lost, plan, reply).await? {
+        if resend_one(ctx, &mut *conn, &lost, plan, reply).await? {
             in_reply.insert(lost.wu.id);
             resent += 1;
             if plan.jobs_sent >= ctx.sched.max_wus_to_send.max(1) as usize {
@@ -96,12 +98,12 @@ pub async fn resend_lost(
             }
         }
     }
-    ctx.metrics.results_resent(resent as u64);
     Ok(resent)
 }
 
 async fn resend_one(
     ctx: &SendContext<'_>,
+    conn: &mut MySqlConnection,
     lost: &InProgress,
     plan: &mut WorkPlan,
     reply: &mut SchedReply,
@@ -133,7 +135,7 @@ async fn resend_one(
             flops_estimate: 0.0,
             app_version_id: 0,
         };
-        expire(ctx, &claim).await?;
+        expire(&mut *conn, &claim).await?;
         reply.message(
             Priority::Low,
             format!("Didn't resend lost task {} (expired)", lost.name),
@@ -166,18 +168,17 @@ async fn resend_one(
         flops_estimate: flops,
         app_version_id: chosen.app_version_id(),
     };
-    if !jobs::reclaim(ctx.pool, &claim).await? {
+    if !jobs::reclaim(&mut *conn, &claim).await? {
         return Ok(false);
     }
     add_to_reply(reply, &lost.wu, xml);
     reply.message(Priority::Low, format!("Resent lost task {}", lost.name));
     plan.add_job(lost.wu.rsc_fpops_est / flops);
-    ctx.metrics.results_sent(1);
     Ok(true)
 }
 
 /// Moves a lost result's deadline (and its workunit's transition time) to `db_deadline`.
-async fn expire(ctx: &SendContext<'_>, c: &Claim) -> Result<(), sqlx::Error> {
+async fn expire(conn: &mut MySqlConnection, c: &Claim) -> Result<(), sqlx::Error> {
     sqlx::query(
         "UPDATE result r JOIN workunit w ON w.id = r.workunitid \
          SET r.report_deadline = ?, \
@@ -190,7 +191,7 @@ async fn expire(ctx: &SendContext<'_>, c: &Claim) -> Result<(), sqlx::Error> {
     .bind(c.result_id)
     .bind(ServerState::InProgress)
     .bind(c.hostid)
-    .execute(ctx.pool)
+    .execute(conn)
     .await?;
     Ok(())
 }

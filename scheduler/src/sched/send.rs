@@ -24,9 +24,10 @@ use std::fmt::Write as _;
 use std::sync::Arc;
 
 use rboinc_core::config::SchedConfig;
-use rboinc_core::db::{AppId, HostId, PlatformId, Pool, ResultId, UserId, WorkunitId};
+use rboinc_core::db::{AppId, HostId, PlatformId, ResultId, UserId, WorkunitId};
 use rboinc_core::state::AnonymousPlatform;
 use rboinc_core::xml::escape;
+use sqlx::mysql::MySqlConnection;
 
 use super::catalog::{Catalog, VersionEntry};
 use super::jobs::{self, Candidate, Claim, JobCache, JobWorkunit};
@@ -196,7 +197,6 @@ impl WorkPlan {
 /// Everything work sending needs about this RPC.
 #[derive(Debug)]
 pub struct SendContext<'a> {
-    pub pool: &'a Pool,
     pub jobs: &'a JobCache,
     pub catalog: &'a Catalog,
     pub sched: &'a SchedConfig,
@@ -365,10 +365,12 @@ impl SendContext<'_> {
     }
 }
 
-/// Sends new work while the plan wants it. `in_reply` holds the workunits already in the reply
+/// Sends new work while the plan wants it, claiming in `conn` (the RPC's transaction: the
+/// claims take effect when it commits). `in_reply` holds the workunits already in the reply
 /// (resent jobs).
 pub async fn send_work(
     ctx: &SendContext<'_>,
+    conn: &mut MySqlConnection,
     plan: &mut WorkPlan,
     reply: &mut SchedReply,
     in_reply: &mut HashSet<WorkunitId>,
@@ -377,56 +379,85 @@ pub async fn send_work(
     let by_user = ctx.sched.one_result_per_user_per_wu;
     let one_per_wu = by_user || ctx.sched.one_result_per_host_per_wu;
     if ctx.jobs.is_old() && ctx.jobs.should_refill() {
-        ctx.jobs.refill(ctx.pool).await?;
+        ctx.jobs.refill(&mut *conn).await?;
     }
     let mut refilled = false;
     // Candidates this host cannot take (it has a result of their workunit): skipped for the
     // rest of this RPC, left in the list for other hosts.
     let mut rejected: HashSet<ResultId> = HashSet::new();
+    // Candidates are locked until the RPC commits: take few at a time (most RPCs want one or
+    // two jobs), more while the request still wants work.
+    let mut batch = 1;
     while plan.needed() {
-        let want = (plan.max_jobs - plan.jobs_sent).clamp(1, 8);
+        let want = (plan.max_jobs - plan.jobs_sent).clamp(1, batch);
+        batch = (batch * 2).min(8);
         let taken = ctx.jobs.take(want, |c| {
             !rejected.contains(&c.result_id) && ctx.suits(c, in_reply)
         });
         if taken.is_empty() {
             if !refilled && ctx.jobs.should_refill() {
-                ctx.jobs.refill(ctx.pool).await?;
+                ctx.jobs.refill(&mut *conn).await?;
                 refilled = true;
                 continue;
             }
             stats.no_jobs_available = stats.sent == 0;
             break;
         }
-        let (usable, held): (Vec<_>, Vec<_>) = if one_per_wu {
-            let wus: Vec<WorkunitId> = taken.iter().map(|c| c.wu.id).collect();
-            let held = match jobs::workunits_already_held(
-                ctx.pool,
-                &wus,
-                ctx.host.id,
-                ctx.host.userid,
-                by_user,
-            )
-            .await
-            {
-                Ok(held) => held,
-                Err(e) => {
-                    ctx.jobs.put_back(taken);
-                    return Err(e);
-                }
+        let checked = async {
+            let held = if one_per_wu {
+                let wus: Vec<WorkunitId> = taken.iter().map(|c| c.wu.id).collect();
+                jobs::workunits_already_held(
+                    &mut *conn,
+                    &wus,
+                    ctx.host.id,
+                    ctx.host.userid,
+                    by_user,
+                )
+                .await?
+            } else {
+                HashSet::new()
             };
-            taken.into_iter().partition(|c| !held.contains(&c.wu.id))
-        } else {
-            (taken, Vec::new())
+            let ids: Vec<ResultId> = taken
+                .iter()
+                .filter(|c| !held.contains(&c.wu.id))
+                .map(|c| c.result_id)
+                .collect();
+            let locked = jobs::lock_candidates(&mut *conn, &ids).await?;
+            Ok::<_, sqlx::Error>((held, locked))
+        }
+        .await;
+        let (held, locked) = match checked {
+            Ok(x) => x,
+            Err(e) => {
+                ctx.jobs.put_back(taken);
+                return Err(e);
+            }
         };
-        rejected.extend(held.iter().map(|c| c.result_id));
-        ctx.jobs.put_back(held);
+        let mut usable = Vec::new();
+        let mut keep = Vec::new();
+        let mut gone = Vec::new();
+        for c in taken {
+            if held.contains(&c.wu.id) {
+                rejected.insert(c.result_id);
+                keep.push(c);
+            } else if locked.contains(&c.result_id) {
+                usable.push(c);
+            } else {
+                // Sent meanwhile, or being sent by another scheduler right now.
+                stats.collisions += 1;
+                ctx.metrics.claim_collision();
+                gone.push(c);
+            }
+        }
+        ctx.jobs.release(&gone);
+        ctx.jobs.put_back(keep);
         let mut iter = usable.into_iter();
         while let Some(c) = iter.next() {
             if !plan.needed() || in_reply.contains(&c.wu.id) {
                 ctx.jobs.put_back(std::iter::once(c).chain(iter).collect());
                 break;
             }
-            match claim_and_add(ctx, &c, reply).await {
+            match claim_and_add(ctx, &mut *conn, &c, reply).await {
                 Ok(Some(est)) => {
                     plan.add_job(est);
                     in_reply.insert(c.wu.id);
@@ -452,6 +483,7 @@ pub async fn send_work(
 /// Returns the job's estimated run time.
 async fn claim_and_add(
     ctx: &SendContext<'_>,
+    conn: &mut MySqlConnection,
     c: &Candidate,
     reply: &mut SchedReply,
 ) -> Result<Option<f64>, sqlx::Error> {
@@ -487,7 +519,7 @@ async fn claim_and_add(
         flops_estimate: flops,
         app_version_id: chosen.app_version_id(),
     };
-    if !jobs::claim(ctx.pool, &claim).await? {
+    if !jobs::claim(&mut *conn, &claim).await? {
         tracing::debug!(result_id = %c.result_id, "job already sent by another scheduler");
         return Ok(None);
     }
