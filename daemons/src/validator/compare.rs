@@ -390,4 +390,128 @@ mod tests {
         );
         assert_eq!(first_json_difference(&a, &a.clone()), None);
     }
+
+    fn result_with_outputs(files: &[(&str, &str, bool)]) -> ResultRow {
+        let mut r = crate::validator::test_rows::result(1);
+        let mut doc = String::from("<result>\n");
+        for (name, open_name, optional) in files {
+            doc.push_str(&format!(
+                "<file_ref><file_name>{name}</file_name><open_name>{open_name}</open_name>{}</file_ref>\n",
+                if *optional { "<optional/>" } else { "" }
+            ));
+        }
+        doc.push_str("</result>");
+        r.xml_doc_in = doc;
+        r
+    }
+
+    fn put(dir: &Path, name: &str, bytes: &[u8]) {
+        let path = rboinc_core::hier::create_dir_hier_path(dir, name, 16).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    #[test]
+    fn gzip_headers_are_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let body = b"compressed bytes";
+        let gz = |mtime: u8| [&[0x1f, 0x8b, 0x08, 0, mtime, 0, 0, 0, 0, 3][..], body].concat();
+        put(dir.path(), "a", &gz(1));
+        put(dir.path(), "b", &gz(2));
+        put(dir.path(), "c", b"plain text, long enough");
+        put(dir.path(), "d", &[0x1f, 0x8b]);
+        let mode = Mode::Bitwise { is_gzip: true };
+        let read = |name: &str| {
+            mode.init_result(
+                &result_with_outputs(&[(name, "out", false)]),
+                dir.path(),
+                16,
+            )
+        };
+        assert_eq!(
+            mode.compare(&read("a").unwrap(), &read("b").unwrap()),
+            Comparison::Match
+        );
+        assert!(matches!(read("c"), Err(InitError::Permanent(m)) if m.contains("not a gzip")));
+        assert!(matches!(read("d"), Err(InitError::Permanent(m)) if m.contains("shorter")));
+        let plain = Mode::Bitwise { is_gzip: false };
+        let a = plain
+            .init_result(&result_with_outputs(&[("a", "out", false)]), dir.path(), 16)
+            .unwrap();
+        let b = plain
+            .init_result(&result_with_outputs(&[("b", "out", false)]), dir.path(), 16)
+            .unwrap();
+        assert!(matches!(plain.compare(&a, &b), Comparison::Differ(d) if d.field == "bytes"));
+    }
+
+    #[test]
+    fn missing_files_are_permanent_unless_optional_or_the_upload_dir_is_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let mode = Mode::Bitwise { is_gzip: false };
+        let missing = result_with_outputs(&[("gone", "out", false)]);
+        assert!(matches!(
+            mode.init_result(&missing, dir.path(), 16),
+            Err(InitError::Permanent(_))
+        ));
+        let optional = result_with_outputs(&[("gone", "out", true)]);
+        assert_eq!(
+            mode.init_result(&optional, dir.path(), 16).unwrap().files,
+            [("out".to_string(), FileData::Absent)]
+        );
+        let unmounted = dir.path().join("not-there");
+        assert!(matches!(
+            mode.init_result(&missing, &unmounted, 16),
+            Err(InitError::Transient(_))
+        ));
+        // A directory where the file should be is the result's problem.
+        std::fs::create_dir_all(rboinc_core::hier::dir_hier_path(dir.path(), "adir", 16).unwrap())
+            .unwrap();
+        let dir_result = result_with_outputs(&[("adir", "out", false)]);
+        assert!(matches!(
+            mode.init_result(&dir_result, dir.path(), 16),
+            Err(InitError::Permanent(_))
+        ));
+        // So is an xml_doc_in without usable file_refs.
+        let mut broken = crate::validator::test_rows::result(2);
+        broken.xml_doc_in = "<file_ref><file_name>x</file_name></file_ref>".into();
+        assert!(matches!(
+            mode.init_result(&broken, dir.path(), 16),
+            Err(InitError::Permanent(_))
+        ));
+    }
+
+    #[test]
+    fn json_outputs_are_compared_without_host_and_must_parse() {
+        let dir = tempfile::tempdir().unwrap();
+        put(
+            dir.path(),
+            "m1",
+            br#"{"val_acc": 0.9, "host": {"runtime_s": 1}}"#,
+        );
+        put(
+            dir.path(),
+            "m2",
+            br#"{"host": {"runtime_s": 2},  "val_acc": 0.9}"#,
+        );
+        put(dir.path(), "m3", br#"{"val_acc": 0.9"#);
+        let mode = Mode::Bitwise { is_gzip: false };
+        let read = |name: &str| {
+            mode.init_result(
+                &result_with_outputs(&[(name, "metrics.json", false)]),
+                dir.path(),
+                16,
+            )
+        };
+        assert_eq!(
+            mode.compare(&read("m1").unwrap(), &read("m2").unwrap()),
+            Comparison::Match
+        );
+        assert!(matches!(read("m3"), Err(InitError::Permanent(m)) if m.contains("JSON")));
+        // The trivial mode reads nothing and agrees with everything.
+        let trivial = Mode::Trivial;
+        let r = result_with_outputs(&[("nothing", "out", false)]);
+        assert_eq!(
+            trivial.init_result(&r, dir.path(), 16),
+            Ok(ResultData::default())
+        );
+    }
 }
