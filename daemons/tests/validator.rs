@@ -592,3 +592,74 @@ async fn check_punitive_throttles_hosts_with_errors_in_trivial_mode() {
     assert_eq!(quota, (1, 1));
     assert_eq!(states(p.pool(), 1).await[0].1, VALID);
 }
+
+#[tokio::test]
+async fn two_validators_with_mod_2_lose_no_credit_or_statistics_on_shared_hosts() {
+    let p = Project::new("", false).await;
+    let doc = metrics_json(0.9, 1);
+    let mut wus = Vec::new();
+    let mut results = Vec::new();
+    for id in 1..=300 {
+        let name = format!("m{id}");
+        let mut wu = WuSpec::fresh(id, &name);
+        wu.need_validate = 1;
+        wu.transition_time = now() + 864_000;
+        wus.push(wu);
+        for k in 0..2 {
+            // Three hosts share all the work of both validators.
+            let mut r = ResultSpec::returned(2 * id - 1 + k, id, &name, k, 1 + (id + k) % 3);
+            r.elapsed_time = 60.0 + (id % 7) as f64;
+            fs::write(p.upload_path(&r.output), &doc).unwrap();
+            results.push(r);
+        }
+    }
+    insert_workunits(p.pool(), &wus).await;
+    insert_results(p.pool(), &results).await;
+    let args = |i: &'static str| {
+        [
+            "--app",
+            "mnist",
+            "--one_pass",
+            "--mod",
+            "2",
+            i,
+            "--batch",
+            "7",
+        ]
+    };
+    let a = p.spawn("sample_bitwise_validator", &args("0"));
+    let b = p.spawn("sample_bitwise_validator", &args("1"));
+    for child in [a, b] {
+        let out = child.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let per_host: Vec<(i64, i64, f64, f64, i32, f64)> = sqlx::query_as(
+        "SELECT r.hostid, COUNT(*), SUM(r.granted_credit), h.total_credit, v.max_jobs_per_day, v.pfc_n \
+         FROM result r JOIN host h ON h.id = r.hostid \
+         JOIN host_app_version v ON v.host_id = r.hostid AND v.app_version_id = 1 \
+         WHERE r.validate_state = 1 GROUP BY r.hostid ORDER BY r.hostid",
+    )
+    .fetch_all(p.pool())
+    .await
+    .unwrap();
+    assert_eq!(per_host.len(), 3);
+    let mut valid = 0;
+    for (host, n, granted, total, max_jobs, pfc_n) in per_host {
+        valid += n;
+        assert!(
+            (granted - total).abs() < 1e-9,
+            "host {host}: granted {granted}, total {total}"
+        );
+        assert_eq!(
+            i64::from(max_jobs),
+            n,
+            "host {host}: every valid result counted once"
+        );
+        assert_eq!(pfc_n as i64, n, "host {host}: every PFC sample kept");
+    }
+    assert_eq!(valid, 600);
+}

@@ -79,11 +79,15 @@ pub struct CreditLedger {
 }
 
 impl CreditLedger {
-    /// Reads the hosts `ids` (missing ones stay missing), their owners and the owners' teams.
+    /// Reads the hosts `ids` (missing ones stay missing), their owners and the owners' teams;
+    /// with `lock`, `FOR UPDATE` (in the caller's transaction), hosts, then users, then teams,
+    /// each in id order, so two writers never wait for each other in a cycle.
     pub async fn load(
         conn: &mut MySqlConnection,
         ids: impl IntoIterator<Item = HostId>,
+        lock: bool,
     ) -> Result<Self, sqlx::Error> {
+        let suffix = if lock { " ORDER BY id FOR UPDATE" } else { "" };
         let mut ids: Vec<i64> = ids.into_iter().map(HostId::get).collect();
         ids.sort();
         ids.dedup();
@@ -93,7 +97,7 @@ impl CreditLedger {
         }
         let sql = format!(
             "SELECT id, userid, avg_turnaround, total_credit, expavg_credit, expavg_time \
-             FROM host WHERE id IN ({})",
+             FROM host WHERE id IN ({}){suffix}",
             id_list(ids)
         );
         let hosts: Vec<HostCreditRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -115,7 +119,7 @@ impl CreditLedger {
             );
         }
         let user_ids: Vec<i64> = ledger.hosts.values().map(|h| h.userid.get()).collect();
-        for u in read_accounts(conn, "user", "teamid", user_ids).await? {
+        for u in read_accounts(conn, "user", "teamid", user_ids, suffix).await? {
             ledger.users.insert(UserId(u.id), account(&u));
         }
         let team_ids: Vec<i64> = ledger
@@ -124,7 +128,7 @@ impl CreditLedger {
             .map(|u| u.teamid.get())
             .filter(|t| *t != 0)
             .collect();
-        for t in read_accounts(conn, "team", "0", team_ids).await? {
+        for t in read_accounts(conn, "team", "0", team_ids, suffix).await? {
             ledger.teams.insert(TeamId(t.id), account(&t));
         }
         Ok(ledger)
@@ -275,6 +279,7 @@ async fn read_accounts(
     table: &str,
     teamid_column: &str,
     mut ids: Vec<i64>,
+    suffix: &str,
 ) -> Result<Vec<AccountRow>, sqlx::Error> {
     ids.sort();
     ids.dedup();
@@ -283,7 +288,7 @@ async fn read_accounts(
     }
     let sql = format!(
         "SELECT id, CAST({teamid_column} AS SIGNED) AS teamid, expavg_credit, expavg_time \
-         FROM `{table}` WHERE id IN ({})",
+         FROM `{table}` WHERE id IN ({}){suffix}",
         id_list(ids)
     );
     sqlx::query_as(sqlx::AssertSqlSafe(sql))

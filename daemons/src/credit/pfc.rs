@@ -223,6 +223,14 @@ impl AppVersions {
         Ok(())
     }
 
+    /// Drops the queued samples (the batch they came from was not written).
+    pub fn discard_samples(&mut self) {
+        for av in self.known.values_mut().flatten() {
+            av.pfc_samples.clear();
+            av.credit_samples.clear();
+        }
+    }
+
     /// Forgets the samples [`AppVersions::write_samples`] wrote (after the commit), and the
     /// cached rows, so the next batch reads fresh statistics and `pfc_scale`.
     pub fn samples_written(&mut self) {

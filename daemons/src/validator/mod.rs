@@ -34,7 +34,7 @@ use rboinc_core::config::Config;
 use rboinc_core::daemon::{InfraError, ModSlice, PassOutcome};
 use rboinc_core::db::result::ResultRow;
 use rboinc_core::db::{ResultId, WorkunitId, app};
-use sqlx::{MySqlConnection, MySqlPool};
+use sqlx::{Acquire, MySqlConnection, MySqlPool};
 
 use crate::bulk::{BulkError, is_retryable};
 use crate::credit::hav::{self, HavKey};
@@ -229,24 +229,61 @@ impl Validator {
                 .map_err(|e| InfraError::new("reading output files", e))?;
 
         let read_done = started.elapsed();
-        let infra = |what: &'static str| move |e: sqlx::Error| InfraError::new(what, e);
-        let ledger = CreditLedger::load(conn, hav_keys.iter().map(|k| k.0))
-            .await
-            .map_err(infra("reading hosts, users and teams"))?;
-        let havs = hav::lookup_many(conn, hav_keys.iter().copied(), false)
-            .await
-            .map_err(infra("reading host_app_version"))?;
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            match self
+                .decide_and_write(conn, app, versions, &jobs, &hav_keys, &inits)
+                .await
+            {
+                Ok((report, timings)) => {
+                    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
+                    tracing::debug!(
+                        jobs = report.jobs,
+                        read_outputs_ms = ms(read_done),
+                        load_ms = ms(timings[0]),
+                        decide_ms = ms(timings[1]),
+                        write_ms = ms(timings[2]),
+                        "batch done"
+                    );
+                    return Ok(report);
+                }
+                Err(BulkError::Sql(e)) if attempt < 3 && is_retryable(&e) => {
+                    versions.discard_samples();
+                    tracing::warn!(error = %e, attempt, "batch hit a lock conflict; retrying");
+                }
+                Err(e) => {
+                    versions.discard_samples();
+                    return Err(InfraError::new("validating a batch of workunits", e));
+                }
+            }
+        }
+    }
+
+    /// Reads the rows the batch changes (hosts, users, teams, statistics) with locks, decides
+    /// every job and writes the outcome, all in one transaction: another validator (`--mod`)
+    /// crediting the same host or user waits for this batch instead of overwriting its averages.
+    async fn decide_and_write(
+        &self,
+        conn: &mut MySqlConnection,
+        app: AppFacts,
+        versions: &mut AppVersions,
+        jobs: &[Job],
+        hav_keys: &[HavKey],
+        inits: &Inits,
+    ) -> Result<(Report, [std::time::Duration; 3]), BulkError> {
+        let started = std::time::Instant::now();
+        let mut tx = conn.begin().await?;
+        let ledger = CreditLedger::load(&mut tx, hav_keys.iter().map(|k| k.0), true).await?;
+        let havs = hav::lookup_many(&mut tx, hav_keys.iter().copied(), true).await?;
         let version_ids: Vec<i64> = jobs
             .iter()
             .flat_map(|j| &j.results)
             .map(|r| r.app_version_id.get())
             .collect();
-        versions
-            .load(conn, version_ids)
-            .await
-            .map_err(infra("reading app versions"))?;
-
+        versions.load(&mut tx, version_ids).await?;
         let loaded = started.elapsed();
+
         let mut state = BatchState {
             ledger,
             havs_read: havs.clone(),
@@ -259,9 +296,9 @@ impl Validator {
             daily_result_quota: self.daily_result_quota,
             now: dtime(),
             mode: &self.options.mode,
-            inits: &inits,
+            inits,
         };
-        for job in &jobs {
+        for job in jobs {
             tracing::debug!(wu_id = %job.wu.id, wu = %job.wu.name, results = job.results.len(), "validating");
             handle_job(&cx, versions, &mut state, job);
         }
@@ -277,33 +314,21 @@ impl Validator {
         };
         if self.options.dry_run {
             tracing::info!(jobs = report.jobs, "dry run: nothing written");
-            versions.samples_written();
-            return Ok(report);
+            versions.discard_samples();
+            tx.rollback().await?;
+            return Ok((
+                report,
+                [loaded, decided - loaded, started.elapsed() - decided],
+            ));
         }
         let now = crate::transitioner::unix_now();
-        let mut attempt = 0;
-        loop {
-            attempt += 1;
-            match write::write_batch(conn, &state, versions, now, cx.now).await {
-                Ok(()) => {
-                    versions.samples_written();
-                    let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
-                    tracing::debug!(
-                        jobs = report.jobs,
-                        read_outputs_ms = ms(read_done),
-                        load_ms = ms(loaded - read_done),
-                        decide_ms = ms(decided - loaded),
-                        write_ms = ms(started.elapsed() - decided),
-                        "batch done"
-                    );
-                    return Ok(report);
-                }
-                Err(BulkError::Sql(e)) if attempt < 3 && is_retryable(&e) => {
-                    tracing::warn!(error = %e, attempt, "batch write hit a lock conflict; retrying");
-                }
-                Err(e) => return Err(InfraError::new("writing a batch of validated workunits", e)),
-            }
-        }
+        write::write_batch(&mut tx, &state, versions, now, cx.now).await?;
+        tx.commit().await?;
+        versions.samples_written();
+        Ok((
+            report,
+            [loaded, decided - loaded, started.elapsed() - decided],
+        ))
     }
 
     /// [`Validator::pass`] as a daemon pass outcome.

@@ -7,7 +7,7 @@
 //! (and still flagged).
 
 use rboinc_core::state::TRANSITION_TIME_NEVER;
-use sqlx::{Acquire, MySql, MySqlConnection, QueryBuilder};
+use sqlx::{MySql, MySqlConnection, QueryBuilder};
 
 use super::handle::{BatchState, Transition};
 use crate::bulk::{Assign, BulkError, BulkUpdate, Lit};
@@ -16,17 +16,16 @@ use crate::credit::{AppVersions, CreditLedger, hav};
 /// How long a job waits after a transient error (BOINC: 6 hours).
 pub const RETRY_DELAY_SECS: i32 = 6 * 3600;
 
-/// Writes everything `state` holds, and the app version statistics samples of `versions`.
-/// `now` is the Unix time written as `transition_time`, `now_exact` the one for credit averages.
+/// Writes everything `state` holds, and the app version statistics samples of `versions`, on
+/// `tx` (a transaction the caller commits). `now` is the Unix time written as
+/// `transition_time`, `now_exact` the one for credit averages.
 pub async fn write_batch(
-    conn: &mut MySqlConnection,
+    tx: &mut MySqlConnection,
     state: &BatchState,
     versions: &AppVersions,
     now: i32,
     now_exact: f64,
 ) -> Result<(), BulkError> {
-    let mut tx = conn.begin().await?;
-
     let mut results = BulkUpdate::new("result", &["id"]);
     for (id, w) in &state.results {
         let key = [id.get()];
@@ -49,7 +48,7 @@ pub async fn write_batch(
             Assign::Set(w.runtime_outlier.into()),
         );
     }
-    results.execute(&mut tx).await?;
+    results.execute(tx).await?;
 
     let mut havs = hav::bulk_update();
     for (key, row) in &state.havs {
@@ -80,15 +79,15 @@ pub async fn write_batch(
         }
         hav::write_validator(&mut havs, row, read);
     }
-    havs.execute(&mut tx).await?;
+    havs.execute(tx).await?;
 
     let (mut hosts, mut users, mut teams) = CreditLedger::bulk_updates();
     state
         .ledger
         .queue_writes(&mut hosts, &mut users, &mut teams);
-    hosts.execute(&mut tx).await?;
-    users.execute(&mut tx).await?;
-    teams.execute(&mut tx).await?;
+    hosts.execute(tx).await?;
+    users.execute(tx).await?;
+    teams.execute(tx).await?;
 
     let mut wus = BulkUpdate::new("workunit", &["id"]);
     // A column is assigned one way per statement: the LEAST ones go in their own.
@@ -124,8 +123,8 @@ pub async fn write_batch(
             ),
         }
     }
-    wus.execute(&mut tx).await?;
-    delayed.execute(&mut tx).await?;
+    wus.execute(tx).await?;
+    delayed.execute(tx).await?;
 
     if !state.credited_jobs.is_empty() {
         for chunk in state.credited_jobs.chunks(1000) {
@@ -152,7 +151,6 @@ pub async fn write_batch(
             tracing::warn!(host_id = %host, app_version_id = avid, "--check_punitive: no host_app_version row to throttle");
         }
     }
-    versions.write_samples(&mut tx, now_exact).await?;
-    tx.commit().await?;
+    versions.write_samples(tx, now_exact).await?;
     Ok(())
 }
