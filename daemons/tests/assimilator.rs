@@ -298,7 +298,7 @@ async fn killed_mid_pass_equals_uninterrupted(
     }
     let mut child = killed.spawn(daemon, args);
     let started = finished_jobs::wait_until(Duration::from_secs(60), async || {
-        killed.count_wus("assimilate_state", DONE).await >= (n / 20) as i64
+        killed.count_wus("assimilate_state", DONE).await >= (n / 100).max(1) as i64
     })
     .await;
     child.kill().unwrap(); // SIGKILL

@@ -189,7 +189,7 @@ async fn sigkill_mid_pass_then_restart_equals_an_uninterrupted_run() {
     let args = ["--batch_size", "5"];
     let mut child = killed.spawn("db_purge", &args);
     let started = finished_jobs::wait_until(Duration::from_secs(60), async || {
-        count(&killed, "workunit").await <= (N - N / 10) as i64
+        count(&killed, "workunit").await <= (N - N / 100) as i64
     })
     .await;
     child.kill().unwrap();

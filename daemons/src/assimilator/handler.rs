@@ -3,10 +3,9 @@
 //!
 //! Scripts are processes, run several at once; the in-process handlers do file I/O and run on
 //! blocking threads, a share of the batch each. A handler either succeeds (the workunit becomes
-//! DONE) or fails. A failure leaves the
-//! workunit READY for a later retry and is logged; BOINC's C++ assimilator instead exits the
-//! whole daemon on a handler error and relies on a restart, which stops all assimilation of
-//! the app until someone notices.
+//! DONE) or fails. A failure leaves the workunit READY for a later retry and is logged; BOINC's
+//! C++ assimilator instead exits the whole daemon on a handler error and relies on a restart,
+//! which stops all assimilation of the app until someone notices.
 
 use std::ffi::OsString;
 use std::fmt;
