@@ -495,3 +495,33 @@ fn fixture_output_md5_is_what_the_client_declared() {
         "57edc415bbc47861f76775179654a4ff"
     );
 }
+
+#[tokio::test]
+async fn clients_are_asked_back_quickly_only_while_work_is_in_flight() {
+    let h = Harness::new().await;
+    h.project.set_option("next_rpc_delay", "0").unwrap();
+    h.project.set_option("next_rpc_delay_busy", "3").unwrap();
+    let h = h.reload();
+    let mut host = SimHost::new(&h.project.authenticator, "polling-host");
+    let idle = parse_reply(&h.rpc(&host.request(1.0, &[])).await);
+    host.absorb(&idle);
+    assert_eq!(
+        idle.next_rpc_delay, None,
+        "an idle project keeps clients quiet"
+    );
+
+    h.project
+        .create_mnist_work("wu_busy", &small_job(3), Default::default())
+        .await
+        .unwrap();
+    h.project.run_transitioner().await.unwrap();
+    // The project's activity is looked up at most every two seconds.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let busy = parse_reply(&h.rpc(&host.request(1.0, &[])).await);
+    assert_eq!(busy.jobs.len(), 1);
+    assert_eq!(
+        busy.next_rpc_delay,
+        Some(3.0),
+        "work in flight: come back in 3 s"
+    );
+}
