@@ -393,7 +393,7 @@ if [[ ! -f $PROJECT/config.xml ]]; then
   #   come back every few seconds (<next_rpc_delay_busy>);
   # - the daemons a result passes through look for work every second instead of every 5.
   sed -i -e 's|    </config>|        <next_rpc_delay>5</next_rpc_delay>\n    </config>|' \
-    -e 's|<cmd>\(transitioner\|work_generator\|validator\|script_assimilator\) -d 3|<cmd>\1 -d 3 --sleep_interval 1|' \
+    -e 's#<cmd>\(transitioner\|work_generator\|validator\|script_assimilator\) -d 3#<cmd>\1 -d 3 --sleep_interval 1#' \
     "$PROJECT/config.xml"
 else
   info "reusing the project in $PROJECT"
