@@ -10,7 +10,7 @@
 //!    parallel, off the async runtime (the C++ validator reads each file when it compares);
 //! 3. [`quorum`] and [`handle`]: consensus, credit ([`crate::credit`]), the job's new state, in
 //!    memory;
-//! 4. [`write`]: one transaction for the batch.
+//! 4. [`write`](mod@write): one transaction for the batch.
 //!
 //! [`outputs`] locates output files; [`tolerance`] reads the tolerance file.
 
