@@ -11,6 +11,9 @@
 //!   times out and is reissued to a host without a result of that workunit), a client whose
 //!   anonymous-platform build alters one metric (rejected; a third host settles the quorum),
 //!   the scheduler killed and restarted mid-series (nothing lost or done twice);
+//! - `tests/demo.rs`: `scripts/demo.sh` (the README's main command) with a small series and
+//!   its embedded private MariaDB, run twice in one directory, then `--stop` with no process
+//!   left;
 //! - `tests/docker_compose.rs`: `docker-compose config` accepts `docker/compose.yaml` with
 //!   every required variable set, and refuses it when a password is missing (no defaults).
 //!
