@@ -3,9 +3,15 @@
 //! A staged file is *immutable*: clients cache files by name, so a name must always mean the
 //! same bytes (the original experiment broke when hosts kept an old file under a reused name).
 //! Staging the same content again is fine; staging different content under an existing name is
-//! an error. New files are written under a temporary name and hard-linked into place, which
-//! fails instead of replacing a file another process put there meanwhile; a reader never sees
-//! a half-written file.
+//! an error. New files are written under a temporary name and renamed into place with
+//! `RENAME_NOREPLACE` (a hard link where the file system lacks it), which fails instead of
+//! replacing a file another process put there meanwhile; a reader never sees a half-written
+//! file.
+//!
+//! Nothing is synced per file: one `fsync` per file cost 3–5 ms here and made staging, not the
+//! database, the limit of workunit creation. Instead a caller that is about to commit rows
+//! naming files it staged calls [`Stager::sync`] once (a `syncfs` of the download file system),
+//! so a committed workunit never names a file a crash could lose.
 //!
 //! Names are checked before any path is built: a name is one path component (no `/`, no `..`)
 //! and contains nothing a BOINC client or a URL would mangle (`%`, `&`, `<`, `>`, quotes,
@@ -120,6 +126,12 @@ impl Stager {
         )?)
     }
 
+    /// The path a name has in the hierarchy, touching nothing (for lookups).
+    pub fn lookup_path(&self, name: &str) -> Result<PathBuf, StageError> {
+        check_input_name(name)?;
+        Ok(hier::dir_hier_path(&self.download_dir, name, self.fanout)?)
+    }
+
     /// The URL clients download `name` from.
     pub fn url_of(&self, name: &str) -> Result<String, StageError> {
         Ok(hier::dir_hier_url(&self.download_url, name, self.fanout)?)
@@ -142,7 +154,12 @@ impl Stager {
     /// A file already in the download directory, as `create_work` finds input names: in the
     /// hierarchy, or at the top of `download/` (then copied into the hierarchy).
     pub fn locate(&self, name: &str) -> Result<StagedFile, StageError> {
-        let path = self.path_of(name)?;
+        self.locate_or_copy(name).map(|(f, _)| f)
+    }
+
+    /// [`Stager::locate`], also saying whether the file was copied into the hierarchy.
+    pub fn locate_or_copy(&self, name: &str) -> Result<(StagedFile, bool), StageError> {
+        let path = self.lookup_path(name)?;
         if !path.is_file() {
             let top = self.download_dir.join(name);
             if !top.is_file() {
@@ -152,15 +169,15 @@ impl Stager {
                     top_path: top,
                 });
             }
-            return self.stage_copy(&top, name);
+            return Ok((self.stage_copy(&top, name)?, true));
         }
         let md5 = self.md5_of(&path)?;
-        self.staged(name, path, md5)
+        Ok((self.staged(name, path, md5)?, false))
     }
 
     /// A constant file (`<physical_name>`): must be staged with its `.md5` file.
     pub fn constant(&self, name: &str) -> Result<StagedFile, StageError> {
-        let path = self.path_of(name)?;
+        let path = self.lookup_path(name)?;
         if !path.is_file() {
             return Err(StageError::Missing {
                 name: name.to_string(),
@@ -184,9 +201,20 @@ impl Stager {
         self.stage_bytes(name, &bytes)
     }
 
-    /// Puts `bytes` into the hierarchy under `name` (see the module docs on immutability).
+    /// Puts `bytes` into the hierarchy under `name` (see the module docs on immutability),
+    /// with a `NAME.md5` cache when the project keeps them.
     pub fn stage_bytes(&self, name: &str, bytes: &[u8]) -> Result<StagedFile, StageError> {
         let path = self.path_of(name)?;
+        self.stage_at(name, path, bytes, self.cache_md5)
+    }
+
+    fn stage_at(
+        &self,
+        name: &str,
+        path: PathBuf,
+        bytes: &[u8],
+        write_cache: bool,
+    ) -> Result<StagedFile, StageError> {
         let md5 = Md5Info {
             md5: md5file::Md5Hex::of_bytes(bytes),
             nbytes: bytes.len() as u64,
@@ -199,10 +227,62 @@ impl Stager {
                     path,
                 });
             }
-        } else if self.cache_md5 {
+        } else if write_cache {
             md5file::write_cache(&path, &md5)?;
         }
         self.staged(name, path, md5)
+    }
+
+    /// Stages many small files at once (a series' job files): hashed and written by a few
+    /// threads, each fan-out directory created once. No `.md5` caches are written — the
+    /// caller carries each file's MD5 straight into its workunit, and a later `create_work`
+    /// that looks a file up writes the cache then, as BOINC's does. Results are in input order.
+    pub fn stage_many(&self, files: &[(String, Vec<u8>)]) -> Vec<Result<StagedFile, StageError>> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, usize::from)
+            .clamp(1, 4)
+            .min(files.len().div_ceil(MIN_FILES_PER_THREAD))
+            .max(1);
+        let per_thread = files.len().div_ceil(threads).max(1);
+        std::thread::scope(|scope| {
+            let workers: Vec<_> = files
+                .chunks(per_thread)
+                .map(|chunk| scope.spawn(move || self.stage_chunk(chunk)))
+                .collect();
+            workers
+                .into_iter()
+                .flat_map(|w| w.join().expect("staging threads do not panic"))
+                .collect()
+        })
+    }
+
+    fn stage_chunk(&self, chunk: &[(String, Vec<u8>)]) -> Vec<Result<StagedFile, StageError>> {
+        let mut made_dirs = std::collections::HashSet::new();
+        chunk
+            .iter()
+            .map(|(name, bytes)| {
+                let path = self.lookup_path(name)?;
+                if let Some(dir) = path.parent()
+                    && self.fanout != 0
+                    && !made_dirs.contains(dir)
+                {
+                    hier::create_dir_hier_path(&self.download_dir, name, self.fanout)?;
+                    made_dirs.insert(dir.to_path_buf());
+                }
+                self.stage_at(name, path, bytes, false)
+            })
+            .collect()
+    }
+
+    /// Makes every file staged so far durable: one `syncfs` of the download file system.
+    /// Call it before committing rows that name newly staged files (see the module docs).
+    pub fn sync(&self) -> Result<(), StageError> {
+        let write_err = |source: io::Error| StageError::Write {
+            path: self.download_dir.clone(),
+            source,
+        };
+        let dir = std::fs::File::open(&self.download_dir).map_err(write_err)?;
+        rustix::fs::syncfs(&dir).map_err(|e| write_err(e.into()))
     }
 
     /// Size of `NAME.gz` next to a staged file (for `<gzip/>` inputs).
@@ -219,32 +299,67 @@ impl Stager {
     }
 }
 
+/// Below this many files per thread, [`Stager::stage_many`] does not start another thread.
+const MIN_FILES_PER_THREAD: usize = 64;
+
 /// Writes `bytes` at `path` unless something is there. Returns false if a file existed.
 fn place(path: &Path, bytes: &[u8]) -> Result<bool, StageError> {
     if path.exists() {
         return Ok(false);
     }
     let dir = path.parent().unwrap_or(Path::new("."));
-    let write_err = |source| StageError::Write {
-        path: path.to_path_buf(),
-        source,
-    };
     let tmp = dir.join(format!(
         ".stage.{}.{}.tmp",
         std::process::id(),
         rand::random::<u64>()
     ));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::hard_link(&tmp, path)
+        drop(f);
+        publish(&tmp, path)
     })();
-    let _ = std::fs::remove_file(&tmp);
+    if !matches!(result, Ok(Published::Renamed)) {
+        let _ = std::fs::remove_file(&tmp);
+    }
     match result {
-        Ok(()) => Ok(true),
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
-        Err(e) => Err(write_err(e)),
+        Ok(Published::Renamed | Published::Linked) => Ok(true),
+        Ok(Published::Exists) => Ok(false),
+        Err(source) => Err(StageError::Write {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+enum Published {
+    /// `tmp` is now `path`.
+    Renamed,
+    /// `path` is a second link to `tmp` (which the caller removes).
+    Linked,
+    /// Something was at `path` already; `tmp` is untouched.
+    Exists,
+}
+
+/// Gives the complete file `tmp` the name `path` without replacing anything there.
+fn publish(tmp: &Path, path: &Path) -> io::Result<Published> {
+    use rustix::fs::{CWD, RenameFlags, renameat_with};
+    use rustix::io::Errno;
+    match renameat_with(CWD, tmp, CWD, path, RenameFlags::NOREPLACE) {
+        Ok(()) => Ok(Published::Renamed),
+        Err(Errno::EXIST) => Ok(Published::Exists),
+        // File systems without RENAME_NOREPLACE: a hard link is just as exclusive.
+        Err(Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP) => {
+            match std::fs::hard_link(tmp, path) {
+                Ok(()) => Ok(Published::Linked),
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(Published::Exists),
+                Err(e) => Err(e),
+            }
+        }
+        Err(e) => Err(e.into()),
     }
 }
 
@@ -292,6 +407,66 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    #[test]
+    fn stage_many_keeps_order_and_immutability() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = stager(tmp.path());
+        s.stage_bytes("job_3.json", b"three").unwrap();
+        // Enough files for several threads; one clashes with a staged file, one repeats it.
+        let mut files: Vec<(String, Vec<u8>)> = (0..300)
+            .map(|i| {
+                (
+                    format!("job_{i}.json"),
+                    format!("{{\"seed\": {i}}}").into_bytes(),
+                )
+            })
+            .collect();
+        files[7] = ("job_3.json".into(), b"three".to_vec());
+        let out = s.stage_many(&files);
+        assert_eq!(out.len(), files.len());
+        for (i, ((name, bytes), r)) in files.iter().zip(&out).enumerate() {
+            if i == 3 {
+                assert!(matches!(r, Err(StageError::Immutable { .. })), "{r:?}");
+                continue;
+            }
+            let f = r.as_ref().unwrap();
+            assert_eq!(&f.name, name);
+            assert_eq!(f.path, hier::dir_hier_path(tmp.path(), name, 1024).unwrap());
+            assert_eq!(f.md5.md5, md5file::Md5Hex::of_bytes(bytes));
+            assert_eq!(&std::fs::read(&f.path).unwrap(), bytes);
+            // No cache for these (the caller carries the MD5), except the one staged before.
+            let cache = md5file::cache_path(&f.path);
+            assert_eq!(cache.exists(), name == "job_3.json", "{}", cache.display());
+        }
+        assert_eq!(
+            std::fs::read(s.lookup_path("job_3.json").unwrap()).unwrap(),
+            b"three"
+        );
+        s.sync().unwrap();
+        // No temporary file anywhere.
+        let mut stack = vec![tmp.path().to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap() {
+                let e = e.unwrap();
+                if e.file_type().unwrap().is_dir() {
+                    stack.push(e.path());
+                } else {
+                    let n = e.file_name().into_string().unwrap();
+                    assert!(!n.ends_with(".tmp"), "{n}");
+                }
+            }
+        }
+        assert!(s.stage_many(&[]).is_empty());
+    }
+
+    #[test]
+    fn lookups_create_nothing() {
+        let tmp = tempfile::tempdir().unwrap();
+        let s = stager(tmp.path());
+        assert!(s.locate("absent.json").is_err());
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 0);
     }
 
     #[test]

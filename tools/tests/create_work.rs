@@ -436,4 +436,56 @@ async fn stdin_bulk_mode_of_the_real_binary() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"));
     assert_eq!(common::count(p.pool(), "workunit").await, 3);
+    // A bad line after more lines than one inserted chunk: the chunks already inserted in
+    // the transaction are rolled back, so still nothing is created.
+    let mut input = String::new();
+    for i in 0..2100 {
+        input.push_str(&format!(
+            "--wu_name many_{i} fx_in_0.txt fx_shared_sticky.dat\n"
+        ));
+    }
+    input.push_str("--wu_name many_bad missing.txt fx_shared_sticky.dat\n");
+    let out = run(&input, &[]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("stdin line 2101") && err.contains("nothing was created"),
+        "{err}"
+    );
+    assert_eq!(common::count(p.pool(), "workunit").await, 3);
+}
+
+/// Many workunits in one call: several INSERT statements, and every returned id is the row
+/// of the workunit at that position.
+#[tokio::test]
+async fn ids_follow_the_workunits_across_statements() {
+    let p = stock_like().await;
+    let mut c = WorkCreator::new(p.pool(), p.config(), "fxapp")
+        .await
+        .unwrap();
+    let prepared: Vec<_> = (0..2500)
+        .map(|i| {
+            c.prepare(&spec(
+                &format!("ids_{i}"),
+                "fxapp",
+                names(&["fx_in_1.txt", "fx_shared_sticky.dat"]),
+            ))
+            .unwrap()
+        })
+        .collect();
+    assert!(create_work::rows_per_statement(&prepared) < prepared.len());
+    let mut tx = p.pool().begin().await.unwrap();
+    let ids = create_work::insert(&mut tx, &prepared, 1_700_000_000)
+        .await
+        .unwrap();
+    tx.commit().await.unwrap();
+    let rows: Vec<(i64, String)> = sqlx::query_as("SELECT id, name FROM workunit")
+        .fetch_all(p.pool())
+        .await
+        .unwrap();
+    let by_id: std::collections::HashMap<i64, String> = rows.into_iter().collect();
+    assert_eq!(by_id.len(), 2500);
+    for (i, id) in ids.iter().enumerate() {
+        assert_eq!(by_id[&id.0], format!("ids_{i}"));
+    }
 }

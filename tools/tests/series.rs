@@ -135,6 +135,54 @@ async fn submit_queues_rounds_and_the_generator_keeps_a_cushion() {
     );
 }
 
+/// A round whose job file cannot be staged (its name holds other bytes) stays queued; the
+/// other rounds of the pass are created, and their files are in place.
+#[tokio::test]
+async fn a_round_that_cannot_stage_stays_queued() {
+    let p = common::project("ser3").await;
+    let stager = rboinc_tools::stage::Stager::from_config(&p.config()).unwrap();
+    stager
+        .stage_bytes("s3_2_job.json", b"not this round's job")
+        .unwrap();
+    let mut o = small(4);
+    o.name = Some("s3".into());
+    o.base_seed = Some(7);
+    o.cushion = 10;
+    let s = series::submit(&p.project, p.pool(), &o).await.unwrap();
+    assert_eq!(s.created, 3);
+    let rounds = store::rounds(p.pool(), s.series.id).await.unwrap();
+    let states: Vec<i32> = rounds.iter().map(|r| r.state).collect();
+    assert_eq!(
+        states,
+        [
+            store::ROUND_CREATED,
+            store::ROUND_QUEUED,
+            store::ROUND_CREATED,
+            store::ROUND_CREATED
+        ]
+    );
+    for r in &rounds {
+        if r.state != store::ROUND_CREATED {
+            assert_eq!(r.workunit_id.0, 0);
+            continue;
+        }
+        let wu = workunit::by_id(p.pool(), r.workunit_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(wu.name, r.wu_name);
+        let job =
+            std::fs::read_to_string(stager.path_of(&format!("{}_job.json", r.wu_name)).unwrap())
+                .unwrap();
+        assert_eq!(job, o.params.job(r.seed).canonical_json());
+        assert!(
+            wu.xml_doc
+                .contains(&rboinc_core::md5file::Md5Hex::of_bytes(job.as_bytes()).to_string())
+        );
+    }
+    assert_eq!(common::count(p.pool(), "workunit").await, 3);
+}
+
 #[tokio::test]
 async fn submit_mistakes_say_what_to_do() {
     let p = common::project("ser2").await;

@@ -1,13 +1,12 @@
 //! `create_work`: creates workunits (BOINC's arguments; see `rboinc_tools::create_work`).
 
-use std::io::BufRead;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Parser;
 use rboinc_tools::create_work::{
-    self, InputArg, JobDesc, JobOverrides, WorkCreator, WorkSpec, line,
+    self, InputArg, JobDesc, JobOverrides, WorkCreator, WorkSpec, bulk, line,
 };
 use rboinc_tools::project::{Project, unix_now};
 
@@ -111,6 +110,11 @@ fn normalized_args() -> Vec<std::ffi::OsString> {
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> ExitCode {
     let cli = Cli::parse_from(normalized_args());
+    // BOINC's -d levels (1 critical .. 4 debug); warnings by default.
+    rboinc_core::telemetry::init(
+        rboinc_core::telemetry::LogFormat::Text,
+        cli.debug.unwrap_or(2),
+    );
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -206,70 +210,65 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         additional_xml,
     };
 
-    let mut prepared = Vec::new();
     if cli.stdin {
-        let stdin = std::io::stdin();
-        let mut failed = 0usize;
-        for (i, text) in stdin.lock().lines().enumerate() {
-            let text = text.context("reading standard input")?;
-            if text.trim().is_empty() {
-                continue;
-            }
-            let spec = line::parse(&text)
-                .map_err(|m| anyhow::anyhow!("stdin line {}: {m}", i + 1))
-                .map(|l| {
-                    let mut spec = base.clone();
-                    spec.name = l.wu_name.unwrap_or_else(|| format!("{base_name}_{i}"));
-                    if let Some(c) = l.command_line {
-                        spec.command_line = Some(if global_cmd.is_empty() {
-                            c
-                        } else {
-                            format!("{global_cmd} {c}")
-                        });
-                    }
-                    if let Some(t) = l.wu_template {
-                        spec.wu_template = PathBuf::from(t);
-                    }
-                    if let Some(t) = l.result_template {
-                        spec.result_template = t;
-                    }
-                    if let Some(p) = l.priority {
-                        spec.desc.priority = p;
-                    }
-                    spec.inputs = l
-                        .inputs
-                        .into_iter()
-                        .map(|x| match x {
-                            line::LineInput::Name(n) => InputArg::from_arg(&n),
-                            line::LineInput::Remote { url, nbytes, md5 } => {
-                                InputArg::Remote { url, nbytes, md5 }
-                            }
-                        })
-                        .collect();
-                    spec
+        let spec_of = move |i: usize, text: &str| {
+            let l = line::parse(text)?;
+            let mut spec = base.clone();
+            spec.name = l.wu_name.unwrap_or_else(|| format!("{base_name}_{i}"));
+            if let Some(c) = l.command_line {
+                spec.command_line = Some(if global_cmd.is_empty() {
+                    c
+                } else {
+                    format!("{global_cmd} {c}")
                 });
-            let result = spec.and_then(|s| {
-                creator
-                    .prepare(&s)
-                    .with_context(|| format!("stdin line {}", i + 1))
-            });
-            match result {
-                Ok(p) => prepared.push(p),
-                Err(e) if cli.continue_on_error => {
-                    eprintln!("create_work: {e:#} (skipped)");
-                    failed += 1;
-                }
-                Err(e) => return Err(e.context("nothing was created")),
             }
-        }
-        let mut tx = pool.begin().await?;
-        let ids = create_work::insert(&mut tx, &prepared, unix_now()).await?;
-        tx.commit().await?;
+            if let Some(t) = l.wu_template {
+                spec.wu_template = PathBuf::from(t);
+            }
+            if let Some(t) = l.result_template {
+                spec.result_template = t;
+            }
+            if let Some(p) = l.priority {
+                spec.desc.priority = p;
+            }
+            spec.inputs = l
+                .inputs
+                .into_iter()
+                .map(|x| match x {
+                    line::LineInput::Name(n) => InputArg::from_arg(&n),
+                    line::LineInput::Remote { url, nbytes, md5 } => {
+                        InputArg::Remote { url, nbytes, md5 }
+                    }
+                })
+                .collect();
+            Ok(spec)
+        };
+        let on_skip = |e: &bulk::BulkError| eprintln!("create_work: {e} (skipped)");
+        let input = std::io::BufReader::new(std::io::stdin());
+        let done = bulk::create(
+            &pool,
+            creator,
+            input,
+            spec_of,
+            cli.continue_on_error,
+            on_skip,
+            unix_now(),
+        )
+        .await
+        .context("nothing was created")?;
+        tracing::debug!(
+            created = done.created,
+            skipped = done.skipped,
+            preparing_s = done.preparing.as_secs_f64(),
+            inserting_s = done.inserting.as_secs_f64(),
+            committing_s = done.committing.as_secs_f64(),
+            "bulk creation done"
+        );
         println!(
             "created {} workunits{}",
-            ids.len(),
-            if failed > 0 {
-                format!(" ({failed} lines skipped)")
+            done.created,
+            if done.skipped > 0 {
+                format!(" ({} lines skipped)", done.skipped)
             } else {
                 String::new()
             }
@@ -279,6 +278,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         spec.inputs = cli.inputs.iter().map(|a| InputArg::from_arg(a)).collect();
         spec.inputs.extend(remote_inputs(&cli.remote_file)?);
         let p = creator.prepare(&spec)?;
+        creator.sync_staged()?;
         let mut conn = pool.acquire().await?;
         create_work::insert(&mut conn, std::slice::from_ref(&p), unix_now()).await?;
         if cli.wu_name.is_none() {
@@ -288,6 +288,5 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             println!("{}", p.xml_doc);
         }
     }
-    let _ = cli.debug;
     Ok(())
 }

@@ -7,12 +7,17 @@
 //! 2. [`insert`] writes prepared workunits with multi-row `INSERT`s (about 1 MB each, as
 //!    BOINC's bulk mode does), in the caller's transaction.
 //!
+//! [`bulk`] runs both for `--stdin`, overlapping them in one transaction. Input files looked up
+//! by name are remembered for the rest of a batch (the dataset of 10,000 jobs is read once).
+//!
 //! Input names are names in the download directory, as in BOINC. A name containing `/` is
 //! taken as the path of a local file and staged under its base name (what BOINC's
 //! `stage_file` does), which is also why a path such as `download/job.json` can never produce
 //! a `.../download/download/...` URL. `--remote_file URL NBYTES MD5` inputs are not staged.
 //! Results are not created here: the transitioner does that, as in BOINC.
 
+pub mod bulk;
+mod insert;
 mod job;
 pub mod line;
 
@@ -22,14 +27,13 @@ use std::sync::Arc;
 
 use rboinc_core::config::Config;
 use rboinc_core::crypt::PrivateKey;
-use rboinc_core::db::{self, AppId, BatchId, WorkunitId, app};
-use rboinc_core::state::TransitionerFlags;
+use rboinc_core::db::{self, AppId, app};
 use rboinc_core::template::input::{
     FileSource, InputTemplate, RenderError, ResolvedFile, TemplateError,
 };
 use rboinc_core::template::output::{self, OutputSettings};
-use sqlx::MySqlConnection;
 
+pub use insert::{insert, rows_per_statement};
 pub use job::{JobDesc, JobOverrides};
 
 use crate::stage::{StageError, StagedFile, Stager};
@@ -47,6 +51,8 @@ pub enum InputArg {
         nbytes: f64,
         md5: String,
     },
+    /// A file the caller has just staged (its MD5 known), e.g. with [`Stager::stage_many`].
+    Staged(StagedFile),
 }
 
 impl InputArg {
@@ -140,7 +146,8 @@ pub enum CreateWorkError {
     Sql(#[from] sqlx::Error),
 }
 
-/// Creates workunits for one app of one project; caches templates across jobs.
+/// Creates workunits for one app of one project; caches templates across jobs, and the input
+/// files it looked up within a batch (see [`WorkCreator::new_batch`]).
 #[derive(Debug)]
 pub struct WorkCreator {
     config: Arc<Config>,
@@ -149,6 +156,13 @@ pub struct WorkCreator {
     templates: HashMap<PathBuf, Arc<InputTemplate>>,
     checked_result_templates: HashMap<String, ()>,
     upload_key: Option<Arc<PrivateKey>>,
+    /// Input names found in the download directory during this batch. Staged files are
+    /// immutable, so within a batch a name always means the same bytes; a shared input (the
+    /// dataset) is then looked up once instead of once per job.
+    located: HashMap<String, StagedFile>,
+    /// Whether this batch copied files into the hierarchy (then [`WorkCreator::sync_staged`]
+    /// must run before the commit).
+    staged_new: bool,
 }
 
 impl WorkCreator {
@@ -177,7 +191,47 @@ impl WorkCreator {
             templates: HashMap::new(),
             checked_result_templates: HashMap::new(),
             upload_key: None,
+            located: HashMap::new(),
+            staged_new: false,
         })
+    }
+
+    /// Starts a new batch: input files are looked up afresh (a long-running generator calls
+    /// this once per pass, since files can be deleted between passes).
+    pub fn new_batch(&mut self) {
+        self.located.clear();
+    }
+
+    /// Makes the files this batch staged durable before the caller commits (see
+    /// [`Stager::sync`]); does nothing if it staged none.
+    pub fn sync_staged(&mut self) -> Result<(), CreateWorkError> {
+        if self.staged_new {
+            self.stager.sync()?;
+            self.staged_new = false;
+        }
+        Ok(())
+    }
+
+    /// A named input, looked up once per batch.
+    fn locate(&mut self, name: &str) -> Result<StagedFile, StageError> {
+        if let Some(f) = self.located.get(name) {
+            return Ok(f.clone());
+        }
+        let (f, copied) = self.stager.locate_or_copy(name)?;
+        self.staged_new |= copied;
+        self.located.insert(name.to_string(), f.clone());
+        Ok(f)
+    }
+
+    /// A constant (`<physical_name>`) input, looked up once per batch.
+    fn constant(&mut self, name: &str) -> Result<StagedFile, StageError> {
+        let key = format!("\0constant:{name}");
+        if let Some(f) = self.located.get(&key) {
+            return Ok(f.clone());
+        }
+        let f = self.stager.constant(name)?;
+        self.located.insert(key, f.clone());
+        Ok(f)
     }
 
     pub fn app(&self) -> &app::AppRow {
@@ -286,10 +340,7 @@ impl WorkCreator {
             };
             let resolved = match &info.source {
                 FileSource::Constant { physical_name } => {
-                    let f = self
-                        .stager
-                        .constant(physical_name)
-                        .map_err(|e| input_err(0, e))?;
+                    let f = self.constant(physical_name).map_err(|e| input_err(0, e))?;
                     self.staged(info.gzip, f).map_err(|e| input_err(0, e))?
                 }
                 FileSource::Local => {
@@ -301,9 +352,12 @@ impl WorkCreator {
                             nbytes: *nbytes,
                         },
                         InputArg::Name(name) => {
-                            let f = self.stager.locate(name).map_err(|e| input_err(i, e))?;
+                            let f = self.locate(name).map_err(|e| input_err(i, e))?;
                             self.staged(info.gzip, f).map_err(|e| input_err(i, e))?
                         }
+                        InputArg::Staged(f) => self
+                            .staged(info.gzip, f.clone())
+                            .map_err(|e| input_err(i, e))?,
                         InputArg::Path(path) => {
                             let name = path
                                 .file_name()
@@ -322,6 +376,7 @@ impl WorkCreator {
                                 .stager
                                 .stage_copy(path, &name)
                                 .map_err(|e| input_err(i, e))?;
+                            self.staged_new = true;
                             self.staged(info.gzip, f).map_err(|e| input_err(i, e))?
                         }
                     }
@@ -381,115 +436,4 @@ impl WorkCreator {
             gzipped_nbytes,
         })
     }
-}
-
-/// Bytes of SQL per multi-row INSERT before it is sent (BOINC's bulk mode uses about 1 MB).
-const INSERT_BYTES: usize = 1 << 20;
-/// Rows per INSERT at most (MySQL allows 65,535 placeholders; 25 per row).
-const INSERT_ROWS: usize = 2000;
-
-/// Phase 2: inserts prepared workunits (`transition_time` = `now`, so the transitioner makes
-/// their results at once). Returns their ids in order. Runs in the caller's connection or
-/// transaction; a duplicate name is reported as [`CreateWorkError::Duplicate`].
-pub async fn insert(
-    conn: &mut MySqlConnection,
-    wus: &[PreparedWorkunit],
-    now: i32,
-) -> Result<Vec<WorkunitId>, CreateWorkError> {
-    let mut ids = Vec::with_capacity(wus.len());
-    let mut start = 0;
-    while start < wus.len() {
-        let mut end = start;
-        let mut bytes = 0;
-        while end < wus.len() && end - start < INSERT_ROWS && (bytes < INSERT_BYTES || end == start)
-        {
-            bytes += wus[end].xml_doc.len() + 200;
-            end += 1;
-        }
-        let chunk = &wus[start..end];
-        let mut qb = sqlx::QueryBuilder::new(
-            "INSERT INTO workunit (create_time, appid, name, xml_doc, batch, rsc_fpops_est, rsc_fpops_bound, \
-             rsc_memory_bound, rsc_disk_bound, need_validate, canonical_resultid, canonical_credit, \
-             transition_time, delay_bound, error_mask, file_delete_state, assimilate_state, hr_class, opaque, \
-             min_quorum, target_nresults, max_error_results, max_total_results, max_success_results, \
-             result_template_file, priority, rsc_bandwidth_bound, fileset_id, app_version_id, \
-             transitioner_flags, size_class, keywords, app_version_num) ",
-        );
-        qb.push_values(chunk, |mut b, wu| {
-            let d = &wu.desc;
-            b.push_bind(now)
-                .push_bind(wu.appid)
-                .push_bind(&wu.name)
-                .push_bind(&wu.xml_doc)
-                .push_bind(BatchId(d.batch))
-                .push_bind(d.rsc_fpops_est)
-                .push_bind(d.rsc_fpops_bound)
-                .push_bind(d.rsc_memory_bound)
-                .push_bind(d.rsc_disk_bound)
-                .push("0, 0")
-                .push_bind(d.canonical_credit)
-                .push_bind(now)
-                .push_bind(d.delay_bound)
-                .push("0, 0, 0, 0")
-                .push_bind(d.opaque)
-                .push_bind(d.min_quorum)
-                .push_bind(d.target_nresults)
-                .push_bind(d.max_error_results)
-                .push_bind(d.max_total_results)
-                .push_bind(d.max_success_results)
-                .push_bind(&wu.result_template)
-                .push_bind(d.priority)
-                .push_bind(d.rsc_bandwidth_bound)
-                .push("0, 0")
-                .push_bind(TransitionerFlags::Normal)
-                .push_bind(d.size_class)
-                .push_bind(&d.keywords)
-                .push_bind(d.app_version_num);
-        });
-        let done = match qb.build().execute(&mut *conn).await {
-            Ok(done) => done,
-            Err(e)
-                if e.as_database_error()
-                    .is_some_and(|d| d.is_unique_violation()) =>
-            {
-                let names: Vec<&str> = chunk.iter().map(|w| w.name.as_str()).collect();
-                let taken: Vec<String> =
-                    sqlx::QueryBuilder::new("SELECT name FROM workunit WHERE name IN ")
-                        .push_tuples(names.iter(), |mut b, n| {
-                            b.push_bind(*n);
-                        })
-                        .build_query_scalar()
-                        .fetch_all(&mut *conn)
-                        .await?;
-                return Err(CreateWorkError::Duplicate(
-                    taken.into_iter().next().unwrap_or_else(|| names.join(",")),
-                ));
-            }
-            Err(e) => return Err(e.into()),
-        };
-        if done.rows_affected() != chunk.len() as u64 {
-            return Err(CreateWorkError::Sql(sqlx::Error::Protocol(format!(
-                "inserted {} of {} workunits",
-                done.rows_affected(),
-                chunk.len()
-            ))));
-        }
-        // Ids by name: a multi-row INSERT's ids need not be consecutive (auto-increment lock
-        // mode 2), so they are read back rather than computed.
-        let rows: Vec<(WorkunitId, String)> =
-            sqlx::QueryBuilder::new("SELECT id, name FROM workunit WHERE name IN ")
-                .push_tuples(chunk.iter(), |mut b, w| {
-                    b.push_bind(&w.name);
-                })
-                .build_query_as()
-                .fetch_all(&mut *conn)
-                .await?;
-        let by_name: HashMap<String, WorkunitId> =
-            rows.into_iter().map(|(id, n)| (n, id)).collect();
-        for w in chunk {
-            ids.push(by_name.get(&w.name).copied().unwrap_or_default());
-        }
-        start = end;
-    }
-    Ok(ids)
 }

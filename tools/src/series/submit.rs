@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use rboinc_core::db::{self, BatchId, UserId, batch, user};
+use rboinc_core::db::{self, UserId, batch, user};
 use rboinc_core::md5file::Md5Hex;
 use rboinc_core::state::BatchState;
 
@@ -104,6 +104,8 @@ pub fn stage_dataset(
     let md5 = Md5Hex::of_bytes(&bytes);
     let name = format!("mnist_dataset_{}.bin", &md5.as_str()[..16]);
     stager.stage_bytes(&name, &bytes)?;
+    // The series row about to be committed names this file.
+    stager.sync()?;
     Ok((name, info.dataset_sha256, info.train_rows))
 }
 
@@ -157,6 +159,7 @@ pub async fn submit(
     let mut creator = WorkCreator::new(pool, project.config.clone(), &o.app).await?;
     let user_id = submitter(pool, o.submitter.as_deref()).await?;
 
+    let started = std::time::Instant::now();
     let stager = creator.stager().clone();
     let dataset = o.dataset.clone();
     let (dataset_file, sha256, train_rows) =
@@ -171,6 +174,7 @@ pub async fn submit(
         )));
     }
 
+    let dataset_s = started.elapsed().as_secs_f64();
     let now = unix_now();
     let mut tx = pool.begin().await?;
     let batch_id = batch::insert(
@@ -224,14 +228,23 @@ pub async fn submit(
         qb.build().execute(&mut *tx).await?;
     }
     tx.commit().await?;
+    let queued_s = started.elapsed().as_secs_f64() - dataset_s;
     let created = generator::top_up(pool, &mut creator, o.cushion).await?;
+    tracing::debug!(
+        series = %name,
+        rounds = o.rounds,
+        created = created.workunits.len(),
+        dataset_s,
+        queued_s,
+        created_s = started.elapsed().as_secs_f64() - dataset_s - queued_s,
+        "series submitted"
+    );
     for f in &created.failed {
         tracing::error!(round_id = f.round_id, wu_name = %f.wu_name, error = %f.error, "cannot create the round's workunit");
     }
     let series = store::series_by_id(pool, series_id)
         .await?
         .ok_or(SeriesError::Sql(sqlx::Error::RowNotFound))?;
-    let _ = BatchId(0);
     Ok(Submitted {
         series,
         created: created.workunits.len(),
