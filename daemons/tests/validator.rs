@@ -133,13 +133,10 @@ async fn tolerance_mode_accepts_small_differences_and_reports_large_ones() {
     );
     assert!(log.contains("field=history[1].val_acc"), "{log}");
 
-    // The same pair is not bitwise-identical.
+    // The same pair is not bitwise-identical (bitwise is `validator`'s default mode).
     let q = Project::new("", false).await;
     job_with_outputs(&q, 1, &metrics_json(0.9, 1), &metrics_json(0.9000004, 2)).await;
-    q.run(
-        "validator",
-        &["--app", "mnist", "--one_pass", "--mode", "bitwise"],
-    );
+    q.run("validator", &["--app", "mnist", "--one_pass"]);
     assert!(
         states(q.pool(), 1)
             .await

@@ -32,7 +32,7 @@ pub enum ModeChoice {
 pub struct Cli {
     #[command(flatten)]
     common: CommonDaemonArgs,
-    /// Comparison mode (fixed by the sample_* binaries).
+    /// Comparison mode (fixed by the sample_* binaries) [default: bitwise].
     #[arg(long = "mode", value_enum)]
     mode: Option<ModeChoice>,
     /// Tolerance file for --mode tolerance (JSON; see config/validator_tolerances.json).
@@ -118,7 +118,7 @@ fn mode(cli: &Cli, fixed: Option<ModeChoice>) -> anyhow::Result<Mode> {
         }
         (Some(f), _) => f,
         (None, Some(m)) => m,
-        (None, None) => bail!("--mode bitwise|tolerance|trivial is required"),
+        (None, None) => ModeChoice::Bitwise,
     };
     Ok(match choice {
         ModeChoice::Bitwise => Mode::Bitwise {
