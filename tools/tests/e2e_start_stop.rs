@@ -48,6 +48,10 @@ fn write_exec(path: &Path, text: &str) {
 }
 
 fn project(daemons: &str, tasks: &str) -> Project {
+    project_with("", daemons, tasks)
+}
+
+fn project_with(extra_config: &str, daemons: &str, tasks: &str) -> Project {
     let tmp = tempfile::tempdir().unwrap();
     let root = tmp.path().canonicalize().unwrap().join("proj");
     std::fs::create_dir_all(root.join("bin")).unwrap();
@@ -55,7 +59,7 @@ fn project(daemons: &str, tasks: &str) -> Project {
     std::fs::write(
         root.join("config.xml"),
         format!(
-            "<?xml version=\"1.0\" ?>\n<boinc>\n<config>\n<host>{host}</host>\n<db_name>unused</db_name>\n<db_user>unused</db_user>\n</config>\n\
+            "<?xml version=\"1.0\" ?>\n<boinc>\n<config>\n<host>{host}</host>\n<db_name>unused</db_name>\n<db_user>unused</db_user>\n{extra_config}</config>\n\
              <daemons>\n{daemons}</daemons>\n<tasks>\n{tasks}</tasks>\n</boinc>\n"
         ),
     )
@@ -445,6 +449,30 @@ fn cron_restarts_dead_daemons_and_runs_due_tasks_only_when_enabled() {
         "{stdout}"
     );
     assert!(stdout.contains("already running  good"), "{stdout}");
+    // status lists the tasks with their last and next runs.
+    let st = p.run(STATUS, &[]);
+    let table = String::from_utf8_lossy(&st.stdout);
+    let hourly = table
+        .lines()
+        .find(|l| l.starts_with("task --hourly"))
+        .unwrap();
+    assert!(
+        hourly.contains("1 hour") && !hourly.contains("never"),
+        "{table}"
+    );
+    let js: serde_json::Value = serde_json::from_slice(&p.run(STATUS, &["--json"]).stdout).unwrap();
+    assert_eq!(js["tasks"][0]["cmd"], "task --hourly");
+    assert!(js["tasks"][0]["last_run"].as_f64().unwrap() > 1e9);
+    // --ignore-timestamps runs it anyway (BOINC's flag).
+    let out = p.run(
+        START,
+        &["--cron", "--ignore-timestamps", "--start-check", "0.2"],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("task started     task --hourly"),
+        "{stdout}"
+    );
     let run_state =
         std::fs::read_to_string(p.root.join(format!("run_state_{}.xml", p.host))).unwrap();
     assert!(
@@ -571,4 +599,21 @@ fn wait_child(child: &mut std::process::Child, timeout: Duration) -> Output {
         stdout,
         stderr,
     }
+}
+
+#[test]
+fn a_project_owned_by_another_user_is_refused() {
+    let p = project_with(
+        "<project_user_name>no-such-user-here</project_user_name>\n",
+        "<daemon><cmd>good</cmd></daemon>\n",
+        "",
+    );
+    let out = p.run(START, &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("runs as user `no-such-user-here` (<project_user_name>)"),
+        "{stderr}"
+    );
+    assert!(!p.pid_dir().exists(), "nothing was started or created");
 }

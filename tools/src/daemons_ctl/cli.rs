@@ -40,6 +40,9 @@ pub struct Cli {
     /// If enabled, start daemons that are not running and run due tasks (for a crontab).
     #[arg(long)]
     pub cron: bool,
+    /// With --cron: run every task now, whatever its period.
+    #[arg(long = "ignore-timestamps", alias = "ignore_timestamps")]
+    pub ignore_timestamps: bool,
     /// With --enable: stay in the foreground, restart daemons that die and run due tasks every
     /// --interval seconds, and stop everything on SIGTERM or SIGINT.
     #[arg(long)]
@@ -141,15 +144,21 @@ fn run(cli: &Cli, default: Action) -> anyhow::Result<ExitCode> {
         Action::Status => {
             let enabled = ctl.enabled()?;
             let rows = ctl.status();
+            let tasks = ctl.task_status()?;
             if cli.json {
                 let doc = serde_json::json!({
                     "project": ctl.project().root(),
                     "enabled": enabled,
                     "daemons": rows,
+                    "tasks": tasks,
                 });
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
+                let now = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0.0, |d| d.as_secs_f64());
                 print!("{}", report::render_status(enabled, &rows));
+                print!("{}", report::render_task_status(&tasks, now));
             }
             let healthy = enabled && rows.iter().all(|r| r.running || r.disabled);
             Ok(if healthy {
@@ -159,7 +168,7 @@ fn run(cli: &Cli, default: Action) -> anyhow::Result<ExitCode> {
             })
         }
         Action::Cron => {
-            let (daemons, tasks) = ctl.cron(check)?;
+            let (daemons, tasks) = ctl.cron(check, cli.ignore_timestamps)?;
             let mut ok = true;
             match daemons {
                 Some(entries) => {
@@ -221,7 +230,7 @@ fn supervise(
             if !ctl.enabled().unwrap_or(true) {
                 return Ok("the project was disabled");
             }
-            match ctl.cron(check) {
+            match ctl.cron(check, false) {
                 Ok((daemons, tasks)) => {
                     // Only news: restarts and task runs.
                     let restarted: Vec<StartEntry> = daemons

@@ -41,7 +41,9 @@ use rboinc_core::project::{ProjectDir, ProjectError, STOP_DAEMONS_FILE, STOP_SCH
 use rustix::process::Signal;
 
 use launch::{LaunchSpec, Launched};
-use report::{DaemonStatus, StartEntry, StartOutcome, StopEntry, StopOutcome, TaskOutcome};
+use report::{
+    DaemonStatus, StartEntry, StartOutcome, StopEntry, StopOutcome, TaskOutcome, TaskStatus,
+};
 use run_state::RunState;
 
 /// Why a command could not do its job at all (per-daemon problems are in the reports).
@@ -58,6 +60,10 @@ pub enum CtlError {
         #[source]
         source: std::io::Error,
     },
+    #[error(
+        "config.xml says the project runs as user `{want}` (<project_user_name>); you are `{have}`"
+    )]
+    WrongUser { want: String, have: String },
     #[error(
         "another start/stop has been working on this project for 30 s ({} is locked); is one stuck?",
         .0.display()
@@ -102,6 +108,17 @@ impl Controller {
     pub fn open(explicit: Option<&Path>) -> Result<Controller, CtlError> {
         let dir = ProjectDir::locate(explicit)?;
         let config = Config::load(dir.root())?;
+        // As BOINC's script: a project owned by one account is not run by another (files
+        // created by the wrong user break the daemons later).
+        if let Some(want) = config.option("project_user_name").filter(|u| !u.is_empty()) {
+            let have = process::user_name();
+            if have.as_deref() != Some(want) {
+                return Err(CtlError::WrongUser {
+                    want: want.to_string(),
+                    have: have.unwrap_or_else(|| "?".into()),
+                });
+            }
+        }
         Ok(Self::new(dir, config))
     }
 
@@ -376,11 +393,35 @@ impl Controller {
             .collect()
     }
 
+    /// The tasks of this host with when they last ran and run next (`None`: never ran).
+    pub fn task_status(&self) -> Result<Vec<TaskStatus>, CtlError> {
+        let p = self.run_state_path();
+        let state = RunState::load(&p).map_err(io_err("read", &p))?;
+        Ok(self
+            .local_tasks()
+            .into_iter()
+            .map(|t| {
+                let last = state.last_run(&t.cmd);
+                TaskStatus {
+                    cmd: t.cmd.clone(),
+                    period: t.period.text.clone(),
+                    disabled: t.disabled,
+                    last_run: (last > 0.0).then_some(last),
+                    next_run: last + t.period.duration.as_secs_f64(),
+                    running: lock::is_locked(&self.dir.pid_dir().join(t.lock_file_name()))
+                        .unwrap_or(false),
+                }
+            })
+            .collect())
+    }
+
     /// `--cron`: if enabled, starts the daemons that are not running; runs due tasks (and
-    /// `<always_run>` tasks even when disabled). Returns `None` for the daemons when disabled.
+    /// `<always_run>` tasks even when disabled; every task with `ignore_timestamps`). Returns
+    /// `None` for the daemons when disabled.
     pub fn cron(
         &self,
         check: Duration,
+        ignore_timestamps: bool,
     ) -> Result<(Option<Vec<StartEntry>>, Vec<TaskOutcome>), CtlError> {
         self.ensure_dirs()?;
         let _guard = self.exclusive()?;
@@ -402,7 +443,7 @@ impl Controller {
                 continue;
             }
             let next = state.last_run(&t.cmd) + t.period.duration.as_secs_f64();
-            if now < next {
+            if now < next && !ignore_timestamps {
                 tasks.push(TaskOutcome::NotDue {
                     cmd: t.cmd.clone(),
                     in_secs: next - now,

@@ -195,6 +195,22 @@ pub fn format_uptime(d: Duration) -> String {
     }
 }
 
+/// The name of the user this process runs as, from `/etc/passwd` (else `$USER`).
+pub fn user_name() -> Option<String> {
+    let uid = rustix::process::getuid().as_raw();
+    let from_passwd = std::fs::read_to_string("/etc/passwd")
+        .ok()
+        .and_then(|text| {
+            text.lines().find_map(|line| {
+                let mut f = line.split(':');
+                let name = f.next()?;
+                let _password = f.next()?;
+                (f.next()?.parse::<u32>().ok()? == uid).then(|| name.to_string())
+            })
+        });
+    from_passwd.or_else(|| std::env::var("USER").ok())
+}
+
 /// Every `*.pid` file in `dir`, sorted.
 pub fn pid_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
@@ -211,6 +227,12 @@ pub fn pid_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_current_user_has_a_name() {
+        let name = user_name().expect("a user name");
+        assert!(!name.is_empty() && !name.contains(':'));
+    }
 
     #[test]
     fn timestamps_are_utc_calendar_dates() {

@@ -102,6 +102,21 @@ impl DaemonStatus {
     }
 }
 
+/// A task as `status` shows it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct TaskStatus {
+    pub cmd: String,
+    /// As written in `<period>`.
+    pub period: String,
+    pub disabled: bool,
+    /// Seconds since the epoch; `None` if it never ran.
+    pub last_run: Option<f64>,
+    /// Seconds since the epoch (due now if in the past).
+    pub next_run: f64,
+    /// Its lock is held: a run is in progress.
+    pub running: bool,
+}
+
 /// A task as `start --cron` handled it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum TaskOutcome {
@@ -226,6 +241,50 @@ pub fn render_status(enabled: bool, rows: &[DaemonStatus]) -> String {
     s
 }
 
+/// `status`'s task table (nothing when there are no tasks).
+pub fn render_task_status(tasks: &[TaskStatus], now: f64) -> String {
+    let mut s = String::new();
+    if tasks.is_empty() {
+        return s;
+    }
+    let cmd_w = tasks
+        .iter()
+        .map(|t| t.cmd.chars().count().min(48))
+        .max()
+        .unwrap_or(4)
+        .max(4);
+    let _ = writeln!(
+        s,
+        "\n{:<cmd_w$}  {:<10}  {:<19}  {:<19}  STATE",
+        "TASK", "PERIOD", "LAST RUN (UTC)", "NEXT RUN (UTC)"
+    );
+    let when = |t: f64| {
+        super::process::timestamp(std::time::UNIX_EPOCH + Duration::from_secs_f64(t.max(0.0)))
+    };
+    for t in tasks {
+        let last = t.last_run.map_or_else(|| "never".to_string(), when);
+        let next = if t.next_run <= now {
+            "now".to_string()
+        } else {
+            when(t.next_run)
+        };
+        let state = match (t.disabled, t.running) {
+            (true, _) => "disabled",
+            (false, true) => "running",
+            (false, false) => "idle",
+        };
+        let _ = writeln!(
+            s,
+            "{:<cmd_w$}  {:<10}  {:<19}  {:<19}  {state}",
+            clip(&t.cmd, 48),
+            t.period,
+            last,
+            next
+        );
+    }
+    s
+}
+
 /// `start --cron`'s task lines.
 pub fn render_tasks(tasks: &[TaskOutcome]) -> String {
     let mut s = String::new();
@@ -280,6 +339,29 @@ mod tests {
         let json = serde_json::to_value(&rows[0]).unwrap();
         assert_eq!(json["uptime"], 3725.0);
         assert_eq!(json["running"], true);
+    }
+
+    #[test]
+    fn task_table() {
+        let t = |last: Option<f64>, next: f64, disabled| TaskStatus {
+            cmd: "db_purge -d 2 --one_pass".into(),
+            period: "24 hours".into(),
+            disabled,
+            last_run: last,
+            next_run: next,
+            running: false,
+        };
+        assert_eq!(render_task_status(&[], 0.0), "");
+        let out = render_task_status(
+            &[t(None, 86_400.0, false), t(Some(100.0), 200.0, true)],
+            1000.0,
+        );
+        let lines: Vec<&str> = out.lines().collect();
+        assert!(lines[1].starts_with("TASK"), "{out}");
+        assert!(lines[2].contains("never") && lines[2].contains("1970/01/02 00:00:00"));
+        assert!(lines[2].ends_with("idle"));
+        assert!(lines[3].contains("1970/01/01 00:01:40") && lines[3].contains("now"));
+        assert!(lines[3].ends_with("disabled"));
     }
 
     #[test]
