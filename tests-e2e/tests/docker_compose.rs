@@ -62,6 +62,10 @@ fn compose_file_is_valid_with_every_variable_set() {
         "{stdout}"
     );
     assert!(stdout.contains("dockerfile: docker/server.Dockerfile"));
+    assert!(
+        stdout.contains("hostname: server"),
+        "pid_<host>/log_<host> survive a recreated container"
+    );
     assert!(stdout.contains("dockerfile: docker/client.Dockerfile"));
 
     // Every setting can be changed from outside.
