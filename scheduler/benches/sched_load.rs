@@ -67,6 +67,8 @@ struct Options {
     seconds: f64,
     concurrency: usize,
     workunits: usize,
+    /// Leave the project directory and database behind (for reading the scheduler's log).
+    keep: bool,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -74,6 +76,7 @@ fn options() -> anyhow::Result<Options> {
         seconds: 15.0,
         concurrency: 8,
         workunits: 12_000,
+        keep: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -82,6 +85,7 @@ fn options() -> anyhow::Result<Options> {
             "--seconds" => o.seconds = value()?.parse()?,
             "--concurrency" => o.concurrency = value()?.parse()?,
             "--workunits" => o.workunits = value()?.parse()?,
+            "--keep" => o.keep = true,
             "--bench" => {}
             other => bail!("unknown argument {other}"),
         }
@@ -265,5 +269,14 @@ async fn main() -> anyhow::Result<()> {
         "\n(work: jobs handed out per second, as the C++ notes compare; the load generator \
          shares the 2 cores: see its client_cpu_s in the lines above)"
     );
+    if o.keep {
+        eprintln!(
+            "kept: project {} (scheduler log: {}), database {}",
+            project.root.display(),
+            dir.join("scheduler.log").display(),
+            project.db().name()
+        );
+        std::mem::forget(project);
+    }
     Ok(())
 }

@@ -182,6 +182,18 @@ impl Catalog {
         self.apps_by_name.get(name).and_then(|id| self.apps.get(id))
     }
 
+    /// Apps not deprecated (whose jobs may be sent), by id.
+    pub fn active_app_ids(&self) -> Vec<AppId> {
+        let mut ids: Vec<AppId> = self
+            .apps
+            .values()
+            .filter(|a| a.row.deprecated == 0)
+            .map(|a| a.row.id)
+            .collect();
+        ids.sort_unstable();
+        ids
+    }
+
     pub fn version(&self, id: AppVersionId) -> Option<&Arc<VersionEntry>> {
         self.by_id.get(&id)
     }
@@ -393,6 +405,7 @@ mod tests {
         assert!(c.best_version(AppId(2), &[PlatformId(1)], 0).is_none());
         assert!(c.best_version(AppId(3), &[PlatformId(1)], 0).is_none());
         assert!(c.version(AppVersionId(12)).unwrap().is_multithread());
+        assert_eq!(c.active_app_ids(), vec![AppId(1), AppId(3)]);
     }
 
     #[test]

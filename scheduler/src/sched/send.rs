@@ -378,8 +378,9 @@ pub async fn send_work(
     let mut stats = SendStats::default();
     let by_user = ctx.sched.one_result_per_user_per_wu;
     let one_per_wu = by_user || ctx.sched.one_result_per_host_per_wu;
+    let active_apps = ctx.catalog.active_app_ids();
     if ctx.jobs.is_old() && ctx.jobs.should_refill() {
-        ctx.jobs.refill(&mut *conn).await?;
+        ctx.jobs.refill(&mut *conn, &active_apps).await?;
     }
     let mut refilled = false;
     // Candidates this host cannot take (it has a result of their workunit): skipped for the
@@ -396,7 +397,7 @@ pub async fn send_work(
         });
         if taken.is_empty() {
             if !refilled && ctx.jobs.should_refill() {
-                ctx.jobs.refill(&mut *conn).await?;
+                ctx.jobs.refill(&mut *conn, &active_apps).await?;
                 refilled = true;
                 continue;
             }
