@@ -278,28 +278,6 @@ async fn process(
         Versions::Project(platforms)
     };
 
-    // Everything this RPC writes from here on is one transaction: one commit (one log
-    // flush, the dominant cost of a write on a durable MySQL) per RPC, and a reply that is
-    // only sent if all of it — reports, claims, the host's new state — is in the database.
-    // READ COMMITTED: every statement sees what other schedulers committed (the job list is
-    // refilled inside this transaction), and InnoDB takes no gap locks that could block the
-    // transitioner's inserts.
-    let mut conn = pool.acquire().await?;
-    sqlx::query("SET TRANSACTION ISOLATION LEVEL READ COMMITTED")
-        .execute(&mut *conn)
-        .await?;
-    let mut tx = conn.begin().await?;
-    let reported = report::handle(
-        &mut tx,
-        &catalog,
-        req,
-        &account,
-        sched.dont_store_success_stderr,
-        now,
-    )
-    .await?;
-    reply.result_acks = reported.acks;
-
     let requesting = req.requesting_work() && !sched.dont_send_jobs;
     let key_ok = match state
         .code_sign
@@ -318,71 +296,103 @@ async fn process(
             false
         }
     };
-    let (mut sent, mut resent) = (0, 0);
-    if requesting && key_ok {
-        let mut plan = WorkPlan::new(req, sched);
-        let ctx = SendContext {
-            jobs: &state.jobs,
-            catalog: &catalog,
-            sched,
-            metrics: &state.metrics,
-            host: HostView {
-                id: account.host.id,
-                userid: account.user.id,
-                p_fpops: req.host.p_fpops,
-                m_nbytes: req.host.m_nbytes,
-            },
-            versions,
-            now,
-        };
-        let mut in_reply = HashSet::new();
-        if let Some(held) = &req.other_results
-            && (sched.resend_lost_results || reported.resend_lost)
-        {
-            resent = resend::resend_lost(&ctx, &mut tx, held, &mut plan, &mut reply, &mut in_reply)
-                .await?;
-        }
-        if resent == 0 {
-            let since_last = now - i64::from(account.host.rpc_time);
-            let interval = sched.min_sendwork_interval.as_secs() as i64;
-            if interval > 0 && !account.host_created && since_last < interval {
-                let wait = interval - since_last;
-                reply.message(
-                    Priority::Low,
-                    format!(
-                        "Not sending work. Last request too recent. Please wait {wait} seconds."
-                    ),
-                );
-                reply.set_delay(1.01 * interval as f64);
-            } else {
-                let stats =
-                    send::send_work(&ctx, &mut tx, &mut plan, &mut reply, &mut in_reply).await?;
-                sent = stats.sent;
-                if stats.no_jobs_available {
-                    reply.message(Priority::Low, "Project has no tasks available");
-                }
-            }
-        }
-    }
-
     let rpc_seqno = if account.announce_hostid {
         0
     } else {
         req.rpc_seqno
     };
     let external_ip = request::clip_bytes(client_addr, 254);
-    host::update(
-        &mut *tx,
-        account.host.id,
-        req,
-        &account.user.email_addr,
-        rpc_seqno,
-        now,
-        external_ip,
-    )
-    .await?;
-    tx.commit().await?;
-    state.metrics.results_reported(reported.written as u64);
+
+    // One connection for the rest of the RPC (a request never waits for a second one).
+    let mut conn = pool.acquire().await?;
+    let (mut sent, mut resent) = (0, 0);
+    if req.results.is_empty() && !(requesting && key_ok) {
+        // Nothing but the host's new state: one statement.
+        host::update(
+            &mut *conn,
+            account.host.id,
+            req,
+            &account.user.email_addr,
+            rpc_seqno,
+            now,
+            external_ip,
+        )
+        .await?;
+    } else {
+        // Everything else this RPC writes is one transaction: one commit (one log flush, the
+        // dominant cost of a write on a durable MySQL) per RPC, and a reply that is only sent
+        // if all of it — reports, claims, the host's new state — is in the database.
+        let mut tx = conn.begin().await?;
+        let reported = report::handle(
+            &mut tx,
+            &catalog,
+            req,
+            &account,
+            sched.dont_store_success_stderr,
+            now,
+        )
+        .await?;
+        reply.result_acks = reported.acks;
+        if requesting && key_ok {
+            let mut plan = WorkPlan::new(req, sched);
+            let ctx = SendContext {
+                jobs: &state.jobs,
+                catalog: &catalog,
+                sched,
+                metrics: &state.metrics,
+                host: HostView {
+                    id: account.host.id,
+                    userid: account.user.id,
+                    p_fpops: req.host.p_fpops,
+                    m_nbytes: req.host.m_nbytes,
+                },
+                versions,
+                now,
+            };
+            let mut in_reply = HashSet::new();
+            if let Some(held) = &req.other_results
+                && (sched.resend_lost_results || reported.resend_lost)
+            {
+                resent =
+                    resend::resend_lost(&ctx, &mut tx, held, &mut plan, &mut reply, &mut in_reply)
+                        .await?;
+            }
+            if resent == 0 {
+                let since_last = now - i64::from(account.host.rpc_time);
+                let interval = sched.min_sendwork_interval.as_secs() as i64;
+                if interval > 0 && !account.host_created && since_last < interval {
+                    let wait = interval - since_last;
+                    reply.message(
+                        Priority::Low,
+                        format!(
+                            "Not sending work. Last request too recent. Please wait {wait} seconds."
+                        ),
+                    );
+                    reply.set_delay(1.01 * interval as f64);
+                } else {
+                    let stats =
+                        send::send_work(&ctx, &mut tx, &mut plan, &mut reply, &mut in_reply)
+                            .await?;
+                    sent = stats.sent;
+                    if stats.no_jobs_available {
+                        reply.message(Priority::Low, "Project has no tasks available");
+                    }
+                }
+            }
+        }
+        host::update(
+            &mut *tx,
+            account.host.id,
+            req,
+            &account.user.email_addr,
+            rpc_seqno,
+            now,
+            external_ip,
+        )
+        .await?;
+        tx.commit().await?;
+        state.metrics.results_reported(reported.written as u64);
+    }
     state.metrics.results_sent((sent + resent) as u64);
     state.metrics.results_resent(resent as u64);
 

@@ -15,6 +15,7 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{self, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
+use md5::{Digest, Md5};
 use rboinc_core::hier::{self, HierError};
 use rboinc_core::md5file;
 use tokio::io::AsyncWriteExt;
@@ -80,6 +81,9 @@ pub struct Incoming {
     file: tokio::fs::File,
     written: u64,
     nbytes: u64,
+    /// MD5 of the bytes written, when the upload started at offset 0 (a resumed one is
+    /// hashed from the file when complete).
+    hasher: Option<Md5>,
 }
 
 /// How [`UploadStore::begin`] found things.
@@ -162,6 +166,7 @@ impl UploadStore {
             file: tokio::fs::File::from_std(file),
             written,
             nbytes,
+            hasher: (written == 0).then(Md5::new),
         }))
     }
 
@@ -178,18 +183,24 @@ impl UploadStore {
         let declared = md5.map(str::to_ascii_lowercase);
         let partial = up.partial.clone();
         let name = up.name.clone();
+        let streamed = up.hasher.map(|h| hex::encode(h.finalize()));
         // Keep the lock until the rename: the file must not change under the check.
         let file = up.file.into_std().await;
         tokio::task::spawn_blocking(move || {
             if let Some(declared) = declared {
-                let got = md5file::md5_file(&partial)
-                    .map_err(|e| io_err("cannot read", &partial)(io::Error::other(e)))?
-                    .md5;
-                if got.as_str() != declared {
+                let got = match streamed {
+                    Some(md5) => md5,
+                    None => md5file::md5_file(&partial)
+                        .map_err(|e| io_err("cannot read", &partial)(io::Error::other(e)))?
+                        .md5
+                        .as_str()
+                        .to_string(),
+                };
+                if got != declared {
                     let _ = std::fs::remove_file(&partial);
                     return Err(StoreError::Md5Mismatch {
                         name,
-                        got: got.as_str().to_string(),
+                        got,
                         declared,
                     });
                 }
@@ -275,6 +286,9 @@ impl Incoming {
             .flush()
             .await
             .map_err(io_err("cannot write", &self.partial))?;
+        if let Some(h) = &mut self.hasher {
+            h.update(&data[..n]);
+        }
         self.written += n as u64;
         Ok(n)
     }
