@@ -91,7 +91,7 @@ pub struct Incoming {
 pub enum Begin {
     /// The complete file is already in place (an earlier attempt finished).
     AlreadyComplete,
-    Write(Incoming),
+    Write(Box<Incoming>),
 }
 
 impl UploadStore {
@@ -160,19 +160,20 @@ impl UploadStore {
         let Some(file) = file else {
             return Ok(Begin::AlreadyComplete);
         };
-        Ok(Begin::Write(Incoming {
+        Ok(Begin::Write(Box::new(Incoming {
             name: name.to_string(),
             partial,
             file: tokio::fs::File::from_std(file),
             written,
             nbytes,
             hasher: (written == 0).then(Md5::new),
-        }))
+        })))
     }
 
     /// Moves a complete upload into place, after checking its MD5 if the client gave one.
     /// A mismatch deletes the partial file, so the client's retry starts from scratch.
-    pub async fn finish(&self, mut up: Incoming, md5: Option<&str>) -> Result<(), StoreError> {
+    pub async fn finish(&self, up: Box<Incoming>, md5: Option<&str>) -> Result<(), StoreError> {
+        let mut up = *up;
         up.file
             .flush()
             .await
