@@ -331,31 +331,90 @@ async fn local_band_and_report() {
     );
     assert!(md.contains("| val_acc | "));
     assert!(md.contains("± "));
-    for (png, w, h) in [(&r.curves, 1400, 560), (&r.final_val_acc, 900, 540)] {
-        let decoder = png::Decoder::new(std::io::BufReader::new(std::fs::File::open(png).unwrap()));
+    // The pictures: their size, and each series' colour where it belongs.
+    use report::plot::{BAND_ALPHA, BLUE, GREEN, ORANGE, RED};
+    let band = |c: plotters::style::RGBColor| {
+        let mix = |x: u8| (255.0 * (1.0 - BAND_ALPHA) + f64::from(x) * BAND_ALPHA).round() as u8;
+        [mix(c.0), mix(c.1), mix(c.2)]
+    };
+    let curves = Picture::read(&r.curves);
+    assert_eq!((curves.width, curves.height), (1400, 560));
+    curves.assert_drawn();
+    // Both panels have their lines; the bands (which may hide each other) are there.
+    for half in [0..700, 700..1400] {
+        for (what, rgb) in [
+            ("validation line", [BLUE.0, BLUE.1, BLUE.2]),
+            ("training line", [ORANGE.0, ORANGE.1, ORANGE.2]),
+            ("local crosses", [GREEN.0, GREEN.1, GREEN.2]),
+        ] {
+            let n = curves.count(half.clone(), rgb);
+            assert!(n >= 200, "curves, x {half:?}: {what}: {n} pixels");
+        }
+    }
+    for (what, rgb) in [
+        ("validation band", band(BLUE)),
+        ("training band", band(ORANGE)),
+    ] {
+        let n = curves.count(0..1400, rgb);
+        assert!(n >= 500, "curves: {what}: {n} pixels");
+    }
+    let finals = Picture::read(&r.final_val_acc);
+    assert_eq!((finals.width, finals.height), (900, 540));
+    finals.assert_drawn();
+    for (what, rgb, at_least) in [
+        ("distributed dots", [BLUE.0, BLUE.1, BLUE.2], 500),
+        ("local rings", [GREEN.0, GREEN.1, GREEN.2], 300),
+        ("the tampered round's bar", [RED.0, RED.1, RED.2], 30),
+    ] {
+        let n = finals.count(0..900, rgb);
+        assert!(n >= at_least, "final_val_acc: {what}: {n} pixels");
+    }
+}
+
+/// A decoded PNG, as RGB.
+struct Picture {
+    width: usize,
+    height: usize,
+    rgb: Vec<[u8; 3]>,
+}
+
+impl Picture {
+    fn read(path: &std::path::Path) -> Picture {
+        let decoder =
+            png::Decoder::new(std::io::BufReader::new(std::fs::File::open(path).unwrap()));
         let mut reader = decoder.read_info().unwrap();
         let mut buf = vec![0; reader.output_buffer_size()];
         let info = reader.next_frame(&mut buf).unwrap();
-        assert_eq!((info.width, info.height), (w, h), "{}", png.display());
-        let px = &buf[..info.buffer_size()];
         let step = info.color_type.samples();
-        let white = px
-            .chunks(step)
-            .filter(|c| c.iter().take(3).all(|&b| b == 255))
-            .count();
-        let total = px.len() / step;
-        let colours: std::collections::HashSet<&[u8]> = px.chunks(step).collect();
-        assert!(white < total * 97 / 100, "{}: almost blank", png.display());
-        assert!(
-            white > total / 2,
-            "{}: mostly background expected",
-            png.display()
-        );
-        assert!(
-            colours.len() > 20,
-            "{}: {} colours (text, lines, band)",
-            png.display(),
-            colours.len()
-        );
+        assert!(step >= 3, "{}: {:?}", path.display(), info.color_type);
+        Picture {
+            width: info.width as usize,
+            height: info.height as usize,
+            rgb: buf[..info.buffer_size()]
+                .chunks(step)
+                .map(|c| [c[0], c[1], c[2]])
+                .collect(),
+        }
+    }
+
+    /// Pixels within 3 of `rgb` in every channel, in the columns `xs`.
+    fn count(&self, xs: std::ops::Range<usize>, rgb: [u8; 3]) -> usize {
+        (0..self.height)
+            .flat_map(|y| xs.clone().map(move |x| (x, y)))
+            .filter(|&(x, y)| {
+                let p = self.rgb[y * self.width + x];
+                p.iter().zip(rgb).all(|(a, b)| a.abs_diff(b) <= 3)
+            })
+            .count()
+    }
+
+    /// Mostly background, but with text, lines and fills in many colours.
+    fn assert_drawn(&self) {
+        let total = self.rgb.len();
+        let white = self.rgb.iter().filter(|p| **p == [255, 255, 255]).count();
+        assert!(white < total * 97 / 100, "almost blank");
+        assert!(white > total / 2, "mostly background expected");
+        let colours: std::collections::HashSet<[u8; 3]> = self.rgb.iter().copied().collect();
+        assert!(colours.len() > 20, "{} colours", colours.len());
     }
 }

@@ -232,34 +232,38 @@ fn draw(series: &SeriesRow, report: &Report) -> Result<(), SeriesError> {
         train_loss: band(&dist, "train_loss"),
         local_val_acc: band(&local, "val_acc").mean,
         local_val_loss: band(&local, "val_loss").mean,
+        distributed_rounds: dist.len(),
+        local_runs: local.len(),
     };
     let e = |e: Box<dyn std::error::Error>| SeriesError::Report(format!("cannot draw: {e}"));
     plot::curves(
         &report.curves,
         &curves,
         &format!(
-            "{}: {} distributed rounds, {} local",
+            "Series {}: accuracy and loss per epoch ({} of {} rounds finished, {} local runs)",
             series.name,
             dist.len(),
+            report.rounds.len(),
             local.len()
         ),
     )
     .map_err(e)?;
-    let finals: Vec<(i32, Option<f64>, Option<f64>)> = report
+    let finals: Vec<plot::FinalAcc> = report
         .rounds
         .iter()
-        .map(|r| {
-            (
-                r.round,
-                r.distributed.as_ref().and_then(|v| num(v, "val_acc")),
-                r.local.as_ref().and_then(|v| num(v, "val_acc")),
-            )
+        .map(|r| plot::FinalAcc {
+            round: r.round,
+            distributed: r.distributed.as_ref().and_then(|v| num(v, "val_acc")),
+            local: r.local.as_ref().and_then(|v| num(v, "val_acc")),
         })
         .collect();
     plot::final_val_acc(
         &report.final_val_acc,
         &finals,
-        &format!("{}: final validation accuracy per round", series.name),
+        &format!(
+            "Series {}: final validation accuracy per round",
+            series.name
+        ),
     )
     .map_err(e)?;
     Ok(())

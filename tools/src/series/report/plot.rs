@@ -1,11 +1,21 @@
 //! The report's two pictures, drawn with `plotters` into PNG files.
 //!
-//! Text is rendered with the bundled DejaVu Sans (`tools/assets/`, Bitstream Vera licence), so
-//! the plots look the same on every machine and need no system fonts.
+//! - `acc_loss_curves.png`: accuracy (left) and loss (right) per epoch — the mean over the
+//!   distributed rounds as a solid line inside its min–max band, for validation and training,
+//!   and the mean of the local runs as a dashed line with crosses, so that a local run that
+//!   reproduces the distributed ones sits exactly on the validation line.
+//! - `final_val_acc.png`: each round's final validation accuracy, distributed (dot) and local
+//!   (ring around the dot when equal); a red bar joins the two when they differ; dashed lines
+//!   give the means.
+//!
+//! Epochs and rounds are whole numbers and are labelled so. Text is rendered with the bundled
+//! DejaVu Sans (`tools/assets/`, Bitstream Vera licence), so the plots look the same on every
+//! machine and need no system fonts.
 
 use std::path::Path;
 use std::sync::Once;
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 
@@ -43,6 +53,10 @@ impl Band {
         }
         b
     }
+
+    fn is_empty(&self) -> bool {
+        !self.mean.iter().any(|v| v.is_finite())
+    }
 }
 
 /// What the curves picture shows.
@@ -55,7 +69,30 @@ pub struct Curves {
     /// Mean over the local runs (empty if there were none).
     pub local_val_acc: Vec<f64>,
     pub local_val_loss: Vec<f64>,
+    /// How many distributed rounds and local runs the curves summarise.
+    pub distributed_rounds: usize,
+    pub local_runs: usize,
 }
+
+/// One round in the final-accuracy picture.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FinalAcc {
+    pub round: i32,
+    pub distributed: Option<f64>,
+    pub local: Option<f64>,
+}
+
+/// Validation, distributed: the main line and the dots.
+pub const BLUE: RGBColor = RGBColor(31, 119, 180);
+/// Training, distributed.
+pub const ORANGE: RGBColor = RGBColor(255, 127, 14);
+/// Local runs.
+pub const GREEN: RGBColor = RGBColor(44, 160, 44);
+/// A round whose distributed and local results differ.
+pub const RED: RGBColor = RGBColor(214, 39, 40);
+/// Opacity of the min–max bands.
+pub const BAND_ALPHA: f64 = 0.2;
+const GRID: RGBColor = RGBColor(225, 225, 225);
 
 static FONT: Once = Once::new();
 
@@ -70,8 +107,10 @@ fn register_font() {
 }
 
 type DrawResult = Result<(), Box<dyn std::error::Error>>;
+type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
-fn range_of(values: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
+/// The range of the finite values, padded by `below`/`above` times their span.
+fn range_of(values: impl Iterator<Item = f64>, below: f64, above: f64) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
@@ -80,20 +119,46 @@ fn range_of(values: impl Iterator<Item = f64>, pad: f64) -> (f64, f64) {
     if !lo.is_finite() {
         return (0.0, 1.0);
     }
-    let span = (hi - lo).max(1e-6);
-    (lo - span * pad, hi + span * pad)
+    let span = (hi - lo).max(0.01 * hi.abs().max(1e-3));
+    (lo - span * below, hi + span * above)
 }
 
-const BLUE: RGBColor = RGBColor(31, 119, 180);
-const ORANGE: RGBColor = RGBColor(255, 127, 14);
-const GREEN: RGBColor = RGBColor(44, 160, 44);
+/// Labels for an axis of whole numbers (epochs, rounds): nothing between them.
+fn whole(x: &f64) -> String {
+    if (x - x.round()).abs() < 1e-9 {
+        format!("{}", x.round() as i64)
+    } else {
+        String::new()
+    }
+}
+
+fn points(v: &[f64]) -> Vec<(f64, f64)> {
+    v.iter()
+        .enumerate()
+        .filter(|(_, y)| y.is_finite())
+        .map(|(i, y)| (i as f64 + 1.0, *y))
+        .collect()
+}
+
+/// A message in the middle of an empty panel.
+fn say_empty(area: &Area<'_>, text: &str) -> DrawResult {
+    let (w, h) = area.dim_in_pixel();
+    let style = ("sans-serif", 18).into_font().color(&BLACK.mix(0.6)).pos(
+        plotters::style::text_anchor::Pos::new(
+            plotters::style::text_anchor::HPos::Center,
+            plotters::style::text_anchor::VPos::Center,
+        ),
+    );
+    area.draw(&Text::new(text, (w as i32 / 2, h as i32 / 2), style))?;
+    Ok(())
+}
 
 /// `acc_loss_curves.png`: accuracy (left) and loss (right) per epoch.
 pub fn curves(path: &Path, c: &Curves, title: &str) -> DrawResult {
     register_font();
     let root = BitMapBackend::new(path, (1400, 560)).into_drawing_area();
     root.fill(&WHITE)?;
-    let root = root.titled(title, ("sans-serif", 24))?;
+    let root = root.titled(title, ("sans-serif", 22))?;
     let (left, right) = root.split_horizontally(700);
     panel(
         &left,
@@ -101,6 +166,7 @@ pub fn curves(path: &Path, c: &Curves, title: &str) -> DrawResult {
         &c.val_acc,
         &c.train_acc,
         &c.local_val_acc,
+        c,
     )?;
     panel(
         &right,
@@ -108,77 +174,113 @@ pub fn curves(path: &Path, c: &Curves, title: &str) -> DrawResult {
         &c.val_loss,
         &c.train_loss,
         &c.local_val_loss,
+        c,
     )?;
     root.present()?;
     Ok(())
 }
 
 fn panel(
-    area: &DrawingArea<BitMapBackend<'_>, plotters::coord::Shift>,
+    area: &Area<'_>,
     what: &str,
     val: &Band,
     train: &Band,
     local: &[f64],
+    c: &Curves,
 ) -> DrawResult {
-    let epochs = val.mean.len().max(1);
-    let all = val
-        .min
-        .iter()
-        .chain(&val.max)
-        .chain(&train.mean)
+    let caption = format!("{}{} per epoch", what[..1].to_uppercase(), &what[1..]);
+    if val.is_empty() && train.is_empty() && !local.iter().any(|v| v.is_finite()) {
+        area.titled(&caption, ("sans-serif", 18))?;
+        return say_empty(area, "no finished rounds yet");
+    }
+    let epochs = val.mean.len().max(train.mean.len()).max(local.len()).max(1);
+    let all = [&val.min, &val.max, &train.min, &train.max]
+        .into_iter()
+        .flatten()
         .chain(local)
         .copied();
-    let (lo, hi) = range_of(all, 0.08);
+    let (lo, hi) = range_of(all, 0.06, 0.06);
     let mut chart = ChartBuilder::on(area)
         .margin(16)
-        .caption(
-            format!("{what} per epoch (band: min–max over rounds)"),
-            ("sans-serif", 18),
-        )
-        .x_label_area_size(40)
-        .y_label_area_size(60)
-        .build_cartesian_2d(0.5f64..(epochs as f64 + 0.5), lo..hi)?;
+        .caption(&caption, ("sans-serif", 18))
+        .x_label_area_size(44)
+        .y_label_area_size(64)
+        .build_cartesian_2d(0.75f64..(epochs as f64 + 0.25), lo..hi)?;
     chart
         .configure_mesh()
         .x_desc("epoch")
         .y_desc(what)
+        .x_labels(epochs.min(20))
+        .x_label_formatter(&whole)
+        .y_labels(8)
+        .bold_line_style(GRID)
+        .light_line_style(TRANSPARENT)
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 16))
         .draw()?;
-    let xs = |v: &[f64]| -> Vec<(f64, f64)> {
-        v.iter()
-            .enumerate()
-            .filter(|(_, y)| y.is_finite())
-            .map(|(i, y)| (i as f64 + 1.0, *y))
-            .collect()
-    };
-    let mut band: Vec<(f64, f64)> = xs(&val.max);
-    band.extend(xs(&val.min).into_iter().rev());
-    if !band.is_empty() {
-        chart.draw_series(std::iter::once(Polygon::new(band, BLUE.mix(0.2).filled())))?;
+    let n = c.distributed_rounds;
+    // Bands first, then the lines thick to thin, so that lines that coincide all show.
+    let sets = [(val, BLUE, "validation", 3), (train, ORANGE, "training", 2)];
+    for (band, colour, _, _) in sets {
+        if band.is_empty() {
+            continue;
+        }
+        let mut outline = points(&band.max);
+        outline.extend(points(&band.min).into_iter().rev());
+        chart.draw_series(std::iter::once(Polygon::new(
+            outline,
+            colour.mix(BAND_ALPHA).filled(),
+        )))?;
     }
-    chart
-        .draw_series(LineSeries::new(xs(&val.mean), BLUE.stroke_width(3)))?
-        .label(format!("validation {what}, mean of distributed rounds"))
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], BLUE.stroke_width(3)));
-    chart
-        .draw_series(LineSeries::new(xs(&train.mean), ORANGE.stroke_width(2)))?
-        .label(format!("training {what}, mean"))
-        .legend(|(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], ORANGE.stroke_width(2)));
-    if !local.is_empty() {
+    for (band, colour, who, width) in sets {
+        if band.is_empty() {
+            continue;
+        }
+        chart
+            .draw_series(LineSeries::new(
+                points(&band.mean),
+                colour.stroke_width(width),
+            ))?
+            .label(format!(
+                "{who}, mean of {n} distributed round{} (band: min–max)",
+                if n == 1 { "" } else { "s" }
+            ))
+            .legend(move |(x, y)| {
+                EmptyElement::at((x, y))
+                    + Rectangle::new([(0, -7), (22, 7)], colour.mix(BAND_ALPHA).filled())
+                    + PathElement::new(vec![(0, 0), (22, 0)], colour.stroke_width(width))
+            });
+    }
+    let local_points = points(local);
+    if !local_points.is_empty() {
+        // Thin, so that the distributed line it reproduces still shows around it.
+        chart.draw_series(DashedLineSeries::new(
+            local_points.clone(),
+            6,
+            4,
+            GREEN.stroke_width(1),
+        ))?;
         chart
             .draw_series(
-                xs(local)
+                local_points
                     .into_iter()
-                    .map(|p| Cross::new(p, 7, GREEN.stroke_width(2))),
+                    .map(|p| Cross::new(p, 6, GREEN.stroke_width(2))),
             )?
-            .label(format!("validation {what}, mean of local runs"))
-            .legend(|(x, y)| Cross::new((x + 10, y), 6, GREEN.stroke_width(2)));
+            .label(format!(
+                "validation, mean of {} local run{}",
+                c.local_runs,
+                if c.local_runs == 1 { "" } else { "s" }
+            ))
+            .legend(|(x, y)| {
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(0, 0), (22, 0)], GREEN.stroke_width(1))
+                    + Cross::new((11, 0), 5, GREEN.stroke_width(2))
+            });
     }
     chart
         .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.4))
         .label_font(("sans-serif", 14))
         .position(if what == "loss" {
             SeriesLabelPosition::UpperRight
@@ -190,49 +292,145 @@ fn panel(
 }
 
 /// `final_val_acc.png`: final validation accuracy per round, distributed and local.
-pub fn final_val_acc(
-    path: &Path,
-    rounds: &[(i32, Option<f64>, Option<f64>)],
-    title: &str,
-) -> DrawResult {
+pub fn final_val_acc(path: &Path, rounds: &[FinalAcc], title: &str) -> DrawResult {
     register_font();
     let root = BitMapBackend::new(path, (900, 540)).into_drawing_area();
     root.fill(&WHITE)?;
-    let n = rounds.iter().map(|r| r.0).max().unwrap_or(1).max(1);
-    let (lo, hi) = range_of(rounds.iter().flat_map(|r| [r.1, r.2]).flatten(), 0.25);
+    let values = || {
+        rounds
+            .iter()
+            .flat_map(|r| [r.distributed, r.local])
+            .flatten()
+    };
+    if values().next().is_none() {
+        let root = root.titled(title, ("sans-serif", 20))?;
+        say_empty(&root, "no finished rounds yet")?;
+        root.present()?;
+        return Ok(());
+    }
+    let first = rounds.iter().map(|r| r.round).min().unwrap_or(1);
+    let last = rounds.iter().map(|r| r.round).max().unwrap_or(1);
+    // Room above the points for the legend.
+    let (lo, hi) = range_of(values(), 0.12, 0.45);
     let mut chart = ChartBuilder::on(&root)
         .margin(16)
-        .caption(title, ("sans-serif", 22))
-        .x_label_area_size(40)
+        .caption(title, ("sans-serif", 20))
+        .x_label_area_size(44)
         .y_label_area_size(70)
-        .build_cartesian_2d(0.5f64..(n as f64 + 0.5), lo..hi)?;
+        .build_cartesian_2d(f64::from(first) - 0.5..f64::from(last) + 0.5, lo..hi)?;
+    let count = usize::try_from(last - first + 1).unwrap_or(1);
     chart
         .configure_mesh()
         .x_desc("round")
         .y_desc("final validation accuracy")
+        .x_labels(count.min(20))
+        .x_label_formatter(&whole)
+        .y_labels(8)
+        .bold_line_style(GRID)
+        .light_line_style(TRANSPARENT)
         .label_style(("sans-serif", 14))
         .axis_desc_style(("sans-serif", 16))
         .draw()?;
-    chart
-        .draw_series(
-            rounds.iter().filter_map(|(r, d, _)| {
-                d.map(|v| Circle::new((f64::from(*r), v), 7, BLUE.filled()))
-            }),
-        )?
-        .label("distributed (canonical result)")
-        .legend(|(x, y)| Circle::new((x + 10, y), 6, BLUE.filled()));
-    chart
-        .draw_series(rounds.iter().filter_map(|(r, _, l)| {
-            l.map(|v| Cross::new((f64::from(*r), v), 9, GREEN.stroke_width(3)))
-        }))?
-        .label("local run")
-        .legend(|(x, y)| Cross::new((x + 10, y), 6, GREEN.stroke_width(3)));
+    // Smaller marks when there are many rounds.
+    let size = (400 / count.max(1)).clamp(2, 7) as i32;
+    let x_span = (f64::from(first) - 0.5, f64::from(last) + 0.5);
+    let mean = |f: fn(&FinalAcc) -> Option<f64>| {
+        let xs: Vec<f64> = rounds.iter().filter_map(f).collect();
+        (!xs.is_empty()).then(|| (xs.iter().sum::<f64>() / xs.len() as f64, xs.len()))
+    };
+    let differ: Vec<(f64, f64, f64)> = rounds
+        .iter()
+        .filter_map(|r| match (r.distributed, r.local) {
+            (Some(d), Some(l)) if d.to_bits() != l.to_bits() => Some((f64::from(r.round), d, l)),
+            _ => None,
+        })
+        .collect();
+    if !differ.is_empty() {
+        chart
+            .draw_series(
+                differ
+                    .iter()
+                    .map(|&(x, d, l)| PathElement::new(vec![(x, d), (x, l)], RED.stroke_width(3))),
+            )?
+            .label(format!(
+                "distributed ≠ local ({} round{})",
+                differ.len(),
+                if differ.len() == 1 { "" } else { "s" }
+            ))
+            .legend(|(x, y)| {
+                PathElement::new(vec![(x + 11, y - 7), (x + 11, y + 7)], RED.stroke_width(3))
+            });
+    }
+    if let Some((m, k)) = mean(|r| r.local) {
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(x_span.0, m), (x_span.1, m)],
+                4,
+                6,
+                GREEN.stroke_width(1),
+            ))?
+            .label(format!(
+                "local: {k} run{}, mean {m:.4}",
+                if k == 1 { "" } else { "s" }
+            ))
+            .legend(move |(x, y)| {
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(0, 0), (22, 0)], GREEN.stroke_width(1))
+                    + Circle::new((11, 0), size + 4, GREEN.stroke_width(2))
+            });
+        chart.draw_series(rounds.iter().filter_map(|r| {
+            r.local
+                .map(|v| Circle::new((f64::from(r.round), v), size + 4, GREEN.stroke_width(2)))
+        }))?;
+    }
+    if let Some((m, k)) = mean(|r| r.distributed) {
+        chart
+            .draw_series(DashedLineSeries::new(
+                vec![(x_span.0, m), (x_span.1, m)],
+                8,
+                4,
+                BLUE.stroke_width(1),
+            ))?
+            .label(format!(
+                "distributed (canonical result): {k} round{}, mean {m:.4}",
+                if k == 1 { "" } else { "s" }
+            ))
+            .legend(move |(x, y)| {
+                EmptyElement::at((x, y))
+                    + PathElement::new(vec![(0, 0), (22, 0)], BLUE.stroke_width(1))
+                    + Circle::new((11, 0), size, BLUE.filled())
+            });
+        chart.draw_series(rounds.iter().filter_map(|r| {
+            r.distributed
+                .map(|v| Circle::new((f64::from(r.round), v), size, BLUE.filled()))
+        }))?;
+    }
     chart
         .configure_series_labels()
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
+        .background_style(WHITE.mix(0.9))
+        .border_style(BLACK.mix(0.4))
         .label_font(("sans-serif", 14))
+        .position(SeriesLabelPosition::UpperRight)
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bands_and_labels() {
+        let b = Band::of(&[vec![0.5, 0.7, 0.9], vec![0.7, f64::NAN], vec![]]);
+        assert_eq!(b.mean[..2], [0.6, 0.7]);
+        assert_eq!((b.min[0], b.max[0]), (0.5, 0.7));
+        assert_eq!((b.min[1], b.max[1]), (0.7, 0.7), "NaN ignored");
+        assert_eq!(b.mean[2], 0.9, "the shorter round ends");
+        assert!(Band::of(&[]).is_empty());
+        assert_eq!([whole(&3.0), whole(&2.5), whole(&-0.0)], ["3", "", "0"]);
+        let (lo, hi) = range_of([0.8, 0.9, f64::NAN].into_iter(), 0.1, 0.5);
+        assert!((lo - 0.79).abs() < 1e-9 && (hi - 0.95).abs() < 1e-9, "{lo} {hi}");
+        assert_eq!(range_of(std::iter::empty(), 0.1, 0.1), (0.0, 1.0));
+    }
 }
