@@ -59,7 +59,7 @@ const WU_INDEX: usize = 3;
 
 enum Sink {
     Plain(BufWriter<File>),
-    Gzip(GzEncoder<BufWriter<File>>),
+    Gzip(Box<GzEncoder<BufWriter<File>>>),
     Zip(Box<ZipWriter<StreamWriter<BufWriter<File>>>>),
 }
 
@@ -69,7 +69,7 @@ impl Sink {
         let out = BufWriter::new(file);
         Ok(match compression {
             Compression::None => Sink::Plain(out),
-            Compression::Gzip => Sink::Gzip(GzEncoder::new(out, GzLevel::default())),
+            Compression::Gzip => Sink::Gzip(Box::new(GzEncoder::new(out, GzLevel::default()))),
             Compression::Zip => {
                 let mut zip = ZipWriter::new_stream(out);
                 let entry = path

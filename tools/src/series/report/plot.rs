@@ -430,7 +430,10 @@ mod tests {
         assert!(Band::of(&[]).is_empty());
         assert_eq!([whole(&3.0), whole(&2.5), whole(&-0.0)], ["3", "", "0"]);
         let (lo, hi) = range_of([0.8, 0.9, f64::NAN].into_iter(), 0.1, 0.5);
-        assert!((lo - 0.79).abs() < 1e-9 && (hi - 0.95).abs() < 1e-9, "{lo} {hi}");
+        assert!(
+            (lo - 0.79).abs() < 1e-9 && (hi - 0.95).abs() < 1e-9,
+            "{lo} {hi}"
+        );
         assert_eq!(range_of(std::iter::empty(), 0.1, 0.1), (0.0, 1.0));
     }
 }
