@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-APT_PACKAGES=(boinc-client qemu-user chromium docker-compose mariadb-server mariadb-client python3-numpy openssl)
+APT_PACKAGES=(boinc-client qemu-user chromium docker-compose mariadb-server mariadb-client python3-numpy openssl dataset-fashion-mnist)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do
