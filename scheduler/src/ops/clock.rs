@@ -2,6 +2,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use rboinc_core::calendar::UtcTime;
+
 /// Seconds since the epoch, now.
 pub fn unix_now() -> i64 {
     SystemTime::now()
@@ -11,28 +13,7 @@ pub fn unix_now() -> i64 {
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC.
 pub fn utc(unix: i64) -> String {
-    let days = unix.div_euclid(86_400);
-    let rem = unix.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}",
-        rem / 3600,
-        rem / 60 % 60,
-        rem % 60
-    )
-}
-
-/// Days since 1970-01-01 to a (year, month, day), proleptic Gregorian (the era-based method).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    UtcTime::from_unix(unix).format('-')
 }
 
 /// A span of seconds in the largest fitting unit: `42 s`, `5 min`, `3 h`, `2 d`.

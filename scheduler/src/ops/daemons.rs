@@ -9,11 +9,11 @@
 //! server does not depend on the tools crate.
 
 use std::fs::{File, TryLockError};
-use std::io::{Read, Seek, SeekFrom};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use rboinc_core::config::Config;
+use rboinc_core::logfile;
 use rboinc_core::project::ProjectDir;
 
 /// Longest log line shown; the rest is cut.
@@ -98,36 +98,13 @@ fn lock_held(path: &Path) -> bool {
     matches!(file.try_lock(), Err(TryLockError::WouldBlock))
 }
 
-/// The last non-empty line of a log (its last 64 KiB are read), without terminal colours.
+/// The last non-empty line of a log (its last 64 KiB are read), without terminal colours,
+/// cut to a length the page can show.
 pub fn last_line(path: &Path) -> Option<String> {
-    let mut f = File::open(path).ok()?;
-    let len = f.metadata().ok()?.len();
-    f.seek(SeekFrom::Start(len.saturating_sub(64 * 1024)))
-        .ok()?;
-    let mut buf = Vec::new();
-    f.read_to_end(&mut buf).ok()?;
-    let text = String::from_utf8_lossy(&buf);
-    let line = text.lines().rev().find(|l| !l.trim().is_empty())?;
-    Some(cut(&strip_ansi(line.trim_end()), MAX_LINE_CHARS))
+    logfile::last_line(path).map(|line| cut(&line, MAX_LINE_CHARS))
 }
 
-/// Removes terminal colour sequences (`ESC [ … letter`).
-pub fn strip_ansi(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' && chars.peek() == Some(&'[') {
-            for d in chars.by_ref() {
-                if d.is_ascii_alphabetic() {
-                    break;
-                }
-            }
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
+pub use rboinc_core::logfile::strip_ansi;
 
 /// At most `max` characters of `s`, with `…` if cut.
 pub fn cut(s: &str, max: usize) -> String {
