@@ -76,6 +76,13 @@ pub struct StagedFile {
     pub md5: Md5Info,
 }
 
+/// A staged file, and whether staging put it there (false: it was there with the same bytes).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    pub file: StagedFile,
+    pub placed: bool,
+}
+
 /// Checks an input file name (see the module docs).
 pub fn check_input_name(name: &str) -> Result<(), StageError> {
     hier::check_file_name(name.as_bytes())?;
@@ -206,6 +213,7 @@ impl Stager {
     pub fn stage_bytes(&self, name: &str, bytes: &[u8]) -> Result<StagedFile, StageError> {
         let path = self.path_of(name)?;
         self.stage_at(name, path, bytes, self.cache_md5)
+            .map(|p| p.file)
     }
 
     fn stage_at(
@@ -214,12 +222,13 @@ impl Stager {
         path: PathBuf,
         bytes: &[u8],
         write_cache: bool,
-    ) -> Result<StagedFile, StageError> {
+    ) -> Result<Placed, StageError> {
         let md5 = Md5Info {
             md5: md5file::Md5Hex::of_bytes(bytes),
             nbytes: bytes.len() as u64,
         };
-        if !place(&path, bytes)? {
+        let placed = place(&path, bytes)?;
+        if !placed {
             let existing = self.md5_of(&path)?;
             if existing != md5 {
                 return Err(StageError::Immutable {
@@ -230,7 +239,10 @@ impl Stager {
         } else if write_cache {
             md5file::write_cache(&path, &md5)?;
         }
-        self.staged(name, path, md5)
+        Ok(Placed {
+            file: self.staged(name, path, md5)?,
+            placed,
+        })
     }
 
     /// Stages many small files at once (a series' job files): hashed and written by a few
@@ -238,6 +250,19 @@ impl Stager {
     /// caller carries each file's MD5 straight into its workunit, and a later `create_work`
     /// that looks a file up writes the cache then, as BOINC's does. Results are in input order.
     pub fn stage_many(&self, files: &[(String, Vec<u8>)]) -> Vec<Result<StagedFile, StageError>> {
+        self.stage_many_placed(files)
+            .into_iter()
+            .map(|r| r.map(|p| p.file))
+            .collect()
+    }
+
+    /// [`Stager::stage_many`], also saying which files this call put in place (rather than
+    /// found there with the same content), so that a caller whose transaction fails can take
+    /// back exactly those ([`Stager::remove_placed`]).
+    pub fn stage_many_placed(
+        &self,
+        files: &[(String, Vec<u8>)],
+    ) -> Vec<Result<Placed, StageError>> {
         let threads = std::thread::available_parallelism()
             .map_or(1, usize::from)
             .clamp(1, 4)
@@ -256,7 +281,7 @@ impl Stager {
         })
     }
 
-    fn stage_chunk(&self, chunk: &[(String, Vec<u8>)]) -> Vec<Result<StagedFile, StageError>> {
+    fn stage_chunk(&self, chunk: &[(String, Vec<u8>)]) -> Vec<Result<Placed, StageError>> {
         let mut made_dirs = std::collections::HashSet::new();
         chunk
             .iter()
@@ -272,6 +297,19 @@ impl Stager {
                 self.stage_at(name, path, bytes, false)
             })
             .collect()
+    }
+
+    /// Removes files a failed caller put in place (see [`Stager::stage_many_placed`]); files
+    /// that were already there are left alone. Best effort: a file that cannot be removed is
+    /// only an orphan, named by no row.
+    pub fn remove_placed(&self, placed: &[PathBuf]) {
+        for path in placed {
+            if let Err(e) = std::fs::remove_file(path)
+                && e.kind() != io::ErrorKind::NotFound
+            {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove a staged file");
+            }
+        }
     }
 
     /// Makes every file staged so far durable: one `syncfs` of the download file system.

@@ -183,6 +183,140 @@ async fn a_round_that_cannot_stage_stays_queued() {
     assert_eq!(common::count(p.pool(), "workunit").await, 3);
 }
 
+/// `series submit` creates its first workunits in its own transaction, the generator the
+/// later ones: the rows and the XML must be the same either way (only the round's job file
+/// differs).
+#[tokio::test]
+async fn submit_and_the_generator_make_the_same_workunits() {
+    let p = common::project("ser5").await;
+    let mut o = small(4);
+    o.name = Some("s5".into());
+    o.base_seed = Some(5);
+    o.cushion = 2;
+    let s = series::submit(&p.project, p.pool(), &o).await.unwrap();
+    assert_eq!(s.created, 2);
+    send_all(p.pool()).await;
+    let mut c = WorkCreator::new(p.pool(), p.config(), "mnist")
+        .await
+        .unwrap();
+    let made = generator::top_up(p.pool(), &mut c, 2).await.unwrap();
+    assert_eq!(made.workunits.len(), 2);
+    let stager = rboinc_tools::stage::Stager::from_config(&p.config()).unwrap();
+    let rounds = store::rounds(p.pool(), s.series.id).await.unwrap();
+    let job_file = |round: usize| {
+        let name = format!("s5_{round}_job.json");
+        let bytes = std::fs::read(stager.path_of(&name).unwrap()).unwrap();
+        assert_eq!(
+            bytes,
+            o.params
+                .job(rounds[round - 1].seed)
+                .canonical_json()
+                .into_bytes()
+        );
+        let md5 = rboinc_core::md5file::Md5Hex::of_bytes(&bytes).to_string();
+        (name, md5, bytes.len())
+    };
+    // Each workunit with its round's job file replaced by a placeholder.
+    let mut seen = Vec::new();
+    for round in 1..=4 {
+        let r = &rounds[round - 1];
+        assert_eq!(r.state, store::ROUND_CREATED, "round {round}");
+        let mut wu = workunit::by_id(p.pool(), r.workunit_id)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(wu.name, format!("s5_{round}"));
+        let (name, md5, nbytes) = job_file(round);
+        for (what, with) in [
+            (stager.url_of(&name).unwrap(), "URL".to_string()),
+            (name, "JOB".to_string()),
+            (md5, "MD5".to_string()),
+            (
+                format!("<nbytes>{nbytes}</nbytes>"),
+                "<nbytes>N</nbytes>".to_string(),
+            ),
+        ] {
+            assert!(wu.xml_doc.contains(&what), "{what} in {}", wu.xml_doc);
+            wu.xml_doc = wu.xml_doc.replace(&what, &with);
+        }
+        (wu.id, wu.name, wu.create_time, wu.transition_time) = Default::default();
+        seen.push(wu);
+    }
+    assert_eq!(seen[0], seen[1]);
+    assert_eq!(
+        seen[0], seen[2],
+        "submit's workunit differs from the generator's"
+    );
+    assert_eq!(seen[2], seen[3]);
+}
+
+/// A submission that fails after staging leaves nothing: no batch, series or round row, no
+/// workunit, and none of the job files it put in place — but a file that was already there
+/// stays.
+#[tokio::test]
+async fn a_failed_submission_leaves_nothing() {
+    let p = common::project("ser6").await;
+    let mut o = small(4);
+    o.name = Some("s6".into());
+    o.base_seed = Some(6);
+    o.cushion = 10;
+    let stager = rboinc_tools::stage::Stager::from_config(&p.config()).unwrap();
+    let seeds = series::params::seeds_from_base(6, 4);
+    let before = o.params.job(seeds[1]).canonical_json();
+    stager
+        .stage_bytes("s6_2_job.json", before.as_bytes())
+        .unwrap();
+    // A workunit already named like round 3: its insert fails.
+    let mut c = WorkCreator::new(p.pool(), p.config(), "mnist")
+        .await
+        .unwrap();
+    stager.stage_bytes("other_job.json", b"{}").unwrap();
+    let dataset = stager.stage_bytes("other_data.bin", b"data").unwrap();
+    let spec = rboinc_tools::create_work::WorkSpec {
+        name: "s6_3".into(),
+        wu_template: generator::WU_TEMPLATE.into(),
+        result_template: generator::RESULT_TEMPLATE.into(),
+        inputs: vec![
+            rboinc_tools::create_work::InputArg::Name("other_job.json".into()),
+            rboinc_tools::create_work::InputArg::Staged(dataset),
+        ],
+        command_line: None,
+        desc: Default::default(),
+        overrides: Default::default(),
+        additional_xml: String::new(),
+    };
+    let w = c.prepare(&spec).unwrap();
+    let mut conn = p.pool().acquire().await.unwrap();
+    rboinc_tools::create_work::insert(&mut conn, &[w], 1)
+        .await
+        .unwrap();
+    drop(conn);
+
+    let e = series::submit(&p.project, p.pool(), &o)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("\"s6_3\" already exists"), "{e}");
+    for table in ["rb_series", "rb_series_round", "batch"] {
+        assert_eq!(common::count(p.pool(), table).await, 0, "{table}");
+    }
+    assert_eq!(common::count(p.pool(), "workunit").await, 1);
+    for round in [1, 3, 4] {
+        let path = stager.lookup_path(&format!("s6_{round}_job.json")).unwrap();
+        assert!(!path.exists(), "{} left behind", path.display());
+    }
+    let kept = stager.lookup_path("s6_2_job.json").unwrap();
+    assert_eq!(std::fs::read_to_string(kept).unwrap(), before);
+
+    // Once the name is free, the series can be submitted again.
+    sqlx::query("DELETE FROM workunit WHERE name = 's6_3'")
+        .execute(p.pool())
+        .await
+        .unwrap();
+    let s = series::submit(&p.project, p.pool(), &o).await.unwrap();
+    assert_eq!(s.created, 4);
+}
+
 #[tokio::test]
 async fn submit_mistakes_say_what_to_do() {
     let p = common::project("ser2").await;

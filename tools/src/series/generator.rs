@@ -11,26 +11,23 @@
 //! daemons) never create a round twice, and a crash leaves a round either queued or created
 //! with its workunit — never half.
 //!
-//! A pass stages the rounds' job files with [`crate::stage::Stager::stage_many`] a chunk ahead
-//! of rendering and inserting the chunk before, and syncs them once, before its commit.
+//! A pass stages the rounds' job files a chunk ahead of rendering and inserting the chunk
+//! before, and syncs them once, before its commit ([`super::job_files`]).
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Instant;
 
 use rboinc_core::db::{self, AppId, BatchId, WorkunitId};
 use sqlx::Row;
 
+use super::job_files::{CHUNK_ROUNDS, JobFiles, Round, SeriesSettings, WorkunitSettings};
+pub use super::job_files::{RESULT_TEMPLATE, WU_TEMPLATE};
 use super::params::SeriesParams;
 use super::store::{ROUND_CREATED, ROUND_QUEUED, SERIES_ACTIVE};
-use crate::create_work::{self, InputArg, JobDesc, JobOverrides, WorkCreator, WorkSpec};
+use crate::create_work::{self, InputArg, WorkCreator};
 use crate::project::unix_now;
-use crate::stage::StagedFile;
 
-/// The input template every round uses, relative to the project.
-pub const WU_TEMPLATE: &str = "templates/mnist_in";
-/// The result template every round uses.
-pub const RESULT_TEMPLATE: &str = "templates/mnist_out";
 /// Default cushion of workunits waiting to be sent.
 pub const DEFAULT_CUSHION: usize = 100;
 
@@ -77,7 +74,7 @@ pub async fn create_rounds(
     let started = Instant::now();
     let mut tx = pool.begin().await?;
     let rows = sqlx::query(
-        "SELECT r.id, r.round, r.seed, r.wu_name, s.params, s.dataset_file, s.min_quorum, \
+        "SELECT r.id, r.series_id, r.seed, r.wu_name, s.params, s.dataset_file, s.min_quorum, \
          s.target_nresults, s.delay_bound, s.priority, s.batch_id \
          FROM rb_series_round r JOIN rb_series s ON s.id = r.series_id \
          WHERE r.state = ? AND s.state = ? AND s.appid = ? \
@@ -91,13 +88,24 @@ pub async fn create_rounds(
     .fetch_all(&mut *tx)
     .await?;
     creator.new_batch();
+    // Each round is keyed by its row id and its series' settings.
+    let mut series: HashMap<i64, Result<(SeriesParams, Arc<SeriesSettings>), String>> =
+        HashMap::new();
     let mut rounds = Vec::with_capacity(rows.len());
-    let mut params_of: HashMap<String, SeriesParams> = HashMap::new();
     for row in &rows {
         let round_id: i64 = row.try_get("id")?;
         let wu_name: String = row.try_get("wu_name")?;
-        match round_job(row, &wu_name, &mut params_of) {
-            Ok(job) => rounds.push((round_id, wu_name, job)),
+        let series_id: i64 = row.try_get("series_id")?;
+        let of_series = series
+            .entry(series_id)
+            .or_insert_with(|| series_settings(row))
+            .clone();
+        let round = of_series.and_then(|(params, settings)| {
+            let seed: u64 = row.try_get("seed").map_err(|e| e.to_string())?;
+            Round::new((round_id, settings), &params, seed, wu_name.clone())
+        });
+        match round {
+            Ok(r) => rounds.push(r),
             Err(error) => out.failed.push(RoundError {
                 round_id,
                 wu_name,
@@ -106,123 +114,91 @@ pub async fn create_rounds(
         }
     }
     let claimed_s = started.elapsed().as_secs_f64();
-    // A chunk's job files are staged (by a few threads) while the chunk before is rendered
-    // and inserted; files are synced once, before the commit.
-    let staged_any = !rounds.is_empty();
-    let mut chunks = Vec::new();
-    while !rounds.is_empty() {
-        let rest = rounds.split_off(rounds.len().min(PIPELINE_ROUNDS));
-        chunks.push(std::mem::replace(&mut rounds, rest));
-    }
-    let stager = creator.stager().clone();
-    let stage = |mut chunk: Vec<(i64, String, RoundJob)>| {
-        let stager = stager.clone();
-        tokio::task::spawn_blocking(move || {
-            let files: Vec<(String, Vec<u8>)> = chunk
-                .iter_mut()
-                .map(|(_, _, j)| (j.file_name.clone(), std::mem::take(&mut j.bytes)))
-                .collect();
-            let staged = stager.stage_many(&files);
-            (chunk, staged)
-        })
-    };
-    let mut chunks = chunks.into_iter();
-    let mut next = chunks.next().map(stage);
-    let mut waited_s = 0.0;
+    let mut files = JobFiles::start(creator.stager().clone(), rounds);
     let now = unix_now();
-    let mut ids = Vec::new();
-    while let Some(staging) = next.take() {
-        let t = Instant::now();
-        let (chunk, staged) = staging.await.expect("staging threads do not panic");
-        waited_s += t.elapsed().as_secs_f64();
-        next = chunks.next().map(stage);
-        let mut prepared = Vec::with_capacity(chunk.len());
-        let mut round_ids = Vec::with_capacity(chunk.len());
-        for ((round_id, wu_name, job), file) in chunk.into_iter().zip(staged) {
-            let result = file
-                .map_err(|e| e.to_string())
-                .and_then(|f| prepare_round(creator, &wu_name, job, f));
-            match result {
-                Ok(p) => {
-                    prepared.push(p);
-                    round_ids.push(round_id);
-                }
-                Err(error) => out.failed.push(RoundError {
-                    round_id,
-                    wu_name,
-                    error,
-                }),
-            }
+    let inserted = insert_rounds(&mut tx, creator, &mut files, &mut out, now).await;
+    let db_s = started.elapsed().as_secs_f64() - claimed_s;
+    let waited_s = files.waited.as_secs_f64();
+    let ids = match inserted {
+        Ok(ids) => ids,
+        Err(e) => {
+            files.discard().await;
+            return Err(e);
         }
-        ids.extend(create_work::insert(&mut tx, &prepared, now).await?);
-        mark_created(&mut tx, &round_ids, now).await?;
+    };
+    if let Err(e) = files.finish().await {
+        files.discard().await;
+        return Err(e.into());
     }
-    let db_s = started.elapsed().as_secs_f64() - claimed_s - waited_s;
-    if staged_any {
-        creator.stager().sync()?;
-    }
-    let synced_s = started.elapsed().as_secs_f64() - claimed_s - waited_s - db_s;
+    let synced_s = started.elapsed().as_secs_f64() - claimed_s - db_s;
     tx.commit().await?;
     tracing::debug!(
         workunits = ids.len(),
         failed = out.failed.len(),
         claimed_s,
-        waited_for_staging_s = waited_s,
         db_s,
+        waited_for_staging_s = waited_s,
         synced_s,
-        committed_s = started.elapsed().as_secs_f64() - claimed_s - waited_s - db_s - synced_s,
+        committed_s = started.elapsed().as_secs_f64() - claimed_s - db_s - synced_s,
         "created round workunits"
     );
     out.workunits = ids;
     Ok(out)
 }
 
-/// A round's job file and workunit settings, read from its row.
-struct RoundJob {
-    file_name: String,
-    bytes: Vec<u8>,
-    dataset: String,
-    overrides: JobOverrides,
+type Key = (i64, Arc<SeriesSettings>);
+
+/// Renders and inserts the claimed rounds' workunits a chunk at a time, marking each round
+/// created; rounds that fail go to `out.failed` (and stay queued).
+async fn insert_rounds(
+    tx: &mut sqlx::MySqlConnection,
+    creator: &mut WorkCreator,
+    files: &mut JobFiles<Key>,
+    out: &mut Created,
+    now: i32,
+) -> Result<Vec<WorkunitId>, create_work::CreateWorkError> {
+    let mut ids = Vec::new();
+    while let Some(chunk) = files.next().await {
+        let mut prepared = Vec::with_capacity(chunk.len());
+        let mut round_ids = Vec::with_capacity(chunk.len());
+        for round in chunk {
+            let settings = round.key.1.clone();
+            match round.prepare(creator, &settings) {
+                ((round_id, _), _, Ok(p)) => {
+                    prepared.push(p);
+                    round_ids.push(round_id);
+                }
+                ((round_id, _), wu_name, Err(error)) => out.failed.push(RoundError {
+                    round_id,
+                    wu_name,
+                    error,
+                }),
+            }
+        }
+        ids.extend(create_work::insert(&mut *tx, &prepared, now).await?);
+        mark_created(&mut *tx, &round_ids, now).await?;
+    }
+    Ok(ids)
 }
 
-fn round_job(
+/// A claimed row's series settings (the dataset looked up by name).
+fn series_settings(
     row: &sqlx::mysql::MySqlRow,
-    wu_name: &str,
-    params_of: &mut HashMap<String, SeriesParams>,
-) -> Result<RoundJob, String> {
+) -> Result<(SeriesParams, Arc<SeriesSettings>), String> {
     let get = |e: sqlx::Error| e.to_string();
     let text: String = row.try_get("params").map_err(get)?;
-    let params = match params_of.get(&text) {
-        Some(p) => p.clone(),
-        None => {
-            let p: SeriesParams = serde_json::from_str(&text).map_err(|e| e.to_string())?;
-            params_of.insert(text, p.clone());
-            p
-        }
+    let params: SeriesParams = serde_json::from_str(&text).map_err(|e| e.to_string())?;
+    let w = WorkunitSettings {
+        batch: row.try_get::<BatchId, _>("batch_id").map_err(get)?,
+        min_quorum: row.try_get("min_quorum").map_err(get)?,
+        target_nresults: row.try_get("target_nresults").map_err(get)?,
+        delay_bound: row.try_get("delay_bound").map_err(get)?,
+        priority: row.try_get("priority").map_err(get)?,
     };
-    let seed: u64 = row.try_get("seed").map_err(get)?;
-    let job = params.job(seed);
-    job.validate().map_err(|e| e.to_string())?;
-    let est = params.fpops_estimate();
-    Ok(RoundJob {
-        file_name: format!("{wu_name}_job.json"),
-        bytes: job.canonical_json().into_bytes(),
-        dataset: row.try_get("dataset_file").map_err(get)?,
-        overrides: JobOverrides {
-            rsc_fpops_est: Some(est),
-            rsc_fpops_bound: Some(est * 100.0),
-            delay_bound: Some(row.try_get("delay_bound").map_err(get)?),
-            min_quorum: Some(row.try_get("min_quorum").map_err(get)?),
-            target_nresults: Some(row.try_get("target_nresults").map_err(get)?),
-            priority: Some(row.try_get("priority").map_err(get)?),
-            batch: Some(row.try_get::<BatchId, _>("batch_id").map_err(get)?.0),
-            ..JobOverrides::default()
-        },
-    })
+    let dataset = InputArg::Name(row.try_get("dataset_file").map_err(get)?);
+    let settings = Arc::new(SeriesSettings::new(&params, w, dataset));
+    Ok((params, settings))
 }
-
-/// Rounds staged and inserted at a time (see [`create_rounds`]).
-const PIPELINE_ROUNDS: usize = 2048;
 
 /// Marks rounds created, each with the workunit of its name.
 async fn mark_created(
@@ -230,7 +206,7 @@ async fn mark_created(
     round_ids: &[i64],
     now: i32,
 ) -> Result<(), sqlx::Error> {
-    for chunk in round_ids.chunks(PIPELINE_ROUNDS) {
+    for chunk in round_ids.chunks(CHUNK_ROUNDS) {
         let mut qb = sqlx::QueryBuilder::new(
             "UPDATE rb_series_round r JOIN workunit w ON w.name = r.wu_name SET r.state = ",
         );
@@ -251,25 +227,6 @@ async fn mark_created(
         }
     }
     Ok(())
-}
-
-fn prepare_round(
-    creator: &mut WorkCreator,
-    wu_name: &str,
-    job: RoundJob,
-    job_file: StagedFile,
-) -> Result<create_work::PreparedWorkunit, String> {
-    let spec = WorkSpec {
-        name: wu_name.to_string(),
-        wu_template: PathBuf::from(WU_TEMPLATE),
-        result_template: RESULT_TEMPLATE.to_string(),
-        inputs: vec![InputArg::Staged(job_file), InputArg::Name(job.dataset)],
-        command_line: None,
-        desc: JobDesc::default(),
-        overrides: job.overrides,
-        additional_xml: String::new(),
-    };
-    creator.prepare(&spec).map_err(|e| e.to_string())
 }
 
 /// One generator pass: tops the cushion up. Returns what was created.

@@ -3,12 +3,14 @@
 //!
 //! A series is a BOINC `batch` row plus rboinc's `rb_series` and `rb_series_round` rows
 //! (`store`). `submit` queues the rounds and creates the first workunits; the
-//! `work_generator` daemon creates the rest a cushion at a time (`generator`); `progress`
+//! `work_generator` daemon creates the rest a cushion at a time (`generator`), both staging
+//! job files a chunk ahead of the inserts (`job_files`); `progress`
 //! says where each round is; `local` runs the same jobs here; `report` writes the summary and
 //! plots; `cancel` stops a series.
 
 pub mod cancel;
 pub mod generator;
+pub mod job_files;
 pub mod local;
 pub mod params;
 pub mod progress;

@@ -1,17 +1,27 @@
 //! `series submit`: a series as a BOINC batch plus its rounds, and the first workunits.
+//!
+//! Everything is written in one transaction: the batch, the series, the workunits of as many
+//! rounds as the cushion has room for, and every round row (created ones with their workunit,
+//! the rest queued for the `work_generator`). A failure leaves nothing: no row, and none of the
+//! job files this submission staged. The rounds' job files are staged a chunk ahead of the
+//! inserts, and the dataset bundled meanwhile; one `syncfs` makes them durable before the
+//! commit ([`super::job_files`]).
 
 use std::path::{Path, PathBuf};
+use std::time::Instant;
 
-use rboinc_core::db::{self, UserId, batch, user};
+use rboinc_core::db::{self, AppId, UserId, WorkunitId, batch, user};
 use rboinc_core::md5file::Md5Hex;
 use rboinc_core::state::BatchState;
 
 use super::SeriesError;
 use super::generator;
+use super::job_files::{CHUNK_ROUNDS, JobFiles, Round, SeriesSettings, WorkunitSettings};
 use super::params::{SeriesParams, seeds_from_base};
-use super::store::{self, SeriesRow};
-use crate::create_work::WorkCreator;
+use super::store::{self, ROUND_CREATED, ROUND_QUEUED, SERIES_ACTIVE, SeriesRow};
+use crate::create_work::{self, InputArg, WorkCreator};
 use crate::project::{Project, unix_now};
+use crate::stage::StagedFile;
 
 /// What a researcher asks for.
 #[derive(Debug, Clone)]
@@ -84,37 +94,36 @@ fn check_name(name: &str) -> Result<(), SeriesError> {
     }
 }
 
-/// The dataset as a bundle, staged under a content-addressed name: a host downloads it once
-/// (it is sticky), and a changed dataset gets a new name. Returns (name, sha256, train rows).
-pub fn stage_dataset(
+/// A dataset staged as a bundle (not synced yet).
+#[derive(Debug, Clone)]
+struct StagedDataset {
+    file: StagedFile,
+    sha256: String,
+    train_rows: usize,
+}
+
+/// The dataset as a bundle (encoded in memory), staged under a content-addressed name: a host
+/// downloads it once (it is sticky), and a changed dataset gets a new name. The caller syncs
+/// before its commit.
+fn bundle_dataset(
     stager: &crate::stage::Stager,
     dataset: &Path,
-) -> Result<(String, String, usize), SeriesError> {
+) -> Result<StagedDataset, SeriesError> {
     if !dataset.exists() {
         return Err(SeriesError::MissingDataset(dataset.to_path_buf()));
     }
-    let tmp = tempfile_in(&stager.download_dir)?;
-    let info = mnist_app::dataset::bundle::write(dataset, &tmp).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        SeriesError::Dataset(format!("{}: {e}", dataset.display()))
-    })?;
-    let bytes = std::fs::read(&tmp);
-    let _ = std::fs::remove_file(&tmp);
-    let bytes = bytes.map_err(|e| SeriesError::Dataset(e.to_string()))?;
+    let bad =
+        |e: &dyn std::fmt::Display| SeriesError::Dataset(format!("{}: {e}", dataset.display()));
+    let ds = mnist_app::dataset::load(dataset).map_err(|e| bad(&e))?;
+    let bytes = mnist_app::dataset::bundle::encode(&ds).map_err(|e| bad(&e))?;
     let md5 = Md5Hex::of_bytes(&bytes);
     let name = format!("mnist_dataset_{}.bin", &md5.as_str()[..16]);
-    stager.stage_bytes(&name, &bytes)?;
-    // The series row about to be committed names this file.
-    stager.sync()?;
-    Ok((name, info.dataset_sha256, info.train_rows))
-}
-
-fn tempfile_in(dir: &Path) -> Result<PathBuf, SeriesError> {
-    Ok(dir.join(format!(
-        ".dataset.{}.{}.tmp",
-        std::process::id(),
-        rand::random::<u64>()
-    )))
+    let file = stager.stage_bytes(&name, &bytes)?;
+    Ok(StagedDataset {
+        file,
+        sha256: ds.sha256.clone(),
+        train_rows: ds.train.len(),
+    })
 }
 
 /// Submits a series (see the module docs of [`super`]).
@@ -158,31 +167,135 @@ pub async fn submit(
     }
     let mut creator = WorkCreator::new(pool, project.config.clone(), &o.app).await?;
     let user_id = submitter(pool, o.submitter.as_deref()).await?;
-
-    let started = std::time::Instant::now();
-    let stager = creator.stager().clone();
-    let dataset = o.dataset.clone();
-    let (dataset_file, sha256, train_rows) =
-        tokio::task::spawn_blocking(move || stage_dataset(&stager, &dataset))
-            .await
-            .expect("dataset staging does not panic")?;
-    let needed = o.params.sample_count as usize + usize::from(o.params.val_count.is_none());
-    if needed > train_rows {
-        return Err(SeriesError::Invalid(format!(
-            "--sample-count {} does not fit the dataset's {train_rows} training rows",
-            o.params.sample_count
-        )));
+    if !o.dataset.exists() {
+        return Err(SeriesError::MissingDataset(o.dataset.clone()));
     }
 
-    let dataset_s = started.elapsed().as_secs_f64();
-    let now = unix_now();
+    let started = Instant::now();
+    // The dataset is bundled on a blocking thread while the database says how many workunits
+    // to create now and their job files start staging.
+    let stager = creator.stager().clone();
+    let dataset = o.dataset.clone();
+    let bundling = tokio::task::spawn_blocking(move || bundle_dataset(&stager, &dataset));
+    let direct = created_at_once(pool, creator.app().id, o).await?;
+    let rounds = (0..direct)
+        .map(|i| Round::new(i, &o.params, seeds[i], round_wu_name(&name, i + 1)))
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(SeriesError::Invalid)?;
+    let mut files = JobFiles::start(creator.stager().clone(), rounds);
+    // The dataset is staged outside `files`; the one sync covers it too.
+    files.also_sync();
     let mut tx = pool.begin().await?;
+    let written = write_series(
+        &mut tx,
+        &mut creator,
+        &mut files,
+        bundling,
+        o,
+        &name,
+        &seeds,
+        user_id,
+    )
+    .await;
+    let synced = match written {
+        Ok(w) => files.finish().await.map(|()| w).map_err(SeriesError::from),
+        Err(e) => Err(e),
+    };
+    let w = match synced {
+        Ok(w) => w,
+        Err(e) => {
+            let _ = tx.rollback().await;
+            files.discard().await;
+            return Err(e);
+        }
+    };
+    tx.commit().await?;
+    let mut created = w.created;
+    let mut failed = w.failed;
+    if direct == 0 {
+        // Other series' queued rounds come first: the generator's order decides.
+        let c = generator::top_up(pool, &mut creator, o.cushion).await?;
+        created += c.workunits.len();
+        failed.extend(c.failed);
+    }
+    tracing::debug!(
+        series = %name,
+        rounds = o.rounds,
+        created,
+        dataset_s = w.dataset_s,
+        waited_for_staging_s = files.waited.as_secs_f64(),
+        total_s = started.elapsed().as_secs_f64(),
+        "series submitted"
+    );
+    for f in &failed {
+        tracing::error!(round_id = f.round_id, wu_name = %f.wu_name, error = %f.error, "cannot create the round's workunit");
+    }
+    let series = store::series_by_id(pool, w.series_id)
+        .await?
+        .ok_or(SeriesError::Sql(sqlx::Error::RowNotFound))?;
+    Ok(Submitted {
+        series,
+        created,
+        dataset_train_rows: w.train_rows,
+    })
+}
+
+/// How many of a new series' rounds get their workunits in its own transaction: room in the
+/// cushion, unless another series' queued rounds come first in the generator's order (higher
+/// or equal priority, older) — then none, and [`generator::top_up`] runs after the commit.
+async fn created_at_once(
+    pool: &db::Pool,
+    appid: AppId,
+    o: &SubmitOptions,
+) -> Result<usize, SeriesError> {
+    let ahead: Option<i32> = sqlx::query_scalar(
+        "SELECT 1 FROM rb_series_round r JOIN rb_series s ON s.id = r.series_id \
+         WHERE r.state = ? AND s.state = ? AND s.appid = ? AND s.priority >= ? LIMIT 1",
+    )
+    .bind(ROUND_QUEUED)
+    .bind(SERIES_ACTIVE)
+    .bind(appid)
+    .bind(o.priority)
+    .fetch_optional(pool)
+    .await?;
+    if ahead.is_some() {
+        return Ok(0);
+    }
+    let waiting = generator::waiting(pool, appid).await?;
+    Ok(o.cushion
+        .saturating_sub(usize::try_from(waiting).unwrap_or(0))
+        .min(o.rounds))
+}
+
+/// What [`write_series`] wrote.
+struct Written {
+    series_id: i64,
+    created: usize,
+    failed: Vec<generator::RoundError>,
+    train_rows: usize,
+    dataset_s: f64,
+}
+
+/// The batch, the series, its first rounds' workunits and every round row, in `tx`.
+#[allow(clippy::too_many_arguments)]
+async fn write_series(
+    tx: &mut sqlx::MySqlConnection,
+    creator: &mut WorkCreator,
+    files: &mut JobFiles<usize>,
+    bundling: tokio::task::JoinHandle<Result<StagedDataset, SeriesError>>,
+    o: &SubmitOptions,
+    name: &str,
+    seeds: &[u64],
+    user_id: UserId,
+) -> Result<Written, SeriesError> {
+    let started = Instant::now();
+    let now = unix_now();
     let batch_id = batch::insert(
         &mut *tx,
         &batch::NewBatch {
             user_id,
             create_time: now,
-            name: &name,
+            name,
             app_id: creator.app().id,
             njobs: i32::try_from(o.rounds).unwrap_or(i32::MAX),
             state: BatchState::InProgress,
@@ -190,21 +303,30 @@ pub async fn submit(
         },
     )
     .await?;
+    let dataset = bundling.await.expect("dataset bundling does not panic")?;
+    let dataset_s = started.elapsed().as_secs_f64();
+    let needed = o.params.sample_count as usize + usize::from(o.params.val_count.is_none());
+    if needed > dataset.train_rows {
+        return Err(SeriesError::Invalid(format!(
+            "--sample-count {} does not fit the dataset's {} training rows",
+            o.params.sample_count, dataset.train_rows
+        )));
+    }
     let params = serde_json::to_string(&o.params).expect("params serialise");
     let done = sqlx::query(
         "INSERT INTO rb_series (name, batch_id, appid, user_id, create_time, state, rounds, params, \
          dataset_file, dataset_sha256, min_quorum, target_nresults, delay_bound, priority) \
          VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
-    .bind(&name)
+    .bind(name)
     .bind(batch_id)
     .bind(creator.app().id)
     .bind(user_id)
     .bind(now)
     .bind(o.rounds as i64)
     .bind(&params)
-    .bind(&dataset_file)
-    .bind(&sha256)
+    .bind(&dataset.file.name)
+    .bind(&dataset.sha256)
     .bind(o.min_quorum)
     .bind(o.target_nresults)
     .bind(o.delay_bound)
@@ -212,44 +334,124 @@ pub async fn submit(
     .execute(&mut *tx)
     .await?;
     let series_id = done.last_insert_id() as i64;
-    let numbered: Vec<(usize, u64)> = seeds.iter().copied().enumerate().collect();
-    for chunk in numbered.chunks(2000) {
-        let mut qb = sqlx::QueryBuilder::new(
-            "INSERT INTO rb_series_round (series_id, round, seed, state, workunit_id, wu_name, create_time) ",
-        );
-        qb.push_values(chunk, |mut b, (i, seed)| {
-            b.push_bind(series_id)
-                .push_bind((*i + 1) as i64)
-                .push_bind(*seed)
-                .push("0, 0")
-                .push_bind(round_wu_name(&name, i + 1))
-                .push_bind(now);
-        });
-        qb.build().execute(&mut *tx).await?;
-    }
-    tx.commit().await?;
-    let queued_s = started.elapsed().as_secs_f64() - dataset_s;
-    let created = generator::top_up(pool, &mut creator, o.cushion).await?;
-    tracing::debug!(
-        series = %name,
-        rounds = o.rounds,
-        created = created.workunits.len(),
-        dataset_s,
-        queued_s,
-        created_s = started.elapsed().as_secs_f64() - dataset_s - queued_s,
-        "series submitted"
+    let settings = SeriesSettings::new(
+        &o.params,
+        WorkunitSettings {
+            batch: batch_id,
+            min_quorum: o.min_quorum,
+            target_nresults: o.target_nresults,
+            delay_bound: o.delay_bound,
+            priority: o.priority,
+        },
+        InputArg::Staged(dataset.file.clone()),
     );
-    for f in &created.failed {
-        tracing::error!(round_id = f.round_id, wu_name = %f.wu_name, error = %f.error, "cannot create the round's workunit");
+    creator.new_batch();
+    // Rounds with their workunits, a chunk at a time; then the rest, queued.
+    let mut created = 0;
+    let mut failed_rounds = Vec::new();
+    let mut next_round = 0;
+    while let Some(chunk) = files.next().await {
+        let mut prepared = Vec::with_capacity(chunk.len());
+        let mut of_round = Vec::with_capacity(chunk.len());
+        let mut in_chunk = Vec::with_capacity(chunk.len());
+        for round in chunk {
+            let (i, wu_name, p) = round.prepare(creator, &settings);
+            in_chunk.push(i);
+            match p {
+                Ok(p) => {
+                    prepared.push(p);
+                    of_round.push(i);
+                }
+                Err(error) => failed_rounds.push((i, wu_name, error)),
+            }
+        }
+        let ids = create_work::insert(&mut *tx, &prepared, now).await?;
+        created += ids.len();
+        let mut ids = of_round.into_iter().zip(ids).peekable();
+        let rows: Vec<RoundInsert> = in_chunk
+            .iter()
+            .map(|&round| RoundInsert {
+                round,
+                workunit_id: ids.next_if(|(r, _)| *r == round).map(|(_, id)| id),
+            })
+            .collect();
+        insert_round_rows(&mut *tx, series_id, name, seeds, &rows, now).await?;
+        next_round = in_chunk.last().map_or(next_round, |last| last + 1);
     }
-    let series = store::series_by_id(pool, series_id)
-        .await?
-        .ok_or(SeriesError::Sql(sqlx::Error::RowNotFound))?;
-    Ok(Submitted {
-        series,
-        created: created.workunits.len(),
-        dataset_train_rows: train_rows,
+    let rest: Vec<RoundInsert> = (next_round..o.rounds)
+        .map(|round| RoundInsert {
+            round,
+            workunit_id: None,
+        })
+        .collect();
+    for chunk in rest.chunks(CHUNK_ROUNDS) {
+        insert_round_rows(&mut *tx, series_id, name, seeds, chunk, now).await?;
+    }
+    // Failed rounds stay queued; their row ids are known only now.
+    let failed = if failed_rounds.is_empty() {
+        Vec::new()
+    } else {
+        let by_round: std::collections::HashMap<i32, i64> =
+            sqlx::query_as("SELECT round, id FROM rb_series_round WHERE series_id = ?")
+                .bind(series_id)
+                .fetch_all(&mut *tx)
+                .await?
+                .into_iter()
+                .collect();
+        failed_rounds
+            .into_iter()
+            .map(|(i, wu_name, error)| generator::RoundError {
+                round_id: by_round.get(&((i + 1) as i32)).copied().unwrap_or(0),
+                wu_name,
+                error,
+            })
+            .collect()
+    };
+    Ok(Written {
+        series_id,
+        created,
+        failed,
+        train_rows: dataset.train_rows,
+        dataset_s,
     })
+}
+
+/// One `rb_series_round` row to insert: round index (0-based) and its workunit, if created.
+struct RoundInsert {
+    round: usize,
+    workunit_id: Option<WorkunitId>,
+}
+
+async fn insert_round_rows(
+    conn: &mut sqlx::MySqlConnection,
+    series_id: i64,
+    name: &str,
+    seeds: &[u64],
+    rows: &[RoundInsert],
+    now: i32,
+) -> Result<(), sqlx::Error> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    let mut qb = sqlx::QueryBuilder::new(
+        "INSERT INTO rb_series_round (series_id, round, seed, state, workunit_id, wu_name, create_time, created_time) ",
+    );
+    qb.push_values(rows, |mut b, r| {
+        let (state, wu, created) = match r.workunit_id {
+            Some(id) => (ROUND_CREATED, id, now),
+            None => (ROUND_QUEUED, WorkunitId(0), 0),
+        };
+        b.push_bind(series_id)
+            .push_bind((r.round + 1) as i64)
+            .push_bind(seeds[r.round])
+            .push_bind(state)
+            .push_bind(wu)
+            .push_bind(round_wu_name(name, r.round + 1))
+            .push_bind(now)
+            .push_bind(created);
+    });
+    qb.build().execute(conn).await?;
+    Ok(())
 }
 
 /// The workunit name of a round (1-based).
