@@ -79,7 +79,7 @@ fn account_out(authenticator: &str) -> Response {
 async fn project_config(State(state): State<AppState>) -> Result<Response, HttpError> {
     state.metrics.account_rpc();
     let s = &state.settings;
-    let catalog = state.catalog.get(&state.db).await?;
+    let catalog = state.catalog.get(&mut *state.db.acquire().await?).await?;
     let mut out = String::with_capacity(1024);
     let _ = write!(
         out,

@@ -30,14 +30,31 @@ pub struct Cli {
     pub listen: Option<SocketAddr>,
 }
 
+/// A pooled connection idle at least this long is pinged before it serves a request.
+pub const PING_IF_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The pool the server uses: core's options (rows-matched check on every new connection) plus
 /// `READ COMMITTED` for the session, so each statement of an RPC's transaction sees what other
 /// schedulers committed (the job list is refilled inside it) and InnoDB takes no gap locks that
 /// could hold up the transitioner. Set once per connection rather than per transaction: it
 /// saves a round trip on every RPC.
+///
+/// A connection is pinged before use only if it sat idle for a while ([`PING_IF_IDLE`]): the
+/// pool's default ping on every acquisition is a round trip per RPC, and one that was in use a
+/// moment ago is alive (a broken one fails its RPC, which answers "project down", and is
+/// dropped when the pool tests it on release).
 pub fn scheduler_pool_options(max_connections: u32) -> sqlx::mysql::MySqlPoolOptions {
     db::pool_options()
         .max_connections(max_connections)
+        .test_before_acquire(false)
+        .before_acquire(|conn, meta| {
+            Box::pin(async move {
+                if meta.idle_for >= PING_IF_IDLE {
+                    sqlx::Connection::ping(conn).await?;
+                }
+                Ok(true)
+            })
+        })
         .after_connect(|conn, _meta| {
             Box::pin(async move {
                 db::found_rows::verify(conn).await.map_err(|e| match e {

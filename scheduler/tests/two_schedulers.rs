@@ -196,7 +196,7 @@ async fn two_scheduler_processes_never_send_one_result_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_claims_of_one_result_have_one_winner() {
     use rboinc_core::db::{HostId, ResultId, UserId};
-    use rboinc_scheduler::sched::jobs::{Claim, claim};
+    use rboinc_scheduler::sched::jobs::{Claim, Replicas, claim};
 
     let project = TestProject::create().await.unwrap();
     project
@@ -224,7 +224,7 @@ async fn concurrent_claims_of_one_result_have_one_winner() {
             let mut conn = pool.acquire().await.unwrap();
             barrier.wait().await;
             let won = claim(
-                &mut *conn,
+                &mut conn,
                 &Claim {
                     result_id: ResultId(i64::from(id)),
                     hostid: HostId(host),
@@ -234,6 +234,7 @@ async fn concurrent_claims_of_one_result_have_one_winner() {
                     flops_estimate: 1e9,
                     app_version_id: 1,
                 },
+                Replicas::Anywhere,
             )
             .await
             .unwrap();
@@ -259,4 +260,168 @@ async fn concurrent_claims_of_one_result_have_one_winner() {
     assert_eq!(i64::from(hostid), winners[0]);
     assert_eq!(state, 4);
     assert!(transition <= 5000, "the workunit will notice the deadline");
+}
+
+/// A claim for `host` (user `user`) at time 1000.
+fn claim_for(result: i64, host: i64, user: i64) -> rboinc_scheduler::sched::jobs::Claim {
+    use rboinc_core::db::{HostId, ResultId, UserId};
+    rboinc_scheduler::sched::jobs::Claim {
+        result_id: ResultId(result),
+        hostid: HostId(host),
+        userid: UserId(user),
+        sent_time: 1000,
+        db_deadline: 5000,
+        flops_estimate: 1e9,
+        app_version_id: 1,
+    }
+}
+
+/// One workunit with its two unsent results: (workunit id, [result ids]).
+async fn one_workunit(project: &TestProject) -> (i64, [i64; 2]) {
+    project
+        .create_mnist_batch("one", 1, Default::default())
+        .await
+        .unwrap();
+    project.run_transitioner().await.unwrap();
+    let rows: Vec<(i32, i32)> =
+        sqlx::query_as("SELECT id, workunitid FROM result WHERE server_state = 2 ORDER BY id")
+            .fetch_all(project.pool())
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 2);
+    (
+        i64::from(rows[0].1),
+        [i64::from(rows[0].0), i64::from(rows[1].0)],
+    )
+}
+
+async fn state_and_host(project: &TestProject, result: i64) -> (i32, i32) {
+    sqlx::query_as("SELECT server_state, hostid FROM result WHERE id = ?")
+        .bind(result)
+        .fetch_one(project.pool())
+        .await
+        .unwrap()
+}
+
+/// BOINC's `one_result_per_host_per_wu` / `one_result_per_user_per_wu`, checked inside the
+/// claim: a host (user) that has one replica of a workunit is refused the other, which stays
+/// unsent for someone else.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_refuses_a_second_replica_to_the_same_host_or_user() {
+    use rboinc_core::db::{HostId, UserId, WorkunitId};
+    use rboinc_scheduler::sched::jobs::{Replicas, claim, workunits_already_held};
+
+    let project = TestProject::create().await.unwrap();
+    let (wu, [first, second]) = one_workunit(&project).await;
+    let mut conn = project.pool().acquire().await.unwrap();
+    assert!(
+        claim(&mut conn, &claim_for(first, 1, 1), Replicas::Anywhere)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !claim(
+            &mut conn,
+            &claim_for(second, 1, 1),
+            Replicas::OnePerHost(HostId(1))
+        )
+        .await
+        .unwrap(),
+        "host 1 already has the first replica"
+    );
+    assert_eq!(state_and_host(&project, second).await, (2, 0), "unchanged");
+    let held = workunits_already_held(&mut *conn, &[WorkunitId(wu)], HostId(1), UserId(1), false)
+        .await
+        .unwrap();
+    assert!(held.contains(&WorkunitId(wu)));
+    assert!(
+        !claim(
+            &mut conn,
+            &claim_for(second, 2, 1),
+            Replicas::OnePerUser(UserId(1))
+        )
+        .await
+        .unwrap(),
+        "host 2 belongs to user 1, who has the first replica"
+    );
+    assert_eq!(state_and_host(&project, second).await, (2, 0), "unchanged");
+    assert!(
+        claim(
+            &mut conn,
+            &claim_for(second, 2, 2),
+            Replicas::OnePerHost(HostId(2))
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(state_and_host(&project, second).await, (4, 2));
+}
+
+/// A job whose result or workunit row another transaction holds (another scheduler claiming
+/// it, the transitioner) is not claimed, and the claim does not wait for the lock: the RPC's
+/// transaction goes on with what it already wrote. Once the other transaction ends, the job
+/// can be claimed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_skips_a_locked_job_without_waiting_and_keeps_the_transaction() {
+    use rboinc_scheduler::sched::jobs::{Replicas, claim};
+    use sqlx::{Connection, Executor};
+
+    let project = TestProject::create().await.unwrap();
+    let (wu, [first, _]) = one_workunit(&project).await;
+    let pool = project.pool();
+    for (table, id) in [("result", first), ("workunit", wu)] {
+        let mut holder = pool.acquire().await.unwrap();
+        let mut held = holder.begin().await.unwrap();
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "SELECT id FROM {table} WHERE id = ? FOR UPDATE"
+        )))
+        .bind(id)
+        .fetch_one(&mut *held)
+        .await
+        .unwrap();
+
+        let mut conn = pool.acquire().await.unwrap();
+        // A claim that waited would block here for this session's lock timeout (100 s), and
+        // the guard below would fail the test.
+        conn.execute("SET SESSION innodb_lock_wait_timeout = 100")
+            .await
+            .unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        sqlx::query("UPDATE user SET total_credit = total_credit + 1")
+            .execute(&mut *tx)
+            .await
+            .unwrap();
+        let claimed = tokio::time::timeout(
+            Duration::from_secs(30),
+            claim(&mut tx, &claim_for(first, 1, 1), Replicas::Anywhere),
+        )
+        .await
+        .expect("the claim waited for the lock")
+        .unwrap();
+        assert!(!claimed, "{table} row locked elsewhere: not claimed");
+        let in_tx: u64 = sqlx::query_scalar("SELECT @@in_transaction")
+            .fetch_one(&mut *tx)
+            .await
+            .unwrap();
+        assert_eq!(in_tx, 1, "the transaction is still open");
+        tx.commit().await.unwrap();
+        held.rollback().await.unwrap();
+        assert_eq!(state_and_host(&project, first).await, (2, 0), "unchanged");
+    }
+    let credit: f64 = sqlx::query_scalar("SELECT MIN(total_credit) FROM user")
+        .fetch_one(pool)
+        .await
+        .unwrap();
+    assert_eq!(
+        credit, 2.0,
+        "both transactions committed their earlier write"
+    );
+    let mut conn = pool.acquire().await.unwrap();
+    assert!(
+        claim(&mut conn, &claim_for(first, 1, 1), Replicas::Anywhere)
+            .await
+            .unwrap(),
+        "free again"
+    );
+    assert_eq!(state_and_host(&project, first).await, (4, 1));
 }

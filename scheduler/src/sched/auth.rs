@@ -22,8 +22,9 @@ use md5::{Digest, Md5};
 use rboinc_core::auth;
 use rboinc_core::db::{self, HostId, TeamId, UserId, found_rows};
 use rboinc_core::state::{Outcome, ServerState};
+use sqlx::Connection;
 use sqlx::Row;
-use sqlx::mysql::{MySqlExecutor, MySqlRow};
+use sqlx::mysql::{MySqlConnection, MySqlExecutor, MySqlRow};
 
 use super::jobs::text;
 use super::request::SchedRequest;
@@ -184,7 +185,10 @@ pub fn weak_authenticator(user: &UserAccount) -> String {
 }
 
 /// The account a request's key names: a full key, or a weak one (it contains `_`).
-async fn user_by_key(pool: &db::Pool, key: &str) -> Result<Option<UserAccount>, sqlx::Error> {
+async fn user_by_key(
+    conn: &mut MySqlConnection,
+    key: &str,
+) -> Result<Option<UserAccount>, sqlx::Error> {
     if key.is_empty() {
         return Ok(None);
     }
@@ -192,10 +196,10 @@ async fn user_by_key(pool: &db::Pool, key: &str) -> Result<Option<UserAccount>, 
         let Some(id) = key.split('_').next().and_then(|s| s.parse::<i64>().ok()) else {
             return Ok(None);
         };
-        let user = user_where(pool, "u.id = ?", &id.to_string()).await?;
+        let user = user_where(&mut *conn, "u.id = ?", &id.to_string()).await?;
         return Ok(user.filter(|u| weak_authenticator(u) == key));
     }
-    user_where(pool, "u.authenticator = ?", key).await
+    user_where(conn, "u.authenticator = ?", key).await
 }
 
 fn obviously_different(host: &HostRecord, req: &SchedRequest) -> bool {
@@ -209,13 +213,13 @@ fn obviously_different(host: &HostRecord, req: &SchedRequest) -> bool {
 
 /// Authenticates a request and finds or creates its host record (see the module docs).
 pub async fn authenticate(
-    pool: &db::Pool,
+    conn: &mut MySqlConnection,
     req: &SchedRequest,
     now: i64,
 ) -> Result<Account, AuthError> {
     let mut notes = Vec::new();
     if req.hostid > 0 {
-        let mut found = host_with_user(pool, req.hostid).await?;
+        let mut found = host_with_user(&mut *conn, req.hostid).await?;
         let mut forwarded = false;
         // A merged host forwards to its successor through rpc_seqno.
         for _ in 0..10 {
@@ -223,7 +227,7 @@ pub async fn authenticate(
                 Some((h, _)) if h.userid.get() == 0 => {
                     let next = i64::from(h.rpc_seqno);
                     found = if next > 0 {
-                        host_with_user(pool, next).await?
+                        host_with_user(&mut *conn, next).await?
                     } else {
                         None
                     };
@@ -237,7 +241,7 @@ pub async fn authenticate(
                 let user = match owner {
                     Some(u) if u.authenticator == req.authenticator => u,
                     Some(u) if weak_authenticator(&u) == req.authenticator => u,
-                    _ => user_by_key(pool, &req.authenticator)
+                    _ => user_by_key(&mut *conn, &req.authenticator)
                         .await?
                         .ok_or(AuthError::BadKey { had_host: true })?,
                 };
@@ -255,7 +259,7 @@ pub async fn authenticate(
                     "host record belongs to another account or its rpc_seqno went back; \
                      making a new host record"
                 );
-                return new_or_similar_host(pool, req, user, now, notes).await;
+                return new_or_similar_host(conn, req, user, now, notes).await;
             }
             _ => {
                 notes.push("Can't find host record".to_string());
@@ -263,7 +267,7 @@ pub async fn authenticate(
             }
         }
     }
-    let user = user_by_key(pool, &req.authenticator)
+    let user = user_by_key(&mut *conn, &req.authenticator)
         .await?
         .ok_or(AuthError::BadKey { had_host: false })?;
     if !req.host.host_cpid.is_empty() {
@@ -275,7 +279,7 @@ pub async fn authenticate(
         let row = sqlx::query(sqlx::AssertSqlSafe(sql))
             .bind(user.id)
             .bind(&cpid)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
         if let Some(row) = row {
             let host = host_from_row(&row)?;
@@ -284,7 +288,7 @@ pub async fn authenticate(
                 if req.allow_multiple_clients != 1
                     && req.other_results.as_ref().is_none_or(Vec::is_empty)
                 {
-                    mark_results_lost(pool, host.id, now).await?;
+                    mark_results_lost(&mut *conn, host.id, now).await?;
                 }
                 return Ok(Account {
                     user,
@@ -296,13 +300,13 @@ pub async fn authenticate(
             }
         }
     }
-    new_or_similar_host(pool, req, user, now, notes).await
+    new_or_similar_host(conn, req, user, now, notes).await
 }
 
 /// BOINC's `didnt_find_host`: reuse the account's host with the same name, address, OS, CPU and
 /// memory (unless the client allows several clients per machine), else create a record.
 async fn new_or_similar_host(
-    pool: &db::Pool,
+    conn: &mut MySqlConnection,
     req: &SchedRequest,
     user: UserAccount,
     now: i64,
@@ -327,13 +331,13 @@ async fn new_or_similar_host(
             .bind(&r.os_name)
             .bind(&r.p_model)
             .bind(r.m_nbytes)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await?;
         if let Some(row) = row {
             let host = host_from_row(&row)?;
             tracing::info!(hostid = %host.id, userid = %user.id, "similar host of this account reused");
             if req.other_results.as_ref().is_none_or(Vec::is_empty) {
-                mark_results_lost(pool, host.id, now).await?;
+                mark_results_lost(&mut *conn, host.id, now).await?;
             }
             return Ok(Account {
                 user,
@@ -345,7 +349,7 @@ async fn new_or_similar_host(
         }
     }
     let row = new_host_row(req, &user, now);
-    let id = db::host::insert(pool, &row).await?;
+    let id = db::host::insert(&mut *conn, &row).await?;
     tracing::info!(hostid = %id, userid = %user.id, "host record created");
     let host = HostRecord {
         id,
@@ -423,8 +427,12 @@ fn new_host_row(req: &SchedRequest, user: &UserAccount, now: i64) -> db::host::H
 
 /// BOINC's `mark_results_over`: the host's jobs in progress are lost (the client was detached),
 /// so they end as `CLIENT_DETACHED` and their workunits are woken to re-issue them.
-async fn mark_results_lost(pool: &db::Pool, host: HostId, now: i64) -> Result<(), sqlx::Error> {
-    let mut tx = pool.begin().await?;
+async fn mark_results_lost(
+    conn: &mut MySqlConnection,
+    host: HostId,
+    now: i64,
+) -> Result<(), sqlx::Error> {
+    let mut tx = conn.begin().await?;
     let rows: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT id, workunitid FROM result WHERE hostid = ? AND server_state = ? FOR UPDATE",
     )
@@ -457,26 +465,29 @@ async fn mark_results_lost(pool: &db::Pool, host: HostId, now: i64) -> Result<()
 }
 
 /// The account's team name, if it has a team.
-pub async fn team_name(pool: &db::Pool, team: TeamId) -> Result<Option<String>, sqlx::Error> {
+pub async fn team_name(
+    conn: &mut MySqlConnection,
+    team: TeamId,
+) -> Result<Option<String>, sqlx::Error> {
     if team.get() == 0 {
         return Ok(None);
     }
     sqlx::query_scalar("SELECT name FROM team WHERE id = ?")
         .bind(team)
-        .fetch_optional(pool)
+        .fetch_optional(conn)
         .await
 }
 
 /// Records the cross-project id a client reports, if it changed (BOINC does the same).
 pub async fn update_cross_project_id(
-    pool: &db::Pool,
+    conn: &mut MySqlConnection,
     user: &UserAccount,
     reported: &str,
 ) -> Result<(), sqlx::Error> {
     if reported.is_empty() || reported == user.cross_project_id {
         return Ok(());
     }
-    db::user::set_cross_project_id(pool, user.id, reported).await?;
+    db::user::set_cross_project_id(conn, user.id, reported).await?;
     Ok(())
 }
 

@@ -19,8 +19,9 @@ use std::time::{Duration, Instant, SystemTime};
 
 use rboinc_core::db::app::AppRow;
 use rboinc_core::db::app_version::AppVersionRow;
-use rboinc_core::db::{self, AppId, AppVersionId, PlatformId, Pool};
+use rboinc_core::db::{self, AppId, AppVersionId, PlatformId};
 use rboinc_core::xml::escape;
+use sqlx::mysql::MySqlConnection;
 
 /// How long a loaded catalog is used before it is read again.
 pub const REFRESH: Duration = Duration::from_secs(5);
@@ -109,10 +110,10 @@ pub struct Catalog {
 
 impl Catalog {
     /// Reads the tables (three queries).
-    pub async fn load(pool: &Pool) -> Result<Catalog, sqlx::Error> {
-        let platforms = db::platform::active(pool).await?;
-        let apps = db::app::all(pool).await?;
-        let versions = db::app_version::active(pool).await?;
+    pub async fn load(conn: &mut MySqlConnection) -> Result<Catalog, sqlx::Error> {
+        let platforms = db::platform::active(&mut *conn).await?;
+        let apps = db::app::all(&mut *conn).await?;
+        let versions = db::app_version::active(&mut *conn).await?;
         Ok(Self::from_rows(
             platforms
                 .into_iter()
@@ -300,8 +301,9 @@ impl CatalogCache {
     }
 
     /// The current catalog, reloaded first if it is stale. Only one request reloads; the
-    /// others keep using the previous copy meanwhile (or wait, before the first load).
-    pub async fn get(&self, pool: &Pool) -> Result<Arc<Catalog>, sqlx::Error> {
+    /// others keep using the previous copy meanwhile (or wait, before the first load). Reads
+    /// through the caller's connection (a request never waits for a second one).
+    pub async fn get(&self, conn: &mut MySqlConnection) -> Result<Arc<Catalog>, sqlx::Error> {
         let current = self.snapshot();
         if let Some(c) = &current
             && !self.stale()
@@ -322,7 +324,7 @@ impl CatalogCache {
         let reread_mtime = std::fs::metadata(&self.reread_db)
             .and_then(|m| m.modified())
             .ok();
-        let fresh = Arc::new(Catalog::load(pool).await?);
+        let fresh = Arc::new(Catalog::load(conn).await?);
         *self.current.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::clone(&fresh));
         let mut c = self.checked.lock().unwrap_or_else(|e| e.into_inner());
         c.loaded_at = Some(Instant::now());

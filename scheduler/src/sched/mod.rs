@@ -206,10 +206,12 @@ async fn process(
 ) -> Result<(SchedReply, RpcKind), sqlx::Error> {
     let settings = &state.settings;
     let sched = &settings.sched;
-    let pool = &state.db;
-    let catalog = state.catalog.get(pool).await?;
+    // One connection for the whole RPC: a request never waits for a second one (a busy pool
+    // would deadlock), and each acquisition costs the pool's health checks.
+    let mut conn = state.db.acquire().await?;
+    let catalog = state.catalog.get(&mut conn).await?;
 
-    let account = match auth::authenticate(pool, req, now).await {
+    let account = match auth::authenticate(&mut conn, req, now).await {
         Ok(a) => a,
         Err(AuthError::BadKey { had_host }) => {
             tracing::warn!(hostid = req.hostid, "bad authenticator");
@@ -244,11 +246,11 @@ async fn process(
             RpcKind::Refused,
         ));
     }
-    let team = match auth::team_name(pool, account.user.teamid).await? {
+    let team = match auth::team_name(&mut conn, account.user.teamid).await? {
         Some(name) => Some((account.user.teamid.get(), name)),
         None => None,
     };
-    auth::update_cross_project_id(pool, &account.user, &req.cross_project_id).await?;
+    auth::update_cross_project_id(&mut conn, &account.user, &req.cross_project_id).await?;
     reply.account = Some(account_info(&account, team));
     if account.announce_hostid {
         reply.new_hostid = Some(account.host.id.get());
@@ -303,8 +305,6 @@ async fn process(
     };
     let external_ip = request::clip_bytes(client_addr, 254);
 
-    // One connection for the rest of the RPC (a request never waits for a second one).
-    let mut conn = pool.acquire().await?;
     let (mut sent, mut resent) = (0, 0);
     if req.results.is_empty() && !(requesting && key_ok) {
         // Nothing but the host's new state: one statement.
@@ -323,6 +323,19 @@ async fn process(
         // dominant cost of a write on a durable MySQL) per RPC, and a reply that is only sent
         // if all of it — reports, claims, the host's new state — is in the database.
         let mut tx = conn.begin().await?;
+        // The host row first: the validator locks hosts before results, so taking it before
+        // any result row (reports, claims) keeps the two from waiting for each other in a
+        // cycle.
+        host::update(
+            &mut *tx,
+            account.host.id,
+            req,
+            &account.user.email_addr,
+            rpc_seqno,
+            now,
+            external_ip,
+        )
+        .await?;
         let reported = report::handle(
             &mut tx,
             &catalog,
@@ -380,16 +393,6 @@ async fn process(
                 }
             }
         }
-        host::update(
-            &mut *tx,
-            account.host.id,
-            req,
-            &account.user.email_addr,
-            rpc_seqno,
-            now,
-            external_ip,
-        )
-        .await?;
         tx.commit().await?;
         state.metrics.results_reported(reported.written as u64);
     }

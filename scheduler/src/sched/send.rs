@@ -30,7 +30,7 @@ use rboinc_core::xml::escape;
 use sqlx::mysql::MySqlConnection;
 
 use super::catalog::{Catalog, VersionEntry};
-use super::jobs::{self, Candidate, Claim, JobCache, JobWorkunit};
+use super::jobs::{self, Candidate, Claim, JobCache, JobWorkunit, Replicas};
 use super::reply::SchedReply;
 use super::request::{ClientAppVersion, SchedRequest};
 use crate::metrics::Metrics;
@@ -376,8 +376,13 @@ pub async fn send_work(
     in_reply: &mut HashSet<WorkunitId>,
 ) -> Result<SendStats, sqlx::Error> {
     let mut stats = SendStats::default();
-    let by_user = ctx.sched.one_result_per_user_per_wu;
-    let one_per_wu = by_user || ctx.sched.one_result_per_host_per_wu;
+    let replicas = if ctx.sched.one_result_per_user_per_wu {
+        Replicas::OnePerUser(ctx.host.userid)
+    } else if ctx.sched.one_result_per_host_per_wu {
+        Replicas::OnePerHost(ctx.host.id)
+    } else {
+        Replicas::Anywhere
+    };
     let active_apps = ctx.catalog.active_app_ids();
     if ctx.jobs.is_old() && ctx.jobs.should_refill() {
         ctx.jobs.refill(&mut *conn, &active_apps).await?;
@@ -386,8 +391,8 @@ pub async fn send_work(
     // Candidates this host cannot take (it has a result of their workunit): skipped for the
     // rest of this RPC, left in the list for other hosts.
     let mut rejected: HashSet<ResultId> = HashSet::new();
-    // Candidates are locked until the RPC commits: take few at a time (most RPCs want one or
-    // two jobs), more while the request still wants work.
+    // Candidates are taken out of the shared list until this RPC is done with them: take few
+    // at a time (most RPCs want one or two jobs), more while the request still wants work.
     let mut batch = 1;
     while plan.needed() {
         let want = (plan.max_jobs - plan.jobs_sent).clamp(1, batch);
@@ -404,95 +409,88 @@ pub async fn send_work(
             stats.no_jobs_available = stats.sent == 0;
             break;
         }
-        let checked = async {
-            let held = if one_per_wu {
-                let wus: Vec<WorkunitId> = taken.iter().map(|c| c.wu.id).collect();
-                jobs::workunits_already_held(
-                    &mut *conn,
-                    &wus,
-                    ctx.host.id,
-                    ctx.host.userid,
-                    by_user,
-                )
-                .await?
-            } else {
-                HashSet::new()
-            };
-            let ids: Vec<ResultId> = taken
-                .iter()
-                .filter(|c| !held.contains(&c.wu.id))
-                .map(|c| c.result_id)
-                .collect();
-            let locked = jobs::lock_candidates(&mut *conn, &ids).await?;
-            Ok::<_, sqlx::Error>((held, locked))
-        }
-        .await;
-        let (held, locked) = match checked {
-            Ok(x) => x,
-            Err(e) => {
-                ctx.jobs.put_back(taken);
-                return Err(e);
-            }
-        };
-        let mut usable = Vec::new();
-        let mut keep = Vec::new();
-        let mut gone = Vec::new();
-        for c in taken {
-            if held.contains(&c.wu.id) {
-                rejected.insert(c.result_id);
-                keep.push(c);
-            } else if locked.contains(&c.result_id) {
-                usable.push(c);
-            } else {
-                // Sent meanwhile, or being sent by another scheduler right now.
-                stats.collisions += 1;
-                ctx.metrics.claim_collision();
-                gone.push(c);
-            }
-        }
-        ctx.jobs.release(&gone);
-        ctx.jobs.put_back(keep);
-        let mut iter = usable.into_iter();
+        let mut iter = taken.into_iter();
         while let Some(c) = iter.next() {
             if !plan.needed() || in_reply.contains(&c.wu.id) {
                 ctx.jobs.put_back(std::iter::once(c).chain(iter).collect());
                 break;
             }
-            match claim_and_add(ctx, &mut *conn, &c, reply).await {
-                Ok(Some(est)) => {
+            let outcome = match claim_and_add(ctx, &mut *conn, &c, replicas, reply).await {
+                Ok(Sent::Lost) if replicas != Replicas::Anywhere => {
+                    // Refused: is it this host's replica rule (keep the job for other
+                    // hosts) or another process (forget it)?
+                    jobs::workunits_already_held(
+                        &mut *conn,
+                        &[c.wu.id],
+                        ctx.host.id,
+                        ctx.host.userid,
+                        matches!(replicas, Replicas::OnePerUser(_)),
+                    )
+                    .await
+                    .map(|held| {
+                        if held.contains(&c.wu.id) {
+                            Sent::Held
+                        } else {
+                            Sent::Lost
+                        }
+                    })
+                }
+                other => other,
+            };
+            match outcome {
+                Ok(Sent::Yes(est)) => {
                     plan.add_job(est);
                     in_reply.insert(c.wu.id);
                     stats.sent += 1;
+                    ctx.jobs.release(&[c]);
                 }
-                Ok(None) => {
+                Ok(Sent::Held) => {
+                    rejected.insert(c.result_id);
+                    ctx.jobs.put_back(vec![c]);
+                }
+                Ok(Sent::Lost) => {
                     stats.collisions += 1;
                     ctx.metrics.claim_collision();
+                    ctx.jobs.release(&[c]);
                 }
+                Ok(Sent::Unusable) => ctx.jobs.release(&[c]),
                 Err(e) => {
                     ctx.jobs.release(&[c]);
                     ctx.jobs.put_back(iter.collect());
                     return Err(e);
                 }
             }
-            ctx.jobs.release(&[c]);
         }
     }
     Ok(stats)
 }
 
-/// Claims one candidate and adds it to the reply; `Ok(None)` if it was gone (or unusable).
-/// Returns the job's estimated run time.
+/// What became of one candidate.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Sent {
+    /// Claimed and in the reply, with its estimated run time.
+    Yes(f64),
+    /// Not claimed: sent or being sent elsewhere, or its workunit failed.
+    Lost,
+    /// Not claimed: the host (user) already has a result of its workunit.
+    Held,
+    /// No version for this host, or stored XML that cannot be sent.
+    Unusable,
+}
+
+/// Claims one candidate and adds it to the reply.
 async fn claim_and_add(
     ctx: &SendContext<'_>,
     conn: &mut MySqlConnection,
     c: &Candidate,
+    replicas: Replicas,
     reply: &mut SchedReply,
-) -> Result<Option<f64>, sqlx::Error> {
+) -> Result<Sent, sqlx::Error> {
     let Some(chosen) = ctx
         .versions
         .choose(ctx.catalog, c.wu.appid, c.wu.app_version_num)
     else {
-        return Ok(None);
+        return Ok(Sent::Unusable);
     };
     let flops = chosen.flops(&ctx.host);
     let client_deadline = ctx.now + i64::from(c.wu.delay_bound);
@@ -508,7 +506,7 @@ async fn claim_and_add(
         Ok(xml) => xml,
         Err(e) => {
             tracing::error!(result_id = %c.result_id, wu_id = %c.wu.id, error = %e, "job not sendable");
-            return Ok(None);
+            return Ok(Sent::Unusable);
         }
     };
     let claim = Claim {
@@ -520,13 +518,13 @@ async fn claim_and_add(
         flops_estimate: flops,
         app_version_id: chosen.app_version_id(),
     };
-    if !jobs::claim(&mut *conn, &claim).await? {
-        tracing::debug!(result_id = %c.result_id, "job already sent by another scheduler");
-        return Ok(None);
+    if !jobs::claim(&mut *conn, &claim, replicas).await? {
+        tracing::debug!(result_id = %c.result_id, "job not claimed");
+        return Ok(Sent::Lost);
     }
     tracing::debug!(result_id = %c.result_id, wu_id = %c.wu.id, hostid = %ctx.host.id, "job sent");
     add_to_reply(reply, &c.wu, xml);
-    Ok(Some(c.wu.rsc_fpops_est / flops))
+    Ok(Sent::Yes(c.wu.rsc_fpops_est / flops))
 }
 
 #[cfg(test)]
