@@ -15,10 +15,14 @@
 //! median run (the machine is shared: other work slows single runs down, never speeds them
 //! up). This is a benchmark, not a test: it only checks that the work was done.
 
+mod bench_args;
+
 #[path = "../tests/finished_jobs/mod.rs"]
 mod finished_jobs;
 
 use std::time::Instant;
+
+use bench_args::BenchArgs;
 
 use finished_jobs::{Project, Stage};
 
@@ -43,29 +47,8 @@ const KINDS: &[&str] = &[
 ];
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut n: u64 = 20_000;
-    let mut repeat = 1;
-    let mut kinds = Vec::new();
-    let mut i = 0;
-    while i < args.len() {
-        match args[i].as_str() {
-            "--n" => {
-                n = args[i + 1].parse().expect("--n takes a number");
-                i += 1;
-            }
-            "--repeat" => {
-                repeat = args[i + 1].parse().expect("--repeat takes a number");
-                i += 1;
-            }
-            a if a.starts_with("--") => {} // `cargo bench` passes --bench
-            a => kinds.push(a.to_string()),
-        }
-        i += 1;
-    }
-    if kinds.is_empty() {
-        kinds = KINDS.iter().map(|k| k.to_string()).collect();
-    }
+    let args = BenchArgs::from_env(KINDS);
+    let (kinds, n, repeat) = (args.kinds, args.n, args.repeat);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let mut rows = Vec::new();
     for kind in &kinds {

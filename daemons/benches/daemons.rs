@@ -11,11 +11,15 @@
 //! the median and the best run (the machine and the MariaDB server are shared, so single runs
 //! vary a lot). This is a benchmark, not a test: it asserts only that the work was done.
 
+mod bench_args;
+
 #[path = "../tests/transitioner_support/mod.rs"]
 mod support;
 
 use std::fs;
 use std::time::Instant;
+
+use bench_args::BenchArgs;
 
 use rboinc_core::config::Config;
 use rboinc_daemons::transitioner::{self, Transitioner};
@@ -42,29 +46,8 @@ const KINDS: &[&str] = &[
 ];
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut n = 20_000;
-    let mut repeat = 1;
-    let mut kinds = Vec::new();
-    let mut i = 0;
-    while i < args.len() {
-        match args[i].as_str() {
-            "--n" => {
-                n = args[i + 1].parse().expect("--n takes a number");
-                i += 1;
-            }
-            "--repeat" => {
-                repeat = args[i + 1].parse().expect("--repeat takes a number");
-                i += 1;
-            }
-            a if a.starts_with("--") => {} // `cargo bench` passes --bench
-            a => kinds.push(a.to_string()),
-        }
-        i += 1;
-    }
-    if kinds.is_empty() {
-        kinds = KINDS.iter().map(|k| k.to_string()).collect();
-    }
+    let args = BenchArgs::from_env(KINDS);
+    let (kinds, n, repeat) = (args.kinds, args.n as i64, args.repeat);
     // RUST_LOG=rboinc_daemons=debug shows per-batch timings.
     if std::env::var_os("RUST_LOG").is_some() {
         rboinc_core::telemetry::init(rboinc_core::telemetry::LogFormat::Text, 3);

@@ -16,25 +16,9 @@ use rboinc_core::hier;
 use rboinc_core::test_support::TestDb;
 use sqlx::MySqlPool;
 
-/// The workspace root.
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("crate is inside the workspace")
-        .to_path_buf()
-}
-
-/// Our executable with the given name, built by cargo next to this test (or bench) binary.
-pub fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let mut dir = exe.parent().expect("deps dir").to_path_buf();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let path = dir.join(name);
-    assert!(path.exists(), "{} was not built", path.display());
-    path
-}
+#[path = "../built/mod.rs"]
+mod built;
+pub use built::{binary, workspace_root};
 
 pub const FANOUT: u32 = 1024;
 

@@ -15,30 +15,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use rboinc_core::test_support::TestDb;
 
-/// The workspace root (one level above this crate).
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("crate is inside the workspace")
-        .to_path_buf()
-}
+#[path = "../built/mod.rs"]
+mod built;
+pub use built::{binary, workspace_root};
 
 fn oracle_dir() -> PathBuf {
     workspace_root().join("fixtures/daemon-oracle")
-}
-
-/// Our executable with the given name, built by cargo next to this test binary.
-pub fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> -> target/<profile>/<name>
-    let dir = exe.parent().and_then(Path::parent).expect("target dir");
-    let path = dir.join(name);
-    assert!(
-        path.exists(),
-        "daemon binary {} was not built (is `{name}` a [[bin]] of rboinc-daemons?)",
-        path.display()
-    );
-    path
 }
 
 /// The result template every oracle workunit names (`templates/mnist_out`).

@@ -6,32 +6,16 @@
 
 use std::fmt::Write as _;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use rboinc_core::test_support::TestDb;
 use sqlx::MySqlPool;
 
-/// The workspace root.
-pub fn workspace_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("crate is inside the workspace")
-        .to_path_buf()
-}
-
-/// Our executable with the given name, built by cargo next to this test binary.
-pub fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let mut dir = exe.parent().expect("deps dir").to_path_buf();
-    if dir.ends_with("deps") {
-        dir.pop();
-    }
-    let path = dir.join(name);
-    assert!(path.exists(), "{} was not built", path.display());
-    path
-}
+#[path = "../built/mod.rs"]
+mod built;
+pub use built::{binary, workspace_root};
 
 pub fn now() -> i64 {
     SystemTime::now()
