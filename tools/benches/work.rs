@@ -231,4 +231,16 @@ async fn main() {
         "| file system alone: {N} new files (create, write, rename), no database | {plain_files:.2} | {:.0} files/s | — | — | — |",
         N as f64 / plain_files
     );
+    let runs = |secs: &[f64]| {
+        secs.iter()
+            .map(|s| format!("{s:.2}"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    println!(
+        "\nruns in order (s): create_work --stdin {}; series submit, every workunit {}; series submit as used {}",
+        runs(&cw),
+        runs(&all),
+        runs(&queued)
+    );
 }

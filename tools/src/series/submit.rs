@@ -160,6 +160,15 @@ pub async fn submit(
         .clone()
         .unwrap_or_else(|| format!("series_{}", unix_now()));
     check_name(&name)?;
+    if !o.dataset.exists() {
+        return Err(SeriesError::MissingDataset(o.dataset.clone()));
+    }
+    let started = Instant::now();
+    // The dataset is bundled on a blocking thread meanwhile: while the database is asked
+    // whether the name is free and how many workunits to create now, and job files are staged.
+    let stager = crate::stage::Stager::from_config(&project.config)?;
+    let dataset = o.dataset.clone();
+    let bundling = tokio::task::spawn_blocking(move || bundle_dataset(&stager, &dataset));
     if store::series_by_name(pool, &name).await?.is_some() {
         return Err(SeriesError::Invalid(format!(
             "a series named {name:?} already exists; choose another --name"
@@ -167,16 +176,6 @@ pub async fn submit(
     }
     let mut creator = WorkCreator::new(pool, project.config.clone(), &o.app).await?;
     let user_id = submitter(pool, o.submitter.as_deref()).await?;
-    if !o.dataset.exists() {
-        return Err(SeriesError::MissingDataset(o.dataset.clone()));
-    }
-
-    let started = Instant::now();
-    // The dataset is bundled on a blocking thread while the database says how many workunits
-    // to create now and their job files start staging.
-    let stager = creator.stager().clone();
-    let dataset = o.dataset.clone();
-    let bundling = tokio::task::spawn_blocking(move || bundle_dataset(&stager, &dataset));
     let direct = created_at_once(pool, creator.app().id, o).await?;
     let rounds = (0..direct)
         .map(|i| Round::new(i, &o.params, seeds[i], round_wu_name(&name, i + 1)))
