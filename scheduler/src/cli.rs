@@ -13,6 +13,7 @@ use rboinc_core::daemon::{CommonDaemonArgs, DaemonRuntime};
 use rboinc_core::db;
 use tokio::net::TcpListener;
 
+use crate::sched::connections::PING_IF_IDLE;
 use crate::server;
 use crate::state::AppState;
 
@@ -30,9 +31,6 @@ pub struct Cli {
     pub listen: Option<SocketAddr>,
 }
 
-/// A pooled connection idle at least this long is pinged before it serves a request.
-pub const PING_IF_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
-
 /// The pool the server uses: core's options (rows-matched check on every new connection) plus
 /// `READ COMMITTED` for the session, so each statement of an RPC's transaction sees what other
 /// schedulers committed (the job list is refilled inside it) and InnoDB takes no gap locks that
@@ -40,9 +38,10 @@ pub const PING_IF_IDLE: std::time::Duration = std::time::Duration::from_secs(1);
 /// saves a round trip on every RPC.
 ///
 /// A connection is pinged before use only if it sat idle for a while ([`PING_IF_IDLE`]): the
-/// pool's default ping on every acquisition is a round trip per RPC, and one that was in use a
-/// moment ago is alive (a broken one fails its RPC, which answers "project down", and is
-/// dropped when the pool tests it on release).
+/// pool's default ping on every acquisition is a round trip per request, and one that was in
+/// use a moment ago is alive (a broken one fails its request and is dropped when the pool tests
+/// it on release). Scheduler RPCs keep their connections apart from the pool
+/// ([`crate::sched::connections`]).
 pub fn scheduler_pool_options(max_connections: u32) -> sqlx::mysql::MySqlPoolOptions {
     db::pool_options()
         .max_connections(max_connections)

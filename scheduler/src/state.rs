@@ -17,6 +17,7 @@ use sqlx::mysql::MySqlConnection;
 
 use crate::metrics::Metrics;
 use crate::sched::catalog::{self, CatalogCache};
+use crate::sched::connections::RpcConnections;
 use crate::sched::jobs::JobCache;
 use crate::settings::{ServerSettings, SettingsError};
 
@@ -71,6 +72,8 @@ impl Activity {
 pub struct AppState {
     pub settings: Arc<ServerSettings>,
     pub db: Pool,
+    /// Connections of scheduler RPCs, kept between them (from `db`).
+    pub rpc_conns: Arc<RpcConnections>,
     pub metrics: Arc<Metrics>,
     pub catalog: Arc<CatalogCache>,
     pub jobs: Arc<JobCache>,
@@ -101,6 +104,10 @@ impl AppState {
             )),
             jobs: Arc::new(JobCache::new(settings.sched.shmem_work_items as usize)),
             settings: Arc::new(settings),
+            rpc_conns: Arc::new(RpcConnections::new(
+                db.clone(),
+                db.options().get_max_connections() as usize,
+            )),
             db,
             metrics: Arc::new(Metrics::default()),
             code_sign: Arc::new(code_sign),

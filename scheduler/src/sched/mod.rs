@@ -10,11 +10,15 @@
 //! 6. update the host record ([`host`]) and write the reply ([`reply`]), with the
 //!    `next_rpc_delay` hints that keep clients coming back while work is in flight.
 //!
+//! Steps 3–6 run on one database connection ([`connections`], kept for the next RPC if this one
+//! got through), and everything they write after authentication is one transaction.
+//!
 //! Every failure is a well-formed reply: clients log its message and back off by its
 //! `request_delay`; an HTTP error would only make them retry blindly.
 
 pub mod auth;
 pub mod catalog;
+pub mod connections;
 pub mod elements;
 pub mod host;
 pub mod jobs;
@@ -36,6 +40,7 @@ use axum::routing::post;
 use rboinc_core::auth as account_auth;
 use rboinc_core::crypt::CodeSignReply;
 use sqlx::Connection;
+use sqlx::mysql::MySqlConnection;
 use tracing::Span;
 
 use crate::error::chain;
@@ -204,14 +209,26 @@ async fn process(
     client_addr: &str,
     now: i64,
 ) -> Result<(SchedReply, RpcKind), sqlx::Error> {
+    // One connection for the whole RPC: a request never waits for a second one (a busy pool
+    // would deadlock). Kept for the next RPC only if this one got through.
+    let mut conn = state.rpc_conns.acquire().await?;
+    let done = process_on(state, &mut conn, req, client_addr, now).await?;
+    conn.finished();
+    Ok(done)
+}
+
+async fn process_on(
+    state: &AppState,
+    conn: &mut MySqlConnection,
+    req: &SchedRequest,
+    client_addr: &str,
+    now: i64,
+) -> Result<(SchedReply, RpcKind), sqlx::Error> {
     let settings = &state.settings;
     let sched = &settings.sched;
-    // One connection for the whole RPC: a request never waits for a second one (a busy pool
-    // would deadlock), and each acquisition costs the pool's health checks.
-    let mut conn = state.db.acquire().await?;
-    let catalog = state.catalog.get(&mut conn).await?;
+    let catalog = state.catalog.get(conn).await?;
 
-    let account = match auth::authenticate(&mut conn, req, now).await {
+    let account = match auth::authenticate(conn, req, now).await {
         Ok(a) => a,
         Err(AuthError::BadKey { had_host }) => {
             tracing::warn!(hostid = req.hostid, "bad authenticator");
@@ -246,11 +263,11 @@ async fn process(
             RpcKind::Refused,
         ));
     }
-    let team = match auth::team_name(&mut conn, account.user.teamid).await? {
+    let team = match auth::team_name(conn, account.user.teamid).await? {
         Some(name) => Some((account.user.teamid.get(), name)),
         None => None,
     };
-    auth::update_cross_project_id(&mut conn, &account.user, &req.cross_project_id).await?;
+    auth::update_cross_project_id(conn, &account.user, &req.cross_project_id).await?;
     reply.account = Some(account_info(&account, team));
     if account.announce_hostid {
         reply.new_hostid = Some(account.host.id.get());
@@ -401,7 +418,7 @@ async fn process(
 
     reply.next_rpc_delay = sched.next_rpc_delay.map(|d| d.as_secs_f64());
     if let Some(busy_delay) = settings.next_rpc_delay_busy
-        && state.activity.busy(&mut conn).await
+        && state.activity.busy(conn).await
     {
         let d = busy_delay.as_secs_f64();
         reply.next_rpc_delay = Some(reply.next_rpc_delay.map_or(d, |x| x.min(d)));

@@ -1,0 +1,81 @@
+//! The connections scheduler RPCs keep between them: reused only after an RPC that finished,
+//! replaced when the server dropped them, and never more at once than the limit.
+
+use std::time::Duration;
+
+use rboinc_core::test_support::TestDb;
+use rboinc_scheduler::sched::connections::RpcConnections;
+use sqlx::Executor;
+use sqlx::mysql::MySqlConnection;
+
+async fn session_id(conn: &mut MySqlConnection) -> u64 {
+    sqlx::query_scalar("SELECT CONNECTION_ID()")
+        .fetch_one(conn)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_finished_connection_is_reused_and_an_unfinished_one_is_not() {
+    let db = TestDb::new().await;
+    let conns = RpcConnections::new(db.pool().clone(), 4);
+    let first = {
+        let mut c = conns.acquire().await.unwrap();
+        let id = session_id(&mut c).await;
+        c.finished();
+        id
+    };
+    assert_eq!(conns.idle_count(), 1);
+    {
+        let mut c = conns.acquire().await.unwrap();
+        assert_eq!(session_id(&mut c).await, first, "the idle one is reused");
+        // An RPC that fails inside its transaction: the connection is not given back.
+        c.execute("BEGIN").await.unwrap();
+        c.execute("UPDATE platform SET deprecated = deprecated")
+            .await
+            .unwrap();
+    }
+    assert_eq!(conns.idle_count(), 0);
+    let mut c = conns.acquire().await.unwrap();
+    assert_ne!(session_id(&mut c).await, first, "a new session");
+    let in_tx: u64 = sqlx::query_scalar("SELECT @@in_transaction")
+        .fetch_one(&mut *c)
+        .await
+        .unwrap();
+    assert_eq!(in_tx, 0);
+}
+
+#[tokio::test]
+async fn a_connection_the_server_dropped_is_replaced() {
+    let db = TestDb::new().await;
+    let conns = RpcConnections::with_ping_after(db.pool().clone(), 4, Duration::ZERO);
+    let first = {
+        let mut c = conns.acquire().await.unwrap();
+        let id = session_id(&mut c).await;
+        c.finished();
+        id
+    };
+    sqlx::query("KILL ?")
+        .bind(first)
+        .execute(db.pool())
+        .await
+        .unwrap();
+    let mut c = conns.acquire().await.unwrap();
+    assert_ne!(session_id(&mut c).await, first);
+}
+
+#[tokio::test]
+async fn no_more_connections_than_the_limit() {
+    let db = TestDb::new().await;
+    let conns = RpcConnections::new(db.pool().clone(), 1);
+    let held = conns.acquire().await.unwrap();
+    // The second request is not served while the only connection is out (polled once).
+    assert!(
+        tokio::time::timeout(Duration::ZERO, conns.acquire())
+            .await
+            .is_err()
+    );
+    drop(held);
+    let mut c = conns.acquire().await.unwrap();
+    session_id(&mut c).await;
+}
