@@ -61,6 +61,9 @@ struct SubmitArgs {
     /// Series name [default: series_<time>].
     #[arg(long)]
     name: Option<String>,
+    /// The app the rounds run (it must take the mnist trainer's job files).
+    #[arg(long, default_value = rboinc_tools::make_project::APP)]
+    app: String,
     #[arg(long, default_value_t = 5)]
     rounds: usize,
     #[arg(long = "sample-count", default_value_t = 8000)]
@@ -163,7 +166,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let pool = project.connect().await?;
     match cli.command {
         Command::Submit(a) => {
-            let s = submit(&project, &pool, a).await?;
+            let (s, _) = submit(&project, &pool, a).await?;
             println!("{}", s.series.name);
         }
         Command::Status { name: Some(name) } => {
@@ -173,10 +176,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 "{}",
                 progress::render(&s, &rounds, f64::from(unix_now() - s.create_time))
             );
+            if s.state != store::SERIES_CANCELLED && !progress::Totals::of(&rounds).all_finished() {
+                warn_hints(&project, &pool, &s).await;
+            }
         }
         Command::Status { name: None } => {
+            let mut unfinished = None;
             for s in store::all_series(&pool).await? {
                 let t = progress::Totals::of(&progress::rounds(&pool, &s).await?);
+                if s.state != store::SERIES_CANCELLED && !t.all_finished() {
+                    unfinished.get_or_insert(s.clone());
+                }
                 println!(
                     "{}: {}/{} rounds done ({} failed){}",
                     s.name,
@@ -190,10 +200,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     }
                 );
             }
+            if let Some(s) = unfinished {
+                warn_hints(&project, &pool, &s).await;
+            }
         }
         Command::Wait(w) => {
             let s = find(&pool, &w.name).await?;
-            wait(&project, &pool, &s, &w.opts).await?;
+            wait(&project, &pool, &s, &w.opts, false).await?;
         }
         Command::Run {
             submit: a,
@@ -201,13 +214,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             local: l,
         } => {
             let started = Instant::now();
-            let sub = submit(&project, &pool, a).await?;
+            let (sub, hinted) = submit(&project, &pool, a).await?;
             let s = sub.series;
             eprintln!(
                 "submitted {} ({} rounds, {} workunits created now)",
                 s.name, s.rounds, sub.created
             );
-            wait(&project, &pool, &s, &w).await?;
+            wait(&project, &pool, &s, &w, hinted).await?;
             eprintln!(
                 "distributed part finished in {:.1} s",
                 started.elapsed().as_secs_f64()
@@ -243,10 +256,10 @@ async fn submit(
     project: &Project,
     pool: &db::Pool,
     a: SubmitArgs,
-) -> anyhow::Result<series::Submitted> {
+) -> anyhow::Result<(series::Submitted, bool)> {
     let o = SubmitOptions {
         name: a.name,
-        app: rboinc_tools::make_project::APP.to_string(),
+        app: a.app,
         params: SeriesParams {
             sample_count: a.sample_count,
             train_epochs: a.train_epochs,
@@ -277,7 +290,18 @@ async fn submit(
         s.series.dataset_file,
         s.dataset_train_rows
     );
-    Ok(s)
+    let hinted = warn_hints(project, pool, &s.series).await;
+    Ok((s, hinted))
+}
+
+/// Says what keeps a series from moving (see `series::health`); returns whether it said
+/// anything.
+async fn warn_hints(project: &Project, pool: &db::Pool, s: &SeriesRow) -> bool {
+    let hints = health::hints(project, pool, s.appid).await;
+    for h in &hints {
+        eprintln!("series: warning: {h}");
+    }
+    !hints.is_empty()
 }
 
 async fn wait(
@@ -285,11 +309,12 @@ async fn wait(
     pool: &db::Pool,
     s: &SeriesRow,
     o: &WaitOpts,
+    mut hinted: bool,
 ) -> anyhow::Result<()> {
     let tty = std::io::stderr().is_terminal();
     let start = Instant::now();
     let mut last = String::new();
-    let mut hinted = false;
+    let (mut first, mut checked_late) = (true, false);
     loop {
         let rounds = progress::rounds(pool, s).await?;
         let totals = progress::Totals::of(&rounds);
@@ -308,13 +333,14 @@ async fn wait(
         if totals.all_finished() {
             return Ok(());
         }
-        // After a short grace period, say why nothing moves.
-        if !hinted && start.elapsed() > Duration::from_secs(20) && totals.finished() == 0 {
-            for h in health::hints(&project.dir, pool, project.config.master_url.as_deref()).await {
-                eprintln!("series: {h}");
-            }
-            hinted = true;
+        // Say what keeps the series from moving: at once, and (if all looked fine then) again
+        // when nothing has finished after a short grace period.
+        let late = start.elapsed() > Duration::from_secs(20) && totals.finished() == 0;
+        if !hinted && (first || (late && !checked_late)) {
+            hinted = warn_hints(project, pool, s).await;
+            checked_late |= late;
         }
+        first = false;
         if o.timeout.is_some_and(|t| start.elapsed().as_secs_f64() > t) {
             anyhow::bail!(
                 "gave up waiting after {} s ({} of {} rounds finished)",

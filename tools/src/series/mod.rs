@@ -6,10 +6,11 @@
 //! `work_generator` daemon creates the rest a cushion at a time (`generator`), both staging
 //! job files a chunk ahead of the inserts (`job_files`); `progress`
 //! says where each round is; `local` runs the same jobs here; `report` writes the summary and
-//! plots; `cancel` stops a series.
+//! plots; `cancel` stops a series; `health` says what keeps a series from moving.
 
 pub mod cancel;
 pub mod generator;
+pub mod health;
 pub mod job_files;
 pub mod local;
 pub mod params;
@@ -31,6 +32,8 @@ use crate::stage::StageError;
 pub enum SeriesError {
     #[error("{0}")]
     Invalid(String),
+    #[error("{}", unknown_app(.app, .known))]
+    UnknownApp { app: String, known: Vec<String> },
     #[error("no series named {0:?} (`series status` without a name lists them)")]
     Unknown(String),
     #[error(
@@ -56,59 +59,16 @@ pub enum SeriesError {
     Sql(#[from] sqlx::Error),
 }
 
-/// Problems that keep a series from moving, worth telling the researcher while waiting.
-pub mod health {
-    use rboinc_core::db;
-    use rboinc_core::project::ProjectDir;
-
-    /// Daemons whose pid file names a live process.
-    pub fn running_daemons(dir: &ProjectDir) -> Vec<String> {
-        let Ok(entries) = std::fs::read_dir(dir.pid_dir()) else {
-            return Vec::new();
-        };
-        let mut out = Vec::new();
-        for e in entries.flatten() {
-            let name = e.file_name().to_string_lossy().into_owned();
-            let Some(stem) = name.strip_suffix(".pid") else {
-                continue;
-            };
-            let alive = std::fs::read_to_string(e.path())
-                .ok()
-                .and_then(|t| t.trim().parse::<i32>().ok())
-                .and_then(rustix::process::Pid::from_raw)
-                .is_some_and(|pid| rustix::process::test_kill_process(pid).is_ok());
-            if alive {
-                out.push(stem.to_string());
-            }
-        }
-        out.sort();
-        out
-    }
-
-    /// Hints for a series that is not moving (empty when all looks fine).
-    pub async fn hints(dir: &ProjectDir, pool: &db::Pool, master_url: Option<&str>) -> Vec<String> {
-        let mut out = Vec::new();
-        let running = running_daemons(dir);
-        for need in ["scheduler", "transitioner", "work_generator"] {
-            if !running.iter().any(|r| r.starts_with(need)) {
-                out.push(format!(
-                    "the project is not running ({need} has no live pid file in {}): start it with `start` in {}",
-                    dir.pid_dir().display(),
-                    dir.root().display()
-                ));
-                break;
-            }
-        }
-        let hosts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM host")
-            .fetch_one(pool)
-            .await
-            .unwrap_or(0);
-        if hosts == 0 {
-            out.push(format!(
-                "no hosts attached: attach a BOINC client with `boinccmd --project_attach {} <authenticator>` (make_project printed the authenticator)",
-                master_url.unwrap_or("<master_url>")
-            ));
-        }
-        out
+fn unknown_app(app: &str, known: &[String]) -> String {
+    if known.is_empty() {
+        format!(
+            "unknown app {app:?}: the project has no apps yet; make_project adds the {} app",
+            crate::make_project::APP
+        )
+    } else {
+        format!(
+            "unknown app {app:?}: the project's apps are {}; give one of them with --app",
+            known.join(", ")
+        )
     }
 }

@@ -19,7 +19,7 @@ use super::generator;
 use super::job_files::{CHUNK_ROUNDS, JobFiles, Round, SeriesSettings, WorkunitSettings};
 use super::params::{SeriesParams, seeds_from_base};
 use super::store::{self, ROUND_CREATED, ROUND_QUEUED, SERIES_ACTIVE, SeriesRow};
-use crate::create_work::{self, InputArg, WorkCreator};
+use crate::create_work::{self, CreateWorkError, InputArg, WorkCreator};
 use crate::project::{Project, unix_now};
 use crate::stage::StagedFile;
 
@@ -174,7 +174,17 @@ pub async fn submit(
             "a series named {name:?} already exists; choose another --name"
         )));
     }
-    let mut creator = WorkCreator::new(pool, project.config.clone(), &o.app).await?;
+    let mut creator = match WorkCreator::new(pool, project.config.clone(), &o.app).await {
+        Ok(c) => c,
+        Err(CreateWorkError::UnknownApp { app, .. }) => {
+            let known = rboinc_core::db::app::all(pool).await?;
+            return Err(SeriesError::UnknownApp {
+                app,
+                known: known.into_iter().map(|a| a.name).collect(),
+            });
+        }
+        Err(e) => return Err(e.into()),
+    };
     let user_id = submitter(pool, o.submitter.as_deref()).await?;
     let direct = created_at_once(pool, creator.app().id, o).await?;
     let rounds = (0..direct)
