@@ -2,13 +2,15 @@
 //! seeds, submitted together, followed live, reproduced locally and reported.
 //!
 //! A series is a BOINC `batch` row plus rboinc's `rb_series` and `rb_series_round` rows
-//! (`store`). `submit` queues the rounds and creates the first workunits; the
+//! (`store`). `submit` queues the rounds and creates the first workunits, with the dataset
+//! staged as one bundle (`dataset`); the
 //! `work_generator` daemon creates the rest a cushion at a time (`generator`), both staging
 //! job files a chunk ahead of the inserts (`job_files`); `progress`
 //! says where each round is; `local` runs the same jobs here; `report` writes the summary and
 //! plots; `cancel` stops a series; `health` says what keeps a series from moving.
 
 pub mod cancel;
+pub mod dataset;
 pub mod generator;
 pub mod health;
 pub mod job_files;

@@ -7,21 +7,20 @@
 //! inserts, and the dataset bundled meanwhile; one `syncfs` makes them durable before the
 //! commit ([`super::job_files`]).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Instant;
 
 use rboinc_core::db::{self, AppId, UserId, WorkunitId, batch, user};
-use rboinc_core::md5file::Md5Hex;
 use rboinc_core::state::BatchState;
 
 use super::SeriesError;
+use super::dataset::{self, StagedDataset};
 use super::generator;
 use super::job_files::{CHUNK_ROUNDS, JobFiles, Round, SeriesSettings, WorkunitSettings};
 use super::params::{SeriesParams, seeds_from_base};
 use super::store::{self, ROUND_CREATED, ROUND_QUEUED, SERIES_ACTIVE, SeriesRow};
 use crate::create_work::{self, CreateWorkError, InputArg, WorkCreator};
 use crate::project::{Project, unix_now};
-use crate::stage::StagedFile;
 
 /// What a researcher asks for.
 #[derive(Debug, Clone)]
@@ -94,38 +93,6 @@ fn check_name(name: &str) -> Result<(), SeriesError> {
     }
 }
 
-/// A dataset staged as a bundle (not synced yet).
-#[derive(Debug, Clone)]
-struct StagedDataset {
-    file: StagedFile,
-    sha256: String,
-    train_rows: usize,
-}
-
-/// The dataset as a bundle (encoded in memory), staged under a content-addressed name: a host
-/// downloads it once (it is sticky), and a changed dataset gets a new name. The caller syncs
-/// before its commit.
-fn bundle_dataset(
-    stager: &crate::stage::Stager,
-    dataset: &Path,
-) -> Result<StagedDataset, SeriesError> {
-    if !dataset.exists() {
-        return Err(SeriesError::MissingDataset(dataset.to_path_buf()));
-    }
-    let bad =
-        |e: &dyn std::fmt::Display| SeriesError::Dataset(format!("{}: {e}", dataset.display()));
-    let ds = mnist_app::dataset::load(dataset).map_err(|e| bad(&e))?;
-    let bytes = mnist_app::dataset::bundle::encode(&ds).map_err(|e| bad(&e))?;
-    let md5 = Md5Hex::of_bytes(&bytes);
-    let name = format!("mnist_dataset_{}.bin", &md5.as_str()[..16]);
-    let file = stager.stage_bytes(&name, &bytes)?;
-    Ok(StagedDataset {
-        file,
-        sha256: ds.sha256.clone(),
-        train_rows: ds.train.len(),
-    })
-}
-
 /// Submits a series (see the module docs of [`super`]).
 pub async fn submit(
     project: &Project,
@@ -167,8 +134,9 @@ pub async fn submit(
     // The dataset is bundled on a blocking thread meanwhile: while the database is asked
     // whether the name is free and how many workunits to create now, and job files are staged.
     let stager = crate::stage::Stager::from_config(&project.config)?;
-    let dataset = o.dataset.clone();
-    let bundling = tokio::task::spawn_blocking(move || bundle_dataset(&stager, &dataset));
+    let source = o.dataset.clone();
+    let cache = project.dir.tmp_dir().join("series_datasets");
+    let bundling = tokio::task::spawn_blocking(move || dataset::stage(&stager, &cache, &source));
     if store::series_by_name(pool, &name).await?.is_some() {
         return Err(SeriesError::Invalid(format!(
             "a series named {name:?} already exists; choose another --name"
