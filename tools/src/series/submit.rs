@@ -16,7 +16,9 @@ use rboinc_core::state::BatchState;
 use super::SeriesError;
 use super::dataset::{self, StagedDataset};
 use super::generator;
-use super::job_files::{CHUNK_ROUNDS, JobFiles, Round, SeriesSettings, WorkunitSettings};
+use super::job_files::{
+    CHUNK_ROUNDS, JobFiles, Round, SeriesSettings, StagedRound, WorkunitSettings,
+};
 use super::params::{SeriesParams, seeds_from_base};
 use super::store::{self, ROUND_CREATED, ROUND_QUEUED, SERIES_ACTIVE, SeriesRow};
 use crate::create_work::{self, CreateWorkError, InputArg, WorkCreator};
@@ -323,37 +325,42 @@ async fn write_series(
         InputArg::Staged(dataset.file.clone()),
     );
     creator.new_batch();
-    // Rounds with their workunits, a chunk at a time; then the rest, queued.
+    // Rounds with their workunits, a chunk at a time; then the rest, queued. While the server
+    // inserts a chunk, the next one is rendered (the insert's future has sent its statement
+    // and waits for the answer when the other branch of the join runs).
     let mut created = 0;
     let mut failed_rounds = Vec::new();
     let mut next_round = 0;
-    while let Some(chunk) = files.next().await {
-        let mut prepared = Vec::with_capacity(chunk.len());
-        let mut of_round = Vec::with_capacity(chunk.len());
-        let mut in_chunk = Vec::with_capacity(chunk.len());
-        for round in chunk {
-            let (i, wu_name, p) = round.prepare(creator, &settings);
-            in_chunk.push(i);
-            match p {
-                Ok(p) => {
-                    prepared.push(p);
-                    of_round.push(i);
-                }
-                Err(error) => failed_rounds.push((i, wu_name, error)),
-            }
-        }
-        let ids = create_work::insert(&mut *tx, &prepared, now).await?;
-        created += ids.len();
-        let mut ids = of_round.into_iter().zip(ids).peekable();
-        let rows: Vec<RoundInsert> = in_chunk
-            .iter()
-            .map(|&round| RoundInsert {
-                round,
-                workunit_id: ids.next_if(|(r, _)| *r == round).map(|(_, id)| id),
-            })
-            .collect();
-        insert_round_rows(&mut *tx, series_id, name, seeds, &rows, now).await?;
-        next_round = in_chunk.last().map_or(next_round, |last| last + 1);
+    let mut current = files
+        .next()
+        .await
+        .map(|chunk| prepare_chunk(creator, &settings, chunk, &mut failed_rounds));
+    while let Some(chunk) = current.take() {
+        let write = async {
+            let ids = create_work::insert(&mut *tx, &chunk.prepared, now).await?;
+            let mut ids = chunk.of_round.iter().copied().zip(ids).peekable();
+            let rows: Vec<RoundInsert> = chunk
+                .rounds
+                .iter()
+                .map(|&round| RoundInsert {
+                    round,
+                    workunit_id: ids.next_if(|(r, _)| *r == round).map(|(_, id)| id),
+                })
+                .collect();
+            insert_round_rows(&mut *tx, series_id, name, seeds, &rows, now).await?;
+            Ok::<_, SeriesError>(())
+        };
+        let render = async {
+            files
+                .next()
+                .await
+                .map(|next| prepare_chunk(creator, &settings, next, &mut failed_rounds))
+        };
+        let (written, next) = tokio::join!(write, render);
+        written?;
+        created += chunk.prepared.len();
+        next_round = chunk.rounds.last().map_or(next_round, |last| last + 1);
+        current = next;
     }
     let rest: Vec<RoundInsert> = (next_round..o.rounds)
         .map(|round| RoundInsert {
@@ -391,6 +398,40 @@ async fn write_series(
         train_rows: dataset.train_rows,
         dataset_s,
     })
+}
+
+/// A chunk of rounds with their workunits rendered.
+struct PreparedChunk {
+    /// Every round of the chunk (0-based), in order.
+    rounds: Vec<usize>,
+    prepared: Vec<create_work::PreparedWorkunit>,
+    /// The round of each prepared workunit.
+    of_round: Vec<usize>,
+}
+
+fn prepare_chunk(
+    creator: &mut WorkCreator,
+    settings: &SeriesSettings,
+    chunk: Vec<StagedRound<usize>>,
+    failed: &mut Vec<(usize, String, String)>,
+) -> PreparedChunk {
+    let mut out = PreparedChunk {
+        rounds: Vec::with_capacity(chunk.len()),
+        prepared: Vec::with_capacity(chunk.len()),
+        of_round: Vec::with_capacity(chunk.len()),
+    };
+    for round in chunk {
+        let (i, wu_name, p) = round.prepare(creator, settings);
+        out.rounds.push(i);
+        match p {
+            Ok(p) => {
+                out.prepared.push(p);
+                out.of_round.push(i);
+            }
+            Err(error) => failed.push((i, wu_name, error)),
+        }
+    }
+    out
 }
 
 /// One `rb_series_round` row to insert: round index (0-based) and its workunit, if created.
