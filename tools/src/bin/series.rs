@@ -206,7 +206,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Wait(w) => {
             let s = find(&pool, &w.name).await?;
-            wait(&project, &pool, &s, &w.opts, false).await?;
+            wait(&project, &pool, &s, &w.opts, Vec::new()).await?;
         }
         Command::Run {
             submit: a,
@@ -214,13 +214,13 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             local: l,
         } => {
             let started = Instant::now();
-            let (sub, hinted) = submit(&project, &pool, a).await?;
+            let (sub, hints) = submit(&project, &pool, a).await?;
             let s = sub.series;
             eprintln!(
                 "submitted {} ({} rounds, {} workunits created now)",
                 s.name, s.rounds, sub.created
             );
-            wait(&project, &pool, &s, &w, hinted).await?;
+            wait(&project, &pool, &s, &w, hints).await?;
             eprintln!(
                 "distributed part finished in {:.1} s",
                 started.elapsed().as_secs_f64()
@@ -256,7 +256,7 @@ async fn submit(
     project: &Project,
     pool: &db::Pool,
     a: SubmitArgs,
-) -> anyhow::Result<(series::Submitted, bool)> {
+) -> anyhow::Result<(series::Submitted, Vec<String>)> {
     let o = SubmitOptions {
         name: a.name,
         app: a.app,
@@ -290,18 +290,21 @@ async fn submit(
         s.series.dataset_file,
         s.dataset_train_rows
     );
-    let hinted = warn_hints(project, pool, &s.series).await;
-    Ok((s, hinted))
+    let hints = warn_hints(project, pool, &s.series).await;
+    Ok((s, hints))
 }
 
-/// Says what keeps a series from moving (see `series::health`); returns whether it said
-/// anything.
-async fn warn_hints(project: &Project, pool: &db::Pool, s: &SeriesRow) -> bool {
+/// Says what keeps a series from moving (see `series::health`); returns what it said.
+async fn warn_hints(project: &Project, pool: &db::Pool, s: &SeriesRow) -> Vec<String> {
     let hints = health::hints(project, pool, s.appid).await;
-    for h in &hints {
+    print_hints(&hints);
+    hints
+}
+
+fn print_hints(hints: &[String]) {
+    for h in hints {
         eprintln!("series: warning: {h}");
     }
-    !hints.is_empty()
 }
 
 async fn wait(
@@ -309,7 +312,8 @@ async fn wait(
     pool: &db::Pool,
     s: &SeriesRow,
     o: &WaitOpts,
-    mut hinted: bool,
+    // What `submit` has just said (kept under the progress on a terminal).
+    mut hints: Vec<String>,
 ) -> anyhow::Result<()> {
     let tty = std::io::stderr().is_terminal();
     let start = Instant::now();
@@ -321,8 +325,9 @@ async fn wait(
         let elapsed = f64::from(unix_now() - s.create_time);
         let text = progress::render(s, &rounds, elapsed);
         if tty {
-            // Redraw in place.
+            // Redraw in place, the warnings under the progress.
             eprint!("\x1b[H\x1b[2J{text}");
+            print_hints(&hints);
         } else {
             let head = text.lines().next().unwrap_or("").to_string();
             if head != last {
@@ -336,8 +341,8 @@ async fn wait(
         // Say what keeps the series from moving: at once, and (if all looked fine then) again
         // when nothing has finished after a short grace period.
         let late = start.elapsed() > Duration::from_secs(20) && totals.finished() == 0;
-        if !hinted && (first || (late && !checked_late)) {
-            hinted = warn_hints(project, pool, s).await;
+        if hints.is_empty() && (first || (late && !checked_late)) {
+            hints = warn_hints(project, pool, s).await;
             checked_late |= late;
         }
         first = false;
