@@ -85,17 +85,21 @@ impl<'a> Children<'a> {
     }
 }
 
-/// Byte offset of `</name>` in `body`, without allocating the pattern.
+/// Byte offset of `</name>` in `body`, without allocating the pattern. Scans for `<` (a
+/// `memchr`), not for `"</"`: a string pattern builds a substring searcher on every call,
+/// which showed in profiles of compound children such as `<host_info>`.
 fn find_close(body: &str, name: &str) -> Option<usize> {
     let bytes = body.as_bytes();
     let mut from = 0;
-    while let Some(i) = body[from..].find("</") {
+    while let Some(i) = body[from..].find('<') {
         let at = from + i;
-        let after = at + 2;
-        if body[after..].starts_with(name) && bytes.get(after + name.len()) == Some(&b'>') {
+        if bytes.get(at + 1) == Some(&b'/')
+            && bytes[at + 2..].starts_with(name.as_bytes())
+            && bytes.get(at + 2 + name.len()) == Some(&b'>')
+        {
             return Some(at);
         }
-        from = after;
+        from = at + 1;
     }
     None
 }
@@ -186,6 +190,15 @@ mod tests {
         assert_eq!(all.len(), 2);
         assert_eq!(all[0].name, "app_versions");
         assert_eq!(all[0].children().count(), 1);
+    }
+
+    #[test]
+    fn find_close_finds_the_exact_tag_and_survives_truncation() {
+        assert_eq!(find_close("x</ab></a>", "a"), Some(6));
+        assert_eq!(find_close("<b>1</b> < 2 </a>", "a"), Some(13));
+        for cut in ["", "<", "</", "</a", "x</ab>", "</a "] {
+            assert_eq!(find_close(cut, "a"), None, "{cut:?}");
+        }
     }
 
     #[test]
