@@ -4,7 +4,8 @@
 //! work on every request. We keep the idea, per process: [`JobCache`] holds a few hundred unsent
 //! results with their workunits, read in one batch, highest priority first, oldest first. A
 //! request takes the candidates that suit its host out of the list (so two requests in this
-//! process never try the same one); then, in the RPC's transaction, it claims each with one
+//! process never try the same one, and prefer not to try another result of a workunit a request
+//! took a moment ago: its claim locks the workunit row until that RPC commits); then, in the RPC's transaction, it claims each with one
 //! conditional `UPDATE` that never waits for a lock ([`claim`]):
 //!
 //! ```sql
@@ -32,7 +33,7 @@
 //! rarely reach for the same job at the same moment; and the list is re-read when it runs dry or
 //! gets old, so new work and new priorities show within seconds.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, LazyLock, Mutex};
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,9 @@ const MAX_AGE: Duration = Duration::from_secs(10);
 const EMPTY_RETRY: Duration = Duration::from_millis(1000);
 /// Never read more often than this.
 const MIN_INTERVAL: Duration = Duration::from_millis(100);
+/// How long the other results of a just-claimed job's workunit are left for later requests
+/// (an RPC's transaction commits within milliseconds).
+const SIBLING_WAIT: Duration = Duration::from_millis(250);
 
 /// The workunit fields a reply needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -81,6 +85,11 @@ struct Inner {
     items: Vec<Arc<Candidate>>,
     /// Ids taken by requests in flight (not in `items`, not to be re-added by a read).
     reserved: HashSet<ResultId>,
+    /// Workunits of candidates taken or claimed moments ago, by RPCs that may not have
+    /// committed yet: a claim locks its workunit row until then, so a sibling result tried now
+    /// would only fail its claim (and be dropped from the list). [`JobCache::take`] leaves them
+    /// for [`SIBLING_WAIT`] unless nothing else suits.
+    recent_wus: HashMap<WorkunitId, Instant>,
     loaded_at: Option<Instant>,
     last_found: usize,
 }
@@ -115,15 +124,27 @@ impl JobCache {
         mut suits: impl FnMut(&Candidate) -> bool,
     ) -> Vec<Arc<Candidate>> {
         let mut inner = self.lock();
+        let now = Instant::now();
+        inner
+            .recent_wus
+            .retain(|_, at| now.duration_since(*at) < SIBLING_WAIT);
         let mut taken = Vec::new();
-        let mut i = 0;
-        while i < inner.items.len() && taken.len() < max {
-            if suits(&inner.items[i]) {
-                let c = inner.items.remove(i);
-                inner.reserved.insert(c.result_id);
-                taken.push(c);
-            } else {
-                i += 1;
+        // Siblings of just-claimed jobs only if nothing else suits.
+        for siblings_too in [false, true] {
+            let mut i = 0;
+            while i < inner.items.len() && taken.len() < max {
+                let c = &inner.items[i];
+                if (siblings_too || !inner.recent_wus.contains_key(&c.wu.id)) && suits(c) {
+                    let c = inner.items.remove(i);
+                    inner.reserved.insert(c.result_id);
+                    inner.recent_wus.insert(c.wu.id, now);
+                    taken.push(c);
+                } else {
+                    i += 1;
+                }
+            }
+            if !taken.is_empty() {
+                break;
             }
         }
         taken
@@ -142,12 +163,20 @@ impl JobCache {
         inner.items = unused.into_iter().chain(rest).collect();
     }
 
-    /// Forgets candidates that were claimed, or lost to another process.
+    /// Forgets candidates that were lost to another process, or cannot be sent.
     pub fn release(&self, done: &[Arc<Candidate>]) {
         let mut inner = self.lock();
         for c in done {
             inner.reserved.remove(&c.result_id);
         }
+    }
+
+    /// Forgets a candidate this process claimed; its workunit's other results wait a moment
+    /// more (until the claim's transaction has committed).
+    pub fn claimed(&self, c: &Candidate) {
+        let mut inner = self.lock();
+        inner.reserved.remove(&c.result_id);
+        inner.recent_wus.insert(c.wu.id, Instant::now());
     }
 
     /// Number of candidates in the list.
@@ -529,6 +558,27 @@ mod tests {
         assert_eq!(order, [3, 5, 2, 4]);
         assert!(cache.lock().reserved.is_empty());
         assert_eq!(cache.take(1, |_| true).len(), 1);
+    }
+
+    #[test]
+    fn siblings_of_a_job_just_taken_come_last() {
+        let cache = JobCache::new(10);
+        let mut sibling = (*candidate(2, 0)).clone();
+        sibling.wu = Arc::clone(&candidate(1, 0).wu);
+        cache.lock().items = vec![candidate(1, 0), Arc::new(sibling), candidate(3, 0)];
+        let first = cache.take(1, |_| true);
+        assert_eq!(first[0].result_id.get(), 1);
+        let next = cache.take(1, |_| true);
+        assert_eq!(next[0].result_id.get(), 3, "the sibling waits");
+        cache.claimed(&first[0]);
+        cache.claimed(&next[0]);
+        let last = cache.take(1, |_| true);
+        assert_eq!(
+            last[0].result_id.get(),
+            2,
+            "but is taken when nothing else suits"
+        );
+        assert!(cache.take(1, |_| true).is_empty());
     }
 
     #[test]

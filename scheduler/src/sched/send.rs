@@ -442,7 +442,7 @@ pub async fn send_work(
                     plan.add_job(est);
                     in_reply.insert(c.wu.id);
                     stats.sent += 1;
-                    ctx.jobs.release(&[c]);
+                    ctx.jobs.claimed(&c);
                 }
                 Ok(Sent::Held) => {
                     rejected.insert(c.result_id);
