@@ -92,6 +92,14 @@ async fn submit_queues_rounds_and_the_generator_keeps_a_cushion() {
     let mut c = WorkCreator::new(p.pool(), p.config(), "mnist")
         .await
         .unwrap();
+    assert_eq!(generator::waiting(p.pool(), c.app().id).await.unwrap(), 3);
+    assert_eq!(
+        generator::waiting_up_to(p.pool(), c.app().id, 2)
+            .await
+            .unwrap(),
+        2,
+        "counted no further than the cushion"
+    );
     assert_eq!(
         generator::top_up(p.pool(), &mut c, 3)
             .await

@@ -33,15 +33,24 @@ pub const DEFAULT_CUSHION: usize = 100;
 
 /// Workunits of series rounds still waiting to be sent (see the module docs).
 pub async fn waiting(pool: &db::Pool, appid: AppId) -> Result<i64, sqlx::Error> {
+    waiting_up_to(pool, appid, i64::MAX).await
+}
+
+/// [`waiting`], counting no further than `limit`: a pass only needs to know whether the
+/// cushion is full, and a project with many unsent workunits should not count them all every
+/// pass.
+pub async fn waiting_up_to(pool: &db::Pool, appid: AppId, limit: i64) -> Result<i64, sqlx::Error> {
     sqlx::query_scalar(
-        "SELECT COUNT(*) FROM rb_series_round r JOIN workunit w ON w.id = r.workunit_id \
+        "SELECT COUNT(*) FROM (SELECT 1 FROM rb_series_round r JOIN workunit w ON w.id = r.workunit_id \
          WHERE r.state = ? AND w.appid = ? AND w.canonical_resultid = 0 AND w.error_mask = 0 \
          AND w.assimilate_state = 0 AND (\
            NOT EXISTS (SELECT 1 FROM result x WHERE x.workunitid = w.id) \
-           OR EXISTS (SELECT 1 FROM result x WHERE x.workunitid = w.id AND x.server_state = 2))",
+           OR EXISTS (SELECT 1 FROM result x WHERE x.workunitid = w.id AND x.server_state = 2)) \
+         LIMIT ?) waiting",
     )
     .bind(ROUND_CREATED)
     .bind(appid)
+    .bind(limit)
     .fetch_one(pool)
     .await
 }
@@ -235,7 +244,8 @@ pub async fn top_up(
     creator: &mut WorkCreator,
     cushion: usize,
 ) -> Result<Created, create_work::CreateWorkError> {
-    let waiting = waiting(pool, creator.app().id).await?;
+    let cap = i64::try_from(cushion).unwrap_or(i64::MAX);
+    let waiting = waiting_up_to(pool, creator.app().id, cap).await?;
     let room = cushion.saturating_sub(usize::try_from(waiting).unwrap_or(0));
     create_rounds(pool, creator, room).await
 }

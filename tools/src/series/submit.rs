@@ -240,7 +240,8 @@ async fn created_at_once(
     if ahead.is_some() {
         return Ok(0);
     }
-    let waiting = generator::waiting(pool, appid).await?;
+    let cap = i64::try_from(o.cushion).unwrap_or(i64::MAX);
+    let waiting = generator::waiting_up_to(pool, appid, cap).await?;
     Ok(o.cushion
         .saturating_sub(usize::try_from(waiting).unwrap_or(0))
         .min(o.rounds))
