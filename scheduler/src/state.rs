@@ -104,10 +104,7 @@ impl AppState {
             )),
             jobs: Arc::new(JobCache::new(settings.sched.shmem_work_items as usize)),
             settings: Arc::new(settings),
-            rpc_conns: Arc::new(RpcConnections::new(
-                db.clone(),
-                db.options().get_max_connections() as usize,
-            )),
+            rpc_conns: Arc::new(RpcConnections::new(db.clone())),
             db,
             metrics: Arc::new(Metrics::default()),
             code_sign: Arc::new(code_sign),

@@ -1,5 +1,5 @@
 //! The connections scheduler RPCs keep between them: reused only after an RPC that finished,
-//! replaced when the server dropped them, and never more at once than the limit.
+//! replaced when the server dropped them, and within the pool's limit.
 
 use std::time::Duration;
 
@@ -18,7 +18,7 @@ async fn session_id(conn: &mut MySqlConnection) -> u64 {
 #[tokio::test]
 async fn a_finished_connection_is_reused_and_an_unfinished_one_is_not() {
     let db = TestDb::new().await;
-    let conns = RpcConnections::new(db.pool().clone(), 4);
+    let conns = RpcConnections::new(db.pool().clone());
     let first = {
         let mut c = conns.acquire().await.unwrap();
         let id = session_id(&mut c).await;
@@ -48,7 +48,7 @@ async fn a_finished_connection_is_reused_and_an_unfinished_one_is_not() {
 #[tokio::test]
 async fn a_connection_the_server_dropped_is_replaced() {
     let db = TestDb::new().await;
-    let conns = RpcConnections::with_ping_after(db.pool().clone(), 4, Duration::ZERO);
+    let conns = RpcConnections::with_ping_after(db.pool().clone(), Duration::ZERO);
     let first = {
         let mut c = conns.acquire().await.unwrap();
         let id = session_id(&mut c).await;
@@ -64,10 +64,19 @@ async fn a_connection_the_server_dropped_is_replaced() {
     assert_ne!(session_id(&mut c).await, first);
 }
 
+async fn pool_of(db: &TestDb, max: u32) -> rboinc_core::db::Pool {
+    rboinc_core::db::connect_with(
+        rboinc_core::db::pool_options().max_connections(max),
+        db.db_settings(),
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
-async fn no_more_connections_than_the_limit() {
+async fn the_pools_limit_holds_and_half_of_it_is_kept() {
     let db = TestDb::new().await;
-    let conns = RpcConnections::new(db.pool().clone(), 1);
+    let conns = RpcConnections::new(pool_of(&db, 1).await);
     let held = conns.acquire().await.unwrap();
     // The second request is not served while the only connection is out (polled once).
     assert!(
@@ -78,4 +87,23 @@ async fn no_more_connections_than_the_limit() {
     drop(held);
     let mut c = conns.acquire().await.unwrap();
     session_id(&mut c).await;
+    drop(c);
+
+    let pool = pool_of(&db, 4).await;
+    let conns = RpcConnections::new(pool.clone());
+    let mut out = Vec::new();
+    for _ in 0..4 {
+        out.push(conns.acquire().await.unwrap());
+    }
+    for mut c in out {
+        c.finished();
+    }
+    assert_eq!(
+        conns.idle_count(),
+        2,
+        "half kept, the rest back in the pool"
+    );
+    // So the other routes still get a connection from the pool.
+    let mut other = pool.acquire().await.unwrap();
+    session_id(&mut other).await;
 }

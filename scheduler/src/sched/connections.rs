@@ -4,13 +4,12 @@
 //! mid-statement: a round trip per use, as costly on both sides as a short query, and the
 //! commonest statement of a scheduler RPC after our own few. RPCs know better: a connection
 //! whose RPC finished (committed, or never opened a transaction) is clean, and anything else —
-//! a database error, a request dropped half-way — is not reused at all. So RPCs keep their own
-//! small stack of idle connections, taken from the pool (which opens them with its per-connection
-//! setup: rows-matched check, `READ COMMITTED`) and given back only when clean. A connection that
-//! sat idle for a while is pinged before use, and one idle for long is closed.
-//!
-//! At most `max` connections are out at once (the pool's own limit, `sched_db_connections`):
-//! a request waits for a free one, never for a second while holding one.
+//! a database error, a request dropped half-way — is closed rather than reused. So RPCs keep a
+//! small stack of the pool's connections between them, given back to it only when clean and
+//! the stack is full. They stay the pool's (it opens them with its per-connection setup:
+//! rows-matched check, `READ COMMITTED`), so `sched_db_connections` still bounds them all; the
+//! stack holds at most half of them, so the other routes always find one. A connection that sat
+//! idle for a while is pinged before use, and one idle for long is closed.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
@@ -18,8 +17,9 @@ use std::time::{Duration, Instant};
 
 use rboinc_core::db::Pool;
 use sqlx::Connection;
+use sqlx::MySql;
 use sqlx::mysql::MySqlConnection;
-use tokio::sync::{Semaphore, SemaphorePermit};
+use sqlx::pool::PoolConnection;
 
 /// An idle connection this old is pinged before it serves a request.
 pub const PING_IF_IDLE: Duration = Duration::from_secs(1);
@@ -30,63 +30,59 @@ pub const CLOSE_IF_IDLE: Duration = Duration::from_secs(600);
 #[derive(Debug)]
 pub struct RpcConnections {
     pool: Pool,
-    idle: Mutex<Vec<(MySqlConnection, Instant)>>,
-    slots: Semaphore,
+    idle: Mutex<Vec<(PoolConnection<MySql>, Instant)>>,
+    /// At most this many kept idle.
+    keep: usize,
     ping_after: Duration,
 }
 
 impl RpcConnections {
-    /// Connections from `pool`, at most `max` at once.
-    pub fn new(pool: Pool, max: usize) -> Self {
-        Self::with_ping_after(pool, max, PING_IF_IDLE)
+    /// Connections of `pool`, keeping up to half of its maximum between RPCs.
+    pub fn new(pool: Pool) -> Self {
+        Self::with_ping_after(pool, PING_IF_IDLE)
     }
 
     /// Like [`RpcConnections::new`], pinging connections idle at least `ping_after`.
-    pub fn with_ping_after(pool: Pool, max: usize, ping_after: Duration) -> Self {
+    pub fn with_ping_after(pool: Pool, ping_after: Duration) -> Self {
+        let keep = (pool.options().get_max_connections() as usize / 2).max(1);
         RpcConnections {
             pool,
             idle: Mutex::new(Vec::new()),
-            slots: Semaphore::new(max.max(1)),
+            keep,
             ping_after,
         }
     }
 
-    fn pop_idle(&self) -> Option<(MySqlConnection, Instant)> {
+    fn pop_idle(&self) -> Option<(PoolConnection<MySql>, Instant)> {
         self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop()
     }
 
-    /// A connection for one RPC: the most recently used idle one, else a new one.
+    /// A connection for one RPC: the most recently used idle one, else one from the pool
+    /// (waiting while the pool is at its limit).
     pub async fn acquire(&self) -> Result<RpcConn<'_>, sqlx::Error> {
-        let permit = self
-            .slots
-            .acquire()
-            .await
-            .map_err(|_| sqlx::Error::PoolClosed)?;
         while let Some((mut conn, since)) = self.pop_idle() {
             let idle = since.elapsed();
-            if idle >= CLOSE_IF_IDLE {
-                tokio::spawn(async move { conn.close().await });
-                continue;
+            let alive = idle < CLOSE_IF_IDLE
+                && (idle < self.ping_after || {
+                    let pinged = conn.ping().await;
+                    if let Err(e) = &pinged {
+                        tracing::info!(error = %e, "idle database connection is gone");
+                    }
+                    pinged.is_ok()
+                });
+            if alive {
+                return Ok(RpcConn {
+                    conn: Some(conn),
+                    owner: self,
+                    clean: false,
+                });
             }
-            if idle >= self.ping_after
-                && let Err(e) = conn.ping().await
-            {
-                tracing::info!(error = %e, "idle database connection is gone; opening another");
-                continue;
-            }
-            return Ok(RpcConn {
-                conn: Some(conn),
-                owner: self,
-                clean: false,
-                _slot: permit,
-            });
+            conn.close_on_drop();
         }
-        let conn = self.pool.acquire().await?.detach();
         Ok(RpcConn {
-            conn: Some(conn),
+            conn: Some(self.pool.acquire().await?),
             owner: self,
             clean: false,
-            _slot: permit,
         })
     }
 
@@ -96,14 +92,13 @@ impl RpcConnections {
     }
 }
 
-/// One RPC's connection. Reused by later RPCs only if [`RpcConn::finished`] was called;
-/// otherwise dropped (closing it), which also rolls back anything left open.
+/// One RPC's connection. Reused only if [`RpcConn::finished`] was called; otherwise closed,
+/// which also rolls back anything left open.
 #[derive(Debug)]
 pub struct RpcConn<'a> {
-    conn: Option<MySqlConnection>,
+    conn: Option<PoolConnection<MySql>>,
     owner: &'a RpcConnections,
     clean: bool,
-    _slot: SemaphorePermit<'a>,
 }
 
 impl RpcConn<'_> {
@@ -117,28 +112,32 @@ impl Deref for RpcConn<'_> {
     type Target = MySqlConnection;
 
     fn deref(&self) -> &MySqlConnection {
-        self.conn.as_ref().expect("connection present until drop")
+        self.conn.as_deref().expect("connection present until drop")
     }
 }
 
 impl DerefMut for RpcConn<'_> {
     fn deref_mut(&mut self) -> &mut MySqlConnection {
-        self.conn.as_mut().expect("connection present until drop")
+        self.conn
+            .as_deref_mut()
+            .expect("connection present until drop")
     }
 }
 
 impl Drop for RpcConn<'_> {
     fn drop(&mut self) {
-        let Some(conn) = self.conn.take() else {
+        let Some(mut conn) = self.conn.take() else {
             return;
         };
-        if self.clean {
-            self.owner
-                .idle
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .push((conn, Instant::now()));
+        if !self.clean {
+            // Closed, not given back: the server rolls back whatever it left open.
+            conn.close_on_drop();
+            return;
         }
-        // Else the connection is dropped: its socket closes and the server rolls back.
+        let mut idle = self.owner.idle.lock().unwrap_or_else(|e| e.into_inner());
+        if idle.len() < self.owner.keep {
+            idle.push((conn, Instant::now()));
+        }
+        // Else it goes back to the pool (which pings it) when dropped here.
     }
 }
