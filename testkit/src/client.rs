@@ -45,6 +45,36 @@ const PREFS: &str = "<global_preferences>\n  <suspend_cpu_usage>0</suspend_cpu_u
 <work_buf_additional_days>0.01</work_buf_additional_days>\n  <max_ncpus_pct>100</max_ncpus_pct>\n  \
 <disk_min_free_gb>0.1</disk_min_free_gb>\n</global_preferences>\n";
 
+/// Writes what makes a data directory a quiet test client: its GUI RPC password,
+/// `cc_config.xml` (debug log flags, no project-list fetch) and a preferences override (never
+/// suspend for CPU load, a small work buffer).
+pub fn prepare_data_dir(dir: &Path, password: &str) -> std::io::Result<()> {
+    std::fs::write(dir.join("gui_rpc_auth.cfg"), password)?;
+    std::fs::write(dir.join("cc_config.xml"), CC_CONFIG)?;
+    std::fs::write(dir.join("global_prefs_override.xml"), PREFS)
+}
+
+/// The command that starts the stock client on `dir` with its own GUI RPC port, no GPUs, no
+/// benchmarks and 5 s retry delays (the caller sets its stdio).
+pub fn boinc_command(dir: &Path, gui_port: u16) -> Command {
+    let mut cmd = Command::new(BOINC);
+    cmd.arg("--dir")
+        .arg(dir)
+        .args([
+            "--allow_multiple_clients",
+            "--no_gpus",
+            "--skip_cpu_benchmarks",
+        ])
+        .args(["--gui_rpc_port", &gui_port.to_string()])
+        .args([
+            "--sched_retry_delay_min",
+            "5",
+            "--pers_retry_delay_min",
+            "5",
+        ]);
+    cmd
+}
+
 impl BoincClient {
     /// Starts a client in a fresh data directory and waits until its GUI RPC answers.
     pub async fn start(label: &str) -> anyhow::Result<BoincClient> {
@@ -52,26 +82,10 @@ impl BoincClient {
             .prefix("rboinc-client-")
             .tempdir()?;
         let password = format!("pw-{label}-{}", std::process::id()).replace(' ', "_");
-        std::fs::write(dir.path().join("gui_rpc_auth.cfg"), &password)?;
-        std::fs::write(dir.path().join("cc_config.xml"), CC_CONFIG)?;
-        std::fs::write(dir.path().join("global_prefs_override.xml"), PREFS)?;
+        prepare_data_dir(dir.path(), &password)?;
         let gui_port = free_port();
         let log = std::fs::File::create(dir.path().join("client.log"))?;
-        let child = Command::new(BOINC)
-            .arg("--dir")
-            .arg(dir.path())
-            .args([
-                "--allow_multiple_clients",
-                "--no_gpus",
-                "--skip_cpu_benchmarks",
-            ])
-            .args(["--gui_rpc_port", &gui_port.to_string()])
-            .args([
-                "--sched_retry_delay_min",
-                "5",
-                "--pers_retry_delay_min",
-                "5",
-            ])
+        let child = boinc_command(dir.path(), gui_port)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)

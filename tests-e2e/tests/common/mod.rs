@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, bail, ensure};
 use rboinc_core::test_support::TestDb;
 use rboinc_e2e::{target_dir, workspace_root};
+use rboinc_testkit::client;
 use rboinc_testkit::net::free_port;
 
 /// The rboinc binaries, built by cargo (debug) once per test process. `cargo test --workspace`
@@ -345,14 +346,6 @@ pub async fn wait_output(mut child: Child, timeout: Duration) -> anyhow::Result<
     }
 }
 
-const CC_CONFIG: &str = "<cc_config>\n  <log_flags>\n    <sched_op_debug>1</sched_op_debug>\n    \
-<task_debug>1</task_debug>\n  </log_flags>\n  <options>\n    <no_info_fetch>1</no_info_fetch>\n  \
-</options>\n</cc_config>\n";
-
-const PREFS: &str = "<global_preferences>\n  <suspend_cpu_usage>0</suspend_cpu_usage>\n  \
-<run_if_user_active>1</run_if_user_active>\n  <work_buf_min_days>0</work_buf_min_days>\n  \
-<work_buf_additional_days>0.01</work_buf_additional_days>\n</global_preferences>\n";
-
 /// A stock BOINC client (`/usr/bin/boinc`) in a private data directory, set up as
 /// PROTOCOL.md §10.3 says (own GUI RPC port and password, `--allow_multiple_clients`,
 /// `--skip_cpu_benchmarks`, short retry delays, `no_info_fetch`, no CPU-load suspension) and
@@ -373,9 +366,7 @@ impl Volunteer {
             .prefix(&format!("rboinc-e2e-client-{label}-"))
             .tempdir()?;
         let password = format!("pw{}", free_port());
-        std::fs::write(dir.path().join("gui_rpc_auth.cfg"), &password)?;
-        std::fs::write(dir.path().join("cc_config.xml"), CC_CONFIG)?;
-        std::fs::write(dir.path().join("global_prefs_override.xml"), PREFS)?;
+        client::prepare_data_dir(dir.path(), &password)?;
         prepare(dir.path());
         let mut v = Volunteer {
             child: None,
@@ -394,21 +385,7 @@ impl Volunteer {
             .create(true)
             .append(true)
             .open(self.dir.path().join("client.log"))?;
-        let child = Command::new("/usr/bin/boinc")
-            .arg("--dir")
-            .arg(self.dir.path())
-            .args([
-                "--allow_multiple_clients",
-                "--no_gpus",
-                "--skip_cpu_benchmarks",
-            ])
-            .args(["--gui_rpc_port", &self.gui_port.to_string()])
-            .args([
-                "--sched_retry_delay_min",
-                "5",
-                "--pers_retry_delay_min",
-                "5",
-            ])
+        let child = client::boinc_command(self.dir.path(), self.gui_port)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log)
