@@ -12,7 +12,7 @@ WORKDIR /src
 COPY . .
 # Release binaries of the server crates, and the app as a static binary (no shared libraries, so
 # it runs on any volunteer's x86_64 Linux whatever its libc).
-RUN cargo build --release --bins -p rboinc-scheduler -p rboinc-daemons -p rboinc-tools \
+RUN cargo build --release --bins -p rboinc-scheduler -p rboinc-daemons -p rboinc-tools -p rboinc-research \
  && app/build-static.sh > /tmp/mnist-path \
  && mkdir -p /out/bin /out/app \
  && find target/release -maxdepth 1 -type f -perm -u+x -exec cp {} /out/bin/ \; \

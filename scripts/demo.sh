@@ -350,7 +350,7 @@ info "MariaDB at $DB_HOST (user $DB_USER$( ((DB_PRIVATE)) && echo ", private ser
 step "building rboinc (release) and the static mnist app"
 if [[ -z $BIN_DIR ]]; then
   info "cargo build --release (the first build takes several minutes; log in $LOGS/build.log)"
-  (cd "$REPO" && cargo build --release --bins -p rboinc-scheduler -p rboinc-daemons -p rboinc-tools) \
+  (cd "$REPO" && cargo build --release --bins -p rboinc-scheduler -p rboinc-daemons -p rboinc-tools -p rboinc-research) \
     >"$LOGS/build.log" 2>&1 || { tail -n 30 "$LOGS/build.log" >&2; die "the build failed; see $LOGS/build.log"; }
   BIN_DIR=${CARGO_TARGET_DIR:-$REPO/target}/release
 else

@@ -1,78 +1,22 @@
-//! Workunit creation throughput: `create_work --stdin` (the real binary) and `series submit`
-//! of 10,000 rounds, on fresh MariaDB databases, next to the stock C++ create_work measured on
-//! the same kind of machine. Each figure is the median of a few runs (the machine is shared,
-//! so single runs vary by up to 2×); the best run is shown too.
+//! Workunit creation throughput of `create_work --stdin` (the real binary): 10,000 jobs on a
+//! fresh MariaDB database, next to the stock C++ create_work measured on the same kind of
+//! machine, and the file system's own pace for as many new files. Each figure is the median of
+//! a few runs (the machine is shared, so single runs vary by up to 2×); the best run is shown
+//! too. `series submit` is measured by `research/benches/series.rs`.
 //!
 //! Run: `cargo bench -p rboinc-tools --bench work`. The projects live under `$TMPDIR` (default
 //! `/tmp`), so `TMPDIR=/dev/shm cargo bench ...` shows the same work on a file system whose
 //! file creation is cheap.
 
+mod common;
+
 use std::io::Write;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use rboinc_core::config::Secret;
+use common::{N, RUNS, count, load_average, project, row, runs};
 use rboinc_core::test_support::TestDb;
-use rboinc_tools::make_project::{self, BinSource, MakeProjectOptions};
-use rboinc_tools::project::Project;
-use rboinc_tools::series::{self, SeriesParams, SubmitOptions};
 use rboinc_tools::stage::Stager;
-
-const N: usize = 10_000;
-const RUNS: usize = 3;
-/// The stock C++ create_work in `--stdin` bulk mode, WU/s.
-const CPP_BULK: f64 = 5583.0;
-
-async fn project(db: &TestDb, root: &Path, short: &str) -> Project {
-    let s = db.db_settings();
-    make_project::create(&MakeProjectOptions {
-        short_name: short.into(),
-        long_name: None,
-        project_root: root.to_path_buf(),
-        url_base: "http://127.0.0.1:8080/".into(),
-        db_host: format!("{}:{}", s.host, s.port.unwrap_or(3306)),
-        db_name: Some(s.name.clone()),
-        db_user: s.user.clone(),
-        db_passwd: Secret::new(s.password.expose()),
-        project_host: None,
-        submitter_email: "bench@example.org".into(),
-        submitter_name: "bench".into(),
-        bin: BinSource::None,
-    })
-    .await
-    .expect("make_project");
-    Project::open(Some(root)).expect("open")
-}
-
-/// Median and best of the runs' seconds.
-fn summary(secs: &[f64]) -> (f64, f64) {
-    let mut v = secs.to_vec();
-    v.sort_by(f64::total_cmp);
-    (v[v.len() / 2], v[0])
-}
-
-fn row(what: &str, count: usize, secs: &[f64], cpp: &str) {
-    let (median, best) = summary(secs);
-    let rate = count as f64 / median;
-    println!(
-        "| {what} | {median:.2} | {rate:.0} | {:.0} | {cpp} | {:.1}× |",
-        count as f64 / best,
-        rate / CPP_BULK
-    );
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|t| t.split_whitespace().next().map(str::to_string))
-        .unwrap_or_else(|| "?".into())
-}
-
-async fn count(pool: &sqlx::MySqlPool, sql: &'static str) -> usize {
-    let n: i64 = sqlx::query_scalar(sql).fetch_one(pool).await.unwrap();
-    n as usize
-}
 
 #[tokio::main]
 async fn main() {
@@ -145,57 +89,6 @@ async fn main() {
     }
     let plain_files = t.elapsed().as_secs_f64();
 
-    // series submit of N rounds, every workunit created at once (cushion N): N job files
-    // staged, the dataset bundled once, N workunits.
-    let db2 = TestDb::empty().await;
-    let root2 = tmp.path().join("sr");
-    let p2 = project(&db2, &root2, "sr").await;
-    let pool2 = p2.connect().await.unwrap();
-    let mut o = SubmitOptions::original(
-        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../app/data/mnist-10k"),
-        N,
-    );
-    o.params = SeriesParams::default();
-    o.base_seed = Some(1);
-    let mut all = Vec::new();
-    for run in 0..RUNS {
-        o.name = Some(format!("all_{run}"));
-        // The cushion counts the earlier runs' unsent workunits too.
-        o.cushion = N * (run + 1);
-        let t = Instant::now();
-        let s = series::submit(&p2, &pool2, &o).await.unwrap();
-        all.push(t.elapsed().as_secs_f64());
-        assert_eq!(s.created, N);
-    }
-    assert_eq!(
-        count(db2.pool(), "SELECT COUNT(*) FROM workunit").await,
-        N * RUNS
-    );
-
-    // series submit as used: the rounds queued, a cushion of workunits created (the
-    // work_generator daemon creates the rest as hosts take work).
-    let db3 = TestDb::empty().await;
-    let root3 = tmp.path().join("sq");
-    let p3 = project(&db3, &root3, "sq").await;
-    let pool3 = p3.connect().await.unwrap();
-    let mut queued = Vec::new();
-    for run in 0..RUNS {
-        o.name = Some(format!("queued_{run}"));
-        o.cushion = series::generator::DEFAULT_CUSHION;
-        let t = Instant::now();
-        let s = series::submit(&p3, &pool3, &o).await.unwrap();
-        queued.push(t.elapsed().as_secs_f64());
-        // The cushion counts waiting workunits of all series, so only the first run creates.
-        assert_eq!(
-            s.created,
-            if run == 0 {
-                series::generator::DEFAULT_CUSHION
-            } else {
-                0
-            }
-        );
-    }
-
     println!(
         "load average {load_before} before, {} after; projects under {}",
         load_average(),
@@ -205,42 +98,16 @@ async fn main() {
         "setup: {N} job files staged with Stager::stage_many + sync in {staging:.2} s ({:.0} files/s)\n",
         N as f64 / staging
     );
-    println!(
-        "| operation ({N} per run, median of {RUNS}) | seconds | WU/s | best run WU/s | C++ create_work | vs C++ bulk |"
-    );
-    println!("|---|---:|---:|---:|---:|---:|");
+    common::header();
     row(
         "`create_work --stdin` (real binary, inputs staged, one transaction)",
         N,
         &cw,
         "5,583 (`--stdin`), 95 (one process per WU)",
     );
-    row(
-        "`series submit`, every workunit created (job files staged + synced, one transaction)",
-        N,
-        &all,
-        "—",
-    );
-    row(
-        "`series submit` as used: rounds queued + a cushion of 100 workunits",
-        N,
-        &queued,
-        "—",
-    );
     println!(
         "| file system alone: {N} new files (create, write, rename), no database | {plain_files:.2} | {:.0} files/s | — | — | — |",
         N as f64 / plain_files
     );
-    let runs = |secs: &[f64]| {
-        secs.iter()
-            .map(|s| format!("{s:.2}"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    };
-    println!(
-        "\nruns in order (s): create_work --stdin {}; series submit, every workunit {}; series submit as used {}",
-        runs(&cw),
-        runs(&all),
-        runs(&queued)
-    );
+    println!("\nruns in order (s): create_work --stdin {}", runs(&cw));
 }

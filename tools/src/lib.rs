@@ -1,12 +1,11 @@
-//! rboinc-tools: the commands an administrator and a researcher use around the daemons.
+//! rboinc-tools: the commands an administrator uses around the daemons.
 //!
 //! Every command is a thin `src/bin/<name>.rs` over a library module, so tests and other tools
-//! (the end-to-end tests, the demo) call the same code directly:
+//! (the end-to-end tests, the demo, the researcher's `rboinc-research`) call the same code
+//! directly:
 //! - [`make_project`]: a new project directory and database ([`make_project::create`]).
 //! - [`update_versions`]: registers app versions from `apps/` ([`update_versions::run`]).
 //! - [`create_work`]: workunits from templates and staged input files ([`create_work::WorkCreator`]).
-//! - [`series`]: the researcher's series of training rounds (submit, generator, progress,
-//!   local runs, report, cancel).
 //! - [`stage`]: putting input files into the download hierarchy.
 //! - [`project`]: opening an existing project (directory, `config.xml`, database).
 //! - [`daemons_ctl`]: `start`, `stop`, `status` — BOINC's `bin/start` for `<daemons>` and `<tasks>`.
@@ -15,6 +14,5 @@ pub mod create_work;
 pub mod daemons_ctl;
 pub mod make_project;
 pub mod project;
-pub mod series;
 pub mod stage;
 pub mod update_versions;

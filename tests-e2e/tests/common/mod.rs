@@ -36,7 +36,7 @@ pub fn bins() -> &'static Path {
                 "-p",
                 "rboinc-daemons",
             ])
-            .args(["-p", "rboinc-tools"])
+            .args(["-p", "rboinc-tools", "-p", "rboinc-research"])
             .output()
             .expect("run cargo build");
         assert!(

@@ -1,4 +1,5 @@
-//! Shared by the tools' integration tests: a real project on a fresh MariaDB database.
+//! Shared by the integration tests of tools and research (`research/tests` includes this file
+//! by path): a real project on a fresh MariaDB database.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

@@ -1,33 +1,9 @@
-//! Series: the researcher's unit of work — N rounds of the same training job with different
-//! seeds, submitted together, followed live, reproduced locally and reported.
-//!
-//! A series is a BOINC `batch` row plus rboinc's `rb_series` and `rb_series_round` rows
-//! (`store`). `submit` queues the rounds and creates the first workunits, with the dataset
-//! staged as one bundle (`dataset`); the
-//! `work_generator` daemon creates the rest a cushion at a time (`generator`), both staging
-//! job files a chunk ahead of the inserts (`job_files`); `progress`
-//! says where each round is; `local` runs the same jobs here; `report` writes the summary and
-//! plots; `cancel` stops a series; `health` says what keeps a series from moving.
-
-pub mod cancel;
-pub mod dataset;
-pub mod generator;
-pub mod health;
-pub mod job_files;
-pub mod local;
-pub mod params;
-pub mod progress;
-pub mod report;
-pub mod store;
-pub mod submit;
+//! The one error type of the series commands: each message says what to do next.
 
 use std::path::PathBuf;
 
-pub use params::SeriesParams;
-pub use submit::{SubmitOptions, Submitted, submit};
-
-use crate::create_work::CreateWorkError;
-use crate::stage::StageError;
+use rboinc_tools::create_work::CreateWorkError;
+use rboinc_tools::stage::StageError;
 
 /// Why a series command failed; each message says what to do.
 #[derive(Debug, thiserror::Error)]
@@ -65,7 +41,7 @@ fn unknown_app(app: &str, known: &[String]) -> String {
     if known.is_empty() {
         format!(
             "unknown app {app:?}: the project has no apps yet; make_project adds the {} app",
-            crate::make_project::APP
+            rboinc_tools::make_project::APP
         )
     } else {
         format!(

@@ -17,8 +17,8 @@ use std::path::{Path, PathBuf};
 use md5::{Digest, Md5};
 use rboinc_core::md5file::Md5Hex;
 
-use super::SeriesError;
-use crate::stage::{StagedFile, Stager};
+use crate::SeriesError;
+use rboinc_tools::stage::{StagedFile, Stager};
 
 /// A dataset staged as a bundle (not synced yet: the caller syncs before its commit).
 #[derive(Debug, Clone)]

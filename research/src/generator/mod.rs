@@ -12,7 +12,10 @@
 //! with its workunit — never half.
 //!
 //! A pass stages the rounds' job files a chunk ahead of rendering and inserting the chunk
-//! before, and syncs them once, before its commit ([`super::job_files`]).
+//! before, and syncs them once, before its commit ([`crate::job_files`]). [`daemon`] is the
+//! `work_generator` daemon's pass around [`top_up`].
+
+pub mod daemon;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,12 +24,12 @@ use std::time::Instant;
 use rboinc_core::db::{self, AppId, BatchId, WorkunitId};
 use sqlx::Row;
 
-use super::job_files::{CHUNK_ROUNDS, JobFiles, Round, SeriesSettings, WorkunitSettings};
-pub use super::job_files::{RESULT_TEMPLATE, WU_TEMPLATE};
-use super::params::SeriesParams;
-use super::store::{ROUND_CREATED, ROUND_QUEUED, SERIES_ACTIVE};
-use crate::create_work::{self, InputArg, WorkCreator};
-use crate::project::unix_now;
+use crate::job_files::{CHUNK_ROUNDS, JobFiles, Round, SeriesSettings, WorkunitSettings};
+pub use crate::job_files::{RESULT_TEMPLATE, WU_TEMPLATE};
+use crate::params::SeriesParams;
+use crate::store::{ROUND_CREATED, ROUND_QUEUED, SERIES_ACTIVE};
+use rboinc_tools::create_work::{self, InputArg, WorkCreator};
+use rboinc_tools::project::unix_now;
 
 /// Default cushion of workunits waiting to be sent.
 pub const DEFAULT_CUSHION: usize = 100;

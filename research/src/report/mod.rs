@@ -14,11 +14,11 @@ use std::path::{Path, PathBuf};
 use rboinc_core::db::{self, app};
 use serde_json::Value;
 
-use super::SeriesError;
-use super::local;
-use super::progress;
-use super::store::SeriesRow;
-use crate::project::Project;
+use crate::SeriesError;
+use crate::local;
+use crate::progress;
+use crate::store::SeriesRow;
+use rboinc_tools::project::Project;
 
 /// One round in the report.
 #[derive(Debug, Clone)]
@@ -165,7 +165,7 @@ pub async fn write(
     let app_name = app::by_id(pool, series.appid)
         .await?
         .map(|a| a.name)
-        .unwrap_or_else(|| crate::make_project::APP.to_string());
+        .unwrap_or_else(|| rboinc_tools::make_project::APP.to_string());
     let dir = report_dir(project, series);
     std::fs::create_dir_all(&dir)
         .map_err(|e| SeriesError::Report(format!("{}: {e}", dir.display())))?;

@@ -21,7 +21,7 @@ pub struct SeriesRow {
     pub create_time: i32,
     pub state: i32,
     pub rounds: i32,
-    /// JSON of [`super::SeriesParams`].
+    /// JSON of [`crate::SeriesParams`].
     pub params: String,
     pub dataset_file: String,
     pub dataset_sha256: String,

@@ -6,10 +6,10 @@
 use rboinc_core::db;
 use rboinc_core::state::BatchState;
 
-use super::store::{
+use crate::store::{
     self, ROUND_CANCELLED, ROUND_CREATED, ROUND_QUEUED, SERIES_CANCELLED, SeriesRow,
 };
-use crate::project::unix_now;
+use rboinc_tools::project::unix_now;
 
 /// What a cancel did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

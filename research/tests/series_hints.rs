@@ -2,14 +2,15 @@
 //! missing dataset, a project that is not running, no hosts attached. The first two stop a
 //! submission; the last two are warnings (queueing work first is normal), repeated by `status`.
 
+#[path = "../../tools/tests/common/mod.rs"]
 mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use rboinc_core::db::host;
+use rboinc_research::{health, store};
 use rboinc_tools::daemons_ctl::{Controller, lock};
-use rboinc_tools::series::{health, store};
 
 fn mnist_10k() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../app/data/mnist-10k")

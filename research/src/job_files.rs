@@ -18,9 +18,9 @@ use std::time::{Duration, Instant};
 use rboinc_core::db::BatchId;
 use tokio::task::JoinHandle;
 
-use super::params::SeriesParams;
-use crate::create_work::{self, InputArg, JobDesc, JobOverrides, WorkCreator, WorkSpec};
-use crate::stage::{StageError, StagedFile, Stager};
+use crate::params::SeriesParams;
+use rboinc_tools::create_work::{self, InputArg, JobDesc, JobOverrides, WorkCreator, WorkSpec};
+use rboinc_tools::stage::{StageError, StagedFile, Stager};
 
 /// The input template every round uses, relative to the project.
 pub const WU_TEMPLATE: &str = "templates/mnist_in";

@@ -6,8 +6,8 @@
 
 use rboinc_core::db::{self, AppId, app, app_version};
 
-use crate::daemons_ctl::Controller;
-use crate::project::Project;
+use rboinc_tools::daemons_ctl::Controller;
+use rboinc_tools::project::Project;
 
 /// Why work would not move now, each with what to do (empty when all looks fine).
 pub async fn hints(project: &Project, pool: &db::Pool, appid: AppId) -> Vec<String> {

@@ -5,7 +5,7 @@
 //! the rest queued for the `work_generator`). A failure leaves nothing: no row, and none of the
 //! job files this submission staged. The rounds' job files are staged a chunk ahead of the
 //! inserts, and the dataset bundled meanwhile; one `syncfs` makes them durable before the
-//! commit ([`super::job_files`]).
+//! commit ([`crate::job_files`]).
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -13,16 +13,16 @@ use std::time::Instant;
 use rboinc_core::db::{self, AppId, UserId, WorkunitId, batch, user};
 use rboinc_core::state::BatchState;
 
-use super::SeriesError;
-use super::dataset::{self, StagedDataset};
-use super::generator;
-use super::job_files::{
+use crate::SeriesError;
+use crate::dataset::{self, StagedDataset};
+use crate::generator;
+use crate::job_files::{
     CHUNK_ROUNDS, JobFiles, Round, SeriesSettings, StagedRound, WorkunitSettings,
 };
-use super::params::{SeriesParams, seeds_from_base};
-use super::store::{self, ROUND_CREATED, ROUND_QUEUED, SERIES_ACTIVE, SeriesRow};
-use crate::create_work::{self, CreateWorkError, InputArg, WorkCreator};
-use crate::project::{Project, unix_now};
+use crate::params::{SeriesParams, seeds_from_base};
+use crate::store::{self, ROUND_CREATED, ROUND_QUEUED, SERIES_ACTIVE, SeriesRow};
+use rboinc_tools::create_work::{self, CreateWorkError, InputArg, WorkCreator};
+use rboinc_tools::project::{Project, unix_now};
 
 /// What a researcher asks for.
 #[derive(Debug, Clone)]
@@ -54,7 +54,7 @@ impl SubmitOptions {
     pub fn original(dataset: PathBuf, rounds: usize) -> SubmitOptions {
         SubmitOptions {
             name: None,
-            app: crate::make_project::APP.to_string(),
+            app: rboinc_tools::make_project::APP.to_string(),
             params: SeriesParams::default(),
             rounds,
             seeds: None,
@@ -135,7 +135,7 @@ pub async fn submit(
     let started = Instant::now();
     // The dataset is bundled on a blocking thread meanwhile: while the database is asked
     // whether the name is free and how many workunits to create now, and job files are staged.
-    let stager = crate::stage::Stager::from_config(&project.config)?;
+    let stager = rboinc_tools::stage::Stager::from_config(&project.config)?;
     let source = o.dataset.clone();
     let cache = project.dir.tmp_dir().join("series_datasets");
     let bundling = tokio::task::spawn_blocking(move || dataset::stage(&stager, &cache, &source));

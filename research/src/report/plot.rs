@@ -9,7 +9,7 @@
 //!   give the means.
 //!
 //! Epochs and rounds are whole numbers and are labelled so. Text is rendered with the bundled
-//! DejaVu Sans (`tools/assets/`, Bitstream Vera licence), so the plots look the same on every
+//! DejaVu Sans (`research/assets/`, Bitstream Vera licence), so the plots look the same on every
 //! machine and need no system fonts.
 
 use std::path::Path;
@@ -98,7 +98,7 @@ static FONT: Once = Once::new();
 
 fn register_font() {
     FONT.call_once(|| {
-        let bytes: &'static [u8] = include_bytes!("../../../assets/DejaVuSans.ttf");
+        let bytes: &'static [u8] = include_bytes!("../../assets/DejaVuSans.ttf");
         for style in [FontStyle::Normal, FontStyle::Bold] {
             // A bundled, valid font: registration cannot fail.
             let _ = plotters::style::register_font("sans-serif", style, bytes);

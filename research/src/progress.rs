@@ -6,7 +6,7 @@ use std::fmt::Write as _;
 use rboinc_core::db;
 use sqlx::Row;
 
-use super::store::{ROUND_CANCELLED, ROUND_QUEUED, SeriesRow};
+use crate::store::{ROUND_CANCELLED, ROUND_QUEUED, SeriesRow};
 
 /// One round's state.
 #[derive(Debug, Clone, PartialEq)]

@@ -1,16 +1,17 @@
 //! series submit / work generation / cancel / local / report on a real project and database.
 
+#[path = "../../tools/tests/common/mod.rs"]
 mod common;
 
 use std::path::PathBuf;
 
 use rboinc_core::db::{batch, workunit};
 use rboinc_core::xml;
-use rboinc_tools::create_work::WorkCreator;
-use rboinc_tools::series::local::{self, Runner};
-use rboinc_tools::series::{
-    self, SeriesParams, SubmitOptions, cancel, generator, progress, report, store,
+use rboinc_research::local::{self, Runner};
+use rboinc_research::{
+    SeriesParams, SubmitOptions, cancel, generator, params, progress, report, store, submit,
 };
+use rboinc_tools::create_work::WorkCreator;
 
 fn mnist_10k() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../app/data/mnist-10k")
@@ -53,7 +54,7 @@ async fn submit_queues_rounds_and_the_generator_keeps_a_cushion() {
     o.name = Some("s1".into());
     o.base_seed = Some(42);
     o.cushion = 3;
-    let s = series::submit(&p.project, p.pool(), &o).await.unwrap();
+    let s = submit(&p.project, p.pool(), &o).await.unwrap();
     assert_eq!(s.created, 3, "only a cushion's worth of workunits at once");
     let row = s.series;
     assert_eq!(row.rounds, 7);
@@ -62,7 +63,7 @@ async fn submit_queues_rounds_and_the_generator_keeps_a_cushion() {
     let rounds = store::rounds(p.pool(), row.id).await.unwrap();
     assert_eq!(rounds.len(), 7);
     let seeds: Vec<u64> = rounds.iter().map(|r| r.seed).collect();
-    assert_eq!(seeds, series::params::seeds_from_base(42, 7));
+    assert_eq!(seeds, params::seeds_from_base(42, 7));
     assert_eq!(
         rounds
             .iter()
@@ -156,7 +157,7 @@ async fn a_round_that_cannot_stage_stays_queued() {
     o.name = Some("s3".into());
     o.base_seed = Some(7);
     o.cushion = 10;
-    let s = series::submit(&p.project, p.pool(), &o).await.unwrap();
+    let s = submit(&p.project, p.pool(), &o).await.unwrap();
     assert_eq!(s.created, 3);
     let rounds = store::rounds(p.pool(), s.series.id).await.unwrap();
     let states: Vec<i32> = rounds.iter().map(|r| r.state).collect();
@@ -201,7 +202,7 @@ async fn submit_and_the_generator_make_the_same_workunits() {
     o.name = Some("s5".into());
     o.base_seed = Some(5);
     o.cushion = 2;
-    let s = series::submit(&p.project, p.pool(), &o).await.unwrap();
+    let s = submit(&p.project, p.pool(), &o).await.unwrap();
     assert_eq!(s.created, 2);
     send_all(p.pool()).await;
     let mut c = WorkCreator::new(p.pool(), p.config(), "mnist")
@@ -269,7 +270,7 @@ async fn a_failed_submission_leaves_nothing() {
     o.base_seed = Some(6);
     o.cushion = 10;
     let stager = rboinc_tools::stage::Stager::from_config(&p.config()).unwrap();
-    let seeds = series::params::seeds_from_base(6, 4);
+    let seeds = params::seeds_from_base(6, 4);
     let before = o.params.job(seeds[1]).canonical_json();
     stager
         .stage_bytes("s6_2_job.json", before.as_bytes())
@@ -300,7 +301,7 @@ async fn a_failed_submission_leaves_nothing() {
         .unwrap();
     drop(conn);
 
-    let e = series::submit(&p.project, p.pool(), &o)
+    let e = submit(&p.project, p.pool(), &o)
         .await
         .unwrap_err()
         .to_string();
@@ -321,7 +322,7 @@ async fn a_failed_submission_leaves_nothing() {
         .execute(p.pool())
         .await
         .unwrap();
-    let s = series::submit(&p.project, p.pool(), &o).await.unwrap();
+    let s = submit(&p.project, p.pool(), &o).await.unwrap();
     assert_eq!(s.created, 4);
 }
 
@@ -330,14 +331,14 @@ async fn submit_mistakes_say_what_to_do() {
     let p = common::project("ser2").await;
     let mut o = small(2);
     o.dataset = PathBuf::from("/nonexistent/mnist");
-    let e = series::submit(&p.project, p.pool(), &o)
+    let e = submit(&p.project, p.pool(), &o)
         .await
         .unwrap_err()
         .to_string();
     assert!(e.contains("not found: give --dataset PATH"), "{e}");
     let mut o = small(2);
     o.params.sample_count = 20_000;
-    let e = series::submit(&p.project, p.pool(), &o)
+    let e = submit(&p.project, p.pool(), &o)
         .await
         .unwrap_err()
         .to_string();
@@ -347,14 +348,14 @@ async fn submit_mistakes_say_what_to_do() {
     );
     let mut o = small(2);
     o.params.learning_rate = 0.0;
-    let e = series::submit(&p.project, p.pool(), &o)
+    let e = submit(&p.project, p.pool(), &o)
         .await
         .unwrap_err()
         .to_string();
     assert!(e.contains("learning_rate"), "{e}");
     let mut o = small(2);
     o.app = "mnsit".into();
-    let e = series::submit(&p.project, p.pool(), &o)
+    let e = submit(&p.project, p.pool(), &o)
         .await
         .unwrap_err()
         .to_string();
@@ -362,7 +363,7 @@ async fn submit_mistakes_say_what_to_do() {
     let mut o = small(2);
     o.seeds = Some(vec![1]);
     assert!(
-        series::submit(&p.project, p.pool(), &o)
+        submit(&p.project, p.pool(), &o)
             .await
             .unwrap_err()
             .to_string()
@@ -380,7 +381,7 @@ async fn local_band_and_report() {
     let mut o = SubmitOptions::original(mnist_10k(), 5);
     o.name = Some("orig".into());
     o.seeds = Some(vec![714562, 910552, 625989, 962826, 103343]);
-    let s = series::submit(&p.project, p.pool(), &o).await.unwrap();
+    let s = submit(&p.project, p.pool(), &o).await.unwrap();
     assert_eq!(s.created, 5);
     let row = s.series;
     let dir = report::report_dir(&p.project, &row);

@@ -12,8 +12,8 @@ use std::process::Command;
 use rboinc_core::db::{self, app, app_version, platform};
 use rboinc_core::xml;
 
-use super::SeriesError;
-use super::params::SeriesParams;
+use crate::SeriesError;
+use crate::params::SeriesParams;
 
 /// How to run a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,7 +48,7 @@ pub async fn published_binary(
 ) -> Result<PathBuf, SeriesError> {
     let none = || SeriesError::NoAppVersion(app_name.to_string());
     let a = app::by_name(pool, app_name).await?.ok_or_else(none)?;
-    let plat = platform::by_name(pool, crate::make_project::PLATFORM)
+    let plat = platform::by_name(pool, rboinc_tools::make_project::PLATFORM)
         .await?
         .ok_or_else(none)?;
     let newest = app_version::for_app(pool, a.id)

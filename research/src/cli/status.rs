@@ -1,0 +1,49 @@
+//! `series status [NAME]`: where each round of one series is, or one line per series.
+
+use rboinc_core::db;
+use rboinc_tools::project::{Project, unix_now};
+
+use super::{find, hints};
+use crate::progress;
+use crate::store;
+
+/// One series: its progress table, and the warnings while it is unfinished.
+pub async fn one(project: &Project, pool: &db::Pool, name: &str) -> anyhow::Result<()> {
+    let s = find(pool, name).await?;
+    let rounds = progress::rounds(pool, &s).await?;
+    print!(
+        "{}",
+        progress::render(&s, &rounds, f64::from(unix_now() - s.create_time))
+    );
+    if s.state != store::SERIES_CANCELLED && !progress::Totals::of(&rounds).all_finished() {
+        hints::warn(project, pool, &s).await;
+    }
+    Ok(())
+}
+
+/// Every series, one line each; the warnings for the first unfinished one.
+pub async fn all(project: &Project, pool: &db::Pool) -> anyhow::Result<()> {
+    let mut unfinished = None;
+    for s in store::all_series(pool).await? {
+        let t = progress::Totals::of(&progress::rounds(pool, &s).await?);
+        if s.state != store::SERIES_CANCELLED && !t.all_finished() {
+            unfinished.get_or_insert(s.clone());
+        }
+        println!(
+            "{}: {}/{} rounds done ({} failed){}",
+            s.name,
+            t.finished(),
+            t.rounds,
+            t.failed,
+            if s.state == store::SERIES_CANCELLED {
+                ", cancelled"
+            } else {
+                ""
+            }
+        );
+    }
+    if let Some(s) = unfinished {
+        hints::warn(project, pool, &s).await;
+    }
+    Ok(())
+}

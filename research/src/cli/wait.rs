@@ -1,0 +1,88 @@
+//! `series wait NAME`: follows a series until every round is finished — redrawn in place on a
+//! terminal, a line per change otherwise — with the warnings that say why it does not move.
+
+use std::io::IsTerminal;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use rboinc_core::db;
+use rboinc_tools::project::{Project, unix_now};
+
+use super::{find, hints};
+use crate::progress;
+use crate::store::SeriesRow;
+
+#[derive(Debug, Args)]
+pub struct WaitArgs {
+    name: String,
+    #[command(flatten)]
+    opts: WaitOpts,
+}
+
+#[derive(Debug, Args, Clone)]
+pub struct WaitOpts {
+    /// Seconds between progress updates.
+    #[arg(long = "poll", default_value_t = 2.0)]
+    poll: f64,
+    /// Give up after this many seconds [default: never].
+    #[arg(long)]
+    timeout: Option<f64>,
+}
+
+/// `series wait`.
+pub async fn command(project: &Project, pool: &db::Pool, w: &WaitArgs) -> anyhow::Result<()> {
+    let s = find(pool, &w.name).await?;
+    wait(project, pool, &s, &w.opts, Vec::new()).await
+}
+
+/// Follows `s` until every round is finished, or fails after `--timeout`.
+pub async fn wait(
+    project: &Project,
+    pool: &db::Pool,
+    s: &SeriesRow,
+    o: &WaitOpts,
+    // What `submit` has just said (kept under the progress on a terminal).
+    mut hints: Vec<String>,
+) -> anyhow::Result<()> {
+    let tty = std::io::stderr().is_terminal();
+    let start = Instant::now();
+    let mut last = String::new();
+    let (mut first, mut checked_late) = (true, false);
+    loop {
+        let rounds = progress::rounds(pool, s).await?;
+        let totals = progress::Totals::of(&rounds);
+        let elapsed = f64::from(unix_now() - s.create_time);
+        let text = progress::render(s, &rounds, elapsed);
+        if tty {
+            // Redraw in place, the warnings under the progress.
+            eprint!("\x1b[H\x1b[2J{text}");
+            hints::print(&hints);
+        } else {
+            let head = text.lines().next().unwrap_or("").to_string();
+            if head != last {
+                eprintln!("{head}");
+                last = head;
+            }
+        }
+        if totals.all_finished() {
+            return Ok(());
+        }
+        // Say what keeps the series from moving: at once, and (if all looked fine then) again
+        // when nothing has finished after a short grace period.
+        let late = start.elapsed() > Duration::from_secs(20) && totals.finished() == 0;
+        if hints.is_empty() && (first || (late && !checked_late)) {
+            hints = hints::warn(project, pool, s).await;
+            checked_late |= late;
+        }
+        first = false;
+        if o.timeout.is_some_and(|t| start.elapsed().as_secs_f64() > t) {
+            anyhow::bail!(
+                "gave up waiting after {} s ({} of {} rounds finished)",
+                o.timeout.unwrap_or(0.0),
+                totals.finished(),
+                totals.rounds
+            );
+        }
+        tokio::time::sleep(Duration::from_secs_f64(o.poll.max(0.1))).await;
+    }
+}
