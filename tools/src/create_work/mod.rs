@@ -9,6 +9,7 @@
 //!
 //! [`bulk`] runs both for `--stdin`, overlapping them in one transaction. Input files looked up
 //! by name are remembered for the rest of a batch (the dataset of 10,000 jobs is read once).
+//! [`cli`] is the `create_work` command line.
 //!
 //! Input names are names in the download directory, as in BOINC. A name containing `/` is
 //! taken as the path of a local file and staged under its base name (what BOINC's
@@ -17,6 +18,7 @@
 //! Results are not created here: the transitioner does that, as in BOINC.
 
 pub mod bulk;
+pub mod cli;
 mod insert;
 mod job;
 pub mod line;

@@ -12,8 +12,10 @@
 //!
 //! If step 3 fails, the directory is removed again, and the database too if step 2 created it.
 //! The returned [`MakeProjectReport`] carries the secrets to print once (the submitter's
-//! authenticator, the ops password); nothing else ever shows them.
+//! authenticator, the ops password); nothing else ever shows them. [`cli`] is the
+//! `make_project` command line.
 
+pub mod cli;
 mod config_xml;
 mod database;
 mod layout;
