@@ -2,9 +2,9 @@
 //!
 //! A series is the researcher's unit of work — N rounds of the same training job with different
 //! seeds, submitted together, followed live, reproduced locally and reported. It is a BOINC
-//! `batch` row plus rboinc's `rb_series` and `rb_series_round` rows ([`store`]). [`submit`]
-//! queues the rounds and creates the first workunits, with the dataset staged as one bundle
-//! ([`dataset`]); the `work_generator` daemon creates the rest a cushion at a time
+//! `batch` row plus rboinc's `rb_series` and `rb_series_round` rows ([`store`]).
+//! [`submit`](mod@submit) queues the rounds and creates the first workunits, with the dataset
+//! staged as one bundle ([`dataset`]); the `work_generator` daemon creates the rest a cushion at a time
 //! ([`generator`]), both staging job files a chunk ahead of the inserts ([`job_files`]);
 //! [`progress`] says where each round is; [`local`] runs the same jobs here; [`report`] writes
 //! the summary and plots; [`cancel`] stops a series; [`health`] says what keeps a series from
@@ -15,8 +15,8 @@
 //! `rboinc-tools`; the training job format and the in-process trainer from `mnist-app`.
 //!
 //! The binaries are thin: `series` parses its command line with [`cli::Cli`] and runs
-//! [`cli::run`] (one module per subcommand); `work_generator` runs [`generator::top_up`] in the
-//! daemon loop of `rboinc-core`.
+//! [`cli::run()`] (one module per subcommand); `work_generator` runs [`generator::top_up`] in
+//! the daemon loop of `rboinc-core` ([`generator::daemon`]).
 
 pub mod cancel;
 pub mod cli;
