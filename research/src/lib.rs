@@ -4,12 +4,12 @@
 //! seeds, submitted together, followed live, reproduced locally and reported. It is a BOINC
 //! `batch` row plus rboinc's `rb_series` and `rb_series_round` rows ([`store`]).
 //! [`submit`](mod@submit) queues the rounds and creates the first workunits, with the dataset
-//! staged as one bundle ([`dataset`]); the `work_generator` daemon creates the rest a cushion at a time
-//! ([`generator`]), both staging job files a chunk ahead of the inserts ([`job_files`]);
-//! [`progress`] says where each round is; [`local`] runs the same jobs here; [`report`] writes
-//! the summary and plots; [`cancel`] stops a series; [`health`] says what keeps a series from
-//! moving. [`params`] holds a round's training parameters (the mnist app's job file) and
-//! [`error`] the one error type.
+//! staged as one bundle ([`dataset`]); the `work_generator` daemon creates the rest a cushion
+//! at a time ([`generator`]), both staging job files a chunk ahead of the inserts
+//! ([`job_files`]); [`progress`] says where each round is; [`local`] runs the same jobs here;
+//! [`report`] writes the summary and plots; [`cancel`] stops a series; [`health`] says what keeps
+//! a series from moving. [`params`] holds a round's training parameters (the mnist app's job
+//! file) and [`error`] the one error type.
 //!
 //! The generic BOINC parts — workunit creation, staging, opening a project — come from
 //! `rboinc-tools`; the training job format and the in-process trainer from `mnist-app`.
