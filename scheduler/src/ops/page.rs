@@ -130,7 +130,9 @@ pub fn render(d: &PageData) -> String {
             }
         }
     };
-    page.into_string()
+    let mut text = page.into_string();
+    text.push('\n');
+    text
 }
 
 fn summary(d: &PageData) -> Markup {

@@ -155,11 +155,9 @@ async fn answer(state: &SchedState, client_addr: &str, body: Body) -> (SchedRepl
         Ok(req) => req,
         Err(refusal) => return (refusal, RpcKind::Refused),
     };
+    // The host and user ids go into the span once authentication has established them.
     let span = Span::current();
     span.record("rpc_seqno", req.rpc_seqno);
-    if req.hostid > 0 {
-        span.record("host_id", req.hostid);
-    }
     let min = settings.sched.min_core_client_version;
     if min != 0 && req.core_client_version() < min {
         let reply = SchedReply::refusal(
