@@ -3,8 +3,9 @@
 //! `/ops` is one server-rendered HTML page: the `config.xml` daemons of this host and whether
 //! they run, workunits and results by app and state, the progress of training series, the
 //! hosts most recently heard from, and the latest error lines of the project's logs. `/metrics`
-//! is the same project seen by Prometheus: this process's counters ([`crate::metrics`]), queue
-//! sizes, daemon liveness and build info.
+//! is the same project seen by Prometheus: this process's counters and RPC latencies
+//! ([`crate::metrics`]), queue sizes, daemon liveness and build info, in the Prometheus text
+//! format as `prometheus-client` writes it.
 //!
 //! Both sit behind HTTP basic auth against an Apache-compatible htpasswd file ([`access`]):
 //! the page shows host names, IP addresses and log lines, which volunteers' privacy and the

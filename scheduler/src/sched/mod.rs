@@ -19,13 +19,20 @@
 //! | when to come back; write the reply | [`next_rpc`], [`reply`] |
 //!
 //! The steps run on one database connection ([`connections`], kept for the next RPC if this one
-//! got through), and everything they write after authentication is one transaction.
+//! got through), and everything they write after authentication is one transaction (an RPC
+//! that only updates its host row does so in one statement).
+//!
+//! Tracing: the request's span (see [`crate::server`]) gets `host_id` and `user_id` once
+//! authentication has established them. Each step has a span of its own, and each job sent or
+//! resent and each report written one with its `result_id` and `wu_id` (and `app`), all at
+//! DEBUG level (`-d 4`): at the default INFO level they are never built, so they cost an RPC
+//! nothing; the step's INFO and WARN lines carry their ids as fields.
 //!
 //! Every failure is a well-formed reply: clients log its message and back off by its
 //! `request_delay`; an HTTP error would only make them retry blindly.
 //!
-//! Also here: [`request`] and [`elements`] (reading the request), [`job`] and [`rows`] (what
-//! the job queries read).
+//! Also here: [`shared`] (what the RPC takes from the server's state), [`request`] and
+//! [`elements`] (reading the request), [`job`] and [`rows`] (what the job queries read).
 
 pub mod account_info;
 pub mod auth;
@@ -44,9 +51,9 @@ pub mod resend;
 pub mod rows;
 pub mod rpc;
 pub mod send;
+pub mod shared;
 pub mod versions;
 
-use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use axum::Router;
@@ -55,53 +62,18 @@ use axum::extract::{FromRef, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use rboinc_core::crypt::CodeSignKeys;
 use tracing::Span;
 
 use crate::body::{BodyError, ClientAddr, read_body};
 use crate::error::chain;
-use crate::metrics::{Metrics, RpcKind};
-use crate::settings::ServerSettings;
-use catalog::CatalogCache;
-use connections::RpcConnections;
-use job_cache::JobCache;
-use next_rpc::Activity;
+use crate::metrics::RpcKind;
 use reply::{DELAY_UNSUPPORTED, Priority, SchedReply};
 use request::SchedRequest;
 use rpc::Rpc;
+pub use shared::{Caches, SchedState};
 
 /// Delay asked of a client whose request was too large to read.
 const DELAY_TOO_LARGE: f64 = 3600.0;
-
-/// The scheduler's copies of the database, per process: the app version catalog, the list of
-/// sendable jobs, and whether work is in flight. Nothing in them is authoritative.
-#[derive(Debug)]
-pub struct Caches {
-    pub catalog: CatalogCache,
-    pub jobs: JobCache,
-    pub activity: Activity,
-}
-
-impl Caches {
-    pub fn new(settings: &ServerSettings) -> Caches {
-        Caches {
-            catalog: CatalogCache::new(settings.reread_db_path.clone(), catalog::REFRESH),
-            jobs: JobCache::new(settings.sched.shmem_work_items as usize),
-            activity: Activity::default(),
-        }
-    }
-}
-
-/// What the scheduler RPC takes from the server's state (`FromRef`); cheap to clone.
-#[derive(Debug, Clone)]
-pub struct SchedState {
-    pub settings: Arc<ServerSettings>,
-    /// Connections of scheduler RPCs, kept between them.
-    pub conns: Arc<RpcConnections>,
-    pub caches: Arc<Caches>,
-    pub code_sign: Arc<CodeSignKeys>,
-    pub metrics: Arc<Metrics>,
-}
 
 /// The scheduler endpoint, at the path of the scheduler URL.
 pub fn router<S>(path: &str) -> Router<S>

@@ -97,7 +97,7 @@ pub async fn handle(
     let mut wus: Vec<WorkunitId> = Vec::new();
     for (r, s) in &accepted {
         let row = written_row(r, s, catalog, p_ncpus, dont_store_success_stderr, now);
-        if write(&mut *conn, r, s, account, &row, now).await? {
+        if write(&mut *conn, catalog, r, s, account, &row, now).await? {
             outcome.written += 1;
             if !wus.contains(&s.workunitid) {
                 wus.push(s.workunitid);
@@ -118,9 +118,14 @@ pub async fn handle(
 }
 
 /// Writes one accepted report; false if another request wrote it meanwhile.
-#[tracing::instrument(level = "debug", skip_all, fields(result_id = %s.id, wu_id = %s.workunitid))]
+#[tracing::instrument(
+    level = "debug",
+    skip_all,
+    fields(result_id = %s.id, wu_id = %s.workunitid, app = app_name(catalog, s)),
+)]
 async fn write(
     conn: &mut MySqlConnection,
+    catalog: &Catalog,
     r: &ReportedResult,
     s: &Stored,
     account: &Account,
@@ -160,6 +165,15 @@ async fn write(
         tracing::info!(result_id = %s.id, "result was reported meanwhile by another request");
     }
     Ok(applied)
+}
+
+/// The name of the app a stored result's version belongs to (empty if unknown: anonymous
+/// platform, deprecated version).
+fn app_name<'a>(catalog: &'a Catalog, s: &Stored) -> &'a str {
+    catalog
+        .version(db::AppVersionId(s.app_version_id))
+        .and_then(|v| catalog.app(v.appid))
+        .map_or("", |a| a.row.name.as_str())
 }
 
 async fn load(

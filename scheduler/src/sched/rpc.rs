@@ -39,8 +39,9 @@ use super::catalog::Catalog;
 use super::reply::{DELAY_MISSING_KEY, DELAY_UNSUPPORTED, Priority, SchedReply};
 use super::request::{self, SchedRequest};
 use super::send::{self, HostView, SendContext, WorkPlan};
+use super::shared::SchedState;
 use super::versions::Versions;
-use super::{SchedState, account_info, host, next_rpc, report, resend};
+use super::{account_info, host, next_rpc, report, resend};
 use crate::metrics::RpcKind;
 
 /// The client version from which replies say `<dont_use_dcf/>` (7.0.28).

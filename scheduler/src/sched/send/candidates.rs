@@ -18,7 +18,7 @@ use rboinc_core::config::SchedConfig;
 use rboinc_core::db::WorkunitId;
 use sqlx::mysql::MySqlConnection;
 
-use super::{HostView, SendContext};
+use super::context::{HostView, SendContext};
 use crate::sched::claim::{self, Replicas};
 use crate::sched::job::{Candidate, JobWorkunit};
 use crate::sched::versions::Chosen;

@@ -5,49 +5,25 @@
 //! time, claims each in the RPC's transaction ([`crate::sched::claim`]) and adds the claimed
 //! ones to the reply, until the plan is satisfied or the cache has nothing more for this host.
 //! A candidate is only ever in one request's hands: what it cannot use goes back to the list
-//! for other hosts, and what another process sent first is forgotten.
+//! for other hosts, and what another process sent first is forgotten. What sending needs to
+//! know of the RPC is its [`context`].
 
 pub mod candidates;
+pub mod context;
 pub mod job_xml;
 pub mod plan;
 
 use std::collections::HashSet;
 
-use rboinc_core::config::SchedConfig;
-use rboinc_core::db::{HostId, ResultId, UserId, WorkunitId};
+use rboinc_core::db::{ResultId, WorkunitId};
 use sqlx::mysql::MySqlConnection;
 
-use crate::metrics::Metrics;
-use crate::sched::catalog::Catalog;
 use crate::sched::claim::{self, Claim, Replicas};
 use crate::sched::job::Candidate;
-use crate::sched::job_cache::JobCache;
 use crate::sched::reply::SchedReply;
-use crate::sched::versions::Versions;
+pub use context::{HostView, SendContext};
 use job_xml::{add_to_reply, job_xml};
 pub use plan::WorkPlan;
-
-/// The host as work sending sees it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct HostView {
-    pub id: HostId,
-    pub userid: UserId,
-    /// Peak speed of one CPU.
-    pub p_fpops: f64,
-    pub m_nbytes: f64,
-}
-
-/// Everything work sending needs about this RPC.
-#[derive(Debug)]
-pub struct SendContext<'a> {
-    pub jobs: &'a JobCache,
-    pub catalog: &'a Catalog,
-    pub sched: &'a SchedConfig,
-    pub metrics: &'a Metrics,
-    pub host: HostView,
-    pub versions: Versions<'a>,
-    pub now: i64,
-}
 
 /// What [`send_work`] did.
 #[derive(Debug, Default, Clone, PartialEq)]
