@@ -144,9 +144,9 @@ impl JobCache {
     }
 
     /// Whether a read now would be sensible. An empty list is read again at once, unless the
-    /// last read found no work at all (then only after [`EMPTY_RETRY`], so an idle project is
+    /// last read found no work at all (then only after `EMPTY_RETRY`, so an idle project is
     /// not queried on every RPC); a list that still has candidates, none of them for this host,
-    /// at most every [`MIN_INTERVAL`].
+    /// at most every `MIN_INTERVAL`.
     pub fn should_refill(&self) -> bool {
         let inner = self.lock();
         let Some(at) = inner.loaded_at else {

@@ -16,7 +16,7 @@ use crate::settings::ServerSettings;
 /// How long a looked-up answer is used.
 const ACTIVITY_TTL: Duration = Duration::from_secs(2);
 
-/// Whether the project has work in flight, looked up at most every [`ACTIVITY_TTL`].
+/// Whether the project has work in flight, looked up at most every `ACTIVITY_TTL`.
 #[derive(Debug, Default)]
 pub struct Activity {
     checked: Mutex<Option<(Instant, bool)>>,

@@ -1,5 +1,5 @@
 //! Sending work: how many jobs a host gets ([`plan`]), which ones ([`candidates`]), and what
-//! the reply says about each ([`job_xml`]).
+//! the reply says about each ([`job_xml`](mod@job_xml)).
 //!
 //! [`send_work`] takes candidates that suit the host out of the process's job cache a few at a
 //! time, claims each in the RPC's transaction ([`crate::sched::claim`]) and adds the claimed
