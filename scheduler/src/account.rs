@@ -10,10 +10,11 @@
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
-use axum::extract::{Query, State};
+use axum::extract::{FromRef, Query, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -22,8 +23,13 @@ use rboinc_core::db::user::{self, CreateAccountError, NewAccount};
 use rboinc_core::state::error_code::{ERR_BAD_PASSWD, ERR_DB_NOT_FOUND, ERR_DB_NOT_UNIQUE};
 use rboinc_core::xml::escape;
 
+use rboinc_core::db::Pool;
+use tracing::Span;
+
 use crate::error::HttpError;
-use crate::state::AppState;
+use crate::metrics::Metrics;
+use crate::sched::Caches;
+use crate::settings::ServerSettings;
 use crate::urls::ProjectUrls;
 
 /// BOINC's `ERR_BAD_USER_NAME`.
@@ -31,7 +37,15 @@ pub const ERR_BAD_USER_NAME: i32 = -188;
 /// BOINC's `ERR_BAD_EMAIL_ADDR`.
 pub const ERR_BAD_EMAIL_ADDR: i32 = -205;
 
-pub fn router(urls: &ProjectUrls) -> Router<AppState> {
+/// The three account RPCs, under the project's web RPC path.
+pub fn router<S>(urls: &ProjectUrls) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Arc<ServerSettings>: FromRef<S>,
+    Arc<Caches>: FromRef<S>,
+    Arc<Metrics>: FromRef<S>,
+    Pool: FromRef<S>,
+{
     Router::new()
         .route(
             &urls.web_rpc_path("get_project_config.php"),
@@ -45,6 +59,16 @@ pub fn router(urls: &ProjectUrls) -> Router<AppState> {
             &urls.web_rpc_path("create_account.php"),
             get(create_account),
         )
+}
+
+/// Runs CPU-heavy work (bcrypt) off the async threads, in the request's span.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, HttpError> {
+    let span = Span::current();
+    tokio::task::spawn_blocking(move || span.in_scope(work))
+        .await
+        .map_err(HttpError::internal)
 }
 
 fn xml(text: String) -> Response {
@@ -76,10 +100,14 @@ fn account_out(authenticator: &str) -> Response {
     ))
 }
 
-async fn project_config(State(state): State<AppState>) -> Result<Response, HttpError> {
-    state.metrics.account_rpc();
-    let s = &state.settings;
-    let catalog = state.catalog.get(&mut *state.db.acquire().await?).await?;
+async fn project_config(
+    State(s): State<Arc<ServerSettings>>,
+    State(caches): State<Arc<Caches>>,
+    State(metrics): State<Arc<Metrics>>,
+    State(pool): State<Pool>,
+) -> Result<Response, HttpError> {
+    metrics.account_rpc();
+    let catalog = caches.catalog.get(&mut *pool.acquire().await?).await?;
     let mut out = String::with_capacity(1024);
     let _ = write!(
         out,
@@ -123,14 +151,15 @@ async fn project_config(State(state): State<AppState>) -> Result<Response, HttpE
 }
 
 async fn lookup_account(
-    State(state): State<AppState>,
+    State(metrics): State<Arc<Metrics>>,
+    State(pool): State<Pool>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, HttpError> {
-    state.metrics.account_rpc();
+    metrics.account_rpc();
     let Some(email) = q.get("email_addr").filter(|e| !e.is_empty()) else {
         return Err(HttpError::BadRequest("email_addr is required".into()));
     };
-    let Some(found) = user::by_email(&state.db, email).await? else {
+    let Some(found) = user::by_email(&pool, email).await? else {
         return Ok(error(ERR_DB_NOT_FOUND, None));
     };
     // Without a hash the caller only asks whether the account exists.
@@ -138,11 +167,9 @@ async fn lookup_account(
         return Ok(xml("<account_out>\n   <success/>\n</account_out>\n".into()));
     };
     let row = found.clone();
-    let ok = tokio::task::spawn_blocking(move || auth::passwd_hash_matches(&row.secrets(), &given))
-        .await
-        .map_err(HttpError::internal)?;
+    let ok = blocking(move || auth::passwd_hash_matches(&row.secrets(), &given)).await?;
     if !ok {
-        tracing::info!(userid = %found.id, "lookup_account: wrong password");
+        tracing::info!(user_id = %found.id, "lookup_account: wrong password");
         return Ok(error(ERR_BAD_PASSWD, None));
     }
     Ok(account_out(&found.authenticator))
@@ -180,11 +207,13 @@ fn email_ok(email: &str) -> bool {
 }
 
 async fn create_account(
-    State(state): State<AppState>,
+    State(settings): State<Arc<ServerSettings>>,
+    State(metrics): State<Arc<Metrics>>,
+    State(pool): State<Pool>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, HttpError> {
-    state.metrics.account_rpc();
-    let sched = &state.settings.sched;
+    metrics.account_rpc();
+    let sched = &settings.sched;
     if sched.disable_account_creation {
         return Ok(error(
             -1,
@@ -212,13 +241,10 @@ async fn create_account(
     }
     // An existing account with the same password is simply returned (BOINC does this, so a
     // repeated create is harmless).
-    if let Some(existing) = user::by_email(&state.db, &email).await? {
+    if let Some(existing) = user::by_email(&pool, &email).await? {
         let row = existing.clone();
         let given = passwd_hash.to_string();
-        let same =
-            tokio::task::spawn_blocking(move || auth::passwd_hash_matches(&row.secrets(), &given))
-                .await
-                .map_err(HttpError::internal)?;
+        let same = blocking(move || auth::passwd_hash_matches(&row.secrets(), &given)).await?;
         return Ok(if same {
             account_out(&existing.authenticator)
         } else {
@@ -228,7 +254,7 @@ async fn create_account(
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_secs() as i32);
-    let mut conn = state.db.acquire().await?;
+    let mut conn = pool.acquire().await?;
     let created = user::create_account(
         &mut conn,
         &NewAccount {
@@ -249,7 +275,7 @@ async fn create_account(
         Err(CreateAccountError::Sql(e)) => return Err(e.into()),
         Err(e) => return Err(HttpError::internal(e)),
     };
-    tracing::info!(userid = %row.id, "account created");
+    tracing::info!(user_id = %row.id, "account created");
     let team = get("team_name");
     if !team.is_empty() {
         let joined = sqlx::query(
@@ -261,7 +287,7 @@ async fn create_account(
         .execute(&mut *conn)
         .await?;
         if joined.rows_affected() == 0 {
-            tracing::info!(userid = %row.id, team, "no joinable team of that name");
+            tracing::info!(user_id = %row.id, team, "no joinable team of that name");
         }
     }
     Ok(account_out(&row.authenticator))

@@ -11,9 +11,9 @@ use axum::Router;
 use tower_http::services::ServeDir;
 
 use crate::settings::ServerSettings;
-use crate::state::AppState;
 
-pub fn router(settings: &ServerSettings) -> Router<AppState> {
+/// The download tree, under the path of the download URL.
+pub fn router<S: Clone + Send + Sync + 'static>(settings: &ServerSettings) -> Router<S> {
     let files = ServeDir::new(&settings.download_dir)
         .append_index_html_on_directories(false)
         .html_as_default_extension(false)

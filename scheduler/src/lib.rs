@@ -5,20 +5,26 @@
 //! tell it from BOINC's CGI programs. Map, in reading order:
 //! - [`cli`]: the `scheduler` binary's flags and start-up; [`settings`] and [`urls`]: what it
 //!   takes from `config.xml` (including this server's own options);
-//! - [`server`]: the router, request spans, body limits, graceful shutdown; [`state`]: what
-//!   handlers share; [`error`]: the HTTP error of the plain web routes;
+//! - [`server`]: the router, request spans, graceful shutdown; [`state`]: what handlers share,
+//!   split by concern; [`keys`]: the signing keys; [`body`]: reading request bodies and the
+//!   client's address; [`error`]: the HTTP error of the plain web routes;
 //! - [`master`]: the master page that tells clients the scheduler URL;
 //! - [`sched`]: the scheduler RPC — requests, authentication, reports, work sending, replies;
 //! - [`upload`]: the file upload handler; [`download`]: the download tree;
 //! - [`account`]: the account web RPCs (`get_project_config.php`, `lookup_account.php`,
 //!   `create_account.php`);
-//! - [`metrics`]: counters for the ops page and `/metrics`; [`ops`]: the `/ops` page and
-//!   `/metrics`, behind a login.
+//! - [`metrics`]: counters and the RPC latency histogram for the ops page and `/metrics`;
+//!   [`ops`]: the `/ops` page and `/metrics`, behind a login.
+//!
+//! Modules depend one way: [`server`] → [`state`] → the feature modules, whose routers are
+//! generic over any state their parts can be taken from (axum's `FromRef`).
 
 pub mod account;
+pub mod body;
 pub mod cli;
 pub mod download;
 pub mod error;
+pub mod keys;
 pub mod master;
 pub mod metrics;
 pub mod ops;

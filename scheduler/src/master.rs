@@ -8,18 +8,21 @@
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rboinc_core::xml::escape;
 
 use crate::settings::ServerSettings;
-use crate::state::AppState;
 use crate::urls::ProjectUrls;
 
 /// The master page routes: the master URL's path, with and without its trailing slash.
-pub fn router(urls: &ProjectUrls) -> Router<AppState> {
+pub fn router<S>(urls: &ProjectUrls) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Arc<ServerSettings>: FromRef<S>,
+{
     let mut r = Router::new().route(&urls.master_path, get(page));
     if let Some(bare) = urls.master_path_without_slash() {
         r = r.route(bare, get(page));

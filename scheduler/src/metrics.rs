@@ -1,15 +1,27 @@
 //! Counters of what this server did, for the ops page and `/metrics`.
 //!
-//! Plain atomics: a scheduler RPC bumps a few of them and must not wait for a lock, and every
-//! process keeps its own (Prometheus adds up the processes behind a load balancer). [`Metrics::render`]
-//! writes them in the Prometheus text exposition format; the ops module serves that text (it
-//! owns the route and its access rules) and may append gauges of its own.
+//! Kept in a [`prometheus_client`] registry, which writes the Prometheus text format: its
+//! counters are atomics, so a scheduler RPC bumps a few and never waits for a lock. Every
+//! process keeps its own (Prometheus adds up the processes behind a load balancer). The ops
+//! module serves [`Metrics::render`] (it owns the route and its access rules) and appends the
+//! project's gauges; the ops page reads the values here ([`Metrics::readings`]).
+//!
+//! Besides the counters: `rboinc_scheduler_rpc_duration_seconds`, a latency histogram of
+//! scheduler RPCs by kind, from the request read to the reply written.
 
-use std::fmt::Write as _;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+/// The format's content type.
+pub use prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
 
 /// What a scheduler RPC turned out to be, for counting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum RpcKind {
     /// Asked for work (and possibly reported results).
     Work,
@@ -24,7 +36,7 @@ pub enum RpcKind {
 }
 
 impl RpcKind {
-    const ALL: [RpcKind; 5] = [
+    pub const ALL: [RpcKind; 5] = [
         RpcKind::Work,
         RpcKind::Report,
         RpcKind::NoWork,
@@ -32,7 +44,8 @@ impl RpcKind {
         RpcKind::Refused,
     ];
 
-    fn label(self) -> &'static str {
+    /// The `kind` label.
+    pub fn label(self) -> &'static str {
         match self {
             RpcKind::Work => "work",
             RpcKind::Report => "report",
@@ -41,160 +54,222 @@ impl RpcKind {
             RpcKind::Refused => "refused",
         }
     }
+}
 
-    fn index(self) -> usize {
-        self as usize
+impl EncodeLabelValue for RpcKind {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> Result<(), std::fmt::Error> {
+        std::fmt::Write::write_str(encoder, self.label())
     }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
+struct KindLabel {
+    kind: RpcKind,
+}
+
+/// The plain counters, in the order `/metrics` and the ops page list them.
+#[derive(Debug, Clone, Copy)]
+enum Plain {
+    ResultsSent,
+    ResultsResent,
+    ResultsReported,
+    HostsCreated,
+    UploadsOk,
+    UploadsFailed,
+    UploadBytes,
+    AccountRpcs,
+    Errors,
+    ClaimCollisions,
+}
+
+/// Name (the crate adds `_total`) and help (the crate adds the full stop) of each [`Plain`].
+const PLAIN: [(&str, &str); 10] = [
+    (
+        "rboinc_results_sent",
+        "Results sent to clients (including resends)",
+    ),
+    (
+        "rboinc_results_resent",
+        "Lost results sent again to the host that had them",
+    ),
+    (
+        "rboinc_results_reported",
+        "Reported results accepted and written",
+    ),
+    (
+        "rboinc_hosts_created",
+        "Host records created on first contact",
+    ),
+    ("rboinc_uploads_ok", "Upload requests answered with success"),
+    (
+        "rboinc_uploads_failed",
+        "Upload requests answered with an error status",
+    ),
+    ("rboinc_upload_bytes", "Bytes of output files stored"),
+    (
+        "rboinc_account_rpcs",
+        "Account web RPCs (get_project_config, lookup_account, create_account)",
+    ),
+    (
+        "rboinc_server_errors",
+        "Requests that failed on an internal error (database, file system)",
+    ),
+    (
+        "rboinc_claim_collisions",
+        "Jobs another scheduler process sent first",
+    ),
+];
+
+const RPCS: (&str, &str) = (
+    "rboinc_scheduler_rpcs",
+    "Scheduler RPCs handled, by outcome",
+);
+
+const RPC_SECONDS: (&str, &str) = (
+    "rboinc_scheduler_rpc_duration_seconds",
+    "Time to answer a scheduler RPC, by outcome",
+);
+
+/// Upper bounds of the latency buckets, in seconds: a work RPC takes a few milliseconds on an
+/// idle server, a report with many results or a lock conflict tens to hundreds.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+];
+
+/// One counter's current value, as the ops page lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reading {
+    /// The sample's name in `/metrics`, then its labels as `key=value`.
+    pub name: String,
+    pub help: String,
+    pub value: u64,
 }
 
 /// The server's counters. Cheap to share: `Arc<Metrics>` in the app state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Metrics {
-    rpcs: [AtomicU64; 5],
-    results_sent: AtomicU64,
-    results_resent: AtomicU64,
-    results_reported: AtomicU64,
-    hosts_created: AtomicU64,
-    uploads_ok: AtomicU64,
-    uploads_failed: AtomicU64,
-    upload_bytes: AtomicU64,
-    account_rpcs: AtomicU64,
-    /// Internal failures (database errors, file system errors) answered with an error.
-    errors: AtomicU64,
-    /// Claims lost to another scheduler process (the job had been sent meanwhile).
-    claim_collisions: AtomicU64,
+    registry: Registry,
+    rpcs: Family<KindLabel, Counter>,
+    rpc_seconds: Family<KindLabel, Histogram, fn() -> Histogram>,
+    plain: [Counter; 10],
 }
 
-fn add(counter: &AtomicU64, n: u64) {
-    counter.fetch_add(n, Ordering::Relaxed);
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+fn latency_histogram() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS)
 }
 
 impl Metrics {
-    pub fn rpc(&self, kind: RpcKind) {
-        add(&self.rpcs[kind.index()], 1);
+    pub fn new() -> Metrics {
+        let mut registry = Registry::default();
+        let rpcs = Family::<KindLabel, Counter>::default();
+        let rpc_seconds: Family<KindLabel, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(latency_histogram);
+        // Every kind from the start, so a scrape shows zeros rather than missing series.
+        for kind in RpcKind::ALL {
+            let _ = rpcs.get_or_create(&KindLabel { kind });
+            let _ = rpc_seconds.get_or_create(&KindLabel { kind });
+        }
+        registry.register(RPCS.0, RPCS.1, rpcs.clone());
+        let plain: [Counter; 10] = Default::default();
+        for ((name, help), counter) in PLAIN.iter().zip(&plain) {
+            registry.register(*name, *help, counter.clone());
+        }
+        registry.register(RPC_SECONDS.0, RPC_SECONDS.1, rpc_seconds.clone());
+        Metrics {
+            registry,
+            rpcs,
+            rpc_seconds,
+            plain,
+        }
+    }
+
+    fn add(&self, which: Plain, n: u64) {
+        self.plain[which as usize].inc_by(n);
+    }
+
+    /// A scheduler RPC of `kind` answered in `took`.
+    pub fn rpc(&self, kind: RpcKind, took: Duration) {
+        let label = KindLabel { kind };
+        self.rpcs.get_or_create(&label).inc();
+        self.rpc_seconds
+            .get_or_create(&label)
+            .observe(took.as_secs_f64());
     }
     pub fn results_sent(&self, n: u64) {
-        add(&self.results_sent, n);
+        self.add(Plain::ResultsSent, n);
     }
     pub fn results_resent(&self, n: u64) {
-        add(&self.results_resent, n);
+        self.add(Plain::ResultsResent, n);
     }
     pub fn results_reported(&self, n: u64) {
-        add(&self.results_reported, n);
+        self.add(Plain::ResultsReported, n);
     }
     pub fn host_created(&self) {
-        add(&self.hosts_created, 1);
+        self.add(Plain::HostsCreated, 1);
     }
     pub fn upload_ok(&self, bytes: u64) {
-        add(&self.uploads_ok, 1);
-        add(&self.upload_bytes, bytes);
+        self.add(Plain::UploadsOk, 1);
+        self.add(Plain::UploadBytes, bytes);
     }
     /// A failed upload still counts the bytes it stored (they stay for a resumed upload).
     pub fn upload_failed(&self, bytes: u64) {
-        add(&self.uploads_failed, 1);
-        add(&self.upload_bytes, bytes);
+        self.add(Plain::UploadsFailed, 1);
+        self.add(Plain::UploadBytes, bytes);
     }
     pub fn account_rpc(&self) {
-        add(&self.account_rpcs, 1);
+        self.add(Plain::AccountRpcs, 1);
     }
     pub fn error(&self) {
-        add(&self.errors, 1);
+        self.add(Plain::Errors, 1);
     }
     pub fn claim_collision(&self) {
-        add(&self.claim_collisions, 1);
+        self.add(Plain::ClaimCollisions, 1);
     }
 
     /// Scheduler RPCs of one kind so far.
     pub fn rpcs(&self, kind: RpcKind) -> u64 {
-        self.rpcs[kind.index()].load(Ordering::Relaxed)
+        self.rpcs.get_or_create(&KindLabel { kind }).get()
     }
 
     /// Results sent to clients so far (first sends and resends).
     pub fn sent(&self) -> u64 {
-        self.results_sent.load(Ordering::Relaxed)
+        self.plain[Plain::ResultsSent as usize].get()
     }
 
     /// Claims lost to another scheduler process so far.
     pub fn collisions(&self) -> u64 {
-        self.claim_collisions.load(Ordering::Relaxed)
+        self.plain[Plain::ClaimCollisions as usize].get()
     }
 
-    /// All counters in the Prometheus text exposition format (version 0.0.4).
+    /// Every counter with its value, in `/metrics` order (the latency histogram aside).
+    pub fn readings(&self) -> Vec<Reading> {
+        let rpcs = RpcKind::ALL.into_iter().map(|kind| Reading {
+            name: format!("{}_total kind={}", RPCS.0, kind.label()),
+            help: format!("{}.", RPCS.1),
+            value: self.rpcs(kind),
+        });
+        let plain = PLAIN
+            .iter()
+            .zip(&self.plain)
+            .map(|((name, help), counter)| Reading {
+                name: format!("{name}_total"),
+                help: format!("{help}."),
+                value: counter.get(),
+            });
+        rpcs.chain(plain).collect()
+    }
+
+    /// All metrics in the Prometheus text exposition format (version 0.0.4).
     pub fn render(&self) -> String {
-        let mut out = String::with_capacity(2048);
-        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let _ = writeln!(
-            out,
-            "# HELP rboinc_scheduler_rpcs_total Scheduler RPCs handled, by outcome.\n\
-             # TYPE rboinc_scheduler_rpcs_total counter"
-        );
-        for kind in RpcKind::ALL {
-            let _ = writeln!(
-                out,
-                "rboinc_scheduler_rpcs_total{{kind=\"{}\"}} {}",
-                kind.label(),
-                self.rpcs(kind)
-            );
-        }
-        let counters: [(&str, &str, &AtomicU64); 10] = [
-            (
-                "rboinc_results_sent_total",
-                "Results sent to clients (including resends).",
-                &self.results_sent,
-            ),
-            (
-                "rboinc_results_resent_total",
-                "Lost results sent again to the host that had them.",
-                &self.results_resent,
-            ),
-            (
-                "rboinc_results_reported_total",
-                "Reported results accepted and written.",
-                &self.results_reported,
-            ),
-            (
-                "rboinc_hosts_created_total",
-                "Host records created on first contact.",
-                &self.hosts_created,
-            ),
-            (
-                "rboinc_uploads_ok_total",
-                "Upload requests answered with success.",
-                &self.uploads_ok,
-            ),
-            (
-                "rboinc_uploads_failed_total",
-                "Upload requests answered with an error status.",
-                &self.uploads_failed,
-            ),
-            (
-                "rboinc_upload_bytes_total",
-                "Bytes of output files stored.",
-                &self.upload_bytes,
-            ),
-            (
-                "rboinc_account_rpcs_total",
-                "Account web RPCs (get_project_config, lookup_account, create_account).",
-                &self.account_rpcs,
-            ),
-            (
-                "rboinc_server_errors_total",
-                "Requests that failed on an internal error (database, file system).",
-                &self.errors,
-            ),
-            (
-                "rboinc_claim_collisions_total",
-                "Jobs another scheduler process sent first.",
-                &self.claim_collisions,
-            ),
-        ];
-        for (name, help, counter) in counters {
-            let _ = writeln!(
-                out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
-                get(counter)
-            );
-        }
+        let mut out = String::with_capacity(4096);
+        prometheus_client::encoding::prometheus_text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
         out
     }
 }
@@ -204,25 +279,35 @@ mod tests {
     use super::*;
 
     #[test]
-    fn render_is_prometheus_text() {
-        let m = Metrics::default();
-        m.rpc(RpcKind::Work);
-        m.rpc(RpcKind::Work);
-        m.rpc(RpcKind::Refused);
+    fn counts_show_in_the_text_and_the_readings() {
+        let m = Metrics::new();
+        m.rpc(RpcKind::Work, Duration::from_millis(3));
+        m.rpc(RpcKind::Work, Duration::from_millis(30));
+        m.rpc(RpcKind::Refused, Duration::ZERO);
         m.results_sent(3);
         m.upload_ok(4096);
         let text = m.render();
+        assert!(text.contains("# TYPE rboinc_scheduler_rpcs_total counter\n"));
         assert!(text.contains("rboinc_scheduler_rpcs_total{kind=\"work\"} 2\n"));
         assert!(text.contains("rboinc_scheduler_rpcs_total{kind=\"refused\"} 1\n"));
+        assert!(text.contains("rboinc_scheduler_rpcs_total{kind=\"no_work\"} 0\n"));
+        assert!(text.contains(
+            "# HELP rboinc_results_sent_total Results sent to clients (including resends).\n"
+        ));
         assert!(text.contains("rboinc_results_sent_total 3\n"));
         assert!(text.contains("rboinc_upload_bytes_total 4096\n"));
-        // Every sample line belongs to a declared metric family.
-        for line in text.lines().filter(|l| !l.starts_with('#')) {
-            let name = line.split(['{', ' ']).next().unwrap();
-            assert!(
-                text.contains(&format!("# TYPE {name} counter")),
-                "undeclared sample {line}"
-            );
-        }
+        assert!(text.contains(
+            "rboinc_scheduler_rpc_duration_seconds_bucket{kind=\"work\",le=\"0.005\"} 1\n"
+        ));
+        assert!(text.contains("rboinc_scheduler_rpc_duration_seconds_count{kind=\"work\"} 2\n"));
+
+        let readings = m.readings();
+        let value = |name: &str| readings.iter().find(|r| r.name == name).unwrap().value;
+        assert_eq!(value("rboinc_scheduler_rpcs_total kind=work"), 2);
+        assert_eq!(value("rboinc_results_sent_total"), 3);
+        assert_eq!(value("rboinc_uploads_ok_total"), 1);
+        assert_eq!(readings.len(), RpcKind::ALL.len() + PLAIN.len());
+        assert!(readings.iter().all(|r| r.help.ends_with('.')));
+        assert_eq!((m.rpcs(RpcKind::Work), m.sent()), (2, 3));
     }
 }

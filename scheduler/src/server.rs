@@ -2,97 +2,26 @@
 //! shutdown.
 //!
 //! Routes come from `config.xml` (see [`crate::urls`]): the master page, the scheduler, the
-//! upload handler, the download tree and the account web RPCs. Each module contributes its own
-//! `router()`; [`router`] merges them and wraps them in a `tracing` span per request, which the
-//! scheduler fills in with `hostid`, `userid` and `rpc_seqno` once it knows them. Bodies are
-//! read by the handlers themselves with explicit limits (clients label raw XML as a form, so no
-//! form or JSON extractor is involved).
+//! upload handler, the download tree and the account web RPCs, plus `/ops` and `/metrics`. Each
+//! module contributes its own `router()`; [`router`] merges them, gives them their state and
+//! wraps them in a `tracing` span per request, which the scheduler fills in with `host_id`,
+//! `user_id` and `rpc_seqno` once it knows them.
 
-use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
-use axum::body::{Body, Bytes};
-use axum::extract::{ConnectInfo, FromRequestParts};
-use axum::http::request::Parts;
+use axum::body::Body;
+use axum::extract::FromRef;
 use axum::http::{Request, header};
-use http_body_util::BodyExt;
 use rboinc_core::daemon::Shutdown;
 use tokio::net::TcpListener;
 use tower_http::trace::TraceLayer;
 use tracing::{Level, Span, field};
 
+use crate::ops::{self, OpsSources};
 use crate::state::AppState;
-use crate::{account, download, master, ops, sched, upload};
-
-/// The client's address: the first `X-Forwarded-For` entry when behind a proxy, else the
-/// peer address, else empty (in-process tests).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientAddr(pub String);
-
-impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
-    type Rejection = Infallible;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Infallible> {
-        if let Some(forwarded) = parts
-            .headers
-            .get("x-forwarded-for")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.split(',').next())
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-        {
-            return Ok(ClientAddr(forwarded.to_string()));
-        }
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
-            .unwrap_or_default();
-        Ok(ClientAddr(peer))
-    }
-}
-
-/// A request body that could not be read whole.
-#[derive(Debug, thiserror::Error)]
-pub enum BodyError {
-    #[error("request too large (over {limit} bytes)")]
-    TooLarge { limit: usize },
-    #[error("request body interrupted: {0}")]
-    Read(String),
-}
-
-/// Reads a whole body, refusing more than `limit` bytes (by `Content-Length` at once, or
-/// while reading).
-pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, BodyError> {
-    match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => Ok(bytes),
-        Err(e) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                Err(BodyError::TooLarge { limit })
-            } else {
-                Err(BodyError::Read(e.to_string()))
-            }
-        }
-    }
-}
-
-/// Reads the next chunk of a streamed body (`None` at the end).
-pub async fn next_chunk(body: &mut Body) -> Option<Result<Bytes, BodyError>> {
-    loop {
-        match body.frame().await? {
-            Ok(frame) => {
-                if let Ok(data) = frame.into_data() {
-                    return Some(Ok(data));
-                }
-            }
-            Err(e) => return Some(Err(BodyError::Read(e.to_string()))),
-        }
-    }
-}
+use crate::{account, download, master, sched, upload};
 
 /// Every public route of the project, with a span per request.
 pub fn router(state: AppState) -> Router {
@@ -103,7 +32,7 @@ pub fn router(state: AppState) -> Router {
         .merge(upload::router(&urls.upload_path))
         .merge(account::router(urls))
         .merge(download::router(&state.settings))
-        .merge(ops::router(&state));
+        .merge(ops::router(OpsSources::from_ref(&state)));
     app.layer(
         TraceLayer::new_for_http()
             .make_span_with(|req: &Request<Body>| {
@@ -112,8 +41,8 @@ pub fn router(state: AppState) -> Router {
                     "request",
                     method = %req.method(),
                     path = %req.uri().path(),
-                    hostid = field::Empty,
-                    userid = field::Empty,
+                    host_id = field::Empty,
+                    user_id = field::Empty,
                     rpc_seqno = field::Empty,
                 )
             })

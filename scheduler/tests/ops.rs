@@ -10,8 +10,10 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use base64::Engine as _;
 use common::Harness;
+use openmetrics_parser::prometheus::parse_prometheus;
+use openmetrics_parser::{MetricsExposition, PrometheusType, PrometheusValue};
 use rboinc_scheduler::metrics::RpcKind;
-use rboinc_scheduler::ops::{self, exposition, snapshot};
+use rboinc_scheduler::ops::{self, snapshot};
 use rboinc_scheduler::server;
 use rboinc_scheduler::state::AppState;
 use rboinc_testkit::mnist::small_job;
@@ -150,7 +152,7 @@ async fn metrics_can_be_opened_by_option_while_the_page_stays_closed() {
     let h = h.reload();
     let m = get(&h, ops::METRICS_PATH, None).await;
     assert_eq!(m.status, StatusCode::OK);
-    assert!(exposition::parse(&m.body).is_ok());
+    assert!(parse_prometheus(&m.body).is_ok(), "{}", m.body);
     assert_eq!(
         get(&h, ops::OPS_PATH, None).await.status,
         StatusCode::UNAUTHORIZED
@@ -399,20 +401,69 @@ async fn the_snapshot_counts_match_the_tables() {
     assert_eq!(busy_host.results_in_progress, 1);
 }
 
-/// The sample lines of an exposition text, checked without the crate's own parser: each
-/// belongs to a family declared before it, and its value is a number.
+/// `/metrics` text read by a Prometheus text parser.
+struct Scrape(MetricsExposition<PrometheusType, PrometheusValue>);
+
+impl Scrape {
+    fn parse(text: &str) -> Scrape {
+        Scrape(parse_prometheus(text).unwrap_or_else(|e| panic!("{e:?} in\n{text}")))
+    }
+
+    /// The values of `family`'s samples whose labels include `labels` (label values as the
+    /// text writes them); a histogram's value is its count.
+    fn values(&self, family: &str, labels: &[(&str, &str)]) -> Vec<f64> {
+        let Some(f) = self.0.families.get(family) else {
+            return Vec::new();
+        };
+        f.iter_samples()
+            .filter(|s| {
+                let set = s.get_labelset().unwrap();
+                labels
+                    .iter()
+                    .all(|(k, v)| set.get_label_value(k) == Some(*v))
+            })
+            .map(|s| match &s.value {
+                PrometheusValue::Counter(c) => c.value.as_f64(),
+                PrometheusValue::Gauge(n) | PrometheusValue::Unknown(n) => n.as_f64(),
+                PrometheusValue::Histogram(h) => h.count.unwrap_or(0) as f64,
+                PrometheusValue::Summary(s) => s.count.unwrap_or(0) as f64,
+            })
+            .collect()
+    }
+
+    /// The value of the one sample of `family` whose labels include `labels`.
+    fn value(&self, family: &str, labels: &[(&str, &str)]) -> Option<f64> {
+        let values = self.values(family, labels);
+        assert!(values.len() <= 1, "{family} {labels:?}: {values:?}");
+        values.first().copied()
+    }
+
+    fn count(&self, family: &str) -> usize {
+        self.values(family, &[]).len()
+    }
+
+    fn label(&self, family: &str, key: &str) -> Option<String> {
+        let f = self.0.families.get(family)?;
+        let sample = f.iter_samples().next()?;
+        let set = sample.get_labelset().ok()?;
+        set.get_label_value(key).map(str::to_string)
+    }
+}
+
+/// The sample lines of an exposition text, checked without a parser: each belongs to a family
+/// declared before it (a histogram's by its suffixes), and its value is a number.
 fn samples_by_hand(text: &str) -> BTreeMap<String, f64> {
-    let mut declared = Vec::new();
+    let mut declared: Vec<(String, String)> = Vec::new();
     let mut out = BTreeMap::new();
     for line in text.lines() {
         if let Some(rest) = line.strip_prefix("# TYPE ") {
             let (name, kind) = rest.split_once(' ').unwrap();
-            assert!(["counter", "gauge"].contains(&kind), "{line}");
+            assert!(["counter", "gauge", "histogram"].contains(&kind), "{line}");
             assert!(
-                !declared.contains(&name.to_string()),
+                !declared.iter().any(|(d, _)| d == name),
                 "{name} declared twice"
             );
-            declared.push(name.to_string());
+            declared.push((name.to_string(), kind.to_string()));
             continue;
         }
         if line.starts_with("# HELP ") {
@@ -420,7 +471,14 @@ fn samples_by_hand(text: &str) -> BTreeMap<String, f64> {
         }
         let (series, value) = line.rsplit_once(' ').unwrap();
         let name = series.split('{').next().unwrap();
-        assert!(declared.iter().any(|d| d == name), "{line}: undeclared");
+        let belongs = |(family, kind): &(String, String)| {
+            name == family
+                || kind == "histogram"
+                    && ["_bucket", "_sum", "_count"]
+                        .iter()
+                        .any(|suffix| name.strip_suffix(suffix) == Some(family))
+        };
+        assert!(declared.iter().any(belongs), "{line}: undeclared");
         assert!(
             name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'),
             "{line}"
@@ -445,8 +503,26 @@ async fn metrics_are_prometheus_text_with_the_project_s_figures() {
         Some("text/plain; version=0.0.4; charset=utf-8")
     );
     let by_hand = samples_by_hand(&m.body);
-    let parsed = exposition::parse(&m.body).unwrap();
-    assert_eq!(parsed.samples.len(), by_hand.len());
+    let parsed = Scrape::parse(&m.body);
+    let histogram_lines = by_hand
+        .keys()
+        .filter(|k| k.starts_with("rboinc_scheduler_rpc_duration_seconds"))
+        .count();
+    let per_kind = 2 + by_hand
+        .keys()
+        .filter(|k| k.starts_with("rboinc_scheduler_rpc_duration_seconds_bucket{kind=\"work\""))
+        .count();
+    assert_eq!(histogram_lines, per_kind * RpcKind::ALL.len());
+    let parsed_samples: usize = parsed
+        .0
+        .families
+        .values()
+        .map(|f| f.iter_samples().count())
+        .sum();
+    assert_eq!(
+        parsed_samples,
+        by_hand.len() - histogram_lines + RpcKind::ALL.len()
+    );
 
     let work = h.state.metrics.rpcs(RpcKind::Work) as f64;
     assert_eq!(by_hand["rboinc_scheduler_rpcs_total{kind=\"work\"}"], work);
@@ -455,6 +531,15 @@ async fn metrics_are_prometheus_text_with_the_project_s_figures() {
     assert_eq!(by_hand["rboinc_results_unsent{app=\"mnist\"}"], 4.0);
     assert_eq!(by_hand["rboinc_results_in_progress{app=\"mnist\"}"], 1.0);
     assert_eq!(by_hand["rboinc_database_up"], 1.0);
+    // Each work RPC's latency is in the histogram, under its kind.
+    assert_eq!(
+        parsed.value("rboinc_scheduler_rpc_duration_seconds", &[("kind", "work")]),
+        Some(work)
+    );
+    assert_eq!(
+        by_hand["rboinc_scheduler_rpc_duration_seconds_bucket{kind=\"work\",le=\"+Inf\"}"],
+        work
+    );
     let need_validate: i64 =
         sqlx::query_scalar("SELECT COUNT(*) FROM workunit WHERE need_validate <> 0")
             .fetch_one(h.project.pool())
@@ -486,13 +571,9 @@ async fn metrics_are_prometheus_text_with_the_project_s_figures() {
             "{down}"
         );
     }
-    assert_eq!(parsed.get("rboinc_daemon_up").count(), 6);
+    assert_eq!(parsed.count("rboinc_daemon_up"), 6);
     assert_eq!(
-        parsed
-            .get("rboinc_build_info")
-            .next()
-            .unwrap()
-            .label("version"),
+        parsed.label("rboinc_build_info", "version").as_deref(),
         Some(env!("CARGO_PKG_VERSION"))
     );
 }
@@ -529,8 +610,8 @@ async fn a_database_outage_shows_on_the_page_and_in_metrics() {
     assert!(page.body.contains("<td><b>transitioner</b></td>"));
     let m = login(&down, ops::METRICS_PATH).await;
     assert_eq!(m.status, StatusCode::OK);
-    let parsed = exposition::parse(&m.body).unwrap();
+    let parsed = Scrape::parse(&m.body);
     assert_eq!(parsed.value("rboinc_database_up", &[]), Some(0.0));
-    assert_eq!(parsed.get("rboinc_results_unsent").count(), 0);
-    assert_eq!(parsed.get("rboinc_daemon_up").count(), 6);
+    assert_eq!(parsed.count("rboinc_results_unsent"), 0);
+    assert_eq!(parsed.count("rboinc_daemon_up"), 6);
 }

@@ -262,7 +262,7 @@ async fn headless_chromium_shows_the_ops_page_of_a_running_server() {
     );
     // The scheduler's log, as `start` captured it, ends with the RPC's host record.
     assert!(
-        dom.contains(&format!("host record created hostid={}", host.hostid)),
+        dom.contains(&format!("host record created host_id={}", host.hostid)),
         "the scheduler log's last line"
     );
 

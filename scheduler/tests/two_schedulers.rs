@@ -196,7 +196,7 @@ async fn two_scheduler_processes_never_send_one_result_twice() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_claims_of_one_result_have_one_winner() {
     use rboinc_core::db::{HostId, ResultId, UserId};
-    use rboinc_scheduler::sched::jobs::{Claim, Replicas, claim};
+    use rboinc_scheduler::sched::claim::{Claim, Replicas, claim};
 
     let project = TestProject::create().await.unwrap();
     project
@@ -263,9 +263,9 @@ async fn concurrent_claims_of_one_result_have_one_winner() {
 }
 
 /// A claim for `host` (user `user`) at time 1000.
-fn claim_for(result: i64, host: i64, user: i64) -> rboinc_scheduler::sched::jobs::Claim {
+fn claim_for(result: i64, host: i64, user: i64) -> rboinc_scheduler::sched::claim::Claim {
     use rboinc_core::db::{HostId, ResultId, UserId};
-    rboinc_scheduler::sched::jobs::Claim {
+    rboinc_scheduler::sched::claim::Claim {
         result_id: ResultId(result),
         hostid: HostId(host),
         userid: UserId(user),
@@ -309,7 +309,7 @@ async fn state_and_host(project: &TestProject, result: i64) -> (i32, i32) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_refuses_a_second_replica_to_the_same_host_or_user() {
     use rboinc_core::db::{HostId, UserId, WorkunitId};
-    use rboinc_scheduler::sched::jobs::{Replicas, claim, workunits_already_held};
+    use rboinc_scheduler::sched::claim::{Replicas, claim, workunits_already_held};
 
     let project = TestProject::create().await.unwrap();
     let (wu, [first, second]) = one_workunit(&project).await;
@@ -363,7 +363,7 @@ async fn a_claim_refuses_a_second_replica_to_the_same_host_or_user() {
 /// can be claimed.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_claim_skips_a_locked_job_without_waiting_and_keeps_the_transaction() {
-    use rboinc_scheduler::sched::jobs::{Replicas, claim};
+    use rboinc_scheduler::sched::claim::{Replicas, claim};
     use sqlx::{Connection, Executor};
 
     let project = TestProject::create().await.unwrap();

@@ -189,9 +189,12 @@ impl Gate {
         let Ok(_permit) = Arc::clone(&self.slots).acquire_owned().await else {
             return false;
         };
-        tokio::task::spawn_blocking(move || bcrypt::verify(password, &hash).unwrap_or(false))
-            .await
-            .unwrap_or(false)
+        let span = tracing::Span::current();
+        tokio::task::spawn_blocking(move || {
+            span.in_scope(|| bcrypt::verify(password, &hash).unwrap_or(false))
+        })
+        .await
+        .unwrap_or(false)
     }
 
     fn cache_key(&self, creds: &BasicCredentials, hash: &str) -> [u8; 32] {

@@ -2,7 +2,8 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use rboinc_core::calendar::UtcTime;
+use time::OffsetDateTime;
+use time::macros::format_description;
 
 /// Seconds since the epoch, now.
 pub fn unix_now() -> i64 {
@@ -11,19 +12,26 @@ pub fn unix_now() -> i64 {
         .map_or(0, |d| d.as_secs() as i64)
 }
 
-/// `YYYY-MM-DD HH:MM:SS` in UTC.
+/// `YYYY-MM-DD HH:MM:SS` in UTC (times outside the calendar's range show as the epoch).
 pub fn utc(unix: i64) -> String {
-    UtcTime::from_unix(unix).format('-')
+    let at = OffsetDateTime::from_unix_timestamp(unix).unwrap_or(OffsetDateTime::UNIX_EPOCH);
+    at.format(format_description!(
+        "[year]-[month]-[day] [hour]:[minute]:[second]"
+    ))
+    .unwrap_or_default()
 }
 
-/// A span of seconds in the largest fitting unit: `42 s`, `5 min`, `3 h`, `2 d`.
+/// A span of seconds in the largest fitting unit: `42 s`, `5 min`, `3 h 05 min`, `2 d`.
 pub fn span(secs: i64) -> String {
-    let s = secs.max(0);
-    match s {
-        0..60 => format!("{s} s"),
-        60..3600 => format!("{} min", s / 60),
-        3600..172_800 => format!("{} h {:02} min", s / 3600, s / 60 % 60),
-        _ => format!("{} d", s / 86_400),
+    let d = time::Duration::seconds(secs.max(0));
+    if d < time::Duration::MINUTE {
+        format!("{} s", d.whole_seconds())
+    } else if d < time::Duration::HOUR {
+        format!("{} min", d.whole_minutes())
+    } else if d < time::Duration::days(2) {
+        format!("{} h {:02} min", d.whole_hours(), d.whole_minutes() % 60)
+    } else {
+        format!("{} d", d.whole_days())
     }
 }
 
@@ -55,7 +63,9 @@ mod tests {
         assert_eq!(span(59), "59 s");
         assert_eq!(span(61), "1 min");
         assert_eq!(span(3 * 3600 + 5 * 60), "3 h 05 min");
+        assert_eq!(span(47 * 3600 + 59 * 60), "47 h 59 min");
         assert_eq!(span(5 * 86_400), "5 d");
+        assert_eq!(span(-5), "0 s");
         assert_eq!(ago(100, 0), "never");
         assert_eq!(ago(100, 40), "1 min ago");
         assert_eq!(ago(100, 200), "just now");

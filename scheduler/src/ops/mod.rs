@@ -3,8 +3,9 @@
 //! `/ops` is one server-rendered HTML page: the `config.xml` daemons of this host and whether
 //! they run, workunits and results by app and state, the progress of training series, the
 //! hosts most recently heard from, and the latest error lines of the project's logs. `/metrics`
-//! is the same project seen by Prometheus: this process's counters ([`crate::metrics`]), queue
-//! sizes, daemon liveness and build info.
+//! is the same project seen by Prometheus: this process's counters and RPC latencies
+//! ([`crate::metrics`]), queue sizes, daemon liveness and build info, in the Prometheus text
+//! format as `prometheus-client` writes it.
 //!
 //! Both sit behind HTTP basic auth against an Apache-compatible htpasswd file ([`access`]):
 //! the page shows host names, IP addresses and log lines, which volunteers' privacy and the
@@ -26,7 +27,7 @@
 //!
 //! Map: [`access`] and [`htpasswd`] (the login), [`daemons`] (liveness from pid and lock
 //! files), [`logs`] (error lines), [`snapshot`] (database figures), [`page`] (HTML),
-//! [`exposition`] (Prometheus text), [`clock`] (times as shown).
+//! [`exposition`] (the project's gauges for Prometheus), [`clock`] (times as shown).
 
 pub mod access;
 pub mod clock;
@@ -48,9 +49,12 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rboinc_core::config::{Config, ConfigError};
+use rboinc_core::db::Pool;
+use rboinc_core::project::ProjectDir;
+use tracing::Span;
 
 use crate::error::chain;
-use crate::state::AppState;
+use crate::metrics::{self, Metrics};
 use access::Gate;
 
 /// The page's path.
@@ -99,10 +103,19 @@ impl OpsSettings {
     }
 }
 
+/// What the ops routes read: the project, its database, this process's counters.
+#[derive(Debug, Clone)]
+pub struct OpsSources {
+    pub project_name: String,
+    pub project: Arc<ProjectDir>,
+    pub pool: Pool,
+    pub metrics: Arc<Metrics>,
+}
+
 /// What the ops handlers share.
 #[derive(Debug, Clone)]
 struct Ops {
-    app: AppState,
+    src: OpsSources,
     gate: Arc<Gate>,
 }
 
@@ -113,8 +126,8 @@ struct Operator(String);
 /// The ops routes, for [`crate::server::router`] to merge. Reads the ops options from the
 /// project's `config.xml`; if they are unusable it says so in the log and keeps the safe
 /// defaults (the default password file, `/metrics` behind the login).
-pub fn router(state: &AppState) -> Router<AppState> {
-    let root = state.project.root();
+pub fn router<S>(src: OpsSources) -> Router<S> {
+    let root = src.project.root();
     let settings = match Config::load(root).and_then(|c| OpsSettings::from_config(&c, root)) {
         Ok(s) => s,
         Err(e) => {
@@ -122,11 +135,9 @@ pub fn router(state: &AppState) -> Router<AppState> {
             OpsSettings::defaults(root)
         }
     };
-    let realm = format!("{} operations", state.settings.project_name);
-    let ops = Ops {
-        app: state.clone(),
-        gate: Arc::new(Gate::new(settings.htpasswd.clone(), root, &realm)),
-    };
+    let realm = format!("{} operations", src.project_name);
+    let gate = Arc::new(Gate::new(settings.htpasswd.clone(), root, &realm));
+    let ops = Ops { src, gate };
     let mut protected = Router::new().route(OPS_PATH, get(ops_page));
     if !settings.metrics_public {
         protected = protected.route(METRICS_PATH, get(metrics));
@@ -161,23 +172,26 @@ async fn require_login(State(ops): State<Ops>, mut req: Request, next: Next) -> 
 /// The daemons of this host (or why config.xml could not be read) and, if `with_errors`, the
 /// recent log errors; file work, done off the async threads.
 async fn files_view(
-    app: &AppState,
+    project: &Arc<ProjectDir>,
     with_errors: bool,
 ) -> (
     Result<Vec<daemons::DaemonView>, String>,
     Vec<logs::LogError>,
 ) {
-    let project = Arc::clone(&app.project);
+    let project = Arc::clone(project);
+    let span = Span::current();
     tokio::task::spawn_blocking(move || {
-        let daemons = Config::load(project.root())
-            .map(|config| daemons::survey(&config, &project))
-            .map_err(|e| format!("Cannot read config.xml: {e}"));
-        let errors = if with_errors {
-            logs::recent_errors(&project.log_dir(), ERROR_LINES)
-        } else {
-            Vec::new()
-        };
-        (daemons, errors)
+        span.in_scope(|| {
+            let daemons = Config::load(project.root())
+                .map(|config| daemons::survey(&config, &project))
+                .map_err(|e| format!("Cannot read config.xml: {e}"));
+            let errors = if with_errors {
+                logs::recent_errors(&project.log_dir(), ERROR_LINES)
+            } else {
+                Vec::new()
+            };
+            (daemons, errors)
+        })
     })
     .await
     .unwrap_or_else(|e| (Err(format!("internal error: {e}")), Vec::new()))
@@ -210,22 +224,18 @@ async fn ops_page(
 ) -> Response {
     let now = clock::unix_now();
     let ((daemons, errors), db) = tokio::join!(
-        files_view(&ops.app, true),
-        with_db("snapshot", snapshot::snapshot(&ops.app.db, now)),
+        files_view(&ops.src.project, true),
+        with_db("snapshot", snapshot::snapshot(&ops.src.pool, now)),
     );
-    let counters = exposition::parse(&ops.app.metrics.render()).unwrap_or_else(|e| {
-        tracing::error!(error = %e, "ops: the scheduler's metrics text does not parse");
-        exposition::Parsed::default()
-    });
     let data = page::PageData {
-        project_name: ops.app.settings.project_name.clone(),
-        host: ops.app.project.host().to_string(),
+        project_name: ops.src.project_name.clone(),
+        host: ops.src.project.host().to_string(),
         user,
         now,
         daemons,
         db,
         errors,
-        counters,
+        counters: ops.src.metrics.readings(),
         metrics_path: METRICS_PATH.to_string(),
     };
     let html = page::render(&data);
@@ -263,20 +273,20 @@ fn html_headers() -> HeaderMap {
 
 async fn metrics(State(ops): State<Ops>) -> Response {
     let ((daemons, _), queues) = tokio::join!(
-        files_view(&ops.app, false),
-        with_db("queues", snapshot::queues(&ops.app.db)),
+        files_view(&ops.src.project, false),
+        with_db("queues", snapshot::queues(&ops.src.pool)),
     );
     let gauges = exposition::ProjectGauges {
         queues: queues.ok(),
         daemons: daemons.ok(),
     };
-    let mut text = ops.app.metrics.render();
+    let mut text = ops.src.metrics.render();
     text.push_str(&exposition::render_gauges(&gauges));
     (
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
-            HeaderValue::from_static(exposition::CONTENT_TYPE),
+            HeaderValue::from_static(metrics::CONTENT_TYPE),
         )],
         text,
     )

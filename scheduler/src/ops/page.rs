@@ -2,19 +2,18 @@
 //!
 //! The page is meant to be read at a glance: summary cards first (is anything down, is work
 //! moving), then one section per subject. Zero counts are dimmed so the numbers that matter
-//! stand out; states are coloured pills. The style sheet is inline and the response carries a
-//! content security policy that allows nothing else, so even a value that escaped escaping
-//! could not run code.
+//! stand out; states are coloured pills. The markup is a [`maud`] template, checked when the
+//! crate compiles and escaping every value it is given; the style sheet (`page.css`) is inline
+//! and the response carries a content security policy that allows nothing else, so even a value
+//! that escaped escaping could not run code.
 
-use std::fmt::Write as _;
-
-use rboinc_core::xml::escape;
+use maud::{DOCTYPE, Markup, PreEscaped, html};
 
 use super::clock::{ago, uptime, utc};
 use super::daemons::DaemonView;
-use super::exposition::Parsed;
 use super::logs::LogError;
 use super::snapshot::{AppCounts, HostLine, SeriesProgress, Snapshot};
+use crate::metrics::Reading;
 
 /// Everything the page shows.
 #[derive(Debug, Clone)]
@@ -30,357 +29,297 @@ pub struct PageData {
     /// Or a short note on why the database did not answer.
     pub db: Result<Snapshot, String>,
     pub errors: Vec<LogError>,
-    /// This process's counters, read back from their exposition text.
-    pub counters: Parsed,
+    /// This process's counters.
+    pub counters: Vec<Reading>,
     /// Where `/metrics` is served.
     pub metrics_path: String,
 }
 
-const STYLE: &str = r#"
-:root{--fg:#1f2328;--muted:#59636e;--line:#d1d9e0;--soft:#eef1f4;--bg:#f6f8fa;--ok:#1a7f37;--bad:#cf222e;--warn:#9a6700}
-*{box-sizing:border-box}
-body{margin:0;font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,"Helvetica Neue",Arial,sans-serif;color:var(--fg);background:var(--bg)}
-header{background:#24292f;color:#fff;padding:18px 32px 12px}
-header h1{margin:0;font-size:20px;font-weight:600}
-header p{margin:4px 0 10px;color:#c9d1d9;font-size:13px}
-nav a{color:#c9d1d9;margin-right:18px;text-decoration:none;font-size:13px}
-nav a:hover{color:#fff;text-decoration:underline}
-main{padding:24px 32px;max-width:1440px}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(165px,1fr));gap:12px;margin-bottom:24px}
-.card{background:#fff;border:1px solid var(--line);border-radius:8px;padding:12px 16px}
-.card .v{font-size:24px;font-weight:600;font-variant-numeric:tabular-nums}
-.card .k{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
-.card.alert{border-color:#ff8182;background:#fff5f5}
-.card.alert .v{color:var(--bad)}
-section{background:#fff;border:1px solid var(--line);border-radius:8px;margin-bottom:24px;overflow-x:auto}
-section h2{font-size:15px;margin:0;padding:11px 16px;border-bottom:1px solid var(--line);background:#fafbfc}
-section h2 small{font-weight:400;color:var(--muted);margin-left:8px}
-table{border-collapse:collapse;width:100%}
-th,td{padding:6px 14px;text-align:left;border-bottom:1px solid var(--soft);vertical-align:top}
-th{font-weight:600;color:var(--muted);font-size:12px;white-space:nowrap;background:#fff}
-td.n,th.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
-tr:last-child td{border-bottom:0}
-tbody tr:hover td{background:#f9fafb}
-.z{color:#b6bec7}
-.pill{display:inline-block;padding:1px 9px;border-radius:10px;font-size:12px;font-weight:600;white-space:nowrap}
-.ok{background:#dafbe1;color:var(--ok)}.bad{background:#ffebe9;color:var(--bad)}.off{background:#eaeef2;color:var(--muted)}.warn{background:#fff8c5;color:var(--warn)}
-code,.mono{font-family:ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;font-size:12px}
-.log{color:var(--muted);max-width:560px;overflow-wrap:anywhere}
-.msg{overflow-wrap:anywhere}
-.bar{background:#eaeef2;border-radius:4px;height:8px;width:140px;overflow:hidden;display:inline-block;vertical-align:middle;margin-right:8px}
-.bar span{display:block;height:100%;background:#2da44e}
-.bar span.badfill{background:#cf222e}
-.empty{padding:12px 16px;color:var(--muted);margin:0}
-.note{padding:10px 16px;margin:0;color:var(--bad)}
-footer{color:var(--muted);font-size:12px;padding:0 32px 32px}
-"#;
-
-fn esc(s: &str) -> std::borrow::Cow<'_, str> {
-    escape(s)
-}
+const STYLE: &str = include_str!("page.css");
 
 /// A count cell, dimmed when zero.
-fn num(out: &mut String, n: i64) {
-    if n == 0 {
-        out.push_str("<td class=\"n z\">0</td>");
-    } else {
-        let _ = write!(out, "<td class=\"n\">{n}</td>");
+fn num(n: i64) -> Markup {
+    html! {
+        @if n == 0 { td.n.z { "0" } } @else { td.n { (n) } }
     }
 }
 
-fn pill(class: &str, text: &str) -> String {
-    format!("<span class=\"pill {class}\">{}</span>", esc(text))
+fn pill(class: &str, text: &str) -> Markup {
+    html! { span class={ "pill " (class) } { (text) } }
 }
 
-fn card(out: &mut String, key: &str, value: &str, alert: bool) {
-    let _ = write!(
-        out,
-        "<div class=\"card{}\"><div class=\"v\">{}</div><div class=\"k\">{}</div></div>",
-        if alert { " alert" } else { "" },
-        esc(value),
-        esc(key)
-    );
-}
-
-fn section_start(out: &mut String, id: &str, title: &str, note: &str) {
-    let _ = write!(out, "<section id=\"{id}\"><h2>{}", esc(title));
-    if !note.is_empty() {
-        let _ = write!(out, "<small>{}</small>", esc(note));
+fn card(key: &str, value: &str, alert: bool) -> Markup {
+    html! {
+        div.card.alert[alert] { div.v { (value) } div.k { (key) } }
     }
-    out.push_str("</h2>");
+}
+
+/// A section with its heading (and a note beside it, if any) around `body`.
+fn section(id: &str, title: &str, note: &str, body: Markup) -> Markup {
+    html! {
+        section id=(id) {
+            h2 { (title) @if !note.is_empty() { small { (note) } } }
+            (body)
+        }
+    }
+}
+
+fn note(why: &str) -> Markup {
+    html! { p.note { (why) } }
+}
+
+fn empty(text: &str) -> Markup {
+    html! { p.empty { (text) } }
+}
+
+/// A table with a header row; columns whose heading starts with `#` are numbers.
+fn table(heads: &[&str], rows: Markup) -> Markup {
+    html! {
+        table {
+            thead { tr { @for h in heads {
+                @if let Some(h) = h.strip_prefix('#') { th.n { (h) } } @else { th { (h) } }
+            } } }
+            tbody { (rows) }
+        }
+    }
 }
 
 /// The whole document.
 pub fn render(d: &PageData) -> String {
-    let mut out = String::with_capacity(32 * 1024);
-    let name = esc(&d.project_name);
-    let _ = write!(
-        out,
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
-         <title>Ops · {name}</title>\n<style>{STYLE}</style>\n</head>\n<body>\n\
-         <header><h1>{name} — operations</h1>\
-         <p>Generated {} UTC on host <b>{}</b> · logged in as {} · scheduler {}</p>\
-         <nav><a href=\"#daemons\">Daemons</a><a href=\"#workunits\">Workunits</a><a href=\"#results\">Results</a><a href=\"#series\">Series</a>\
-         <a href=\"#hosts\">Hosts</a><a href=\"#errors\">Recent errors</a><a href=\"#server\">This server</a>\
-         <a href=\"{}\">Metrics</a></nav></header>\n<main>\n",
-        utc(d.now),
-        esc(&d.host),
-        esc(&d.user),
-        env!("CARGO_PKG_VERSION"),
-        esc(&d.metrics_path),
-    );
-    summary(&mut out, d);
-    daemons(&mut out, d);
-    workunits(&mut out, d);
-    results(&mut out, d);
-    series(&mut out, d);
-    hosts(&mut out, d);
-    errors(&mut out, d);
-    server(&mut out, d);
-    out.push_str(
-        "</main>\n<footer>Read-only view. Reload the page for fresh figures; \
-         Prometheus can scrape the metrics link.</footer>\n</body>\n</html>\n",
-    );
-    out
+    let page = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { "Ops · " (d.project_name) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body {
+                header {
+                    h1 { (d.project_name) " — operations" }
+                    p {
+                        "Generated " (utc(d.now)) " UTC on host " b { (d.host) }
+                        " · logged in as " (d.user) " · scheduler " (env!("CARGO_PKG_VERSION"))
+                    }
+                    nav {
+                        a href="#daemons" { "Daemons" }
+                        a href="#workunits" { "Workunits" }
+                        a href="#results" { "Results" }
+                        a href="#series" { "Series" }
+                        a href="#hosts" { "Hosts" }
+                        a href="#errors" { "Recent errors" }
+                        a href="#server" { "This server" }
+                        a href=(d.metrics_path) { "Metrics" }
+                    }
+                }
+                main {
+                    (summary(d))
+                    (daemons(d))
+                    (workunits(d))
+                    (results(d))
+                    (series(d))
+                    (hosts(d))
+                    (errors(d))
+                    (server(d))
+                }
+                footer {
+                    "Read-only view. Reload the page for fresh figures; \
+                     Prometheus can scrape the metrics link."
+                }
+            }
+        }
+    };
+    let mut text = page.into_string();
+    text.push('\n');
+    text
 }
 
-fn summary(out: &mut String, d: &PageData) {
-    out.push_str("<div class=\"cards\" id=\"summary\">");
-    match &d.daemons {
-        Ok(list) => {
-            let enabled: Vec<&DaemonView> = list.iter().filter(|x| !x.disabled).collect();
-            let up = enabled.iter().filter(|x| x.running).count();
-            card(
-                out,
-                "daemons running",
-                &format!("{up} / {}", enabled.len()),
-                up < enabled.len(),
-            );
+fn summary(d: &PageData) -> Markup {
+    html! {
+        div.cards id="summary" {
+            @match &d.daemons {
+                Ok(list) => {
+                    @let enabled: Vec<&DaemonView> = list.iter().filter(|x| !x.disabled).collect();
+                    @let up = enabled.iter().filter(|x| x.running).count();
+                    (card("daemons running", &format!("{up} / {}", enabled.len()), up < enabled.len()))
+                }
+                Err(_) => (card("daemons running", "?", true)),
+            }
+            @match &d.db {
+                Ok(s) => {
+                    @let total = |f: fn(&AppCounts) -> i64| s.apps.iter().map(f).sum::<i64>().to_string();
+                    (card("results unsent", &total(|a| a.results.unsent), false))
+                    (card("results in progress", &total(|a| a.results.in_progress), false))
+                    (card("awaiting validation", &total(|a| a.workunits.need_validate), false))
+                    (card("awaiting assimilation", &total(|a| a.workunits.assimilate_ready), false))
+                    (card("hosts seen in 24 h", &format!("{} / {}", s.host_totals.last_day, s.host_totals.total), false))
+                }
+                Err(_) => (card("database", "down", true)),
+            }
+            (card("recent log errors", &d.errors.len().to_string(), !d.errors.is_empty()))
         }
-        Err(_) => card(out, "daemons running", "?", true),
     }
-    match &d.db {
-        Ok(s) => {
-            let total = |f: fn(&AppCounts) -> i64| s.apps.iter().map(f).sum::<i64>();
-            card(
-                out,
-                "results unsent",
-                &total(|a| a.results.unsent).to_string(),
-                false,
-            );
-            card(
-                out,
-                "results in progress",
-                &total(|a| a.results.in_progress).to_string(),
-                false,
-            );
-            card(
-                out,
-                "awaiting validation",
-                &total(|a| a.workunits.need_validate).to_string(),
-                false,
-            );
-            card(
-                out,
-                "awaiting assimilation",
-                &total(|a| a.workunits.assimilate_ready).to_string(),
-                false,
-            );
-            card(
-                out,
-                "hosts seen in 24 h",
-                &format!("{} / {}", s.host_totals.last_day, s.host_totals.total),
-                false,
-            );
-        }
-        Err(_) => card(out, "database", "down", true),
-    }
-    card(
-        out,
-        "recent log errors",
-        &d.errors.len().to_string(),
-        !d.errors.is_empty(),
-    );
-    out.push_str("</div>\n");
 }
 
-fn daemons(out: &mut String, d: &PageData) {
-    section_start(
-        out,
+fn daemons(d: &PageData) -> Markup {
+    let body = match &d.daemons {
+        Err(why) => note(why),
+        Ok(list) if list.is_empty() => empty("config.xml lists no daemons for this host."),
+        Ok(list) => table(
+            &[
+                "Daemon",
+                "State",
+                "#PID",
+                "#Uptime",
+                "Command",
+                "Last log line",
+            ],
+            html! { @for x in list { (daemon_row(x)) } },
+        ),
+    };
+    section(
         "daemons",
         "Daemons",
         &format!("config.xml <daemons> of host {}", d.host),
-    );
-    match &d.daemons {
-        Err(why) => {
-            let _ = write!(out, "<p class=\"note\">{}</p>", esc(why));
-        }
-        Ok(list) if list.is_empty() => {
-            out.push_str("<p class=\"empty\">config.xml lists no daemons for this host.</p>");
-        }
-        Ok(list) => {
-            out.push_str(
-                "<table><thead><tr><th>Daemon</th><th>State</th><th class=\"n\">PID</th>\
-                 <th class=\"n\">Uptime</th><th>Command</th><th>Last log line</th></tr></thead><tbody>",
-            );
-            for x in list {
-                let state = if x.disabled {
-                    pill("off", "disabled")
-                } else if x.running {
-                    pill("ok", "running")
-                } else {
-                    pill("bad", "stopped")
-                };
-                let _ = write!(
-                    out,
-                    "<tr><td><b>{}</b></td><td>{state}</td><td class=\"n mono\">{}</td>\
-                     <td class=\"n\">{}</td><td><code>{}</code></td><td class=\"log mono\">{}</td></tr>",
-                    esc(&x.program),
-                    x.pid
-                        .filter(|_| x.running)
-                        .map_or(String::from("—"), |p| p.to_string()),
-                    x.uptime.map_or(String::from("—"), uptime),
-                    esc(&x.cmd),
-                    x.last_log_line.as_deref().map_or_else(
-                        || format!("no log yet ({})", esc(&x.log_name)),
-                        |l| esc(l).into_owned()
-                    ),
-                );
-            }
-            out.push_str("</tbody></table>");
-        }
-    }
-    out.push_str("</section>\n");
+        body,
+    )
 }
 
-/// The apps, or the note on why the database did not answer (the section is closed then).
-fn apps_or_note<'a>(out: &mut String, d: &'a PageData) -> Option<&'a [AppCounts]> {
-    let apps = match &d.db {
-        Err(why) => {
-            let _ = writeln!(out, "<p class=\"note\">{}</p></section>", esc(why));
-            return None;
-        }
-        Ok(s) => &s.apps,
-    };
-    if apps.is_empty() {
-        out.push_str("<p class=\"empty\">No apps yet.</p></section>\n");
-        return None;
-    }
-    Some(apps)
-}
-
-fn workunits(out: &mut String, d: &PageData) {
-    section_start(out, "workunits", "Workunits by app", "");
-    let Some(apps) = apps_or_note(out, d) else {
-        return;
-    };
-    out.push_str(
-        "<table><thead><tr><th>App</th><th class=\"n\">Workunits</th><th class=\"n\">In progress</th>\
-         <th class=\"n\">Need validation</th><th class=\"n\">Ready to assimilate</th>\
-         <th class=\"n\">Assimilated</th><th class=\"n\">Errored</th></tr></thead><tbody>",
-    );
-    for a in apps {
-        let w = &a.workunits;
-        let _ = write!(out, "<tr><td><b>{}</b>{}</td>", esc(&a.name), deprecated(a));
-        for n in [
-            w.total,
-            w.in_progress,
-            w.need_validate,
-            w.assimilate_ready,
-            w.assimilated,
-            w.errored,
-        ] {
-            num(out, n);
-        }
-        out.push_str("</tr>");
-    }
-    out.push_str("</tbody></table></section>\n");
-}
-
-fn results(out: &mut String, d: &PageData) {
-    section_start(out, "results", "Results by app and state", "");
-    let Some(apps) = apps_or_note(out, d) else {
-        return;
-    };
-    out.push_str(
-        "<table><thead><tr><th>App</th><th class=\"n\">Results</th><th class=\"n\">Inactive</th>\
-         <th class=\"n\">Unsent</th><th class=\"n\">In progress</th><th class=\"n\">Awaiting validation</th>\
-         <th class=\"n\">Valid</th><th class=\"n\">Invalid</th><th class=\"n\">Client error</th>\
-         <th class=\"n\">Timed out</th><th class=\"n\">Not needed</th><th class=\"n\">Validate error</th>\
-         <th class=\"n\">Other</th></tr></thead><tbody>",
-    );
-    for a in apps {
-        let r = &a.results;
-        let _ = write!(out, "<tr><td><b>{}</b>{}</td>", esc(&a.name), deprecated(a));
-        for n in [
-            r.total,
-            r.inactive,
-            r.unsent,
-            r.in_progress,
-            r.pending_validation,
-            r.valid,
-            r.invalid,
-            r.client_error,
-            r.no_reply,
-            r.didnt_need,
-            r.validate_error,
-            r.other,
-        ] {
-            num(out, n);
-        }
-        out.push_str("</tr>");
-    }
-    out.push_str("</tbody></table></section>\n");
-}
-
-fn deprecated(a: &AppCounts) -> &'static str {
-    if a.deprecated {
-        " <span class=\"pill off\">deprecated</span>"
+fn daemon_row(x: &DaemonView) -> Markup {
+    let state = if x.disabled {
+        pill("off", "disabled")
+    } else if x.running {
+        pill("ok", "running")
     } else {
-        ""
+        pill("bad", "stopped")
+    };
+    html! {
+        tr {
+            td { b { (x.program) } }
+            td { (state) }
+            td.n.mono { @match x.pid.filter(|_| x.running) { Some(p) => (p), None => "—" } }
+            td.n { @match x.uptime { Some(u) => (uptime(u)), None => "—" } }
+            td { code { (x.cmd) } }
+            td.log.mono {
+                @match &x.last_log_line {
+                    Some(line) => (line),
+                    None => { "no log yet (" (x.log_name) ")" }
+                }
+            }
+        }
     }
 }
 
-fn series(out: &mut String, d: &PageData) {
-    section_start(
-        out,
-        "series",
-        "Series",
-        "training series submitted with the series tool, newest first",
-    );
-    let list = match &d.db {
-        Err(why) => {
-            let _ = writeln!(out, "<p class=\"note\">{}</p></section>", esc(why));
-            return;
+/// The apps' rows, or the note on why there are none.
+fn apps_table(d: &PageData, heads: &[&str], row: fn(&AppCounts) -> Markup) -> Markup {
+    match &d.db {
+        Err(why) => note(why),
+        Ok(s) if s.apps.is_empty() => empty("No apps yet."),
+        Ok(s) => table(heads, html! { @for a in &s.apps { (row(a)) } }),
+    }
+}
+
+fn app_cell(a: &AppCounts) -> Markup {
+    html! {
+        td { b { (a.name) } @if a.deprecated { " " span.pill.off { "deprecated" } } }
+    }
+}
+
+fn workunits(d: &PageData) -> Markup {
+    let heads = [
+        "App",
+        "#Workunits",
+        "#In progress",
+        "#Need validation",
+        "#Ready to assimilate",
+        "#Assimilated",
+        "#Errored",
+    ];
+    let body = apps_table(d, &heads, |a| {
+        let w = &a.workunits;
+        html! {
+            tr {
+                (app_cell(a))
+                @for n in [w.total, w.in_progress, w.need_validate, w.assimilate_ready, w.assimilated, w.errored] {
+                    (num(n))
+                }
+            }
         }
+    });
+    section("workunits", "Workunits by app", "", body)
+}
+
+fn results(d: &PageData) -> Markup {
+    let heads = [
+        "App",
+        "#Results",
+        "#Inactive",
+        "#Unsent",
+        "#In progress",
+        "#Awaiting validation",
+        "#Valid",
+        "#Invalid",
+        "#Client error",
+        "#Timed out",
+        "#Not needed",
+        "#Validate error",
+        "#Other",
+    ];
+    let body = apps_table(d, &heads, |a| {
+        let r = &a.results;
+        html! {
+            tr {
+                (app_cell(a))
+                @for n in [
+                    r.total, r.inactive, r.unsent, r.in_progress, r.pending_validation, r.valid,
+                    r.invalid, r.client_error, r.no_reply, r.didnt_need, r.validate_error, r.other,
+                ] {
+                    (num(n))
+                }
+            }
+        }
+    });
+    section("results", "Results by app and state", "", body)
+}
+
+fn series(d: &PageData) -> Markup {
+    let body = match &d.db {
+        Err(why) => note(why),
         Ok(Snapshot { series: None, .. }) => {
-            out.push_str(
-                "<p class=\"empty\">This database has no series tables (rb_series).</p></section>\n",
-            );
-            return;
+            empty("This database has no series tables (rb_series).")
         }
         Ok(Snapshot {
             series: Some(list), ..
-        }) => list,
+        }) if list.is_empty() => empty("No series submitted yet."),
+        Ok(Snapshot {
+            series: Some(list), ..
+        }) => table(
+            &[
+                "Series",
+                "App",
+                "State",
+                "Progress",
+                "#Rounds",
+                "#Created",
+                "#Validated",
+                "#Assimilated",
+                "#Failed",
+                "#Results running",
+                "Submitted",
+            ],
+            html! { @for s in list { (series_row(s, d.now)) } },
+        ),
     };
-    if list.is_empty() {
-        out.push_str("<p class=\"empty\">No series submitted yet.</p></section>\n");
-        return;
-    }
-    out.push_str(
-        "<table><thead><tr><th>Series</th><th>App</th><th>State</th><th>Progress</th>\
-         <th class=\"n\">Rounds</th><th class=\"n\">Created</th><th class=\"n\">Validated</th>\
-         <th class=\"n\">Assimilated</th><th class=\"n\">Failed</th><th class=\"n\">Results running</th>\
-         <th>Submitted</th></tr></thead><tbody>",
-    );
-    for s in list {
-        series_row(out, s, d.now);
-    }
-    out.push_str("</tbody></table></section>\n");
+    section(
+        "series",
+        "Series",
+        "training series submitted with the series tool, newest first",
+        body,
+    )
 }
 
-fn series_row(out: &mut String, s: &SeriesProgress, now: i64) {
+fn series_row(s: &SeriesProgress, now: i64) -> Markup {
     let state = s.state();
     let class = match state {
         "running" => "warn",
@@ -395,175 +334,130 @@ fn series_row(out: &mut String, s: &SeriesProgress, now: i64) {
             0
         }
     };
-    let _ = write!(
-        out,
-        "<tr><td><b>{}</b></td><td>{}</td><td>{}</td>\
-         <td><span class=\"bar\" title=\"{} of {} rounds finished\"><span style=\"width:{}%\"{}></span></span>{}%</td>",
-        esc(&s.name),
-        esc(&s.app),
-        pill(class, state),
-        s.finished(),
-        s.rounds,
-        pct(s.finished()),
-        if s.failed > 0 {
-            " class=\"badfill\""
-        } else {
-            ""
-        },
-        pct(s.assimilated),
-    );
-    for n in [
-        s.rounds,
-        s.created,
-        s.validated,
-        s.assimilated,
-        s.failed,
-        s.results_in_progress,
-    ] {
-        num(out, n);
+    html! {
+        tr {
+            td { b { (s.name) } }
+            td { (s.app) }
+            td { (pill(class, state)) }
+            td {
+                span.bar title={ (s.finished()) " of " (s.rounds) " rounds finished" } {
+                    span style={ "width:" (pct(s.finished())) "%" }
+                        class=[(s.failed > 0).then_some("badfill")] {}
+                }
+                (pct(s.assimilated)) "%"
+            }
+            @for n in [s.rounds, s.created, s.validated, s.assimilated, s.failed, s.results_in_progress] {
+                (num(n))
+            }
+            td { (utc(s.create_time)) " " span.z { "(" (ago(now, s.create_time)) ")" } }
+        }
     }
-    let _ = write!(
-        out,
-        "<td>{} <span class=\"z\">({})</span></td></tr>",
-        utc(s.create_time),
-        ago(now, s.create_time)
-    );
 }
 
-fn hosts(out: &mut String, d: &PageData) {
-    let Ok(snapshot) = &d.db else {
-        section_start(out, "hosts", "Hosts", "");
-        if let Err(why) = &d.db {
-            let _ = write!(out, "<p class=\"note\">{}</p>", esc(why));
-        }
-        out.push_str("</section>\n");
-        return;
+fn hosts(d: &PageData) -> Markup {
+    let snapshot = match &d.db {
+        Err(why) => return section("hosts", "Hosts", "", note(why)),
+        Ok(s) => s,
     };
     let t = snapshot.host_totals;
-    section_start(
-        out,
+    let body = if snapshot.hosts.is_empty() {
+        empty("No host has contacted the scheduler yet.")
+    } else {
+        table(
+            &[
+                "#ID",
+                "Name",
+                "Owner",
+                "OS",
+                "CPU",
+                "#CPUs",
+                "Last contact",
+                "#Results running",
+                "Address",
+                "Created",
+            ],
+            html! { @for h in &snapshot.hosts { (host_row(h, d.now)) } },
+        )
+    };
+    section(
         "hosts",
         "Hosts",
         &format!(
             "{} in all · {} in the last hour · {} in the last day · most recent contact first",
             t.total, t.last_hour, t.last_day
         ),
-    );
-    if snapshot.hosts.is_empty() {
-        out.push_str("<p class=\"empty\">No host has contacted the scheduler yet.</p></section>\n");
-        return;
-    }
-    out.push_str(
-        "<table><thead><tr><th class=\"n\">ID</th><th>Name</th><th>Owner</th><th>OS</th><th>CPU</th>\
-         <th class=\"n\">CPUs</th><th>Last contact</th><th class=\"n\">Results running</th>\
-         <th>Address</th><th>Created</th></tr></thead><tbody>",
-    );
-    for h in &snapshot.hosts {
-        host_row(out, h, d.now);
-    }
-    out.push_str("</tbody></table></section>\n");
+        body,
+    )
 }
 
-fn host_row(out: &mut String, h: &HostLine, now: i64) {
-    let contact = if h.rpc_time > 0 {
-        let stale = now - h.rpc_time > 86_400;
-        format!(
-            "{}{} UTC{} <span class=\"z\">({})</span>",
-            if stale {
-                "<span class=\"pill warn\">"
-            } else {
-                ""
-            },
-            utc(h.rpc_time),
-            if stale { "</span>" } else { "" },
-            ago(now, h.rpc_time)
-        )
+fn host_row(h: &HostLine, now: i64) -> Markup {
+    let stale = now - h.rpc_time > 86_400;
+    html! {
+        tr {
+            td.n.mono { (h.id) }
+            td { b { (h.domain_name) } }
+            td { (h.user) }
+            td { (h.os_name) }
+            td { (h.p_model) }
+            (num(h.ncpus))
+            td {
+                @if h.rpc_time <= 0 {
+                    "never"
+                } @else {
+                    @if stale { span.pill.warn { (utc(h.rpc_time)) " UTC" } } @else { (utc(h.rpc_time)) " UTC" }
+                    " " span.z { "(" (ago(now, h.rpc_time)) ")" }
+                }
+            }
+            (num(h.results_in_progress))
+            td.mono { (h.last_ip_addr) }
+            td { (utc(h.create_time)) }
+        }
+    }
+}
+
+fn errors(d: &PageData) -> Markup {
+    let body = if d.errors.is_empty() {
+        empty("No errors in the recent logs.")
     } else {
-        "never".into()
+        table(
+            &["Time", "Log", "Level", "Message"],
+            html! {
+                @for e in &d.errors {
+                    tr {
+                        td.mono style="white-space:nowrap" { (e.time) }
+                        td.mono { (e.file) }
+                        td { (pill("bad", &e.level)) }
+                        td.msg.mono { (e.message) }
+                    }
+                }
+            },
+        )
     };
-    let _ = write!(
-        out,
-        "<tr><td class=\"n mono\">{}</td><td><b>{}</b></td><td>{}</td><td>{}</td><td>{}</td>",
-        h.id,
-        esc(&h.domain_name),
-        esc(&h.user),
-        esc(&h.os_name),
-        esc(&h.p_model),
-    );
-    num(out, h.ncpus);
-    let _ = write!(out, "<td>{contact}</td>");
-    num(out, h.results_in_progress);
-    let _ = write!(
-        out,
-        "<td class=\"mono\">{}</td><td>{}</td></tr>",
-        esc(&h.last_ip_addr),
-        utc(h.create_time)
-    );
-}
-
-fn errors(out: &mut String, d: &PageData) {
-    section_start(
-        out,
+    section(
         "errors",
         "Recent errors",
         &format!("ERROR and CRITICAL lines in log_{}/, newest first", d.host),
-    );
-    if d.errors.is_empty() {
-        out.push_str("<p class=\"empty\">No errors in the recent logs.</p></section>\n");
-        return;
-    }
-    out.push_str(
-        "<table><thead><tr><th>Time</th><th>Log</th><th>Level</th><th>Message</th></tr></thead><tbody>",
-    );
-    for e in &d.errors {
-        let _ = write!(
-            out,
-            "<tr><td class=\"mono\" style=\"white-space:nowrap\">{}</td><td class=\"mono\">{}</td>\
-             <td>{}</td><td class=\"msg mono\">{}</td></tr>",
-            esc(&e.time),
-            esc(&e.file),
-            pill("bad", &e.level),
-            esc(&e.message)
-        );
-    }
-    out.push_str("</tbody></table></section>\n");
+        body,
+    )
 }
 
-fn server(out: &mut String, d: &PageData) {
-    section_start(
-        out,
+fn server(d: &PageData) -> Markup {
+    let rows = html! {
+        @for r in &d.counters {
+            tr { td { code { (r.name) } } td { (r.help) } (num(r.value as i64)) }
+        }
+    };
+    section(
         "server",
         "This server",
         "counters of this scheduler process since it started",
-    );
-    out.push_str(
-        "<table><thead><tr><th>Counter</th><th>Meaning</th><th class=\"n\">Value</th></tr></thead><tbody>",
-    );
-    for f in &d.counters.families {
-        for s in d.counters.get(&f.name) {
-            let labels: Vec<String> = s.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-            let name = if labels.is_empty() {
-                f.name.clone()
-            } else {
-                format!("{} {}", f.name, labels.join(" "))
-            };
-            let _ = write!(
-                out,
-                "<tr><td><code>{}</code></td><td>{}</td>",
-                esc(&name),
-                esc(&f.help)
-            );
-            num(out, s.value as i64);
-            out.push_str("</tr>");
-        }
-    }
-    out.push_str("</tbody></table></section>\n");
+        table(&["Counter", "Meaning", "#Value"], rows),
+    )
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::exposition;
     use crate::ops::snapshot::{HostTotals, ResultCounts, WorkunitCounts};
 
     fn data() -> PageData {
@@ -598,7 +492,12 @@ mod tests {
                     },
                 }],
                 series: None,
-                hosts: vec![],
+                hosts: vec![HostLine {
+                    id: 7,
+                    domain_name: "box".into(),
+                    rpc_time: 1_700_000_000 - 2 * 86_400,
+                    ..Default::default()
+                }],
                 host_totals: HostTotals::default(),
             }),
             errors: vec![LogError {
@@ -607,10 +506,11 @@ mod tests {
                 level: "ERROR".into(),
                 message: "bad <b>".into(),
             }],
-            counters: exposition::parse(
-                "# HELP c_total Things.\n# TYPE c_total counter\nc_total 3\n",
-            )
-            .unwrap(),
+            counters: vec![Reading {
+                name: "c_total".into(),
+                help: "Things.".into(),
+                value: 3,
+            }],
             metrics_path: "/metrics".into(),
         }
     }
@@ -618,12 +518,15 @@ mod tests {
     #[test]
     fn values_are_escaped_and_states_shown() {
         let html = render(&data());
+        assert!(html.starts_with("<!DOCTYPE html><html lang=\"en\">"));
         assert!(html.contains("<title>Ops · P &lt;&amp;&gt; &quot;q&quot;</title>"));
+        assert!(html.contains("<h1>P &lt;&amp;&gt; &quot;q&quot; — operations</h1>"));
         assert!(!html.contains("<script>"));
         assert!(html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"));
-        assert!(html.contains("<code>transitioner -d 3 &lt;x&gt;</code>"));
+        assert!(html.contains("<td><code>transitioner -d 3 &lt;x&gt;</code></td>"));
         assert!(html.contains("<span class=\"pill bad\">stopped</span>"));
         // A stopped daemon's stale pid is not shown as if it ran.
+        assert!(html.contains("<td class=\"n mono\">—</td>"));
         assert!(!html.contains("<td class=\"n mono\">5</td>"));
         assert!(html.contains("bad &lt;b&gt;"));
         assert!(html.contains("This database has no series tables"));
@@ -631,6 +534,15 @@ mod tests {
             html.contains("<td><code>c_total</code></td><td>Things.</td><td class=\"n\">3</td>")
         );
         assert!(html.contains("<div class=\"card alert\"><div class=\"v\">0 / 1</div>"));
+        assert!(html.contains("<div class=\"card\"><div class=\"v\">8</div>"));
+        assert!(html.contains("<th class=\"n\">Workunits</th>"));
+        assert!(html.contains("<td class=\"n z\">0</td>"));
+        // A host not heard from for a day is marked.
+        assert!(html.contains(
+            "<td><span class=\"pill warn\">2023-11-12 22:13:20 UTC</span> <span class=\"z\">(2 d ago)</span></td>"
+        ));
+        assert!(html.contains("<style>\n:root{"));
+        assert!(html.contains("font:14px/1.45 system-ui,-apple-system,\"Segoe UI\""));
     }
 
     #[test]

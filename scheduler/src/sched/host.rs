@@ -28,6 +28,7 @@ pub fn misc_json(req: &SchedRequest) -> String {
 
 /// Writes the client's description and this RPC's time and sequence number.
 /// `rpc_seqno` is 0 when the reply announces a host id (the client restarts its count).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn update(
     ex: impl MySqlExecutor<'_>,
     id: HostId,

@@ -56,6 +56,7 @@ pub struct ReportOutcome {
 }
 
 /// Processes the results reported in `req` by the host of `account` at time `now`.
+#[tracing::instrument(level = "debug", skip_all, fields(reported = req.results.len()))]
 pub async fn handle(
     conn: &mut MySqlConnection,
     catalog: &Catalog,
@@ -65,7 +66,7 @@ pub async fn handle(
     now: i64,
 ) -> Result<ReportOutcome, sqlx::Error> {
     let reports = &req.results;
-    let (user, host) = (&account.user, &account.host);
+    let host = &account.host;
     let p_ncpus = req.host.p_ncpus;
     let mut outcome = ReportOutcome::default();
     if reports.is_empty() {
@@ -75,7 +76,7 @@ pub async fn handle(
     let mut accepted: Vec<(&ReportedResult, &Stored)> = Vec::new();
     for r in reports {
         let Some(s) = stored.get(r.name.as_str()) else {
-            tracing::warn!(hostid = %host.id, result = %r.name, "reported result not in the database");
+            tracing::warn!(host_id = %host.id, result = %r.name, "reported result not in the database");
             outcome.acks.push(r.name.clone());
             continue;
         };
@@ -83,7 +84,7 @@ pub async fn handle(
             if s.server_state == ServerState::Over as i32 && s.outcome == Outcome::Success as i32 {
                 outcome.resend_lost = true;
             }
-            tracing::info!(hostid = %host.id, result_id = %s.id, wu_id = %s.workunitid, reason = why, "reported result not written");
+            tracing::info!(host_id = %host.id, result_id = %s.id, wu_id = %s.workunitid, reason = why, "reported result not written");
             outcome.acks.push(r.name.clone());
             continue;
         }
@@ -96,40 +97,11 @@ pub async fn handle(
     let mut wus: Vec<WorkunitId> = Vec::new();
     for (r, s) in &accepted {
         let row = written_row(r, s, catalog, p_ncpus, dont_store_success_stderr, now);
-        let done = sqlx::query(
-            "UPDATE result SET hostid = ?, teamid = ?, received_time = ?, client_state = ?, \
-             cpu_time = ?, elapsed_time = ?, exit_status = ?, app_version_num = ?, \
-             server_state = ?, outcome = ?, validate_state = ?, stderr_out = ?, xml_doc_out = ?, \
-             peak_working_set_size = ?, peak_swap_size = ?, peak_disk_usage = ? \
-             WHERE id = ? AND received_time = 0",
-        )
-        .bind(host.id)
-        .bind(user.teamid)
-        .bind(now)
-        .bind(r.client_state)
-        .bind(row.cpu_time)
-        .bind(row.elapsed_time)
-        .bind(r.exit_status)
-        .bind(r.app_version_num)
-        .bind(ServerState::Over)
-        .bind(row.outcome)
-        .bind(row.validate_state)
-        .bind(row.stderr_out)
-        .bind(&r.xml_doc_out)
-        .bind(r.peak_working_set_size)
-        .bind(r.peak_swap_size)
-        .bind(r.peak_disk_usage)
-        .bind(s.id)
-        .execute(&mut *conn)
-        .await?;
-        if found_rows::applied(&done) {
+        if write(&mut *conn, catalog, r, s, account, &row, now).await? {
             outcome.written += 1;
             if !wus.contains(&s.workunitid) {
                 wus.push(s.workunitid);
             }
-            tracing::debug!(result_id = %s.id, wu_id = %s.workunitid, outcome = ?row.outcome, "result reported");
-        } else {
-            tracing::info!(result_id = %s.id, "result was reported meanwhile by another request");
         }
         outcome.acks.push(r.name.clone());
     }
@@ -143,6 +115,65 @@ pub async fn handle(
         q.execute(&mut *conn).await?;
     }
     Ok(outcome)
+}
+
+/// Writes one accepted report; false if another request wrote it meanwhile.
+#[tracing::instrument(
+    level = "debug",
+    skip_all,
+    fields(result_id = %s.id, wu_id = %s.workunitid, app = app_name(catalog, s)),
+)]
+async fn write(
+    conn: &mut MySqlConnection,
+    catalog: &Catalog,
+    r: &ReportedResult,
+    s: &Stored,
+    account: &Account,
+    row: &Written<'_>,
+    now: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE result SET hostid = ?, teamid = ?, received_time = ?, client_state = ?, \
+         cpu_time = ?, elapsed_time = ?, exit_status = ?, app_version_num = ?, \
+         server_state = ?, outcome = ?, validate_state = ?, stderr_out = ?, xml_doc_out = ?, \
+         peak_working_set_size = ?, peak_swap_size = ?, peak_disk_usage = ? \
+         WHERE id = ? AND received_time = 0",
+    )
+    .bind(account.host.id)
+    .bind(account.user.teamid)
+    .bind(now)
+    .bind(r.client_state)
+    .bind(row.cpu_time)
+    .bind(row.elapsed_time)
+    .bind(r.exit_status)
+    .bind(r.app_version_num)
+    .bind(ServerState::Over)
+    .bind(row.outcome)
+    .bind(row.validate_state)
+    .bind(row.stderr_out)
+    .bind(&r.xml_doc_out)
+    .bind(r.peak_working_set_size)
+    .bind(r.peak_swap_size)
+    .bind(r.peak_disk_usage)
+    .bind(s.id)
+    .execute(conn)
+    .await?;
+    let applied = found_rows::applied(&done);
+    if applied {
+        tracing::debug!(result_id = %s.id, wu_id = %s.workunitid, outcome = ?row.outcome, "result reported");
+    } else {
+        tracing::info!(result_id = %s.id, "result was reported meanwhile by another request");
+    }
+    Ok(applied)
+}
+
+/// The name of the app a stored result's version belongs to (empty if unknown: anonymous
+/// platform, deprecated version).
+fn app_name<'a>(catalog: &'a Catalog, s: &Stored) -> &'a str {
+    catalog
+        .version(db::AppVersionId(s.app_version_id))
+        .and_then(|v| catalog.app(v.appid))
+        .map_or("", |a| a.row.name.as_str())
 }
 
 async fn load(

@@ -15,10 +15,13 @@ use rboinc_core::state::ServerState;
 use sqlx::Row;
 use sqlx::mysql::MySqlConnection;
 
-use super::jobs::{self, Claim, JobWorkunit, text};
+use super::claim::{self, Claim};
+use super::job::JobWorkunit;
 use super::reply::{Priority, SchedReply};
 use super::request::OtherResult;
-use super::send::{SendContext, WorkPlan, add_to_reply, job_xml};
+use super::rows::text;
+use super::send::job_xml::{add_to_reply, job_xml};
+use super::send::{SendContext, WorkPlan};
 
 /// Share of the original deadline window given again to a resent job (BOINC's `resend_frac`).
 const RESEND_FRAC: f64 = 0.5;
@@ -37,6 +40,7 @@ struct InProgress {
 
 /// Resends the host's lost jobs. Returns how many were resent (BOINC sends no new work in an
 /// RPC that resent some).
+#[tracing::instrument(level = "debug", skip_all, fields(held = other_results.len()))]
 pub async fn resend_lost(
     ctx: &SendContext<'_>,
     conn: &mut MySqlConnection,
@@ -73,23 +77,11 @@ pub async fn resend_lost(
             xml_doc_in: text(&row, "xml_doc_in")?,
             sent_time: row.try_get::<i32, _>("sent_time")?.into(),
             report_deadline: row.try_get::<i32, _>("report_deadline")?.into(),
-            wu: JobWorkunit {
-                id: row.try_get("wu_id")?,
-                appid: row.try_get("appid")?,
-                name: row.try_get("wu_name")?,
-                xml_doc: text(&row, "xml_doc")?,
-                rsc_fpops_est: row.try_get("rsc_fpops_est")?,
-                rsc_fpops_bound: row.try_get("rsc_fpops_bound")?,
-                rsc_memory_bound: row.try_get("rsc_memory_bound")?,
-                rsc_disk_bound: row.try_get("rsc_disk_bound")?,
-                delay_bound: row.try_get("delay_bound")?,
-                app_version_num: row.try_get("app_version_num")?,
-                keywords: row.try_get("keywords")?,
-            },
+            wu: JobWorkunit::from_row(&row)?,
             error_mask: row.try_get("error_mask")?,
             canonical_resultid: row.try_get::<i32, _>("canonical_resultid")?.into(),
         };
-        tracing::info!(hostid = %ctx.host.id, result_id = %lost.id, "lost result found");
+        tracing::info!(host_id = %ctx.host.id, result_id = %lost.id, wu_id = %lost.wu.id, "lost result found");
         if resend_one(ctx, &mut *conn, &lost, plan, reply).await? {
             in_reply.insert(lost.wu.id);
             resent += 1;
@@ -101,6 +93,15 @@ pub async fn resend_lost(
     Ok(resent)
 }
 
+#[tracing::instrument(
+    level = "debug",
+    skip_all,
+    fields(
+        result_id = %lost.id,
+        wu_id = %lost.wu.id,
+        app = ctx.catalog.app(lost.wu.appid).map_or("", |a| a.row.name.as_str()),
+    )
+)]
 async fn resend_one(
     ctx: &SendContext<'_>,
     conn: &mut MySqlConnection,
@@ -122,7 +123,7 @@ async fn resend_one(
     };
     let feasible = chosen
         .as_ref()
-        .is_some_and(|c| lost.wu.rsc_fpops_est / c.flops(&ctx.host) <= (deadline - now) as f64);
+        .is_some_and(|c| ctx.estimate(&lost.wu, c) <= (deadline - now) as f64);
     let usable = lost.error_mask == 0 && lost.canonical_resultid == 0;
     let (Some(chosen), true, true) = (chosen, usable, feasible) else {
         // Let it time out now, so the transitioner replaces it.
@@ -143,7 +144,7 @@ async fn resend_one(
         tracing::info!(result_id = %lost.id, "lost result not resent; deadline set to now");
         return Ok(false);
     };
-    let flops = chosen.flops(&ctx.host);
+    let flops = chosen.flops(ctx.host.p_fpops);
     let xml = match job_xml(
         ctx.catalog,
         &lost.wu,
@@ -168,7 +169,7 @@ async fn resend_one(
         flops_estimate: flops,
         app_version_id: chosen.app_version_id(),
     };
-    if !jobs::reclaim(&mut *conn, &claim).await? {
+    if !claim::reclaim(&mut *conn, &claim).await? {
         return Ok(false);
     }
     add_to_reply(reply, &lost.wu, xml);

@@ -18,24 +18,41 @@
 pub mod request;
 pub mod store;
 
+use std::sync::Arc;
+
 use axum::Router;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{FromRef, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
-use rboinc_core::crypt;
+use rboinc_core::crypt::{self, PublicKey};
 use rboinc_core::xml::escape;
 
-use crate::server::next_chunk;
-use crate::state::AppState;
+use crate::body::next_chunk;
+use crate::metrics::Metrics;
+use crate::settings::ServerSettings;
 use request::{DataServerRequest, FileUpload, MAX_HEADER, data_start};
 use store::{Begin, StoreError, UploadStore};
 
 /// The trigger file that pauses uploads (BOINC's name).
 pub const STOP_UPLOAD_FILE: &str = "stop_upload";
 
-pub fn router(path: &str) -> Router<AppState> {
+/// What the upload handler takes from the server's state (`FromRef`); cheap to clone.
+#[derive(Debug, Clone)]
+pub struct UploadState {
+    pub settings: Arc<ServerSettings>,
+    pub metrics: Arc<Metrics>,
+    /// `None` when upload certificates are ignored.
+    pub upload_key: Option<Arc<PublicKey>>,
+}
+
+/// The upload endpoint, at the path of the upload URL.
+pub fn router<S>(path: &str) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    UploadState: FromRef<S>,
+{
     Router::new().route(path, post(upload))
 }
 
@@ -90,7 +107,7 @@ impl DataServerReply {
     }
 }
 
-async fn upload(State(state): State<AppState>, body: Body) -> Response {
+async fn upload(State(state): State<UploadState>, body: Body) -> Response {
     let reply = handle(&state, body).await;
     let mut response = (StatusCode::OK, reply.render()).into_response();
     response
@@ -100,7 +117,7 @@ async fn upload(State(state): State<AppState>, body: Body) -> Response {
 }
 
 /// Handles one upload-handler request.
-pub async fn handle(state: &AppState, mut body: Body) -> DataServerReply {
+pub async fn handle(state: &UploadState, mut body: Body) -> DataServerReply {
     if state.settings.project_dir.join(STOP_UPLOAD_FILE).exists() {
         return DataServerReply::error(
             Status::Transient,
@@ -151,11 +168,11 @@ pub async fn handle(state: &AppState, mut body: Body) -> DataServerReply {
     reply
 }
 
-fn store(state: &AppState) -> UploadStore {
+fn store(state: &UploadState) -> UploadStore {
     UploadStore::new(state.settings.upload_dir.clone(), state.settings.fanout)
 }
 
-fn get_file_size(state: &AppState, name: &str) -> DataServerReply {
+fn get_file_size(state: &UploadState, name: &str) -> DataServerReply {
     match store(state).stored_size(name) {
         Ok(size) => DataServerReply {
             file_size: Some(size),
@@ -183,7 +200,7 @@ async fn drain(body: &mut Body, limit: u64) {
 
 /// The checks of the module docs, then the data. Returns the reply and the bytes stored.
 async fn file_upload(
-    state: &AppState,
+    state: &UploadState,
     up: FileUpload,
     first: Vec<u8>,
     body: &mut Body,

@@ -149,13 +149,16 @@ impl UploadStore {
             let partial = partial.clone();
             let owned_name = name.to_string();
             let done = done.clone();
-            tokio::task::spawn_blocking(move || open_partial(&partial, &owned_name, &done, offset))
-                .await
-                .map_err(|e| StoreError::Io {
-                    op: "cannot open",
-                    path: PathBuf::from(name),
-                    source: io::Error::other(e),
-                })??
+            let span = tracing::Span::current();
+            tokio::task::spawn_blocking(move || {
+                span.in_scope(|| open_partial(&partial, &owned_name, &done, offset))
+            })
+            .await
+            .map_err(|e| StoreError::Io {
+                op: "cannot open",
+                path: PathBuf::from(name),
+                source: io::Error::other(e),
+            })??
         };
         let Some(file) = file else {
             return Ok(Begin::AlreadyComplete);
@@ -187,30 +190,34 @@ impl UploadStore {
         let streamed = up.hasher.map(|h| hex::encode(h.finalize()));
         // Keep the lock until the rename: the file must not change under the check.
         let file = up.file.into_std().await;
+        let span = tracing::Span::current();
         tokio::task::spawn_blocking(move || {
-            if let Some(declared) = declared {
-                let got = match streamed {
-                    Some(md5) => md5,
-                    None => md5file::md5_file(&partial)
-                        .map_err(|e| io_err("cannot read", &partial)(io::Error::other(e)))?
-                        .md5
-                        .as_str()
-                        .to_string(),
-                };
-                if got != declared {
-                    let _ = std::fs::remove_file(&partial);
-                    return Err(StoreError::Md5Mismatch {
-                        name,
-                        got,
-                        declared,
-                    });
+            span.in_scope(|| {
+                if let Some(declared) = declared {
+                    let got = match streamed {
+                        Some(md5) => md5,
+                        None => md5file::md5_file(&partial)
+                            .map_err(|e| io_err("cannot read", &partial)(io::Error::other(e)))?
+                            .md5
+                            .as_str()
+                            .to_string(),
+                    };
+                    if got != declared {
+                        let _ = std::fs::remove_file(&partial);
+                        return Err(StoreError::Md5Mismatch {
+                            name,
+                            got,
+                            declared,
+                        });
+                    }
                 }
-            }
-            hier::create_dir_hier_path(&root, &name, fanout)
-                .map_err(|e| io_err("cannot create directory for", &done)(io::Error::other(e)))?;
-            std::fs::rename(&partial, &done).map_err(io_err("cannot rename into", &done))?;
-            drop(file);
-            Ok(())
+                hier::create_dir_hier_path(&root, &name, fanout).map_err(|e| {
+                    io_err("cannot create directory for", &done)(io::Error::other(e))
+                })?;
+                std::fs::rename(&partial, &done).map_err(io_err("cannot rename into", &done))?;
+                drop(file);
+                Ok(())
+            })
         })
         .await
         .map_err(|e| StoreError::Io {

@@ -17,58 +17,25 @@
 //! Whenever a record is created or re-found the reply carries its `hostid` (and the client resets
 //! its `rpc_seqno`); otherwise it never does — a client that gets an unexpected `hostid`
 //! regenerates its CPID (PROTOCOL.md §12.2).
+//!
+//! [`records`] holds the rows and the queries that find them; this module holds the rules.
 
-use md5::{Digest, Md5};
+pub mod records;
+
 use rboinc_core::auth;
-use rboinc_core::db::{self, HostId, TeamId, UserId, found_rows};
+use rboinc_core::db::{self, HostId, found_rows};
 use rboinc_core::state::{Outcome, ServerState};
 use sqlx::Connection;
-use sqlx::Row;
-use sqlx::mysql::{MySqlConnection, MySqlExecutor, MySqlRow};
+use sqlx::mysql::MySqlConnection;
 
-use super::jobs::text;
+use super::host;
 use super::request::SchedRequest;
+use records::{HOST_COLUMNS, host_from_row, host_with_user, user_by_key};
+pub use records::{HostRecord, UserAccount, weak_authenticator};
 
 /// BOINC's message for an unknown account key.
 pub const BAD_KEY_MESSAGE: &str =
     "Invalid or missing account key.  To fix, remove and add this project.";
-
-/// The account fields a scheduler RPC uses.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct UserAccount {
-    pub id: UserId,
-    pub name: String,
-    pub email_addr: String,
-    pub authenticator: String,
-    pub passwd_hash: String,
-    pub total_credit: f64,
-    pub expavg_credit: f64,
-    pub create_time: i32,
-    pub teamid: TeamId,
-    pub cross_project_id: String,
-    pub project_prefs: String,
-    pub venue: String,
-}
-
-/// The host fields a scheduler RPC uses.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct HostRecord {
-    pub id: HostId,
-    pub userid: UserId,
-    pub rpc_seqno: i32,
-    pub rpc_time: i32,
-    pub create_time: i32,
-    pub total_credit: f64,
-    pub expavg_credit: f64,
-    pub venue: String,
-    /// -1: blacklisted.
-    pub max_results_day: i32,
-    pub p_ncpus: i32,
-    pub p_vendor: String,
-    pub p_model: String,
-    pub os_name: String,
-    pub os_version: String,
-}
 
 /// An authenticated request.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,115 +60,6 @@ pub enum AuthError {
     Db(#[from] sqlx::Error),
 }
 
-const USER_COLUMNS: &str = "u.id AS u_id, u.name AS u_name, u.email_addr, u.authenticator, \
-     u.passwd_hash, u.total_credit AS u_total_credit, u.expavg_credit AS u_expavg_credit, \
-     u.create_time AS u_create_time, u.teamid, u.cross_project_id, u.project_prefs, \
-     u.venue AS u_venue";
-
-const HOST_COLUMNS: &str = "h.id, h.userid, h.rpc_seqno, h.rpc_time, h.create_time, \
-     h.total_credit, h.expavg_credit, h.venue, h.max_results_day, h.p_ncpus, h.p_vendor, \
-     h.p_model, h.os_name, h.os_version";
-
-fn user_from_row(row: &MySqlRow) -> Result<UserAccount, sqlx::Error> {
-    Ok(UserAccount {
-        id: row.try_get("u_id")?,
-        name: text(row, "u_name")?,
-        email_addr: row.try_get("email_addr")?,
-        authenticator: text(row, "authenticator")?,
-        passwd_hash: row.try_get("passwd_hash")?,
-        total_credit: row.try_get("u_total_credit")?,
-        expavg_credit: row.try_get("u_expavg_credit")?,
-        create_time: row.try_get("u_create_time")?,
-        teamid: row.try_get("teamid")?,
-        cross_project_id: row.try_get("cross_project_id")?,
-        project_prefs: text(row, "project_prefs")?,
-        venue: row.try_get("u_venue")?,
-    })
-}
-
-fn host_from_row(row: &MySqlRow) -> Result<HostRecord, sqlx::Error> {
-    Ok(HostRecord {
-        id: row.try_get("id")?,
-        userid: row.try_get("userid")?,
-        rpc_seqno: row.try_get("rpc_seqno")?,
-        rpc_time: row.try_get("rpc_time")?,
-        create_time: row.try_get("create_time")?,
-        total_credit: row.try_get("total_credit")?,
-        expavg_credit: row.try_get("expavg_credit")?,
-        venue: row.try_get("venue")?,
-        max_results_day: row.try_get("max_results_day")?,
-        p_ncpus: row.try_get("p_ncpus")?,
-        p_vendor: text(row, "p_vendor")?,
-        p_model: text(row, "p_model")?,
-        os_name: text(row, "os_name")?,
-        os_version: text(row, "os_version")?,
-    })
-}
-
-/// A host and its owner's account in one query (the common case: a returning client).
-async fn host_with_user(
-    ex: impl MySqlExecutor<'_>,
-    id: i64,
-) -> Result<Option<(HostRecord, Option<UserAccount>)>, sqlx::Error> {
-    let sql = format!(
-        "SELECT {HOST_COLUMNS}, {USER_COLUMNS} FROM host h LEFT JOIN user u ON u.id = h.userid \
-         WHERE h.id = ?"
-    );
-    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(ex)
-        .await?
-    else {
-        return Ok(None);
-    };
-    let host = host_from_row(&row)?;
-    let user = match row.try_get::<Option<UserId>, _>("u_id")? {
-        Some(_) => Some(user_from_row(&row)?),
-        None => None,
-    };
-    Ok(Some((host, user)))
-}
-
-async fn user_where(
-    ex: impl MySqlExecutor<'_>,
-    clause: &'static str,
-    value: &str,
-) -> Result<Option<UserAccount>, sqlx::Error> {
-    let sql = format!("SELECT {USER_COLUMNS} FROM user u WHERE {clause}");
-    sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(value)
-        .fetch_optional(ex)
-        .await?
-        .map(|r| user_from_row(&r))
-        .transpose()
-}
-
-/// BOINC's weak authenticator of an account: `<id>_<md5(authenticator + passwd_hash)>`.
-pub fn weak_authenticator(user: &UserAccount) -> String {
-    let mut h = Md5::new();
-    h.update(user.authenticator.as_bytes());
-    h.update(user.passwd_hash.as_bytes());
-    format!("{}_{}", user.id, hex::encode(h.finalize()))
-}
-
-/// The account a request's key names: a full key, or a weak one (it contains `_`).
-async fn user_by_key(
-    conn: &mut MySqlConnection,
-    key: &str,
-) -> Result<Option<UserAccount>, sqlx::Error> {
-    if key.is_empty() {
-        return Ok(None);
-    }
-    if key.contains('_') {
-        let Some(id) = key.split('_').next().and_then(|s| s.parse::<i64>().ok()) else {
-            return Ok(None);
-        };
-        let user = user_where(&mut *conn, "u.id = ?", &id.to_string()).await?;
-        return Ok(user.filter(|u| weak_authenticator(u) == key));
-    }
-    user_where(conn, "u.authenticator = ?", key).await
-}
-
 fn obviously_different(host: &HostRecord, req: &SchedRequest) -> bool {
     let r = &req.host;
     host.p_ncpus != r.p_ncpus
@@ -212,6 +70,7 @@ fn obviously_different(host: &HostRecord, req: &SchedRequest) -> bool {
 }
 
 /// Authenticates a request and finds or creates its host record (see the module docs).
+#[tracing::instrument(level = "debug", skip_all)]
 pub async fn authenticate(
     conn: &mut MySqlConnection,
     req: &SchedRequest,
@@ -255,7 +114,7 @@ pub async fn authenticate(
                     });
                 }
                 tracing::info!(
-                    hostid = %host.id, userid = %user.id,
+                    host_id = %host.id, user_id = %user.id,
                     "host record belongs to another account or its rpc_seqno went back; \
                      making a new host record"
                 );
@@ -263,7 +122,7 @@ pub async fn authenticate(
             }
             _ => {
                 notes.push("Can't find host record".to_string());
-                tracing::info!(hostid = req.hostid, "no such host record");
+                tracing::info!(host_id = req.hostid, "no such host record");
             }
         }
     }
@@ -284,7 +143,7 @@ pub async fn authenticate(
         if let Some(row) = row {
             let host = host_from_row(&row)?;
             if !obviously_different(&host, req) {
-                tracing::info!(hostid = %host.id, userid = %user.id, "returning host found by CPID");
+                tracing::info!(host_id = %host.id, user_id = %user.id, "returning host found by CPID");
                 if req.allow_multiple_clients != 1
                     && req.other_results.as_ref().is_none_or(Vec::is_empty)
                 {
@@ -335,7 +194,7 @@ async fn new_or_similar_host(
             .await?;
         if let Some(row) = row {
             let host = host_from_row(&row)?;
-            tracing::info!(hostid = %host.id, userid = %user.id, "similar host of this account reused");
+            tracing::info!(host_id = %host.id, user_id = %user.id, "similar host of this account reused");
             if req.other_results.as_ref().is_none_or(Vec::is_empty) {
                 mark_results_lost(&mut *conn, host.id, now).await?;
             }
@@ -350,7 +209,7 @@ async fn new_or_similar_host(
     }
     let row = new_host_row(req, &user, now);
     let id = db::host::insert(&mut *conn, &row).await?;
-    tracing::info!(hostid = %id, userid = %user.id, "host record created");
+    tracing::info!(host_id = %id, user_id = %user.id, "host record created");
     let host = HostRecord {
         id,
         userid: user.id,
@@ -389,7 +248,7 @@ fn new_host_row(req: &SchedRequest, user: &UserAccount, now: i64) -> db::host::H
         expavg_time: now as f64,
         timezone: r.timezone,
         domain_name: r.domain_name.clone(),
-        serialnum: super::host::serialnum(req),
+        serialnum: host::serialnum(req),
         last_ip_addr: r.ip_addr.clone(),
         on_frac: r.on_frac,
         connected_frac: r.connected_frac,
@@ -420,7 +279,7 @@ fn new_host_row(req: &SchedRequest, user: &UserAccount, now: i64) -> db::host::H
         },
         product_name: r.product_name.clone(),
         gpu_active_frac: r.gpu_active_frac,
-        misc: super::host::misc_json(req),
+        misc: host::misc_json(req),
         ..Default::default()
     }
 }
@@ -458,56 +317,8 @@ async fn mark_results_lost(
                 .bind(wu)
                 .execute(&mut *tx)
                 .await?;
-            tracing::warn!(hostid = %host, result_id = id, wu_id = wu, "client re-attached: in-progress result marked CLIENT_DETACHED");
+            tracing::warn!(host_id = %host, result_id = id, wu_id = wu, "client re-attached: in-progress result marked CLIENT_DETACHED");
         }
     }
     tx.commit().await
-}
-
-/// The account's team name, if it has a team.
-pub async fn team_name(
-    conn: &mut MySqlConnection,
-    team: TeamId,
-) -> Result<Option<String>, sqlx::Error> {
-    if team.get() == 0 {
-        return Ok(None);
-    }
-    sqlx::query_scalar("SELECT name FROM team WHERE id = ?")
-        .bind(team)
-        .fetch_optional(conn)
-        .await
-}
-
-/// Records the cross-project id a client reports, if it changed (BOINC does the same).
-pub async fn update_cross_project_id(
-    conn: &mut MySqlConnection,
-    user: &UserAccount,
-    reported: &str,
-) -> Result<(), sqlx::Error> {
-    if reported.is_empty() || reported == user.cross_project_id {
-        return Ok(());
-    }
-    db::user::set_cross_project_id(conn, user.id, reported).await?;
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn weak_authenticator_is_boincs() {
-        let user = UserAccount {
-            id: UserId(7),
-            authenticator: "k".into(),
-            passwd_hash: "h".into(),
-            ..Default::default()
-        };
-        // md5("kh"), from md5sum.
-        assert_eq!(
-            weak_authenticator(&user),
-            "7_fa46ec0b4924e8c2194a53ef61b94039"
-        );
-        assert_eq!(weak_authenticator(&user).len(), 2 + 32);
-    }
 }

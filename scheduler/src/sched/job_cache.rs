@@ -1,47 +1,29 @@
-//! Sendable jobs: an in-memory list of candidates, and the atomic claim in the database.
+//! The per-process list of sendable jobs: BOINC's feeder, in memory.
 //!
 //! BOINC's feeder keeps unsent results in shared memory so the CGI scheduler need not query for
 //! work on every request. We keep the idea, per process: [`JobCache`] holds a few hundred unsent
 //! results with their workunits, read in one batch, highest priority first, oldest first. A
 //! request takes the candidates that suit its host out of the list (so two requests in this
 //! process never try the same one, and prefer not to try another result of a workunit a request
-//! took a moment ago: its claim locks the workunit row until that RPC commits); then, in the RPC's transaction, it claims each with one
-//! conditional `UPDATE` that never waits for a lock ([`claim`]):
-//!
-//! ```sql
-//! SET STATEMENT innodb_lock_wait_timeout = 0 FOR
-//! UPDATE result r JOIN workunit w ON w.id = r.workunitid
-//!        LEFT JOIN result h ON h.workunitid = r.workunitid AND h.hostid = ?  -- one per host
-//!    SET r.server_state = IN_PROGRESS, r.hostid = …, …, w.transition_time = LEAST(…)
-//!  WHERE r.id = ? AND r.server_state = UNSENT AND w.error_mask = 0 AND h.id IS NULL
-//! ```
-//!
-//! The database decides: the claim only matches an unsent row of a workunit that has not
-//! failed (and, with `one_result_per_host_per_wu` / `one_result_per_user_per_wu`, of which the
-//! host or user has no result yet: BOINC's separate `count(*)` check, in the same statement);
-//! a row can be changed by one transaction at a time; and a row another transaction holds (a
-//! concurrent scheduler claiming the same job, the transitioner busy with its workunit) makes
-//! the claim fail at once (MariaDB's per-statement lock timeout of 0, "NOWAIT") instead of
-//! waiting, so two schedulers never wait for each other over jobs and cannot deadlock. Several
-//! scheduler processes on one database therefore never send one result twice, whatever their
-//! caches hold. The result and its workunit change in the same statement, so the workunit's
-//! `transition_time` (which makes the transitioner notice a missed deadline) can never lag
-//! behind a sent result. One statement per job sent: where an earlier version read, locked
-//! (`FOR UPDATE SKIP LOCKED`) and then updated, the claim is now a third of the round trips.
+//! took a moment ago: its claim locks the workunit row until that RPC commits); then, in the
+//! RPC's transaction, it claims each in the database ([`super::claim`]), which decides.
 //!
 //! Each batch is shuffled within a priority level, so processes that loaded the same batch
 //! rarely reach for the same job at the same moment; and the list is re-read when it runs dry or
 //! gets old, so new work and new priorities show within seconds.
 
 use std::collections::{HashMap, HashSet};
-use std::sync::{Arc, LazyLock, Mutex};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rand::seq::SliceRandom;
-use rboinc_core::db::{AppId, HostId, ResultId, UserId, WorkunitId, found_rows};
+use rboinc_core::db::{AppId, ResultId, WorkunitId};
 use rboinc_core::state::ServerState;
 use sqlx::Row;
-use sqlx::mysql::{MySqlConnection, MySqlExecutor};
+use sqlx::mysql::MySqlConnection;
+
+use super::job::{Candidate, JobWorkunit};
+use super::rows::text;
 
 /// A batch older than this is read again even if it still has candidates.
 const MAX_AGE: Duration = Duration::from_secs(10);
@@ -52,33 +34,6 @@ const MIN_INTERVAL: Duration = Duration::from_millis(100);
 /// How long the other results of a just-claimed job's workunit are left for later requests
 /// (an RPC's transaction commits within milliseconds).
 const SIBLING_WAIT: Duration = Duration::from_millis(250);
-
-/// The workunit fields a reply needs.
-#[derive(Debug, Clone, PartialEq)]
-pub struct JobWorkunit {
-    pub id: WorkunitId,
-    pub appid: AppId,
-    pub name: String,
-    pub xml_doc: String,
-    pub rsc_fpops_est: f64,
-    pub rsc_fpops_bound: f64,
-    pub rsc_memory_bound: f64,
-    pub rsc_disk_bound: f64,
-    pub delay_bound: i32,
-    /// If nonzero, only this version number may run the job.
-    pub app_version_num: i32,
-    pub keywords: String,
-}
-
-/// An unsent result and its workunit.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Candidate {
-    pub result_id: ResultId,
-    pub name: String,
-    pub xml_doc_in: String,
-    pub priority: i32,
-    pub wu: Arc<JobWorkunit>,
-}
 
 #[derive(Debug, Default)]
 struct Inner {
@@ -189,9 +144,9 @@ impl JobCache {
     }
 
     /// Whether a read now would be sensible. An empty list is read again at once, unless the
-    /// last read found no work at all (then only after [`EMPTY_RETRY`], so an idle project is
+    /// last read found no work at all (then only after `EMPTY_RETRY`, so an idle project is
     /// not queried on every RPC); a list that still has candidates, none of them for this host,
-    /// at most every [`MIN_INTERVAL`].
+    /// at most every `MIN_INTERVAL`.
     pub fn should_refill(&self) -> bool {
         let inner = self.lock();
         let Some(at) = inner.loaded_at else {
@@ -303,19 +258,7 @@ async fn read_batch(
             let wu = match &last_wu {
                 Some(w) if w.id == wu_id => Arc::clone(w),
                 _ => {
-                    let w = Arc::new(JobWorkunit {
-                        id: wu_id,
-                        appid: row.try_get("appid")?,
-                        name: row.try_get("wu_name")?,
-                        xml_doc: text(&row, "xml_doc")?,
-                        rsc_fpops_est: row.try_get("rsc_fpops_est")?,
-                        rsc_fpops_bound: row.try_get("rsc_fpops_bound")?,
-                        rsc_memory_bound: row.try_get("rsc_memory_bound")?,
-                        rsc_disk_bound: row.try_get("rsc_disk_bound")?,
-                        delay_bound: row.try_get("delay_bound")?,
-                        app_version_num: row.try_get("app_version_num")?,
-                        keywords: row.try_get("keywords")?,
-                    });
+                    let w = Arc::new(JobWorkunit::from_row(&row)?);
                     last_wu = Some(Arc::clone(&w));
                     w
                 }
@@ -340,173 +283,6 @@ async fn read_batch(
         .await?;
     }
     Ok(out)
-}
-
-/// A `BLOB`/nullable text column as a `String` (NULL is empty, bytes are UTF-8).
-pub fn text(row: &sqlx::mysql::MySqlRow, column: &str) -> Result<String, sqlx::Error> {
-    let t: rboinc_core::db::text::NullableText = row.try_get(column)?;
-    Ok(t.0)
-}
-
-/// What a claim writes (BOINC's `mark_as_sent` plus the workunit's transition time).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Claim {
-    pub result_id: ResultId,
-    pub hostid: HostId,
-    pub userid: UserId,
-    pub sent_time: i64,
-    /// Deadline stored in the database: send time + delay bound + grace period. The workunit's
-    /// `transition_time` is lowered to it.
-    pub db_deadline: i64,
-    pub flops_estimate: f64,
-    /// The chosen version's id, or BOINC's negative anonymous-platform code.
-    pub app_version_id: i64,
-}
-
-/// BOINC's replica placement rules: whose results of the same workunit rule a job out.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Replicas {
-    /// Any host may get several results of a workunit.
-    Anywhere,
-    /// `one_result_per_host_per_wu`: not if this host already has one.
-    OnePerHost(HostId),
-    /// `one_result_per_user_per_wu`: not if any host of this user already has one.
-    OnePerUser(UserId),
-}
-
-/// Claims an unsent result for a host (see the module docs). `Ok(false)`: not claimed, and
-/// nothing was written — another process sent it or is sending it right now, its workunit
-/// failed meanwhile, or `replicas` rules it out for this host ([`workunits_already_held`]
-/// tells which). Never waits for a row lock.
-pub async fn claim(
-    conn: &mut MySqlConnection,
-    c: &Claim,
-    replicas: Replicas,
-) -> Result<bool, sqlx::Error> {
-    // Three fixed texts, so each is prepared once per connection.
-    const SET: &str = "SET r.server_state = ?, r.hostid = ?, r.userid = ?, r.sent_time = ?, \
-         r.report_deadline = ?, r.flops_estimate = ?, r.app_version_id = ?, \
-         w.transition_time = IF(w.transition_time < ?, w.transition_time, ?) \
-         WHERE r.id = ? AND r.server_state = ? AND w.error_mask = 0";
-    const HEAD: &str = "SET STATEMENT innodb_lock_wait_timeout = 0 FOR \
-         UPDATE result r JOIN workunit w ON w.id = r.workunitid";
-    static ANYWHERE: LazyLock<String> = LazyLock::new(|| format!("{HEAD} {SET}"));
-    static PER_HOST: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "{HEAD} LEFT JOIN result h ON h.workunitid = r.workunitid AND h.hostid = ? \
-             {SET} AND h.id IS NULL"
-        )
-    });
-    static PER_USER: LazyLock<String> = LazyLock::new(|| {
-        format!(
-            "{HEAD} LEFT JOIN result h ON h.workunitid = r.workunitid AND h.userid = ? \
-             {SET} AND h.id IS NULL"
-        )
-    });
-    let (sql, holder): (&'static str, Option<i64>) = match replicas {
-        Replicas::Anywhere => (ANYWHERE.as_str(), None),
-        Replicas::OnePerHost(h) => (PER_HOST.as_str(), Some(h.get())),
-        Replicas::OnePerUser(u) => (PER_USER.as_str(), Some(u.get())),
-    };
-    let mut q = sqlx::query(sql);
-    if let Some(holder) = holder {
-        q = q.bind(holder);
-    }
-    let done = q
-        .bind(ServerState::InProgress)
-        .bind(c.hostid)
-        .bind(c.userid)
-        .bind(c.sent_time)
-        .bind(c.db_deadline)
-        .bind(c.flops_estimate)
-        .bind(c.app_version_id)
-        .bind(c.db_deadline)
-        .bind(c.db_deadline)
-        .bind(c.result_id)
-        .bind(ServerState::Unsent)
-        .execute(&mut *conn)
-        .await;
-    match done {
-        // Rows matched across both tables: the result and its workunit, or nothing.
-        Ok(done) => Ok(found_rows::matched(&done) > 0),
-        Err(e) if is_lock_timeout(&e) => {
-            // InnoDB undid the statement only, unless the server runs with
-            // innodb_rollback_on_timeout: then the caller's whole transaction is gone, and the
-            // RPC must fail (and be retried) rather than go on outside a transaction.
-            let rolled_back: i64 =
-                sqlx::query_scalar("SELECT CAST(@@innodb_rollback_on_timeout AS SIGNED)")
-                    .fetch_one(&mut *conn)
-                    .await?;
-            if rolled_back != 0 {
-                return Err(e);
-            }
-            tracing::debug!(result_id = %c.result_id, "job locked by another transaction");
-            Ok(false)
-        }
-        Err(e) => Err(e),
-    }
-}
-
-/// MySQL's lock wait timeout (1205), which a lock timeout of 0 raises at once.
-fn is_lock_timeout(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .and_then(|d| d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
-        .is_some_and(|m| m.number() == 1205)
-}
-
-/// Gives a lost result a new send time and deadline for the same host (a resend). `Ok(false)`
-/// if it is no longer in progress on that host.
-pub async fn reclaim(ex: impl MySqlExecutor<'_>, c: &Claim) -> Result<bool, sqlx::Error> {
-    let done = sqlx::query(
-        "UPDATE result r JOIN workunit w ON w.id = r.workunitid \
-         SET r.sent_time = ?, r.report_deadline = ?, r.flops_estimate = ?, r.app_version_id = ?, \
-         w.transition_time = IF(w.transition_time < ?, w.transition_time, ?) \
-         WHERE r.id = ? AND r.server_state = ? AND r.hostid = ?",
-    )
-    .bind(c.sent_time)
-    .bind(c.db_deadline)
-    .bind(c.flops_estimate)
-    .bind(c.app_version_id)
-    .bind(c.db_deadline)
-    .bind(c.db_deadline)
-    .bind(c.result_id)
-    .bind(ServerState::InProgress)
-    .bind(c.hostid)
-    .execute(ex)
-    .await?;
-    Ok(found_rows::matched(&done) > 0)
-}
-
-/// Which of `wus` already have a result sent to this host (or, with `by_user`, to any host of
-/// this user): BOINC's `one_result_per_host_per_wu` / `one_result_per_user_per_wu` check, for
-/// a whole batch of candidates in one query (a plain read: only this host's own requests could
-/// change the answer, and a client sends one request at a time). [`claim`] checks the same in
-/// its statement; this tells a refused claim's reason.
-pub async fn workunits_already_held(
-    ex: impl MySqlExecutor<'_>,
-    wus: &[WorkunitId],
-    host: HostId,
-    user: UserId,
-    by_user: bool,
-) -> Result<HashSet<WorkunitId>, sqlx::Error> {
-    if wus.is_empty() {
-        return Ok(HashSet::new());
-    }
-    let placeholders = vec!["?"; wus.len()].join(",");
-    let column = if by_user { "userid" } else { "hostid" };
-    let sql = format!(
-        "SELECT DISTINCT workunitid FROM result WHERE workunitid IN ({placeholders}) AND {column} = ?"
-    );
-    let mut q = sqlx::query_scalar::<_, WorkunitId>(sqlx::AssertSqlSafe(sql));
-    for w in wus {
-        q = q.bind(*w);
-    }
-    q = if by_user {
-        q.bind(user.get())
-    } else {
-        q.bind(host.get())
-    };
-    Ok(q.fetch_all(ex).await?.into_iter().collect())
 }
 
 #[cfg(test)]

@@ -1,0 +1,178 @@
+//! The account and host records a scheduler RPC reads, and the queries that find them.
+//!
+//! Only the columns an RPC uses are read; the user's row and its host's come in one query in the
+//! common case (a returning client names its host).
+
+use md5::{Digest, Md5};
+use rboinc_core::db::{HostId, TeamId, UserId};
+use sqlx::Row;
+use sqlx::mysql::{MySqlConnection, MySqlExecutor, MySqlRow};
+
+use crate::sched::rows::text;
+
+/// The account fields a scheduler RPC uses.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct UserAccount {
+    pub id: UserId,
+    pub name: String,
+    pub email_addr: String,
+    pub authenticator: String,
+    pub passwd_hash: String,
+    pub total_credit: f64,
+    pub expavg_credit: f64,
+    pub create_time: i32,
+    pub teamid: TeamId,
+    pub cross_project_id: String,
+    pub project_prefs: String,
+    pub venue: String,
+}
+
+/// The host fields a scheduler RPC uses.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HostRecord {
+    pub id: HostId,
+    pub userid: UserId,
+    pub rpc_seqno: i32,
+    pub rpc_time: i32,
+    pub create_time: i32,
+    pub total_credit: f64,
+    pub expavg_credit: f64,
+    pub venue: String,
+    /// -1: blacklisted.
+    pub max_results_day: i32,
+    pub p_ncpus: i32,
+    pub p_vendor: String,
+    pub p_model: String,
+    pub os_name: String,
+    pub os_version: String,
+}
+
+const USER_COLUMNS: &str = "u.id AS u_id, u.name AS u_name, u.email_addr, u.authenticator, \
+     u.passwd_hash, u.total_credit AS u_total_credit, u.expavg_credit AS u_expavg_credit, \
+     u.create_time AS u_create_time, u.teamid, u.cross_project_id, u.project_prefs, \
+     u.venue AS u_venue";
+
+pub const HOST_COLUMNS: &str = "h.id, h.userid, h.rpc_seqno, h.rpc_time, h.create_time, \
+     h.total_credit, h.expavg_credit, h.venue, h.max_results_day, h.p_ncpus, h.p_vendor, \
+     h.p_model, h.os_name, h.os_version";
+
+fn user_from_row(row: &MySqlRow) -> Result<UserAccount, sqlx::Error> {
+    Ok(UserAccount {
+        id: row.try_get("u_id")?,
+        name: text(row, "u_name")?,
+        email_addr: row.try_get("email_addr")?,
+        authenticator: text(row, "authenticator")?,
+        passwd_hash: row.try_get("passwd_hash")?,
+        total_credit: row.try_get("u_total_credit")?,
+        expavg_credit: row.try_get("u_expavg_credit")?,
+        create_time: row.try_get("u_create_time")?,
+        teamid: row.try_get("teamid")?,
+        cross_project_id: row.try_get("cross_project_id")?,
+        project_prefs: text(row, "project_prefs")?,
+        venue: row.try_get("u_venue")?,
+    })
+}
+
+pub fn host_from_row(row: &MySqlRow) -> Result<HostRecord, sqlx::Error> {
+    Ok(HostRecord {
+        id: row.try_get("id")?,
+        userid: row.try_get("userid")?,
+        rpc_seqno: row.try_get("rpc_seqno")?,
+        rpc_time: row.try_get("rpc_time")?,
+        create_time: row.try_get("create_time")?,
+        total_credit: row.try_get("total_credit")?,
+        expavg_credit: row.try_get("expavg_credit")?,
+        venue: row.try_get("venue")?,
+        max_results_day: row.try_get("max_results_day")?,
+        p_ncpus: row.try_get("p_ncpus")?,
+        p_vendor: text(row, "p_vendor")?,
+        p_model: text(row, "p_model")?,
+        os_name: text(row, "os_name")?,
+        os_version: text(row, "os_version")?,
+    })
+}
+
+/// A host and its owner's account in one query (the common case: a returning client).
+pub async fn host_with_user(
+    ex: impl MySqlExecutor<'_>,
+    id: i64,
+) -> Result<Option<(HostRecord, Option<UserAccount>)>, sqlx::Error> {
+    let sql = format!(
+        "SELECT {HOST_COLUMNS}, {USER_COLUMNS} FROM host h LEFT JOIN user u ON u.id = h.userid \
+         WHERE h.id = ?"
+    );
+    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(id)
+        .fetch_optional(ex)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let host = host_from_row(&row)?;
+    let user = match row.try_get::<Option<UserId>, _>("u_id")? {
+        Some(_) => Some(user_from_row(&row)?),
+        None => None,
+    };
+    Ok(Some((host, user)))
+}
+
+async fn user_where(
+    ex: impl MySqlExecutor<'_>,
+    clause: &'static str,
+    value: &str,
+) -> Result<Option<UserAccount>, sqlx::Error> {
+    let sql = format!("SELECT {USER_COLUMNS} FROM user u WHERE {clause}");
+    sqlx::query(sqlx::AssertSqlSafe(sql))
+        .bind(value)
+        .fetch_optional(ex)
+        .await?
+        .map(|r| user_from_row(&r))
+        .transpose()
+}
+
+/// BOINC's weak authenticator of an account: `<id>_<md5(authenticator + passwd_hash)>`.
+pub fn weak_authenticator(user: &UserAccount) -> String {
+    let mut h = Md5::new();
+    h.update(user.authenticator.as_bytes());
+    h.update(user.passwd_hash.as_bytes());
+    format!("{}_{}", user.id, hex::encode(h.finalize()))
+}
+
+/// The account a request's key names: a full key, or a weak one (it contains `_`).
+pub async fn user_by_key(
+    conn: &mut MySqlConnection,
+    key: &str,
+) -> Result<Option<UserAccount>, sqlx::Error> {
+    if key.is_empty() {
+        return Ok(None);
+    }
+    if key.contains('_') {
+        let Some(id) = key.split('_').next().and_then(|s| s.parse::<i64>().ok()) else {
+            return Ok(None);
+        };
+        let user = user_where(&mut *conn, "u.id = ?", &id.to_string()).await?;
+        return Ok(user.filter(|u| weak_authenticator(u) == key));
+    }
+    user_where(conn, "u.authenticator = ?", key).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn weak_authenticator_is_boincs() {
+        let user = UserAccount {
+            id: UserId(7),
+            authenticator: "k".into(),
+            passwd_hash: "h".into(),
+            ..Default::default()
+        };
+        // md5("kh"), from md5sum.
+        assert_eq!(
+            weak_authenticator(&user),
+            "7_fa46ec0b4924e8c2194a53ef61b94039"
+        );
+        assert_eq!(weak_authenticator(&user).len(), 2 + 32);
+    }
+}

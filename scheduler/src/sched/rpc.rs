@@ -1,0 +1,312 @@
+//! One scheduler RPC past the request checks: the named steps, in BOINC's order (the C++
+//! `process_request`), on one database connection.
+//!
+//! 1. [`auth`]: who is asking — the account, and the host record found, re-found or created; a
+//!    bad key or a blacklisted host ends the RPC with a refusal;
+//! 2. [`account_info`]: the account part of the reply (the cross-project id is recorded);
+//! 3. [`versions`]: the builds the host can run; none for its platforms ends the RPC;
+//! 4. [`host`]: the host record takes the client's new description;
+//! 5. [`report`]: reported results are written and acknowledged;
+//! 6. [`resend`]: if the client asks for work, its lost results are sent again;
+//! 7. [`send`]: new work, unless lost results were resent or the last request was too recent;
+//! 8. [`next_rpc`]: when the client should come back.
+//!
+//! Steps 4–7 write in one transaction whenever more than the host row is written: one commit
+//! (one log flush, the dominant cost of a write on a durable MySQL) per RPC, and a reply that
+//! is only sent if all of it — reports, claims, the host's new state — is in the database. The
+//! host row comes first: the validator locks hosts before results, so taking it before any
+//! result row (reports, claims) keeps the two from waiting for each other in a cycle. An RPC
+//! that writes only the host row does so in one statement.
+//!
+//! [`auth`]: super::auth
+//! [`account_info`]: super::account_info
+//! [`versions`]: super::versions
+//! [`host`]: super::host
+//! [`report`]: super::report
+//! [`resend`]: super::resend
+//! [`send`]: super::send
+//! [`next_rpc`]: super::next_rpc
+
+use std::collections::HashSet;
+
+use rboinc_core::crypt::CodeSignReply;
+use sqlx::Connection;
+use sqlx::mysql::MySqlConnection;
+use tracing::Span;
+
+use super::auth::{self, Account, AuthError};
+use super::catalog::Catalog;
+use super::reply::{DELAY_MISSING_KEY, DELAY_UNSUPPORTED, Priority, SchedReply};
+use super::request::{self, SchedRequest};
+use super::send::{self, HostView, SendContext, WorkPlan};
+use super::shared::SchedState;
+use super::versions::Versions;
+use super::{account_info, host, next_rpc, report, resend};
+use crate::metrics::RpcKind;
+
+/// The client version from which replies say `<dont_use_dcf/>` (7.0.28).
+const DONT_USE_DCF_FROM: u32 = 70028;
+
+/// One RPC being answered.
+#[derive(Debug, Clone, Copy)]
+pub struct Rpc<'a> {
+    pub state: &'a SchedState,
+    pub req: &'a SchedRequest,
+    pub client_addr: &'a str,
+    pub now: i64,
+    /// The request's span: it gets the host and user ids once they are known.
+    pub span: &'a Span,
+}
+
+/// Why the steps ended early.
+#[derive(Debug)]
+enum Stop {
+    /// The client is refused, with this reply.
+    Refused(Box<SchedReply>),
+    Db(sqlx::Error),
+}
+
+impl From<sqlx::Error> for Stop {
+    fn from(e: sqlx::Error) -> Self {
+        Stop::Db(e)
+    }
+}
+
+/// Runs the steps of the module docs. Database errors end the RPC (the caller answers
+/// "project down"); everything else is a message in the reply.
+pub async fn process(rpc: &Rpc<'_>) -> Result<(SchedReply, RpcKind), sqlx::Error> {
+    // One connection for the whole RPC: a request never waits for a second one (a busy pool
+    // would deadlock). Kept for the next RPC only if this one got through.
+    let mut conn = rpc.state.conns.acquire().await?;
+    let done = match steps(rpc, &mut conn).await {
+        Ok(done) => done,
+        Err(Stop::Refused(reply)) => (*reply, RpcKind::Refused),
+        Err(Stop::Db(e)) => return Err(e),
+    };
+    conn.finished();
+    Ok(done)
+}
+
+async fn steps(rpc: &Rpc<'_>, conn: &mut MySqlConnection) -> Result<(SchedReply, RpcKind), Stop> {
+    let Rpc {
+        state, req, now, ..
+    } = *rpc;
+    let sched = &state.settings.sched;
+    let catalog = state.caches.catalog.get(conn).await?;
+
+    let account = authenticate(rpc, conn).await?;
+    let mut reply = SchedReply::default();
+    reply.dont_use_dcf = req.core_client_version() >= DONT_USE_DCF_FROM;
+    reply.account = Some(account_info::describe(conn, req, &account).await?);
+    if account.announce_hostid {
+        reply.new_hostid = Some(account.host.id.get());
+    }
+    for note in &account.notes {
+        reply.message(Priority::Low, note.clone());
+    }
+
+    let Some(versions) = Versions::for_request(req, &catalog) else {
+        reply.message(
+            Priority::Notice,
+            format!(
+                "This project doesn't support computers of type {}",
+                req.platform_name
+            ),
+        );
+        reply.set_delay(DELAY_UNSUPPORTED);
+        return Err(Stop::Refused(Box::new(reply)));
+    };
+    let requesting = req.requesting_work() && !sched.dont_send_jobs;
+    let wants_work = requesting && code_sign_key(state, req, &mut reply);
+
+    let rpc_seqno = if account.announce_hostid {
+        0
+    } else {
+        req.rpc_seqno
+    };
+    let external_ip = request::clip_bytes(rpc.client_addr, 254);
+    let email = &account.user.email_addr;
+    let (mut sent, mut resent) = (0, 0);
+    if req.results.is_empty() && !wants_work {
+        // Nothing but the host's new state: one statement.
+        host::update(
+            &mut *conn,
+            account.host.id,
+            req,
+            email,
+            rpc_seqno,
+            now,
+            external_ip,
+        )
+        .await?;
+    } else {
+        let mut tx = conn.begin().await?;
+        host::update(
+            &mut *tx,
+            account.host.id,
+            req,
+            email,
+            rpc_seqno,
+            now,
+            external_ip,
+        )
+        .await?;
+        let reported = report::handle(
+            &mut tx,
+            &catalog,
+            req,
+            &account,
+            sched.dont_store_success_stderr,
+            now,
+        )
+        .await?;
+        reply.result_acks = reported.acks;
+        if wants_work {
+            (sent, resent) = send_jobs(
+                rpc,
+                &mut tx,
+                &catalog,
+                &account,
+                versions,
+                reported.resend_lost,
+                &mut reply,
+            )
+            .await?;
+        }
+        tx.commit().await?;
+        state.metrics.results_reported(reported.written as u64);
+    }
+    state.metrics.results_sent((sent + resent) as u64);
+    state.metrics.results_resent(resent as u64);
+
+    reply.next_rpc_delay = next_rpc::delay(&state.settings, &state.caches.activity, conn).await;
+    let kind = if requesting {
+        RpcKind::Work
+    } else if !req.results.is_empty() {
+        RpcKind::Report
+    } else {
+        RpcKind::NoWork
+    };
+    tracing::debug!(
+        jobs = reply.job_count(),
+        acks = reply.result_acks.len(),
+        "scheduler reply"
+    );
+    Ok((reply, kind))
+}
+
+/// Step 1: the account and host record, or the refusal that ends the RPC. Records the ids in
+/// the request's span.
+async fn authenticate(rpc: &Rpc<'_>, conn: &mut MySqlConnection) -> Result<Account, Stop> {
+    let account = match auth::authenticate(conn, rpc.req, rpc.now).await {
+        Ok(a) => a,
+        Err(AuthError::BadKey { had_host }) => {
+            tracing::warn!(host_id = rpc.req.hostid, "bad authenticator");
+            let priority = if had_host {
+                Priority::Notice
+            } else {
+                Priority::Low
+            };
+            return Err(Stop::Refused(Box::new(SchedReply::refusal(
+                auth::BAD_KEY_MESSAGE,
+                priority,
+                DELAY_MISSING_KEY,
+            ))));
+        }
+        Err(AuthError::Db(e)) => return Err(Stop::Db(e)),
+    };
+    rpc.span.record("host_id", account.host.id.get());
+    rpc.span.record("user_id", account.user.id.get());
+    if account.host_created {
+        rpc.state.metrics.host_created();
+    }
+    if account.host.max_results_day == -1 {
+        return Err(Stop::Refused(Box::new(SchedReply::refusal(
+            "Not accepting requests from this host",
+            Priority::Low,
+            86_400.0,
+        ))));
+    }
+    Ok(account)
+}
+
+/// Puts the project's code-signing key in the reply if the client lacks it. False if the
+/// client holds a key the project does not know: it would refuse the signatures of any work.
+fn code_sign_key(state: &SchedState, req: &SchedRequest, reply: &mut SchedReply) -> bool {
+    match state
+        .code_sign
+        .reply_for(&req.code_sign_key, req.core_client_major_version)
+    {
+        CodeSignReply::UpToDate => true,
+        send @ CodeSignReply::Send { .. } => {
+            reply.code_sign = send.to_xml();
+            true
+        }
+        CodeSignReply::UnknownKey => {
+            reply.message(
+                Priority::Notice,
+                "The project has changed its security key.  Please remove and add this project.",
+            );
+            false
+        }
+    }
+}
+
+/// Steps 6 and 7, in the RPC's transaction: lost results first; new work only if none was
+/// resent (BOINC's rule) and the host's last request is not too recent. Returns how many jobs
+/// were sent and resent.
+async fn send_jobs(
+    rpc: &Rpc<'_>,
+    tx: &mut MySqlConnection,
+    catalog: &Catalog,
+    account: &Account,
+    versions: Versions<'_>,
+    resend_lost: bool,
+    reply: &mut SchedReply,
+) -> Result<(usize, usize), sqlx::Error> {
+    let Rpc {
+        state, req, now, ..
+    } = *rpc;
+    let sched = &state.settings.sched;
+    let mut plan = WorkPlan::new(req, sched);
+    let ctx = SendContext {
+        jobs: &state.caches.jobs,
+        catalog,
+        sched,
+        metrics: &state.metrics,
+        host: HostView {
+            id: account.host.id,
+            userid: account.user.id,
+            p_fpops: req.host.p_fpops,
+            m_nbytes: req.host.m_nbytes,
+        },
+        versions,
+        now,
+    };
+    let mut in_reply = HashSet::new();
+    if let Some(held) = &req.other_results
+        && (sched.resend_lost_results || resend_lost)
+    {
+        let resent =
+            resend::resend_lost(&ctx, &mut *tx, held, &mut plan, reply, &mut in_reply).await?;
+        if resent > 0 {
+            return Ok((0, resent));
+        }
+    }
+    let since_last = now - i64::from(account.host.rpc_time);
+    let interval = sched.min_sendwork_interval.as_secs() as i64;
+    if interval > 0 && !account.host_created && since_last < interval {
+        let wait = interval - since_last;
+        reply.message(
+            Priority::Low,
+            format!("Not sending work. Last request too recent. Please wait {wait} seconds."),
+        );
+        reply.set_delay(1.01 * interval as f64);
+        return Ok((0, 0));
+    }
+    let stats = send::send_work(&ctx, tx, &mut plan, reply, &mut in_reply).await?;
+    if stats.no_jobs_available {
+        reply.message(Priority::Low, "Project has no tasks available");
+    }
+    Ok((stats.sent, 0))
+}
