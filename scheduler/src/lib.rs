@@ -10,6 +10,8 @@
 //!   client's address; [`error`]: the HTTP error of the plain web routes;
 //! - [`master`]: the master page that tells clients the scheduler URL;
 //! - [`sched`]: the scheduler RPC — requests, authentication, reports, work sending, replies;
+//!   [`plan_class`]: which builds a host can run (`plan_class_spec.xml` or BOINC's named
+//!   classes) and how it runs them;
 //! - [`upload`]: the file upload handler; [`download`]: the download tree;
 //! - [`account`]: the account web RPCs (`get_project_config.php`, `lookup_account.php`,
 //!   `create_account.php`);
@@ -28,6 +30,7 @@ pub mod keys;
 pub mod master;
 pub mod metrics;
 pub mod ops;
+pub mod plan_class;
 pub mod sched;
 pub mod server;
 pub mod settings;

@@ -17,7 +17,7 @@ use super::error::{ConfigError, Position};
 
 /// One element of a config file.
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Element {
+pub struct Element {
     pub name: String,
     /// Where the element's `<` is.
     pub at: Position,
@@ -56,7 +56,7 @@ impl Element {
 }
 
 /// Reads `text` (the contents of `path`) into its root element.
-pub(crate) fn parse(path: &Path, text: &str) -> Result<Element, ConfigError> {
+pub fn parse(path: &Path, text: &str) -> Result<Element, ConfigError> {
     let mut reader = Reader::from_str(text);
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;

@@ -20,7 +20,7 @@
 
 mod daemons;
 mod db;
-pub(crate) mod document;
+pub mod document;
 mod error;
 mod options;
 mod sched;
@@ -31,7 +31,7 @@ use std::path::{Path, PathBuf};
 pub use daemons::{DaemonEntry, TaskEntry, TaskPeriod};
 pub use db::DbSettings;
 pub use error::{ConfigError, Position};
-pub use options::{OptionEntry, Options};
+pub use options::{OptionEntry, Options, parse_c_int};
 pub use sched::{AppJobLimit, JobLimit, JobLimits, ResourceLimit, SchedConfig};
 pub use secret::Secret;
 

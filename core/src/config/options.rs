@@ -145,7 +145,7 @@ fn invalid(path: &Path, e: &OptionEntry, expected: &'static str) -> ConfigError 
 /// config files: optional sign, then decimal or `0x` hexadecimal. (A leading
 /// `0` is decimal here, not octal: no config value is written in octal, and
 /// reading `010` as 8 would only surprise.)
-pub(crate) fn parse_c_int(text: &str) -> Option<i64> {
+pub fn parse_c_int(text: &str) -> Option<i64> {
     let (negative, digits) = match text.strip_prefix('-') {
         Some(rest) => (true, rest),
         None => (false, text.strip_prefix('+').unwrap_or(text)),

@@ -5,6 +5,9 @@
 //! the database is cut to the column's size here (BOINC's C++ cuts it to its buffer sizes), so a
 //! long host name can never fail the host update in a strict-mode MySQL.
 
+use super::coprocs::Coprocs;
+use super::coprocs::opencl::OpenclProps;
+use super::coprocs::parse::parse_coprocs;
 use super::elements::{Children, Element, Unclosed};
 
 /// `VARCHAR(254)` columns of `host`.
@@ -40,6 +43,8 @@ pub struct HostInfo {
     pub p_ncpus: i32,
     pub p_vendor: String,
     pub p_model: String,
+    /// CPU features, space-separated (lower case on Linux).
+    pub p_features: String,
     pub p_fpops: f64,
     pub p_iops: f64,
     pub p_membw: f64,
@@ -60,6 +65,13 @@ pub struct HostInfo {
     pub d_boinc_used_total: f64,
     pub d_boinc_used_project: f64,
     pub duration_correction_factor: f64,
+    /// Empty if VirtualBox is not installed.
+    pub virtualbox_version: String,
+    pub p_vm_extensions_disabled: bool,
+    /// Empty if Docker is not present (7.x clients never report it).
+    pub docker_version: String,
+    /// OpenCL CPU platforms: (platform vendor, properties).
+    pub opencl_cpu_props: Vec<(String, OpenclProps)>,
 }
 
 /// A finished task the client reports (`<result>`).
@@ -93,14 +105,17 @@ pub struct ClientAppVersion {
     pub avg_ncpus: f64,
     /// The client's speed estimate for this version, if it gave one.
     pub flops: Option<f64>,
-    /// A GPU type, if the version uses one (we do not send GPU work).
-    pub coproc: Option<String>,
+    /// The `<coproc><type>` the version uses, if any, and how many instances of it
+    /// (`<count>`).
+    pub coproc: Option<(String, f64)>,
 }
 
 /// A task the client still holds and is not reporting (`<other_result>`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OtherResult {
     pub name: String,
+    /// The plan class of the version it runs with (the processor type it occupies).
+    pub plan_class: String,
 }
 
 /// A parsed `<scheduler_request>`.
@@ -119,6 +134,19 @@ pub struct SchedRequest {
     pub work_req_seconds: f64,
     pub cpu_req_secs: f64,
     pub cpu_req_instances: f64,
+    /// Seconds until the queued CPU jobs drain (`<estimated_delay>` at the top level).
+    pub cpu_estimated_delay: f64,
+    /// The client understands plan classes (all 7.x clients).
+    pub client_cap_plan_class: bool,
+    pub client_brand: String,
+    /// The GPUs and other coprocessors, each with its own work request.
+    pub coprocs: Coprocs,
+    /// `ram_max_used_busy_pct`/`ram_max_used_idle_pct` of the working preferences, as fractions.
+    pub ram_max_used_busy_frac: f64,
+    pub ram_max_used_idle_frac: f64,
+    /// The client's configuration forbids Docker or WSL jobs.
+    pub dont_use_docker: bool,
+    pub dont_use_wsl: bool,
     pub dont_send_work: bool,
     /// -1 when absent, as in BOINC.
     pub allow_multiple_clients: i32,
@@ -201,6 +229,12 @@ impl SchedRequest {
                 "work_req_seconds" => req.work_req_seconds = e.f64(),
                 "cpu_req_secs" => req.cpu_req_secs = e.f64(),
                 "cpu_req_instances" => req.cpu_req_instances = e.f64(),
+                "estimated_delay" => req.cpu_estimated_delay = e.f64(),
+                "client_cap_plan_class" => req.client_cap_plan_class = e.flag(),
+                "client_brand" => req.client_brand = clip_chars(e.text(), 256),
+                "coprocs" => req.coprocs = parse_coprocs(&e)?,
+                "dont_use_docker" => req.dont_use_docker = e.flag(),
+                "dont_use_wsl" => req.dont_use_wsl = e.flag(),
                 "dont_send_work" => req.dont_send_work = e.flag(),
                 "allow_multiple_clients" => req.allow_multiple_clients = e.i32(),
                 "code_sign_key" => req.code_sign_key = e.content.trim().to_string(),
@@ -238,8 +272,10 @@ impl SchedRequest {
                             let mut o = OtherResult::default();
                             for f in c.children() {
                                 let f = f?;
-                                if f.name == "name" {
-                                    o.name = clip_chars(f.text(), NAME_MAX);
+                                match f.name {
+                                    "name" => o.name = clip_chars(f.text(), NAME_MAX),
+                                    "plan_class" => o.plan_class = clip_chars(f.text(), 256),
+                                    _ => {}
                                 }
                             }
                             list.push(o);
@@ -259,8 +295,11 @@ impl SchedRequest {
             if c.name == "global_preferences" {
                 for p in c.children() {
                     let p = p?;
-                    if p.name == "max_ncpus_pct" {
-                        self.max_ncpus_pct = p.f64();
+                    match p.name {
+                        "max_ncpus_pct" => self.max_ncpus_pct = p.f64(),
+                        "ram_max_used_busy_pct" => self.ram_max_used_busy_frac = p.f64() / 100.0,
+                        "ram_max_used_idle_pct" => self.ram_max_used_idle_frac = p.f64() / 100.0,
+                        _ => {}
                     }
                 }
             }
@@ -280,6 +319,25 @@ impl SchedRequest {
                 "p_ncpus" => h.p_ncpus = c.i32(),
                 "p_vendor" => h.p_vendor = host_text(&c),
                 "p_model" => h.p_model = host_text(&c),
+                "p_features" => h.p_features = clip_chars(c.text(), 1024),
+                "virtualbox_version" => h.virtualbox_version = clip_chars(c.text(), 256),
+                "p_vm_extensions_disabled" => h.p_vm_extensions_disabled = c.flag(),
+                "docker_version" => h.docker_version = clip_chars(c.text(), 256),
+                "opencl_cpu_prop" => {
+                    let mut vendor = String::new();
+                    let mut props = OpenclProps::default();
+                    for p in c.children() {
+                        let p = p?;
+                        match p.name {
+                            "platform_vendor" => vendor = p.text().into_owned(),
+                            "opencl_cpu_info" => props = OpenclProps::parse(&p)?,
+                            _ => {}
+                        }
+                    }
+                    if h.opencl_cpu_props.len() < 8 {
+                        h.opencl_cpu_props.push((vendor, props));
+                    }
+                }
                 "p_fpops" => h.p_fpops = c.f64(),
                 "p_iops" => h.p_iops = c.f64(),
                 "p_membw" => h.p_membw = c.f64(),
@@ -342,9 +400,19 @@ impl SchedRequest {
             + self.core_client_release
     }
 
-    /// Whether the client wants work in this RPC (BOINC's `requesting_work()` for CPU work).
+    /// Whether the client wants work in this RPC (BOINC's `requesting_work()`): seconds of
+    /// CPU work, or of a named GPU type it has.
     pub fn requesting_work(&self) -> bool {
-        !self.dont_send_work && (self.work_req_seconds > 0.0 || self.cpu_req_secs > 0.0)
+        if self.dont_send_work {
+            return false;
+        }
+        self.work_req_seconds > 0.0
+            || self.cpu_req_secs > 0.0
+            || self
+                .coprocs
+                .list
+                .iter()
+                .any(|c| c.proc_type().is_some() && c.count > 0 && c.req_secs != 0.0)
     }
 
     /// The anonymous platform: the client runs its own app versions from `app_info.xml`.
@@ -408,11 +476,17 @@ fn parse_client_app_version(e: &Element<'_>) -> Result<ClientAppVersion, Unclose
                 }
             }
             "coproc" => {
+                let (mut kind, mut count) = (String::new(), 0.0);
                 for p in c.children() {
                     let p = p?;
-                    if p.name == "type" {
-                        v.coproc = Some(p.text().into_owned());
+                    match p.name {
+                        "type" => kind = p.text().into_owned(),
+                        "count" => count = p.f64().max(0.0),
+                        _ => {}
                     }
+                }
+                if !kind.is_empty() {
+                    v.coproc = Some((kind, count));
                 }
             }
             _ => {}
@@ -496,7 +570,8 @@ mod tests {
         assert_eq!(
             r.other_results.unwrap(),
             vec![OtherResult {
-                name: "wu_1_0".into()
+                name: "wu_1_0".into(),
+                ..Default::default()
             }]
         );
         let r = SchedRequest::parse(&fixture("25_sched_request_report_compute_error_exit7.xml"))
