@@ -12,7 +12,8 @@
 //! | `<sched_db_connections>` | database connections this process may open | 16 |
 //! | `<min_passwd_length>` | advertised by `get_project_config.php` (read by the stock web code too) | 6 |
 //!
-//! BOINC's own `<next_rpc_delay>` is honoured as in BOINC: it is sent in every reply.
+//! BOINC's own `<next_rpc_delay>` is honoured as in BOINC: it is sent in every reply, and so
+//! are BOINC's version-choice options ([`VersionSelect`]) and `<gpu_multiplier>`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -45,6 +46,32 @@ pub enum SettingsError {
     },
 }
 
+/// BOINC's options for choosing among a host's app versions.
+#[derive(Debug, Clone, PartialEq)]
+pub struct VersionSelect {
+    /// `<version_select_random_factor>`: spread of the random factor each version's projected
+    /// speed is multiplied by (`1 + factor × N(0,1) / samples`, at least 0.1). BOINC's default
+    /// is 1; 0 makes the choice deterministic (the fastest projected version always wins).
+    pub random_factor: f64,
+    /// `<prefer_primary_platform>`: stop at the first platform with a usable version.
+    pub prefer_primary_platform: bool,
+    /// `<rte_no_stats>`: run times from plan-class speeds only, never from statistics.
+    pub rte_no_stats: bool,
+    /// `<estimate_flops_from_hav_pfc>`: host statistics from credit rather than elapsed time.
+    pub estimate_flops_from_hav_pfc: bool,
+}
+
+impl Default for VersionSelect {
+    fn default() -> Self {
+        VersionSelect {
+            random_factor: 1.0,
+            prefer_primary_platform: false,
+            rte_no_stats: false,
+            estimate_flops_from_hav_pfc: false,
+        }
+    }
+}
+
 /// The server's view of the project.
 #[derive(Debug, Clone)]
 pub struct ServerSettings {
@@ -57,6 +84,9 @@ pub struct ServerSettings {
     pub key_dir: PathBuf,
     pub fanout: u32,
     pub sched: SchedConfig,
+    pub select: VersionSelect,
+    /// `<gpu_multiplier>`: GPUs count this many times a CPU in the jobs per RPC (default 0).
+    pub gpu_multiplier: i64,
     pub next_rpc_delay_busy: Option<Duration>,
     pub max_request_bytes: usize,
     pub upload_max_bytes: u64,
@@ -106,7 +136,26 @@ impl ServerSettings {
             .int("min_passwd_length")?
             .filter(|n| *n > 0)
             .map_or(6, |n| n.min(1000) as u32);
+        let flag = |name: &str| options.bool(name).map(|v| v.unwrap_or(false));
+        let select = VersionSelect {
+            random_factor: match options.float("version_select_random_factor")? {
+                None => 1.0,
+                Some(x) if x >= 0.0 => x,
+                Some(_) => {
+                    return Err(SettingsError::Range {
+                        element: "version_select_random_factor",
+                        expected: "a non-negative number",
+                    });
+                }
+            },
+            prefer_primary_platform: flag("prefer_primary_platform")?,
+            rte_no_stats: flag("rte_no_stats")?,
+            estimate_flops_from_hav_pfc: flag("estimate_flops_from_hav_pfc")?,
+        };
+        let gpu_multiplier = options.int("gpu_multiplier")?.unwrap_or(0).clamp(0, 1000);
         Ok(ServerSettings {
+            select,
+            gpu_multiplier,
             project_name: config
                 .long_name
                 .clone()

@@ -40,6 +40,8 @@ pub enum StateError {
     Settings(#[from] SettingsError),
     #[error(transparent)]
     Keys(#[from] KeyError),
+    #[error(transparent)]
+    PlanClasses(#[from] rboinc_core::config::ConfigError),
 }
 
 /// The database: the pool, and the connections scheduler RPCs keep between them (from it).
@@ -66,7 +68,7 @@ impl AppState {
         let settings = ServerSettings::from_config(config, project)?;
         let keys = Keys::load(&settings)?;
         Ok(AppState {
-            caches: Arc::new(Caches::new(&settings)),
+            caches: Arc::new(Caches::new(&settings)?),
             settings: Arc::new(settings),
             db: Database {
                 rpc_conns: Arc::new(RpcConnections::new(db.clone())),

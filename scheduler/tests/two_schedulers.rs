@@ -233,6 +233,8 @@ async fn concurrent_claims_of_one_result_have_one_winner() {
                     db_deadline: 5000,
                     flops_estimate: 1e9,
                     app_version_id: 1,
+                    hr_class: None,
+                    commit_version: None,
                 },
                 Replicas::Anywhere,
             )
@@ -273,6 +275,8 @@ fn claim_for(result: i64, host: i64, user: i64) -> rboinc_scheduler::sched::clai
         db_deadline: 5000,
         flops_estimate: 1e9,
         app_version_id: 1,
+        hr_class: None,
+        commit_version: None,
     }
 }
 

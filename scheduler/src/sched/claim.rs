@@ -7,8 +7,10 @@
 //! SET STATEMENT innodb_lock_wait_timeout = 0 FOR
 //! UPDATE result r JOIN workunit w ON w.id = r.workunitid
 //!        LEFT JOIN result h ON h.workunitid = r.workunitid AND h.hostid = ?  -- one per host
-//!    SET r.server_state = IN_PROGRESS, r.hostid = …, …, w.transition_time = LEAST(…)
+//!    SET r.server_state = IN_PROGRESS, r.hostid = …, …, w.transition_time = LEAST(…),
+//!        w.hr_class = …, w.app_version_id = …                   -- HR / homogeneous version
 //!  WHERE r.id = ? AND r.server_state = UNSENT AND w.error_mask = 0 AND h.id IS NULL
+//!    AND w.hr_class IN (0, ?) AND w.app_version_id IN (0, ?)    -- (when the app uses them)
 //! ```
 //!
 //! The database decides: the claim only matches an unsent row of a workunit that has not
@@ -19,7 +21,15 @@
 //! the claim fail at once (MariaDB's per-statement lock timeout of 0, "NOWAIT") instead of
 //! waiting, so two schedulers never wait for each other over jobs and cannot deadlock. Several
 //! scheduler processes on one database therefore never send one result twice, whatever their
-//! caches hold. The result and its workunit change in the same statement, so the workunit's
+//! caches hold.
+//!
+//! Homogeneous redundancy and homogeneous app version ride on the same statement, as BOINC's
+//! `update_wu_on_send` does with a conditional `UPDATE workunit`: the first replica sent
+//! commits the workunit to the host's class (`hr_class`) and the chosen version
+//! (`app_version_id`), and a later one is claimed only if its host and version match what is
+//! committed. Two processes sending two replicas of one workunit to hosts of different
+//! classes cannot both succeed: the second claim either waits for no lock and fails, or sees
+//! the committed class and matches nothing. The result and its workunit change in the same statement, so the workunit's
 //! `transition_time` (which makes the transitioner notice a missed deadline) can never lag
 //! behind a sent result. One statement per job sent: where an earlier version read, locked
 //! (`FOR UPDATE SKIP LOCKED`) and then updated, the claim is now a third of the round trips.
@@ -44,6 +54,10 @@ pub struct Claim {
     pub flops_estimate: f64,
     /// The chosen version's id, or BOINC's negative anonymous-platform code.
     pub app_version_id: i64,
+    /// HR: the host's class the workunit must be (or become) committed to.
+    pub hr_class: Option<i32>,
+    /// Homogeneous app version: the version the workunit must be (or become) committed to.
+    pub commit_version: Option<i64>,
 }
 
 /// BOINC's replica placement rules: whose results of the same workunit rule a job out.
@@ -69,8 +83,10 @@ pub async fn claim(
     // Three fixed texts, so each is prepared once per connection.
     const SET: &str = "SET r.server_state = ?, r.hostid = ?, r.userid = ?, r.sent_time = ?, \
          r.report_deadline = ?, r.flops_estimate = ?, r.app_version_id = ?, \
-         w.transition_time = IF(w.transition_time < ?, w.transition_time, ?) \
-         WHERE r.id = ? AND r.server_state = ? AND w.error_mask = 0";
+         w.transition_time = IF(w.transition_time < ?, w.transition_time, ?), \
+         w.hr_class = IF(? = 0, w.hr_class, ?), w.app_version_id = IF(? = 0, w.app_version_id, ?) \
+         WHERE r.id = ? AND r.server_state = ? AND w.error_mask = 0 \
+         AND (? = 0 OR w.hr_class IN (0, ?)) AND (? = 0 OR w.app_version_id IN (0, ?))";
     const HEAD: &str = "SET STATEMENT innodb_lock_wait_timeout = 0 FOR \
          UPDATE result r JOIN workunit w ON w.id = r.workunitid";
     static ANYWHERE: LazyLock<String> = LazyLock::new(|| format!("{HEAD} {SET}"));
@@ -91,6 +107,8 @@ pub async fn claim(
         Replicas::OnePerHost(h) => (PER_HOST.as_str(), Some(h.get())),
         Replicas::OnePerUser(u) => (PER_USER.as_str(), Some(u.get())),
     };
+    let hr = c.hr_class.unwrap_or(0);
+    let version = c.commit_version.unwrap_or(0);
     let mut q = sqlx::query(sql);
     if let Some(holder) = holder {
         q = q.bind(holder);
@@ -105,8 +123,16 @@ pub async fn claim(
         .bind(c.app_version_id)
         .bind(c.db_deadline)
         .bind(c.db_deadline)
+        .bind(hr)
+        .bind(hr)
+        .bind(version)
+        .bind(version)
         .bind(c.result_id)
         .bind(ServerState::Unsent)
+        .bind(hr)
+        .bind(hr)
+        .bind(version)
+        .bind(version)
         .execute(&mut *conn)
         .await;
     match done {

@@ -9,6 +9,11 @@ use sqlx::mysql::MySqlRow;
 
 use super::rows::text;
 
+/// The workunit columns [`JobWorkunit::from_row`] reads (the workunit aliased `w`).
+pub const COLUMNS: &str = "w.id AS wu_id, w.appid, w.name AS wu_name, w.xml_doc, \
+     w.rsc_fpops_est, w.rsc_fpops_bound, w.rsc_memory_bound, w.rsc_disk_bound, w.delay_bound, \
+     w.app_version_num, w.keywords, w.hr_class, w.app_version_id AS wu_app_version_id, w.batch";
+
 /// The workunit fields a reply needs.
 #[derive(Debug, Clone, PartialEq)]
 pub struct JobWorkunit {
@@ -24,12 +29,18 @@ pub struct JobWorkunit {
     /// If nonzero, only this version number may run the job.
     pub app_version_num: i32,
     pub keywords: String,
+    /// Homogeneous redundancy: the host class its replicas are committed to (0: none yet).
+    pub hr_class: i32,
+    /// Homogeneous app version: the version its replicas are committed to (0: none yet).
+    pub app_version_id: i64,
+    pub batch: i64,
 }
 
 impl JobWorkunit {
     /// Reads the workunit columns of a job query's row, selected as `w.id AS wu_id, w.appid,
     /// w.name AS wu_name, w.xml_doc, w.rsc_fpops_est, w.rsc_fpops_bound, w.rsc_memory_bound,
-    /// w.rsc_disk_bound, w.delay_bound, w.app_version_num, w.keywords`.
+    /// w.rsc_disk_bound, w.delay_bound, w.app_version_num, w.keywords, w.hr_class,
+    /// w.app_version_id AS wu_app_version_id, w.batch` ([`COLUMNS`]).
     pub fn from_row(row: &MySqlRow) -> Result<JobWorkunit, sqlx::Error> {
         Ok(JobWorkunit {
             id: row.try_get("wu_id")?,
@@ -43,6 +54,9 @@ impl JobWorkunit {
             delay_bound: row.try_get("delay_bound")?,
             app_version_num: row.try_get("app_version_num")?,
             keywords: row.try_get("keywords")?,
+            hr_class: row.try_get("hr_class")?,
+            app_version_id: row.try_get::<i32, _>("wu_app_version_id")?.into(),
+            batch: row.try_get::<i32, _>("batch")?.into(),
         })
     }
 }

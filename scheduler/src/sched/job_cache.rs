@@ -22,7 +22,7 @@ use rboinc_core::state::ServerState;
 use sqlx::Row;
 use sqlx::mysql::MySqlConnection;
 
-use super::job::{Candidate, JobWorkunit};
+use super::job::{COLUMNS, Candidate, JobWorkunit};
 use super::rows::text;
 
 /// A batch older than this is read again even if it still has candidates.
@@ -227,9 +227,7 @@ async fn read_batch(
     }
     let apps = vec!["?"; active_apps.len()].join(",");
     let sql = format!(
-        "SELECT STRAIGHT_JOIN r.id, r.name, r.xml_doc_in, r.priority, w.id AS wu_id, w.appid, \
-         w.name AS wu_name, w.xml_doc, w.rsc_fpops_est, w.rsc_fpops_bound, w.rsc_memory_bound, \
-         w.rsc_disk_bound, w.delay_bound, w.app_version_num, w.keywords \
+        "SELECT STRAIGHT_JOIN r.id, r.name, r.xml_doc_in, r.priority, {COLUMNS} \
          FROM result r FORCE INDEX (ind_res_st) \
          JOIN workunit w ON w.id = r.workunitid \
          WHERE r.server_state = ? AND r.priority = ? AND w.error_mask = 0 \
@@ -307,6 +305,9 @@ mod tests {
                 delay_bound: 10,
                 app_version_num: 0,
                 keywords: String::new(),
+                hr_class: 0,
+                app_version_id: 0,
+                batch: 0,
             }),
         })
     }

@@ -116,6 +116,8 @@ pub struct OtherResult {
     pub name: String,
     /// The plan class of the version it runs with (the processor type it occupies).
     pub plan_class: String,
+    /// Index of its version in the request's `<app_versions>` (-1: not given).
+    pub app_version: i32,
 }
 
 /// A parsed `<scheduler_request>`.
@@ -269,12 +271,16 @@ impl SchedRequest {
                     for c in e.children() {
                         let c = c?;
                         if c.name == "other_result" {
-                            let mut o = OtherResult::default();
+                            let mut o = OtherResult {
+                                app_version: -1,
+                                ..Default::default()
+                            };
                             for f in c.children() {
                                 let f = f?;
                                 match f.name {
                                     "name" => o.name = clip_chars(f.text(), NAME_MAX),
                                     "plan_class" => o.plan_class = clip_chars(f.text(), 256),
+                                    "app_version" => o.app_version = f.i32(),
                                     _ => {}
                                 }
                             }
@@ -571,7 +577,8 @@ mod tests {
             r.other_results.unwrap(),
             vec![OtherResult {
                 name: "wu_1_0".into(),
-                ..Default::default()
+                plan_class: String::new(),
+                app_version: 0,
             }]
         );
         let r = SchedRequest::parse(&fixture("25_sched_request_report_compute_error_exit7.xml"))

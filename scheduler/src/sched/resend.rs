@@ -16,7 +16,7 @@ use sqlx::Row;
 use sqlx::mysql::MySqlConnection;
 
 use super::claim::{self, Claim};
-use super::job::JobWorkunit;
+use super::job::{COLUMNS, JobWorkunit};
 use super::reply::{Priority, SchedReply};
 use super::request::OtherResult;
 use super::rows::text;
@@ -50,14 +50,12 @@ pub async fn resend_lost(
     in_reply: &mut HashSet<WorkunitId>,
 ) -> Result<usize, sqlx::Error> {
     let held: HashSet<&str> = other_results.iter().map(|o| o.name.as_str()).collect();
-    let rows = sqlx::query(
-        "SELECT r.id, r.name, r.xml_doc_in, r.sent_time, r.report_deadline, w.id AS wu_id, \
-         w.appid, w.name AS wu_name, w.xml_doc, w.rsc_fpops_est, w.rsc_fpops_bound, \
-         w.rsc_memory_bound, w.rsc_disk_bound, w.delay_bound, w.app_version_num, w.keywords, \
-         w.error_mask, w.canonical_resultid \
-         FROM result r JOIN workunit w ON w.id = r.workunitid \
-         WHERE r.hostid = ? AND r.server_state = ? ORDER BY r.id",
-    )
+    let rows = sqlx::query(sqlx::AssertSqlSafe(format!(
+        "SELECT r.id, r.name, r.xml_doc_in, r.sent_time, r.report_deadline, {COLUMNS}, \
+             w.error_mask, w.canonical_resultid \
+             FROM result r JOIN workunit w ON w.id = r.workunitid \
+             WHERE r.hostid = ? AND r.server_state = ? ORDER BY r.id"
+    )))
     .bind(ctx.host.id)
     .bind(ServerState::InProgress)
     .fetch_all(&mut *conn)
@@ -111,9 +109,7 @@ async fn resend_one(
 ) -> Result<bool, sqlx::Error> {
     let grace = ctx.sched.report_grace_period.as_secs() as i64;
     let now = ctx.now;
-    let chosen = ctx
-        .versions
-        .choose(ctx.catalog, lost.wu.appid, lost.wu.app_version_num);
+    let chosen = ctx.chooser().choose(&lost.wu.needs(), plan, false);
     // BOINC's possibly_give_result_new_deadline.
     let deadline = {
         let extended = now + (RESEND_FRAC * (lost.report_deadline - lost.sent_time) as f64) as i64;
@@ -135,6 +131,8 @@ async fn resend_one(
             db_deadline: now - 1 + grace,
             flops_estimate: 0.0,
             app_version_id: 0,
+            hr_class: None,
+            commit_version: None,
         };
         expire(&mut *conn, &claim).await?;
         reply.message(
@@ -144,14 +142,13 @@ async fn resend_one(
         tracing::info!(result_id = %lost.id, "lost result not resent; deadline set to now");
         return Ok(false);
     };
-    let flops = chosen.flops(ctx.host.p_fpops);
     let xml = match job_xml(
         ctx.catalog,
         &lost.wu,
         &lost.name,
         &lost.xml_doc_in,
         &chosen,
-        flops,
+        ctx.client_version,
         deadline,
     ) {
         Ok(xml) => xml,
@@ -166,15 +163,28 @@ async fn resend_one(
         userid: ctx.host.userid,
         sent_time: now,
         db_deadline: deadline + grace,
-        flops_estimate: flops,
+        flops_estimate: chosen.usage.peak_flops,
         app_version_id: chosen.app_version_id(),
+        hr_class: None,
+        commit_version: None,
     };
     if !claim::reclaim(&mut *conn, &claim).await? {
         return Ok(false);
     }
     add_to_reply(reply, &lost.wu, xml);
     reply.message(Priority::Low, format!("Resent lost task {}", lost.name));
-    plan.add_job(lost.wu.rsc_fpops_est / flops);
+    let app = ctx
+        .catalog
+        .app(lost.wu.appid)
+        .map_or("", |a| a.row.name.as_str());
+    let u = &chosen.usage;
+    plan.add_job(
+        app,
+        u.proc_type,
+        u.avg_ncpus,
+        u.gpu_usage,
+        ctx.estimate(&lost.wu, &chosen),
+    );
     Ok(true)
 }
 

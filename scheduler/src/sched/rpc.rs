@@ -28,6 +28,11 @@
 //! [`next_rpc`]: super::next_rpc
 
 use std::collections::HashSet;
+use std::sync::Mutex;
+
+use rand::SeedableRng;
+use rand::rngs::StdRng;
+use rboinc_core::db;
 
 use rboinc_core::crypt::CodeSignReply;
 use sqlx::Connection;
@@ -36,13 +41,17 @@ use tracing::Span;
 
 use super::auth::{self, Account, AuthError};
 use super::catalog::Catalog;
+use super::coprocs::ProcType;
+use super::hr::HostKind;
+use super::project_prefs::ProjectPrefs;
 use super::reply::{DELAY_MISSING_KEY, DELAY_UNSUPPORTED, Priority, SchedReply};
 use super::request::{self, SchedRequest};
 use super::send::{self, HostView, SendContext, WorkPlan};
 use super::shared::SchedState;
-use super::versions::Versions;
+use super::versions::{Chooser, Versions};
 use super::{account_info, host, next_rpc, report, resend};
 use crate::metrics::RpcKind;
+use crate::plan_class::host::HostFacts;
 
 /// The client version from which replies say `<dont_use_dcf/>` (7.0.28).
 const DONT_USE_DCF_FROM: u32 = 70028;
@@ -267,8 +276,52 @@ async fn send_jobs(
     let Rpc {
         state, req, now, ..
     } = *rpc;
-    let sched = &state.settings.sched;
-    let mut plan = WorkPlan::new(req, sched);
+    let settings = &state.settings;
+    let sched = &settings.sched;
+    let prefs = ProjectPrefs::parse(&account.user.project_prefs, &account.host.venue);
+    let have_apps = match &versions {
+        Versions::Project(_) => catalog.have_apps,
+        Versions::Anonymous(list) => {
+            let mut have = [false; 5];
+            for c in list.iter() {
+                let pt = c
+                    .coproc
+                    .as_ref()
+                    .and_then(|(t, _)| ProcType::from_coproc_type(t))
+                    .unwrap_or(ProcType::Cpu);
+                have[pt.index()] = true;
+            }
+            have
+        }
+    };
+    let mut plan = WorkPlan::new(
+        req,
+        sched,
+        settings.gpu_multiplier,
+        prefs.max_cpus,
+        have_apps,
+    );
+    plan.user_max_jobs = prefs.max_jobs.max(0) as usize;
+    let usable_ram = usable_ram(req);
+    let facts = HostFacts {
+        req,
+        user_id: account.user.id.get(),
+        prefs: &prefs,
+        effective_ncpus: plan.effective_ncpus,
+        usable_ram,
+        capped_fpops: catalog.perf.cap(req.host.p_fpops),
+    };
+    // The host's statistics per version rank its versions (one query per work request).
+    let havs = db::host_app_version::for_host(&mut *tx, account.host.id).await?;
+    let chooser = Chooser::new(
+        versions,
+        catalog,
+        facts,
+        &settings.select,
+        havs,
+        StdRng::from_rng(rand::thread_rng()).expect("the thread RNG seeds"),
+    );
+    let (cpu_frac, gpu_frac) = available_fracs(req);
     let ctx = SendContext {
         jobs: &state.caches.jobs,
         catalog,
@@ -277,10 +330,18 @@ async fn send_jobs(
         host: HostView {
             id: account.host.id,
             userid: account.user.id,
-            p_fpops: req.host.p_fpops,
-            m_nbytes: req.host.m_nbytes,
+            usable_ram,
+            cpu_available_frac: cpu_frac,
+            gpu_available_frac: gpu_frac,
         },
-        versions,
+        kind: HostKind {
+            os_name: &req.host.os_name,
+            p_vendor: &req.host.p_vendor,
+            p_model: &req.host.p_model,
+        },
+        prefs: &prefs,
+        client_version: req.core_client_version(),
+        chooser: Mutex::new(chooser),
         now,
     };
     let mut in_reply = HashSet::new();
@@ -305,8 +366,54 @@ async fn send_jobs(
         return Ok((0, 0));
     }
     let stats = send::send_work(&ctx, tx, &mut plan, reply, &mut in_reply).await?;
+    if stats.sent == 0 {
+        let notes = std::mem::take(&mut ctx.chooser().notes);
+        for note in notes.0 {
+            let priority = if note == send::candidates::HR_COMMITTED {
+                Priority::Low
+            } else {
+                Priority::Notice
+            };
+            reply.message(priority, note);
+        }
+        if stats.hr_rejected {
+            reply.message(
+                Priority::Notice,
+                "Your computer type is not supported by this project",
+            );
+        }
+    }
     if stats.no_jobs_available {
         reply.message(Priority::Low, "Project has no tasks available");
     }
     Ok((stats.sent, 0))
+}
+
+/// RAM jobs may use: the host's, times the larger of the busy and idle limits of the
+/// preferences when both are set (BOINC's `get_mem_sizes`).
+fn usable_ram(req: &SchedRequest) -> f64 {
+    const DEFAULT_RAM: f64 = 64e6;
+    let ram = if req.host.m_nbytes > 0.0 {
+        req.host.m_nbytes
+    } else {
+        DEFAULT_RAM
+    };
+    let (busy, idle) = (req.ram_max_used_busy_frac, req.ram_max_used_idle_frac);
+    if busy > 0.0 && idle > 0.0 {
+        ram * busy.max(idle).min(1.0)
+    } else {
+        ram
+    }
+}
+
+/// The share of time the host computes on CPUs and GPUs, 0.1..=1 (BOINC's
+/// `get_available_fracs`).
+fn available_fracs(req: &SchedRequest) -> (f64, f64) {
+    let h = &req.host;
+    let (cpu, gpu) = if req.core_client_version() <= 41_900 {
+        (h.on_frac, h.on_frac)
+    } else {
+        (h.active_frac * h.on_frac, h.gpu_active_frac * h.on_frac)
+    };
+    (cpu.clamp(0.1, 1.0), gpu.clamp(0.1, 1.0))
 }

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use rboinc_core::config::ConfigError;
 use rboinc_core::crypt::CodeSignKeys;
 
 use super::catalog::{self, CatalogCache};
@@ -10,6 +11,7 @@ use super::connections::RpcConnections;
 use super::job_cache::JobCache;
 use super::next_rpc::Activity;
 use crate::metrics::Metrics;
+use crate::plan_class::PlanClassFile;
 use crate::settings::ServerSettings;
 
 /// The scheduler's copies of the database, per process: the app version catalog, the list of
@@ -22,12 +24,19 @@ pub struct Caches {
 }
 
 impl Caches {
-    pub fn new(settings: &ServerSettings) -> Caches {
-        Caches {
-            catalog: CatalogCache::new(settings.reread_db_path.clone(), catalog::REFRESH),
+    /// The caches of a project; its `plan_class_spec.xml` is read here (a mistake in it is
+    /// an error).
+    pub fn new(settings: &ServerSettings) -> Result<Caches, ConfigError> {
+        let plan_classes = PlanClassFile::open(&settings.project_dir)?;
+        Ok(Caches {
+            catalog: CatalogCache::new(
+                settings.reread_db_path.clone(),
+                catalog::REFRESH,
+                plan_classes,
+            ),
             jobs: JobCache::new(settings.sched.shmem_work_items as usize),
             activity: Activity::default(),
-        }
+        })
     }
 }
 

@@ -1,25 +1,54 @@
-//! Choosing versions: which builds of the project's apps this host can run.
+//! Choosing versions: which build of an app a host gets for a job, and how it will run it.
 //!
-//! Today's rule is BOINC's for plain CPU work. A host on a platform the project knows gets, for
-//! each job, the highest non-deprecated version for its primary platform or one of its alternate
-//! ones ([`Catalog::best_version`]); a client on the anonymous platform runs only the versions
-//! it declared in its `app_info.xml` (CPU ones: no GPU work is sent). A host whose platforms the
-//! project has no version for is told so and sent nothing.
+//! BOINC's `get_app_version` (sched_version.cpp), rule for rule. For a host on a platform the
+//! project knows, every version of the job's app for the host's platforms (primary and
+//! alternate) is a candidate ([`super::catalog`] offers the newest of each plan class); a
+//! candidate is out if it is superseded (unless the job is pinned to its number), beta for a
+//! user who does not allow beta work, of a plan class the host fails (or, for a client without
+//! plan-class support, not a one-CPU one), of a processor type the user's preferences exclude
+//! or the request does not ask for, at a jobs-in-progress limit, or outside its
+//! `min_core_version`/`max_core_version`. Among the rest the fastest projected one wins: the
+//! plan class's speed, blended with the host's measured speed for the version as samples come
+//! in (`host_app_version`), times a random factor ([`VersionSelect::random_factor`]: BOINC's
+//! default 1 draws it from N(1, 1/samples), floored at 0.1; 0 makes the choice deterministic).
+//! The winner's speed for run-time estimates (and `<flops>`) is BOINC's `estimate_flops`: the
+//! host's measured speed, the version's average, or with no statistics the CPU speed × (CPUs
+//! + 10 × GPUs).
 //!
-//! This is where plan classes will be chosen (GPU, multithread builds, each with its own speed
-//! and CPU usage): [`Chosen`] is what the rest of work sending reads — the version id written in
-//! the claim, the projected speed, and the reply's platform and plan class.
+//! The choice is remembered per app for the rest of a work-sending pass (BOINC's memo), and
+//! made again when its processor type is no longer wanted or at its limit. An app with
+//! `homogeneous_app_version` sends a workunit whose first replica went out with a version
+//! only with that version (and never to the anonymous platform).
+//!
+//! A client on the anonymous platform runs only the versions it declared in `app_info.xml`
+//! (CPU, multithread or GPU ones): the fastest it claims among those the request needs, with
+//! run-time estimates scaled by its measured speed.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
-use rboinc_core::db::{AppId, PlatformId};
+use rand::Rng;
+use rboinc_core::db::host_app_version::HostAppVersionRow;
+use rboinc_core::db::{AppId, AppVersionId, PlatformId};
 use rboinc_core::state::AnonymousPlatform;
 
-use super::catalog::{Catalog, VersionEntry};
+use super::catalog::{AppEntry, Catalog, VersionEntry};
+use super::coprocs::ProcType;
 use super::request::{ClientAppVersion, SchedRequest};
+use super::send::plan::WorkPlan;
+use crate::plan_class::HostUsage;
+use crate::plan_class::host::{HostFacts, NoWorkNotes};
+use crate::plan_class::usage::DEFAULT_FLOPS;
+use crate::settings::VersionSelect;
 
-/// Speed assumed for a host that reports none (BOINC's default benchmark result).
-const DEFAULT_FLOPS: f64 = 1e9;
+/// Host samples above which measured elapsed times set the speed (`MIN_HOST_SAMPLES`).
+const MIN_HOST_SAMPLES: f64 = 10.0;
+/// Version samples above which the version's average sets the speed (`MIN_VERSION_SAMPLES`).
+const MIN_VERSION_SAMPLES: f64 = 100.0;
+/// A measured speed is believed up to this many times the projected one (`ET_RATIO_LIMIT`).
+const ET_RATIO_LIMIT: f64 = 250.0;
+/// A GPU instance counts as this many CPUs in a speed estimate without statistics.
+const GPU_CPU_RATIO: f64 = 10.0;
 
 /// How the host gets app versions.
 #[derive(Debug, Clone)]
@@ -28,45 +57,6 @@ pub enum Versions<'a> {
     Project(Vec<PlatformId>),
     /// From the client's own `app_info.xml`.
     Anonymous(&'a [ClientAppVersion]),
-}
-
-/// The build a job will run with on this host.
-#[derive(Debug, Clone)]
-pub enum Chosen<'a> {
-    Project(Arc<VersionEntry>),
-    Client(&'a ClientAppVersion),
-}
-
-impl Chosen<'_> {
-    /// `result.app_version_id`: the version's id, or BOINC's negative code for anonymous CPU
-    /// versions.
-    pub fn app_version_id(&self) -> i64 {
-        match self {
-            Chosen::Project(v) => v.id.get(),
-            Chosen::Client(_) => AnonymousPlatform::Cpu as i64,
-        }
-    }
-
-    /// Projected speed of the build on a host whose CPU does `p_fpops` (0: not measured).
-    pub fn flops(&self, p_fpops: f64) -> f64 {
-        let cpu = if p_fpops > 0.0 {
-            p_fpops
-        } else {
-            DEFAULT_FLOPS
-        };
-        match self {
-            Chosen::Project(_) => cpu,
-            Chosen::Client(c) => c.flops.unwrap_or(cpu * c.avg_ncpus),
-        }
-    }
-
-    /// The reply's `<platform>`, `<version_num>` and `<plan_class>` for a job run with it.
-    pub fn identity(&self) -> (&str, i32, &str) {
-        match self {
-            Chosen::Project(v) => (v.platform.as_str(), v.version_num, v.plan_class.as_str()),
-            Chosen::Client(c) => (c.platform.as_str(), c.version_num, c.plan_class.as_str()),
-        }
-    }
 }
 
 impl<'a> Versions<'a> {
@@ -86,98 +76,448 @@ impl<'a> Versions<'a> {
             Some(Versions::Project(platforms))
         }
     }
+}
 
-    /// The build to use for a job of `app` (with the job's version pin), if the host has one.
-    pub fn choose(&self, catalog: &Catalog, app: AppId, required_num: i32) -> Option<Chosen<'a>> {
-        match self {
-            Versions::Project(platforms) => catalog
-                .best_version(app, platforms, required_num)
-                .map(|v| Chosen::Project(Arc::clone(v))),
-            Versions::Anonymous(list) => {
-                let entry = catalog.app(app)?;
-                if entry.row.deprecated != 0 {
-                    return None;
-                }
-                let min_version = entry.row.min_version;
-                list.iter()
-                    .filter(|c| {
-                        c.app_name == entry.row.name
-                            && c.coproc.is_none()
-                            && (required_num == 0 || c.version_num == required_num)
-                            && c.version_num >= min_version
-                    })
-                    .max_by(|a, b| {
-                        a.flops
-                            .unwrap_or(0.0)
-                            .total_cmp(&b.flops.unwrap_or(0.0))
-                            .then(a.version_num.cmp(&b.version_num))
-                    })
-                    .map(Chosen::Client)
-            }
+/// A build: the project's version, or one the client declared.
+#[derive(Debug, Clone)]
+pub enum Build<'a> {
+    Project(Arc<VersionEntry>),
+    Client(&'a ClientAppVersion),
+}
+
+/// The build a job will run with on this host, and how.
+#[derive(Debug, Clone)]
+pub struct Chosen<'a> {
+    pub build: Build<'a>,
+    /// Its usage; `projected_flops` is the speed run times are estimated with (`<flops>`).
+    pub usage: HostUsage,
+    /// Anonymous platform: the job's FLOP counts are sent multiplied by this, so the client's
+    /// own speed figure yields the server's run-time estimate.
+    pub fpops_scale: f64,
+}
+
+impl Chosen<'_> {
+    /// `result.app_version_id`: the version's id, or BOINC's negative code for an
+    /// anonymous-platform version of this processor type.
+    pub fn app_version_id(&self) -> i64 {
+        match &self.build {
+            Build::Project(v) => v.id.get(),
+            Build::Client(_) => anonymous_code(self.usage.proc_type) as i64,
+        }
+    }
+
+    /// The reply's `<platform>`, `<version_num>` and `<plan_class>` for a job run with it.
+    pub fn identity(&self) -> (&str, i32, &str) {
+        match &self.build {
+            Build::Project(v) => (v.platform.as_str(), v.version_num, v.plan_class.as_str()),
+            Build::Client(c) => (c.platform.as_str(), c.version_num, c.plan_class.as_str()),
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+fn anonymous_code(pt: ProcType) -> AnonymousPlatform {
+    match pt {
+        ProcType::Cpu => AnonymousPlatform::Cpu,
+        ProcType::Nvidia => AnonymousPlatform::Nvidia,
+        ProcType::Amd => AnonymousPlatform::Ati,
+        ProcType::Intel => AnonymousPlatform::IntelGpu,
+        ProcType::Apple => AnonymousPlatform::AppleGpu,
+    }
+}
 
-    fn catalog() -> Catalog {
-        Catalog::from_rows(
-            vec![(PlatformId(1), "x86_64-pc-linux-gnu".into(), "Linux".into())],
-            vec![rboinc_core::db::app::AppRow {
-                id: AppId(1),
-                name: "mnist".into(),
-                ..Default::default()
-            }],
-            vec![],
-        )
+/// What the choice needs to know of a job.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct JobNeeds {
+    pub appid: AppId,
+    pub rsc_memory_bound: f64,
+    /// 0, or the only version number that may run it.
+    pub app_version_num: i32,
+    /// The version its replicas are committed to (homogeneous app version), 0 if none yet.
+    pub app_version_id: i64,
+}
+
+/// The remembered choice for an app.
+#[derive(Debug, Clone)]
+struct Memo {
+    needs_64b: bool,
+    best: Option<(Arc<VersionEntry>, HostUsage)>,
+}
+
+/// One RPC's version choices (see the module docs).
+#[derive(Debug)]
+pub struct Chooser<'a, R> {
+    versions: Versions<'a>,
+    catalog: &'a Catalog,
+    facts: HostFacts<'a>,
+    select: &'a VersionSelect,
+    /// The host's statistics per (generalized) app version id.
+    havs: HashMap<i64, HostAppVersionRow>,
+    rng: R,
+    memo: HashMap<AppId, Vec<Memo>>,
+    /// Plan class answers per version, for this RPC.
+    usages: HashMap<AppVersionId, Option<HostUsage>>,
+    /// Messages for the user if no work is sent.
+    pub notes: NoWorkNotes,
+}
+
+impl<'a, R: Rng> Chooser<'a, R> {
+    pub fn new(
+        versions: Versions<'a>,
+        catalog: &'a Catalog,
+        facts: HostFacts<'a>,
+        select: &'a VersionSelect,
+        havs: Vec<HostAppVersionRow>,
+        rng: R,
+    ) -> Self {
+        Chooser {
+            versions,
+            catalog,
+            facts,
+            select,
+            havs: havs.into_iter().map(|h| (h.app_version_id, h)).collect(),
+            rng,
+            memo: HashMap::new(),
+            usages: HashMap::new(),
+            notes: NoWorkNotes::default(),
+        }
     }
 
-    #[test]
-    fn anonymous_platform_uses_the_clients_declared_version() {
-        let catalog = catalog();
-        let declared = vec![
-            ClientAppVersion {
-                app_name: "mnist".into(),
-                version_num: 103,
-                platform: "x86_64-pc-linux-gnu".into(),
-                avg_ncpus: 1.0,
-                ..Default::default()
-            },
-            ClientAppVersion {
-                app_name: "other".into(),
-                version_num: 900,
-                avg_ncpus: 1.0,
-                ..Default::default()
-            },
-        ];
-        let versions = Versions::Anonymous(&declared);
-        let chosen = versions.choose(&catalog, AppId(1), 0).unwrap();
-        assert_eq!(chosen.app_version_id(), -2);
-        assert_eq!(chosen.flops(3e9), 3e9);
-        assert_eq!(chosen.flops(0.0), DEFAULT_FLOPS);
-        assert_eq!(chosen.identity(), ("x86_64-pc-linux-gnu", 103, ""));
-        assert!(versions.choose(&catalog, AppId(1), 104).is_none());
+    pub fn versions(&self) -> &Versions<'a> {
+        &self.versions
     }
 
-    #[test]
-    fn a_request_gets_the_versions_of_its_known_platforms() {
-        let catalog = catalog();
-        let mut req = SchedRequest {
-            platform_name: "windows_x86_64".into(),
-            ..Default::default()
+    pub fn facts(&self) -> &HostFacts<'a> {
+        &self.facts
+    }
+
+    /// Forgets the remembered choices (at the end of a work-sending pass).
+    pub fn end_pass(&mut self) {
+        self.memo.clear();
+    }
+
+    /// The build for a job, if the host has one the request wants. `check_req`: only
+    /// versions of processor types the request still asks for (false for resent jobs).
+    pub fn choose(
+        &mut self,
+        job: &JobNeeds,
+        plan: &WorkPlan,
+        check_req: bool,
+    ) -> Option<Chosen<'a>> {
+        let catalog = self.catalog;
+        let app = catalog.app(job.appid)?;
+        if app.row.deprecated != 0 {
+            return None;
+        }
+        let wanted = |pt: ProcType| !check_req || !plan.rsc_spec_request || plan.need_proc_type(pt);
+        if app.row.homogeneous_app_version != 0 {
+            if matches!(self.versions, Versions::Anonymous(_)) {
+                return None;
+            }
+            if job.app_version_id != 0 {
+                return self.committed(job.app_version_id, plan);
+            }
+        }
+        let needs_64b = job.rsc_memory_bound > max_32b_address_space(&self.facts.req.platform_name);
+        if let Versions::Anonymous(list) = self.versions {
+            return self.anonymous(app, list, needs_64b, plan, check_req);
+        }
+        // The remembered choice, unless its type is no longer wanted or at its limit.
+        if let Some(memos) = self.memo.get_mut(&job.appid)
+            && let Some(i) = memos.iter().position(|m| m.needs_64b == needs_64b)
+        {
+            match &memos[i].best {
+                None => return None,
+                Some((v, usage)) => {
+                    let pt = usage.proc_type;
+                    if plan.limit_reached(&app.row.name, pt) || !wanted(pt) {
+                        memos.remove(i);
+                    } else if job.app_version_num == 0 || v.version_num == job.app_version_num {
+                        return Some(Chosen {
+                            build: Build::Project(Arc::clone(v)),
+                            usage: usage.clone(),
+                            fpops_scale: 1.0,
+                        });
+                    } else {
+                        // A pinned job: search again, keep the memo for the others.
+                        return self.search(app, job, needs_64b, plan, check_req).map(
+                            |(v, usage)| Chosen {
+                                build: Build::Project(v),
+                                usage,
+                                fpops_scale: 1.0,
+                            },
+                        );
+                    }
+                }
+            }
+        }
+        let best = self.search(app, job, needs_64b, plan, check_req);
+        self.memo.entry(job.appid).or_default().push(Memo {
+            needs_64b,
+            best: best.clone(),
+        });
+        best.map(|(v, usage)| Chosen {
+            build: Build::Project(v),
+            usage,
+            fpops_scale: 1.0,
+        })
+    }
+
+    /// The plan class answer for a version (once per RPC).
+    fn usage_of(&mut self, v: &VersionEntry) -> Option<HostUsage> {
+        if v.plan_class.is_empty() {
+            return Some(HostUsage::sequential(self.facts.req.host.p_fpops));
+        }
+        if let Some(u) = self.usages.get(&v.id) {
+            return u.clone();
+        }
+        let classes = Arc::clone(&self.catalog.plan_classes);
+        let mut usage = classes.check(&v.plan_class, &self.facts, &mut self.notes, &mut self.rng);
+        // A client that does not know plan classes runs only one-CPU versions.
+        if !self.facts.req.client_cap_plan_class
+            && usage.as_ref().is_some_and(|u| !u.is_sequential())
+        {
+            usage = None;
+        }
+        self.usages.insert(v.id, usage.clone());
+        usage
+    }
+
+    /// BOINC's `check_homogeneous_app_version`: the version the workunit is committed to, if
+    /// this host can run it and the request wants its type.
+    fn committed(&mut self, id: i64, plan: &WorkPlan) -> Option<Chosen<'a>> {
+        let v = Arc::clone(self.catalog.version(AppVersionId(id))?);
+        let Versions::Project(platforms) = &self.versions else {
+            return None;
         };
-        assert!(Versions::for_request(&req, &catalog).is_none());
-        req.alt_platforms = vec!["x86_64-pc-linux-gnu".into()];
-        assert!(matches!(
-            Versions::for_request(&req, &catalog),
-            Some(Versions::Project(p)) if p == [PlatformId(1)]
-        ));
-        req.platform_name = "anonymous".into();
-        assert!(matches!(
-            Versions::for_request(&req, &catalog),
-            Some(Versions::Anonymous(_))
-        ));
+        if !platforms.contains(&v.platformid) {
+            return None;
+        }
+        let usage = if v.plan_class.is_empty() {
+            HostUsage::sequential(self.facts.capped_fpops)
+        } else {
+            self.usage_of(&v)?
+        };
+        if plan.rsc_spec_request && !plan.need_proc_type(usage.proc_type) {
+            return None;
+        }
+        Some(Chosen {
+            build: Build::Project(v),
+            usage,
+            fpops_scale: 1.0,
+        })
     }
+
+    /// The fastest usable project version (module docs), with its run-time speed.
+    fn search(
+        &mut self,
+        app: &AppEntry,
+        job: &JobNeeds,
+        needs_64b: bool,
+        plan: &WorkPlan,
+        check_req: bool,
+    ) -> Option<(Arc<VersionEntry>, HostUsage)> {
+        let Versions::Project(platforms) = &self.versions else {
+            return None;
+        };
+        let platforms = platforms.clone();
+        let catalog = self.catalog;
+        let mut best: Option<(Arc<VersionEntry>, HostUsage)> = None;
+        for p in platforms {
+            let mut found_feasible = false;
+            for v in catalog.versions_for(app.row.id, p) {
+                if needs_64b && !v.platform.contains("64") {
+                    break;
+                }
+                if job.app_version_num != 0 {
+                    if v.version_num != job.app_version_num {
+                        continue;
+                    }
+                } else if v.superseded {
+                    continue;
+                }
+                if v.beta && !self.facts.prefs.allow_beta_work {
+                    continue;
+                }
+                let Some(mut usage) = self.usage_of(v) else {
+                    continue;
+                };
+                let pt = usage.proc_type;
+                if self.facts.prefs.dont_use[pt.index()]
+                    || plan.limit_reached(&app.row.name, pt)
+                    || (check_req && plan.rsc_spec_request && !plan.need_proc_type(pt))
+                {
+                    continue;
+                }
+                let client = self.facts.req.core_client_version();
+                if client < v.min_core_version
+                    || (v.max_core_version != 0 && client > v.max_core_version)
+                {
+                    continue;
+                }
+                found_feasible = true;
+                let mut n = 1.0;
+                if let Some(hav) = self.havs.get(&v.id.get()).cloned() {
+                    n = hav.pfc_n.max(1.0).floor();
+                    let projected = usage.projected_flops;
+                    let estimated = self.estimate_flops(&usage, v);
+                    usage.projected_flops = (estimated * (n - 1.0) + projected) / n;
+                    // A version that keeps failing on this host is nearly never chosen.
+                    if hav.pfc_n == 0.0
+                        && hav.max_jobs_per_day == 1
+                        && hav.consecutive_valid == 0
+                        && self.rng.r#gen::<f64>() > 0.01
+                    {
+                        usage.projected_flops *= 0.01;
+                    }
+                }
+                let mut r = 1.0;
+                if self.select.random_factor != 0.0 {
+                    r += self.select.random_factor * normal(&mut self.rng) / n;
+                    if r <= 0.1 {
+                        r = 0.1;
+                    }
+                }
+                let best_flops = best.as_ref().map_or(0.0, |(_, u)| u.projected_flops);
+                if r * usage.projected_flops > best_flops {
+                    usage.projected_flops *= r;
+                    best = Some((Arc::clone(v), usage));
+                }
+            }
+            if self.select.prefer_primary_platform && found_feasible {
+                break;
+            }
+        }
+        let (v, mut usage) = best?;
+        usage.projected_flops = self.estimate_flops(&usage, &v);
+        Some((v, usage))
+    }
+
+    /// BOINC's `estimate_flops`: the speed run times are estimated with.
+    fn estimate_flops(&self, usage: &HostUsage, v: &VersionEntry) -> f64 {
+        let hav = self.havs.get(&v.id.get());
+        if !self.select.rte_no_stats {
+            if let Some(h) = hav.filter(|h| h.et_n > MIN_HOST_SAMPLES) {
+                let measured = if self.select.estimate_flops_from_hav_pfc {
+                    usage.peak_flops / (h.pfc_avg + 1e-18)
+                } else if h.et_avg > 0.0 {
+                    1.0 / h.et_avg
+                } else {
+                    f64::INFINITY
+                };
+                return measured.min(ET_RATIO_LIMIT * usage.projected_flops);
+            }
+            if v.pfc_n > MIN_VERSION_SAMPLES && v.pfc_avg > 0.0 {
+                return usage.peak_flops / v.pfc_avg;
+            }
+        }
+        let p_fpops = self.facts.req.host.p_fpops;
+        let cpu = if p_fpops > 0.0 {
+            p_fpops
+        } else {
+            DEFAULT_FLOPS
+        };
+        cpu * (usage.avg_ncpus + GPU_CPU_RATIO * usage.gpu_usage)
+    }
+
+    /// BOINC's `get_app_version_anonymous`.
+    fn anonymous(
+        &mut self,
+        app: &AppEntry,
+        list: &'a [ClientAppVersion],
+        needs_64b: bool,
+        plan: &WorkPlan,
+        check_req: bool,
+    ) -> Option<Chosen<'a>> {
+        let mut found = false;
+        let mut best: Option<Chosen<'a>> = None;
+        for c in list {
+            if c.app_name != app.row.name {
+                continue;
+            }
+            if (needs_64b && !c.platform.contains("64")) || c.version_num < app.row.min_version {
+                continue;
+            }
+            found = true;
+            let (usage, scale) = self.anonymous_usage(app, c);
+            if check_req && plan.rsc_spec_request && !plan.need_proc_type(usage.proc_type) {
+                continue;
+            }
+            if best
+                .as_ref()
+                .is_none_or(|b| usage.projected_flops > b.usage.projected_flops)
+            {
+                best = Some(Chosen {
+                    build: Build::Client(c),
+                    usage,
+                    fpops_scale: scale,
+                });
+            }
+        }
+        if !found {
+            self.notes.add(&format!(
+                "Your app_info.xml file doesn't have a usable version of {}.",
+                app.friendly_name()
+            ));
+        }
+        best
+    }
+
+    /// A declared version's usage, and the scale of its jobs' FLOP counts
+    /// (BOINC's `estimate_flops_anon_platform`).
+    fn anonymous_usage(&self, app: &AppEntry, c: &ClientAppVersion) -> (HostUsage, f64) {
+        let req = self.facts.req;
+        let mut usage = HostUsage {
+            avg_ncpus: c.avg_ncpus,
+            projected_flops: c.flops.unwrap_or(0.0),
+            ..HostUsage::default()
+        };
+        if let Some((kind, count)) = &c.coproc
+            && let Some(pt) = ProcType::from_coproc_type(kind)
+        {
+            usage.proc_type = pt;
+            usage.gpu_usage = *count;
+            usage.peak_flops = count * req.coprocs.named(pt).map_or(0.0, |cp| cp.peak_flops);
+        }
+        if usage.projected_flops == 0.0 {
+            usage.projected_flops = if req.host.p_fpops > 0.0 {
+                req.host.p_fpops
+            } else {
+                DEFAULT_FLOPS
+            };
+        }
+        let mut scale = 1.0;
+        let gavid = app.row.id.get() * 1_000_000 - anonymous_code(usage.proc_type) as i64;
+        if let Some(h) = self.havs.get(&gavid)
+            && h.et_n > MIN_HOST_SAMPLES
+            && h.et_avg > 0.0
+        {
+            let measured = (1.0 / h.et_avg).min(ET_RATIO_LIMIT * usage.projected_flops);
+            scale = usage.projected_flops / measured;
+            usage.projected_flops = measured;
+        }
+        (usage, scale)
+    }
+}
+
+/// A job needs a 64-bit version if its memory bound exceeds what a 32-bit process of the
+/// host's primary platform can address (BOINC's `max_32b_address_space`).
+fn max_32b_address_space(platform: &str) -> f64 {
+    const GIB: f64 = 1_073_741_824.0;
+    let p = platform.to_ascii_lowercase();
+    if p.contains("windows") {
+        2.0 * GIB
+    } else if p.contains("linux") {
+        3.0 * GIB
+    } else if p.contains("darwin") || p.contains("solaris") {
+        4.0 * GIB
+    } else {
+        2.0 * GIB
+    }
+}
+
+/// A standard normal deviate (Box–Muller, as BOINC's `rand_normal`).
+fn normal(rng: &mut impl Rng) -> f64 {
+    let u1: f64 = rng.r#gen::<f64>().max(f64::MIN_POSITIVE);
+    let u2: f64 = rng.r#gen();
+    (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }

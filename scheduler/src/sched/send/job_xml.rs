@@ -14,7 +14,7 @@ use rboinc_core::xml::escape;
 use crate::sched::catalog::Catalog;
 use crate::sched::job::JobWorkunit;
 use crate::sched::reply::SchedReply;
-use crate::sched::versions::Chosen;
+use crate::sched::versions::{Build, Chosen};
 
 /// The reply pieces of one job, built before it is claimed (so a job whose stored XML is
 /// broken is never marked sent).
@@ -50,14 +50,16 @@ fn insert_after_open(doc: &str, tag: &str, text: &str) -> Option<String> {
     Some(out)
 }
 
-/// Builds the reply pieces for sending result `name` (with `xml_doc_in`) of `wu`.
+/// Builds the reply pieces for sending result `name` (with `xml_doc_in`) of `wu`, run with
+/// `chosen` by a client of version `client_version`. As in BOINC: the version's usage may
+/// replace the memory bound, and on the anonymous platform the FLOP counts are scaled.
 pub fn job_xml(
     catalog: &Catalog,
     wu: &JobWorkunit,
     name: &str,
     xml_doc_in: &str,
     chosen: &Chosen<'_>,
-    flops: f64,
+    client_version: u32,
     client_deadline: i64,
 ) -> Result<JobXml, JobXmlError> {
     let app = catalog.app(wu.appid);
@@ -68,9 +70,13 @@ pub fn job_xml(
         "    <rsc_fpops_est>{:.6}</rsc_fpops_est>\n    <rsc_fpops_bound>{:.6}</rsc_fpops_bound>\n    \
          <rsc_memory_bound>{:.6}</rsc_memory_bound>\n    <rsc_disk_bound>{:.6}</rsc_disk_bound>\n    \
          <name>{}</name>\n    <app_name>{}</app_name>\n",
-        wu.rsc_fpops_est,
-        wu.rsc_fpops_bound,
-        wu.rsc_memory_bound,
+        wu.rsc_fpops_est * chosen.fpops_scale,
+        wu.rsc_fpops_bound * chosen.fpops_scale,
+        if chosen.usage.mem_usage > 0.0 {
+            chosen.usage.mem_usage
+        } else {
+            wu.rsc_memory_bound
+        },
         wu.rsc_disk_bound,
         escape(&wu.name),
         escape(app_name),
@@ -111,13 +117,13 @@ pub fn job_xml(
     }
     result.push_str("</result>\n");
 
-    let (app_xml, version_xml) = match chosen {
-        Chosen::Project(v) => (
+    let (app_xml, version_xml) = match &chosen.build {
+        Build::Project(v) => (
             app.map(|a| a.reply_xml()),
-            Some((v.id.get(), v.reply_xml(flops))),
+            Some((v.id.get(), v.reply_xml(&chosen.usage, client_version))),
         ),
         // Anonymous-platform clients have their own app and version.
-        Chosen::Client(_) => (None, None),
+        Build::Client(_) => (None, None),
     };
     Ok(JobXml {
         app: app_xml,
@@ -142,8 +148,9 @@ pub fn add_to_reply(reply: &mut SchedReply, wu: &JobWorkunit, xml: JobXml) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sched::versions::Versions;
-    use rboinc_core::db::{AppId, PlatformId, WorkunitId};
+    use crate::plan_class::{HostUsage, PlanClasses};
+    use rboinc_core::db::{AppId, AppVersionId, PlatformId, WorkunitId};
+    use std::sync::Arc;
 
     #[test]
     fn job_xml_inserts_boincs_tags() {
@@ -163,6 +170,7 @@ mod tests {
                 xml_doc: "<file_info>\n<name>mnist_1.04</name>\n</file_info>\n<app_version>\n<app_name>mnist</app_name>\n<version_num>104</version_num>\n</app_version>\n".into(),
                 ..Default::default()
             }],
+            Arc::new(PlanClasses::BuiltIn),
         );
         let wu = JobWorkunit {
             id: WorkunitId(9),
@@ -176,16 +184,22 @@ mod tests {
             delay_bound: 3600,
             app_version_num: 0,
             keywords: String::new(),
+            hr_class: 0,
+            app_version_id: 0,
+            batch: 0,
         };
-        let versions = Versions::Project(vec![PlatformId(1)]);
-        let chosen = versions.choose(&catalog, AppId(1), 0).unwrap();
+        let chosen = Chosen {
+            build: Build::Project(Arc::clone(catalog.version(AppVersionId(5)).unwrap())),
+            usage: HostUsage::sequential(1e9),
+            fpops_scale: 1.0,
+        };
         let xml = job_xml(
             &catalog,
             &wu,
             "wu_9_0",
             "<file_info>\n<name>wu_9_0_r0</name>\n</file_info>\n<result>\n<file_ref>\n<file_name>wu_9_0_r0</file_name>\n</file_ref>\n</result>\n",
             &chosen,
-            1e9,
+            72005,
             1_700_000_000,
         )
         .unwrap();
@@ -203,7 +217,7 @@ mod tests {
                 .contains("<user_friendly_name>MNIST</user_friendly_name>")
         );
 
-        let broken = job_xml(&catalog, &wu, "r", "<nothing/>", &chosen, 1e9, 0).unwrap_err();
+        let broken = job_xml(&catalog, &wu, "r", "<nothing/>", &chosen, 72005, 0).unwrap_err();
         assert_eq!(broken, JobXmlError::Result("r".into()));
     }
 }

@@ -1,12 +1,15 @@
-//! Sending work: how many jobs a host gets ([`plan`]), which ones ([`candidates`]), and what
-//! the reply says about each ([`job_xml`](mod@job_xml)).
+//! Sending work: how many jobs a host gets ([`plan`]), which ones and with which version
+//! ([`candidates`]), and what the reply says about each ([`job_xml`](mod@job_xml)).
 //!
-//! [`send_work`] takes candidates that suit the host out of the process's job cache a few at a
-//! time, claims each in the RPC's transaction ([`crate::sched::claim`]) and adds the claimed
-//! ones to the reply, until the plan is satisfied or the cache has nothing more for this host.
-//! A candidate is only ever in one request's hands: what it cannot use goes back to the list
-//! for other hosts, and what another process sent first is forgotten. What sending needs to
-//! know of the RPC is its [`context`].
+//! [`send_work`] runs one pass per processor type the request asks work for, GPUs first (Apple,
+//! Intel, AMD, NVIDIA, then the CPU), as BOINC's score-based scheduler does: during a pass only
+//! that type's request counts, so a GPU version fills the GPU request and a CPU or multithread
+//! version the CPU one. In each pass it takes candidates that suit the host out of the
+//! process's job cache a few at a time, claims each in the RPC's transaction
+//! ([`crate::sched::claim`]) and adds the claimed ones to the reply, until the pass's type is
+//! satisfied or the cache has nothing more for this host. A candidate is only ever in one
+//! request's hands: what it cannot use goes back to the list for other hosts, and what another
+//! process sent first is forgotten. What sending needs to know of the RPC is its [`context`].
 
 pub mod candidates;
 pub mod context;
@@ -14,13 +17,17 @@ pub mod job_xml;
 pub mod plan;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 
 use rboinc_core::db::{ResultId, WorkunitId};
 use sqlx::mysql::MySqlConnection;
 
 use crate::sched::claim::{self, Claim, Replicas};
+use crate::sched::coprocs::ProcType;
 use crate::sched::job::Candidate;
 use crate::sched::reply::SchedReply;
+use crate::sched::versions::Chosen;
+use candidates::{Commit, Refusal};
 pub use context::{HostView, SendContext};
 use job_xml::{add_to_reply, job_xml};
 pub use plan::WorkPlan;
@@ -33,6 +40,8 @@ pub struct SendStats {
     pub collisions: usize,
     /// The job list had nothing this host could use.
     pub no_jobs_available: bool,
+    /// Every app uses homogeneous redundancy and the host's class is unknown.
+    pub hr_rejected: bool,
 }
 
 /// Sends new work while the plan wants it, claiming in `conn` (the RPC's transaction: the
@@ -47,14 +56,44 @@ pub async fn send_work(
     in_reply: &mut HashSet<WorkunitId>,
 ) -> Result<SendStats, sqlx::Error> {
     let mut stats = SendStats::default();
-    let replicas = candidates::replicas(ctx.sched, &ctx.host);
+    if ctx.hr_rejects_host() {
+        stats.hr_rejected = true;
+        return Ok(stats);
+    }
     let active_apps = ctx.catalog.active_app_ids();
     if ctx.jobs.is_old() && ctx.jobs.should_refill() {
         ctx.jobs.refill(&mut *conn, &active_apps).await?;
     }
     let mut refilled = false;
-    // Candidates this host cannot take (it has a result of their workunit): skipped for the
-    // rest of this RPC, left in the list for other hosts.
+    let mut found_none = false;
+    for pt in ProcType::ALL.into_iter().rev() {
+        if !plan.need_proc_type(pt) {
+            continue;
+        }
+        plan.only(pt);
+        let pass = send_pass(ctx, conn, plan, reply, in_reply, &mut stats, &mut refilled).await;
+        plan.restore();
+        ctx.chooser().end_pass();
+        found_none |= pass?;
+    }
+    stats.no_jobs_available = found_none && stats.sent == 0;
+    tracing::Span::current().record("sent", stats.sent);
+    Ok(stats)
+}
+
+/// One pass; true if the job list had nothing more for this host.
+async fn send_pass(
+    ctx: &SendContext<'_>,
+    conn: &mut MySqlConnection,
+    plan: &mut WorkPlan,
+    reply: &mut SchedReply,
+    in_reply: &mut HashSet<WorkunitId>,
+    stats: &mut SendStats,
+    refilled: &mut bool,
+) -> Result<bool, sqlx::Error> {
+    let replicas = candidates::replicas(ctx.sched, &ctx.host);
+    // Candidates this host cannot take (it has a result of their workunit, or the workunit is
+    // committed elsewhere): skipped for the rest of this RPC, left in the list for others.
     let mut rejected: HashSet<ResultId> = HashSet::new();
     // Candidates are taken out of the shared list until this RPC is done with them: take few
     // at a time (most RPCs want one or two jobs), more while the request still wants work.
@@ -62,51 +101,79 @@ pub async fn send_work(
     while plan.needed() {
         let want = (plan.max_jobs - plan.jobs_sent).clamp(1, batch);
         batch = (batch * 2).min(8);
-        let taken = ctx.jobs.take(want, |c| {
-            !rejected.contains(&c.result_id) && ctx.suits(c, in_reply)
-        });
+        let taken = {
+            let plan: &WorkPlan = plan;
+            ctx.jobs.take(want, |c| {
+                !rejected.contains(&c.result_id) && ctx.suits(c, in_reply, plan).is_some()
+            })
+        };
         if taken.is_empty() {
-            if !refilled && ctx.jobs.should_refill() {
-                ctx.jobs.refill(&mut *conn, &active_apps).await?;
-                refilled = true;
+            if !*refilled && ctx.jobs.should_refill() {
+                ctx.jobs
+                    .refill(&mut *conn, &ctx.catalog.active_app_ids())
+                    .await?;
+                *refilled = true;
                 continue;
             }
-            stats.no_jobs_available = stats.sent == 0;
-            break;
+            return Ok(true);
         }
         let mut iter = taken.into_iter();
         while let Some(c) = iter.next() {
-            if !plan.needed() || in_reply.contains(&c.wu.id) {
-                ctx.jobs.put_back(std::iter::once(c).chain(iter).collect());
-                break;
-            }
-            let outcome = match claim_and_add(ctx, &mut *conn, &c, replicas, reply).await {
-                Ok(Sent::Lost) if replicas != Replicas::Anywhere => {
-                    // Refused: is it this host's replica rule (keep the job for other
-                    // hosts) or another process (forget it)?
-                    candidates::held_by_host(&mut *conn, &c, &ctx.host, replicas)
+            let chosen = if in_reply.contains(&c.wu.id) || !plan.needed() {
+                None
+            } else {
+                ctx.suits(&c, in_reply, plan)
+            };
+            let Some(chosen) = chosen else {
+                // No longer wanted, or no longer suitable (the request changed as jobs were
+                // added): back to the list.
+                if !plan.needed() {
+                    ctx.jobs.put_back(std::iter::once(c).chain(iter).collect());
+                    break;
+                }
+                rejected.insert(c.result_id);
+                ctx.jobs.put_back(vec![c]);
+                continue;
+            };
+            let outcome = claim_and_add(ctx, &mut *conn, &c, &chosen, replicas, reply).await;
+            let outcome = match outcome {
+                Ok(Sent::Refused(commit)) => {
+                    candidates::refusal(&mut *conn, &c, &ctx.host, replicas, commit)
                         .await
-                        .map(|held| if held { Sent::Held } else { Sent::Lost })
+                        .map(Sent::Why)
                 }
                 other => other,
             };
             match outcome {
                 Ok(Sent::Yes(est)) => {
-                    plan.add_job(est);
+                    let app = ctx
+                        .catalog
+                        .app(c.wu.appid)
+                        .map_or("", |a| a.row.name.as_str());
+                    let u = &chosen.usage;
+                    plan.add_job(app, u.proc_type, u.avg_ncpus, u.gpu_usage, est);
                     in_reply.insert(c.wu.id);
                     stats.sent += 1;
                     ctx.jobs.claimed(&c);
                 }
-                Ok(Sent::Held) => {
+                Ok(Sent::Why(Refusal::Held)) => {
                     rejected.insert(c.result_id);
                     ctx.jobs.put_back(vec![c]);
                 }
-                Ok(Sent::Lost) => {
+                Ok(Sent::Why(Refusal::Committed(wu))) => {
+                    rejected.insert(c.result_id);
+                    let mut fresh = (*c).clone();
+                    fresh.wu = wu;
+                    ctx.jobs.release(std::slice::from_ref(&c));
+                    ctx.jobs.put_back(vec![Arc::new(fresh)]);
+                }
+                Ok(Sent::Why(Refusal::Lost)) => {
                     stats.collisions += 1;
                     ctx.metrics.claim_collision();
                     ctx.jobs.release(&[c]);
                 }
                 Ok(Sent::Unusable) => ctx.jobs.release(&[c]),
+                Ok(Sent::Refused(_)) => unreachable!("refusals are explained above"),
                 Err(e) => {
                     ctx.jobs.release(&[c]);
                     ctx.jobs.put_back(iter.collect());
@@ -115,20 +182,19 @@ pub async fn send_work(
             }
         }
     }
-    tracing::Span::current().record("sent", stats.sent);
-    Ok(stats)
+    Ok(false)
 }
 
 /// What became of one candidate.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, PartialEq)]
 enum Sent {
     /// Claimed and in the reply, with its estimated run time.
     Yes(f64),
-    /// Not claimed: sent or being sent elsewhere, or its workunit failed.
-    Lost,
-    /// Not claimed: the host (user) already has a result of its workunit.
-    Held,
-    /// No version for this host, or stored XML that cannot be sent.
+    /// Not claimed, and nothing was written (the reason is not known yet).
+    Refused(Commit),
+    /// Not claimed, for this reason.
+    Why(Refusal),
+    /// Stored XML that cannot be sent.
     Unusable,
 }
 
@@ -146,24 +212,21 @@ async fn claim_and_add(
     ctx: &SendContext<'_>,
     conn: &mut MySqlConnection,
     c: &Candidate,
+    chosen: &Chosen<'_>,
     replicas: Replicas,
     reply: &mut SchedReply,
 ) -> Result<Sent, sqlx::Error> {
-    let Some(chosen) = ctx
-        .versions
-        .choose(ctx.catalog, c.wu.appid, c.wu.app_version_num)
-    else {
+    let Some(app) = ctx.catalog.app(c.wu.appid) else {
         return Ok(Sent::Unusable);
     };
-    let flops = chosen.flops(ctx.host.p_fpops);
     let client_deadline = ctx.now + i64::from(c.wu.delay_bound);
     let xml = match job_xml(
         ctx.catalog,
         &c.wu,
         &c.name,
         &c.xml_doc_in,
-        &chosen,
-        flops,
+        chosen,
+        ctx.client_version,
         client_deadline,
     ) {
         Ok(xml) => xml,
@@ -172,20 +235,23 @@ async fn claim_and_add(
             return Ok(Sent::Unusable);
         }
     };
+    let commit = ctx.commit(app, chosen);
     let claim = Claim {
         result_id: c.result_id,
         hostid: ctx.host.id,
         userid: ctx.host.userid,
         sent_time: ctx.now,
         db_deadline: client_deadline + ctx.sched.report_grace_period.as_secs() as i64,
-        flops_estimate: flops,
+        flops_estimate: chosen.usage.peak_flops,
         app_version_id: chosen.app_version_id(),
+        hr_class: commit.hr_class,
+        commit_version: commit.app_version_id,
     };
     if !claim::claim(&mut *conn, &claim, replicas).await? {
         tracing::debug!(result_id = %c.result_id, "job not claimed");
-        return Ok(Sent::Lost);
+        return Ok(Sent::Refused(commit));
     }
     tracing::debug!(result_id = %c.result_id, wu_id = %c.wu.id, host_id = %ctx.host.id, "job sent");
     add_to_reply(reply, &c.wu, xml);
-    Ok(Sent::Yes(c.wu.rsc_fpops_est / flops))
+    Ok(Sent::Yes(ctx.estimate(&c.wu, chosen)))
 }
