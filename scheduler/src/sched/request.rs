@@ -70,6 +70,7 @@ pub struct HostInfo {
     pub p_vm_extensions_disabled: bool,
     /// Empty if Docker is not present (7.x clients never report it).
     pub docker_version: String,
+    pub docker_type: i32,
     /// OpenCL CPU platforms: (platform vendor, properties).
     pub opencl_cpu_props: Vec<(String, OpenclProps)>,
 }
@@ -329,6 +330,7 @@ impl SchedRequest {
                 "virtualbox_version" => h.virtualbox_version = clip_chars(c.text(), 256),
                 "p_vm_extensions_disabled" => h.p_vm_extensions_disabled = c.flag(),
                 "docker_version" => h.docker_version = clip_chars(c.text(), 256),
+                "docker_type" => h.docker_type = c.i32(),
                 "opencl_cpu_prop" => {
                     let mut vendor = String::new();
                     let mut props = OpenclProps::default();
