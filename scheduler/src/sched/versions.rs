@@ -521,3 +521,188 @@ fn normal(rng: &mut impl Rng) -> f64 {
     let u2: f64 = rng.r#gen();
     (-2.0 * u1.ln()).sqrt() * (2.0 * std::f64::consts::PI * u2).cos()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan_class::PlanClasses;
+    use crate::sched::project_prefs::ProjectPrefs;
+    use rand::SeedableRng;
+    use rand::rngs::StdRng;
+    use rboinc_core::config::Config;
+    use rboinc_core::db::app::AppRow;
+    use rboinc_core::db::app_version::AppVersionRow;
+
+    fn row(id: i64, num: i32, plan: &str) -> AppVersionRow {
+        AppVersionRow {
+            id: AppVersionId(id),
+            appid: AppId(1),
+            version_num: num,
+            platformid: PlatformId(1),
+            plan_class: plan.into(),
+            xml_doc: "<app_version>\n</app_version>\n".into(),
+            ..Default::default()
+        }
+    }
+
+    fn catalog(versions: Vec<AppVersionRow>) -> Catalog {
+        Catalog::from_rows(
+            vec![(PlatformId(1), "x86_64-pc-linux-gnu".into(), "Linux".into())],
+            vec![AppRow {
+                id: AppId(1),
+                name: "mnist".into(),
+                ..Default::default()
+            }],
+            versions,
+            Arc::new(PlanClasses::BuiltIn),
+        )
+    }
+
+    fn request(ncpus: i32) -> SchedRequest {
+        let mut r = SchedRequest::parse(
+            b"<scheduler_request><core_client_major_version>7</core_client_major_version>\
+              <core_client_minor_version>20</core_client_minor_version><core_client_release>5\
+              </core_client_release><client_cap_plan_class>1</client_cap_plan_class>\
+              <platform_name>x86_64-pc-linux-gnu</platform_name><work_req_seconds>100\
+              </work_req_seconds><cpu_req_secs>100</cpu_req_secs></scheduler_request>",
+        )
+        .unwrap();
+        r.host.p_ncpus = ncpus;
+        r.host.p_fpops = 2e9;
+        r
+    }
+
+    fn sched() -> rboinc_core::config::SchedConfig {
+        Config::from_str_at(
+            "<boinc><config><db_name>x</db_name></config></boinc>",
+            std::path::Path::new("/p/config.xml"),
+            std::path::Path::new("/p"),
+            "h",
+        )
+        .unwrap()
+        .sched
+    }
+
+    struct Setup {
+        catalog: Catalog,
+        req: SchedRequest,
+        prefs: ProjectPrefs,
+        select: VersionSelect,
+    }
+
+    impl Setup {
+        fn choose(&self, job: JobNeeds, seed: u64) -> Option<(i64, HostUsage)> {
+            let plan = WorkPlan::new(&self.req, &sched(), 0, 0, self.catalog.have_apps);
+            let facts = HostFacts {
+                req: &self.req,
+                user_id: 1,
+                prefs: &self.prefs,
+                effective_ncpus: plan.effective_ncpus,
+                usable_ram: 1e10,
+                capped_fpops: self.catalog.perf.cap(self.req.host.p_fpops),
+            };
+            let versions = Versions::for_request(&self.req, &self.catalog).unwrap();
+            let mut chooser = Chooser::new(
+                versions,
+                &self.catalog,
+                facts,
+                &self.select,
+                vec![],
+                StdRng::seed_from_u64(seed),
+            );
+            chooser
+                .choose(&job, &plan, true)
+                .map(|c| (c.app_version_id(), c.usage))
+        }
+    }
+
+    fn job() -> JobNeeds {
+        JobNeeds {
+            appid: AppId(1),
+            rsc_memory_bound: 1e8,
+            app_version_num: 0,
+            app_version_id: 0,
+        }
+    }
+
+    fn setup(versions: Vec<AppVersionRow>, ncpus: i32) -> Setup {
+        Setup {
+            catalog: catalog(versions),
+            req: request(ncpus),
+            prefs: ProjectPrefs::default(),
+            select: VersionSelect {
+                random_factor: 0.0,
+                ..Default::default()
+            },
+        }
+    }
+
+    #[test]
+    fn the_fastest_projected_version_wins_and_flops_come_from_estimate_flops() {
+        // mt projects 0.99 × 4 CPUs × 2e9; the plain version 2e9.
+        let s = setup(vec![row(10, 100, ""), row(11, 100, "mt")], 4);
+        let (id, usage) = s.choose(job(), 1).unwrap();
+        assert_eq!(id, 11);
+        assert_eq!(usage.avg_ncpus, 4.0);
+        assert_eq!(usage.cmdline, "--nthreads 4");
+        assert_eq!(usage.projected_flops, 2e9 * 4.0, "no statistics: p_fpops × CPUs");
+        // On one CPU BOINC's mt class refuses; the plain version runs.
+        let s = setup(vec![row(10, 100, ""), row(11, 100, "mt")], 1);
+        assert_eq!(s.choose(job(), 1).unwrap().0, 10);
+    }
+
+    #[test]
+    fn gates_beta_core_versions_and_pins() {
+        let mut beta = row(11, 101, "nci");
+        beta.beta = 1;
+        let mut s = setup(vec![row(10, 100, ""), beta], 2);
+        assert_eq!(s.choose(job(), 1).unwrap().0, 10, "beta only for beta users");
+        s.prefs.allow_beta_work = true;
+        assert_eq!(s.choose(job(), 1).unwrap().0, 11);
+        // As in BOINC, a newer beta version of the same plan class hides the older one from
+        // everybody else.
+        let mut beta = row(11, 101, "");
+        beta.beta = 1;
+        let s = setup(vec![row(10, 100, ""), beta], 2);
+        assert!(s.choose(job(), 1).is_none());
+
+        let mut newer_client = row(10, 100, "");
+        newer_client.min_core_version = 80000;
+        let mut older_client = row(11, 100, "nci");
+        older_client.max_core_version = 720; // × 100: 7.20.0, below 7.20.5
+        let s = setup(vec![newer_client, older_client], 2);
+        assert!(s.choose(job(), 1).is_none());
+
+        let s = setup(vec![row(10, 100, ""), row(11, 101, "")], 2);
+        let pinned = JobNeeds {
+            app_version_num: 100,
+            ..job()
+        };
+        assert_eq!(s.choose(job(), 1).unwrap().0, 11);
+        assert_eq!(s.choose(pinned, 1), None, "100 is superseded and min_version is 0");
+    }
+
+    #[test]
+    fn the_random_factor_is_boincs_and_seeded_choices_repeat() {
+        let mut s = setup(vec![row(10, 100, ""), row(11, 100, "mt")], 2);
+        s.select.random_factor = 1.0;
+        let picks: Vec<i64> = (0..200).map(|seed| s.choose(job(), seed).unwrap().0).collect();
+        let plain = picks.iter().filter(|&&id| id == 10).count();
+        // mt projects 1.98× the plain version; with r ~ N(1, 1) each, the plain one still
+        // wins a good share of the time, as in BOINC.
+        assert!((20..100).contains(&plain), "{plain}");
+        let again: Vec<i64> = (0..200).map(|seed| s.choose(job(), seed).unwrap().0).collect();
+        assert_eq!(picks, again, "the same seed makes the same choice");
+    }
+
+    #[test]
+    fn a_job_too_big_for_32_bits_needs_a_64_bit_platform() {
+        let s = setup(vec![row(10, 100, "")], 2);
+        let big = JobNeeds {
+            rsc_memory_bound: 4e9,
+            ..job()
+        };
+        assert_eq!(s.choose(big, 1).unwrap().0, 10, "x86_64 is 64-bit");
+        assert_eq!(max_32b_address_space("windows_intelx86"), 2.0 * 1_073_741_824.0);
+    }
+}
