@@ -645,7 +645,11 @@ mod tests {
         assert_eq!(id, 11);
         assert_eq!(usage.avg_ncpus, 4.0);
         assert_eq!(usage.cmdline, "--nthreads 4");
-        assert_eq!(usage.projected_flops, 2e9 * 4.0, "no statistics: p_fpops × CPUs");
+        assert_eq!(
+            usage.projected_flops,
+            2e9 * 4.0,
+            "no statistics: p_fpops × CPUs"
+        );
         // On one CPU BOINC's mt class refuses; the plain version runs.
         let s = setup(vec![row(10, 100, ""), row(11, 100, "mt")], 1);
         assert_eq!(s.choose(job(), 1).unwrap().0, 10);
@@ -656,7 +660,11 @@ mod tests {
         let mut beta = row(11, 101, "nci");
         beta.beta = 1;
         let mut s = setup(vec![row(10, 100, ""), beta], 2);
-        assert_eq!(s.choose(job(), 1).unwrap().0, 10, "beta only for beta users");
+        assert_eq!(
+            s.choose(job(), 1).unwrap().0,
+            10,
+            "beta only for beta users"
+        );
         s.prefs.allow_beta_work = true;
         assert_eq!(s.choose(job(), 1).unwrap().0, 11);
         // As in BOINC, a newer beta version of the same plan class hides the older one from
@@ -679,19 +687,27 @@ mod tests {
             ..job()
         };
         assert_eq!(s.choose(job(), 1).unwrap().0, 11);
-        assert_eq!(s.choose(pinned, 1), None, "100 is superseded and min_version is 0");
+        assert_eq!(
+            s.choose(pinned, 1),
+            None,
+            "100 is superseded and min_version is 0"
+        );
     }
 
     #[test]
     fn the_random_factor_is_boincs_and_seeded_choices_repeat() {
         let mut s = setup(vec![row(10, 100, ""), row(11, 100, "mt")], 2);
         s.select.random_factor = 1.0;
-        let picks: Vec<i64> = (0..200).map(|seed| s.choose(job(), seed).unwrap().0).collect();
+        let picks: Vec<i64> = (0..200)
+            .map(|seed| s.choose(job(), seed).unwrap().0)
+            .collect();
         let plain = picks.iter().filter(|&&id| id == 10).count();
         // mt projects 1.98× the plain version; with r ~ N(1, 1) each, the plain one still
         // wins a good share of the time, as in BOINC.
         assert!((20..100).contains(&plain), "{plain}");
-        let again: Vec<i64> = (0..200).map(|seed| s.choose(job(), seed).unwrap().0).collect();
+        let again: Vec<i64> = (0..200)
+            .map(|seed| s.choose(job(), seed).unwrap().0)
+            .collect();
         assert_eq!(picks, again, "the same seed makes the same choice");
     }
 
@@ -703,6 +719,9 @@ mod tests {
             ..job()
         };
         assert_eq!(s.choose(big, 1).unwrap().0, 10, "x86_64 is 64-bit");
-        assert_eq!(max_32b_address_space("windows_intelx86"), 2.0 * 1_073_741_824.0);
+        assert_eq!(
+            max_32b_address_space("windows_intelx86"),
+            2.0 * 1_073_741_824.0
+        );
     }
 }

@@ -2,6 +2,8 @@
 //! fresh MariaDB database), a published app version, and the server's router in process.
 #![allow(dead_code)]
 
+pub mod hosts;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 
