@@ -44,7 +44,7 @@ async fn mt_uses_every_usable_cpu_and_fills_as_many_idle_cpus() {
     let mut host = Host::new(&h.project.authenticator, "four-cpus");
     host.ncpus = 4;
     // Four idle CPUs, a second of work: BOINC counts a 4-thread job against all four.
-    host.cpu_req_secs = 1.0;
+    host.cpu_req_secs = 0.001;
     host.cpu_req_instances = 4.0;
     let r = host.rpc(&h).await;
     assert_eq!(r.job_classes(), ["mt"], "{}", r.text);
@@ -70,7 +70,7 @@ async fn an_nvidia_request_is_filled_by_the_cuda_fermi_version_and_a_cpu_request
     let h = project_with(&[("1.0", ""), ("1.0", "cuda_fermi")], 3, None).await;
     let mut host = Host::new(&h.project.authenticator, "rtx-3060");
     host.cpu_req_secs = 0.0;
-    host.coprocs = nvidia_gpu(1, 1.0, 1.0);
+    host.coprocs = nvidia_gpu(1, 0.001, 1.0);
     let r = host.rpc(&h).await;
     assert_eq!(r.job_classes(), ["cuda_fermi"], "{}", r.text);
     let v = r.version("cuda_fermi").unwrap();
@@ -86,7 +86,7 @@ async fn an_nvidia_request_is_filled_by_the_cuda_fermi_version_and_a_cpu_request
     assert!(close(v.flops, 1e9 * (v.avg_ncpus + 10.0)), "{}", v.flops);
 
     // The same host asking only for CPU work gets the CPU version.
-    host.cpu_req_secs = 1.0;
+    host.cpu_req_secs = 0.001;
     host.coprocs = nvidia_gpu(1, 0.0, 0.0);
     let r = host.rpc(&h).await;
     assert_eq!(r.job_classes(), [""], "{}", r.text);
@@ -116,7 +116,7 @@ async fn an_amd_gpu_gets_the_ati14_version_boincs_class_for_cal_1_4() {
     .await;
     let mut host = Host::new(&h.project.authenticator, "radeon");
     host.cpu_req_secs = 0.0;
-    host.coprocs = amd_gpu(1.0);
+    host.coprocs = amd_gpu(0.001);
     let r = host.rpc(&h).await;
     assert_eq!(r.job_classes(), ["ati14"], "{}", r.text);
     let v = r.version("ati14").unwrap();
@@ -140,7 +140,7 @@ async fn an_intel_gpu_gets_the_opencl_intel_gpu_version_when_its_opencl_is_new_e
     .await;
     let mut host = Host::new(&h.project.authenticator, "uhd-630");
     host.cpu_req_secs = 0.0;
-    host.coprocs = intel_gpu(1.0);
+    host.coprocs = intel_gpu(0.001);
     let r = host.rpc(&h).await;
     assert_eq!(r.job_classes(), ["opencl_intel_gpu_102"], "{}", r.text);
     let v = r.version("opencl_intel_gpu_102").unwrap();
@@ -159,9 +159,9 @@ async fn with_several_gpus_each_type_is_filled_from_its_own_version_gpus_first()
     )
     .await;
     let mut host = Host::new(&h.project.authenticator, "two-rtx-one-radeon");
-    host.cpu_req_secs = 1.0;
+    host.cpu_req_secs = 0.001;
     host.cpu_req_instances = 1.0;
-    host.coprocs = format!("{}{}", nvidia_gpu(2, 1.0, 2.0), amd_gpu(1.0));
+    host.coprocs = format!("{}{}", nvidia_gpu(2, 1.0, 2.0), amd_gpu(0.001));
     let r = host.rpc(&h).await;
     let mut classes = r.job_classes();
     // BOINC's passes: AMD, then NVIDIA, then the CPU.

@@ -90,13 +90,15 @@ pub struct Host {
     pub coprocs: String,
     /// The `<app_versions>` children.
     pub app_versions: String,
+    /// The CPU features, if not the fixture host's.
+    pub p_features: Option<String>,
     /// Tasks the client holds (listed in `<other_results>`; every job received is added).
     pub holding: Vec<String>,
 }
 
 impl Host {
-    /// A host like the fixture's (2 CPUs at 1 GFLOPS, AMD EPYC, Debian) asking for `secs`
-    /// seconds of CPU work.
+    /// A host like the fixture's (2 CPUs at 1 GFLOPS, AMD EPYC, Debian) asking for a moment
+    /// of CPU work (one job).
     pub fn new(authenticator: &str, name: &str) -> Host {
         Host {
             authenticator: authenticator.to_string(),
@@ -113,11 +115,12 @@ impl Host {
             os_version: "Debian GNU/Linux 12 (bookworm) [6.18.44-fc-v782|libc 2.36]".into(),
             platform: "x86_64-pc-linux-gnu".into(),
             core_version: (7, 20, 5),
-            cpu_req_secs: 1000.0,
+            cpu_req_secs: 0.001,
             cpu_req_instances: 0.0,
             coprocs: String::new(),
             app_versions: String::new(),
             holding: Vec::new(),
+            p_features: None,
         }
     }
 
@@ -196,6 +199,11 @@ impl Host {
                         .collect::<String>()
                 ),
             );
+        if let Some(features) = &self.p_features {
+            let start = r.find("<p_features>").unwrap();
+            let end = r.find("</p_features>").unwrap();
+            r = format!("{}<p_features>{features}{}", &r[..start], &r[end..]);
+        }
         if !self.coprocs.is_empty() {
             r = r.replace(
                 "    </disk_usage>\n",
