@@ -28,10 +28,15 @@ async fn beta_versions_go_only_to_users_whose_project_prefs_allow_beta_work() {
         &project,
         "1.01",
         "nci",
-        Some("<version><file><physical_name>FILE</physical_name><main_program/></file><beta/></version>"),
+        Some(
+            "<version><file><physical_name>FILE</physical_name><main_program/></file><beta/></version>",
+        ),
     );
     assert_eq!(register(&project).await.registered.len(), 2);
-    project.create_mnist_batch("wu", 2, Default::default()).await.unwrap();
+    project
+        .create_mnist_batch("wu", 2, Default::default())
+        .await
+        .unwrap();
     project.run_transitioner().await.unwrap();
     let beta: i32 = sqlx::query_scalar("SELECT beta FROM app_version WHERE plan_class = 'nci'")
         .fetch_one(project.pool())
@@ -116,14 +121,21 @@ async fn anonymous_platform_hosts_run_their_declared_gpu_and_multithread_version
     let r = host.rpc(&h).await;
     // The GPU pass first: the CUDA build; then the CPU pass: the fastest CPU build it declared.
     assert_eq!(r.job_classes(), ["cuda", "mt"], "{}", r.text);
-    assert!(r.versions.is_empty() && !r.text.contains("<app>"), "the client has its own");
+    assert!(
+        r.versions.is_empty() && !r.text.contains("<app>"),
+        "the client has its own"
+    );
     let mut ids: Vec<i32> =
         sqlx::query_scalar("SELECT app_version_id FROM result WHERE server_state = 4")
             .fetch_all(h.project.pool())
             .await
             .unwrap();
     ids.sort_unstable();
-    assert_eq!(ids, [-3, -2], "BOINC's ANON_PLATFORM_NVIDIA and ANON_PLATFORM_CPU");
+    assert_eq!(
+        ids,
+        [-3, -2],
+        "BOINC's ANON_PLATFORM_NVIDIA and ANON_PLATFORM_CPU"
+    );
 }
 
 const SPEC: &str = "<plan_classes>
@@ -149,7 +161,12 @@ const SPEC: &str = "<plan_classes>
 async fn with_plan_class_spec_xml_only_its_classes_exist_and_others_are_never_sent() {
     // "mt" is a class BOINC knows by name, but this project's file does not define it.
     let h = project_with(
-        &[("1.0", ""), ("1.0", "mt4"), ("1.0", "cuda12"), ("1.0", "mt")],
+        &[
+            ("1.0", ""),
+            ("1.0", "mt4"),
+            ("1.0", "cuda12"),
+            ("1.0", "mt"),
+        ],
         4,
         None,
     )
@@ -256,7 +273,11 @@ async fn nonsense_coprocessor_data_gets_no_gpu_work_or_sane_numbers_and_never_a_
         )
         .replace("<req_secs>0.001000</req_secs>", "<req_secs>-inf</req_secs>");
     let r = host.rpc(&h).await;
-    assert!(!r.text.contains("inf<") && !r.text.contains("NaN"), "{}", r.text);
+    assert!(
+        !r.text.contains("inf<") && !r.text.contains("NaN"),
+        "{}",
+        r.text
+    );
     let (ngpus, fpops): (i32, f64) =
         sqlx::query_as("SELECT p_ngpus, p_gpu_fpops FROM host WHERE id = ?")
             .bind(host.hostid)

@@ -153,9 +153,9 @@ impl SendContext<'_> {
 /// Why a claim was refused.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Refusal {
-    /// The workunit is now committed to another host class or version: the job stays for
-    /// other hosts, with the workunit as it now is.
-    Committed(Arc<JobWorkunit>),
+    /// The workunit is now committed to another host class (`true`) or version: the job
+    /// stays for other hosts, with the workunit as it now is.
+    Committed(Arc<JobWorkunit>, bool),
     /// The host (user) already has a result of the workunit: the job stays for other hosts.
     Held,
     /// Another process sent it, or its workunit failed: forget it.
@@ -188,7 +188,7 @@ pub async fn refusal(
                 let mut wu = (*c.wu).clone();
                 wu.hr_class = hr_class;
                 wu.app_version_id = app_version_id.into();
-                return Ok(Refusal::Committed(Arc::new(wu)));
+                return Ok(Refusal::Committed(Arc::new(wu), hr_differs));
             }
         }
     }

@@ -160,7 +160,10 @@ async fn send_pass(
                     rejected.insert(c.result_id);
                     ctx.jobs.put_back(vec![c]);
                 }
-                Ok(Sent::Why(Refusal::Committed(wu))) => {
+                Ok(Sent::Why(Refusal::Committed(wu, other_class))) => {
+                    if other_class {
+                        ctx.chooser().notes.add(candidates::HR_COMMITTED);
+                    }
                     rejected.insert(c.result_id);
                     let mut fresh = (*c).clone();
                     fresh.wu = wu;
