@@ -287,3 +287,99 @@ async fn nonsense_coprocessor_data_gets_no_gpu_work_or_sane_numbers_and_never_a_
     assert_eq!(ngpus, 64, "BOINC's MAX_COPROC_INSTANCES");
     assert!(fpops.is_finite() && fpops > 0.0);
 }
+
+#[tokio::test]
+async fn update_versions_registers_only_plan_classes_the_project_defines_and_checks_version_xml() {
+    rboinc_core::telemetry::init_for_tests();
+    let project = TestProject::create().await.unwrap();
+    // A declared GPU the class does not use: refused, nothing registered.
+    lay_out(
+        &project,
+        "1.0",
+        "cuda_fermi",
+        Some(
+            "<version><file><physical_name>FILE</physical_name><main_program/></file>\
+              <coproc><type>ATI</type><count>1</count></coproc></version>",
+        ),
+    );
+    let tools = rboinc_tools::project::Project {
+        dir: project.project_dir().unwrap(),
+        config: std::sync::Arc::new(project.config().unwrap()),
+    };
+    let err = rboinc_tools::update_versions::run(&tools, project.pool())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("<coproc> of type ATI") && err.contains("uses NVIDIA"),
+        "{err}"
+    );
+    std::fs::remove_dir_all(project.root.join("apps/mnist/1.0")).unwrap();
+    // A class no definition names: refused.
+    lay_out(&project, "1.0", "mt8", None);
+    let err = rboinc_tools::update_versions::run(&tools, project.pool())
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("\"mt8\"") && err.contains("never send"),
+        "{err}"
+    );
+    // Once plan_class_spec.xml defines it, it registers (and says what it declares).
+    std::fs::write(
+        project.root.join("plan_class_spec.xml"),
+        "<plan_classes><plan_class><name>mt8</name><max_threads>8</max_threads></plan_class></plan_classes>",
+    )
+    .unwrap();
+    std::fs::remove_dir_all(project.root.join("apps/mnist/1.0")).unwrap();
+    lay_out(
+        &project,
+        "1.0",
+        "mt8",
+        Some(
+            "<version><file><physical_name>FILE</physical_name><main_program/></file>\
+              <avg_ncpus>8</avg_ncpus></version>",
+        ),
+    );
+    let report = register(&project).await;
+    assert_eq!(report.registered.len(), 1);
+    assert_eq!(report.registered[0].plan_class, "mt8");
+    let count: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM app_version")
+        .fetch_one(project.pool())
+        .await
+        .unwrap();
+    assert_eq!(count, 1);
+}
+
+/// update_versions and the scheduler agree on which names BOINC's built-in classes answer to.
+#[test]
+fn update_versions_and_the_scheduler_know_the_same_built_in_plan_classes() {
+    for name in [
+        "mt",
+        "mt8",
+        "nci",
+        "sse3",
+        "sse2",
+        "cuda",
+        "cuda_fermi",
+        "cuda23",
+        "my_cuda",
+        "ati",
+        "ati14",
+        "atiX",
+        "opencl_nvidia_101",
+        "opencl_amd_100",
+        "opencl_cpu_intel",
+        "vbox64_mt",
+        "wsl",
+        "avx",
+        "",
+        "beta",
+    ] {
+        assert_eq!(
+            rboinc_tools::update_versions::plan_class::builtin_plan_class_known(name),
+            rboinc_scheduler::plan_class::builtin::is_known(name),
+            "{name:?}"
+        );
+    }
+}

@@ -1,7 +1,8 @@
 //! `update_versions`: registers app versions laid out as BOINC lays them out.
 //!
 //! For every `apps/<app>/<version>/<platform>[__<plan_class>]/` whose app and platform are in
-//! the database and which is not registered yet, every file in the directory (except
+//! the database, whose plan class (if any) the project defines, and which is not registered
+//! yet, every file in the directory (except
 //! `version.xml` and `*.sig`) is signed with `keys/code_sign_private` (or its `NAME.sig` is
 //! used, for projects that sign offline), staged flat into `download/` under its own name, and
 //! described in a new `app_version` row; then `reread_db` is touched.
@@ -15,6 +16,8 @@
 //!
 //! The steps, one file each: `scan.rs` finds the new version directories, `version_xml.rs`
 //! reads what a version says about its files, `sign.rs` checks, hashes and signs one file,
+//! `plan_class.rs` checks the version's plan class (the project must define it) and what
+//! `version.xml` declares about CPUs and GPUs against it,
 //! `plan.rs` puts a version together with nothing written yet ([`plan`]), `xml_doc.rs` renders
 //! its `app_version.xml_doc`, `register.rs` stages the files and inserts the rows ([`run`]);
 //! `add_binary.rs` lays out a single-file app as a new version ([`add_app_binary`]), and
@@ -23,6 +26,7 @@
 mod add_binary;
 pub mod cli;
 mod plan;
+pub mod plan_class;
 mod register;
 mod scan;
 mod sign;
@@ -79,6 +83,8 @@ pub enum UpdateError {
     Sql(#[from] sqlx::Error),
     #[error("config.xml has no <download_url>")]
     NoDownloadUrl,
+    #[error("{0}")]
+    PlanClasses(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> UpdateError + '_ {

@@ -10,7 +10,7 @@ use rboinc_core::db::{self, AppId, PlatformId};
 use super::scan::{self, Candidate};
 use super::sign::{self, PlanKeys, VersionFile};
 use super::version_xml::{self, FileDesc};
-use super::{UpdateError, UpdateReport};
+use super::{UpdateError, UpdateReport, plan_class};
 use crate::project::Project;
 
 /// One version ready to register.
@@ -40,6 +40,8 @@ pub async fn plan(
     let Some(candidates) = scan::candidates(&app_dir, pool, &mut report).await? else {
         return Ok((Vec::new(), report));
     };
+    let classes = plan_class::ProjectClasses::load(project.dir.root())
+        .map_err(|e| UpdateError::PlanClasses(e.to_string()))?;
     let config = project.config.clone();
     let download_url = config
         .download_url
@@ -60,6 +62,7 @@ pub async fn plan(
             let dir = c.dir.clone();
             let pv = plan_one(
                 c,
+                &classes,
                 &PlanKeys {
                     key: key.as_ref(),
                     key_path: &key_path,
@@ -84,9 +87,19 @@ pub async fn plan(
 }
 
 /// One version directory, checked and signed.
-fn plan_one(c: Candidate, keys: &PlanKeys<'_>) -> Result<PlannedVersion, UpdateError> {
+fn plan_one(
+    c: Candidate,
+    classes: &plan_class::ProjectClasses,
+    keys: &PlanKeys<'_>,
+) -> Result<PlannedVersion, UpdateError> {
     let dir = c.dir.as_path();
     let v = version_xml::read(dir)?;
+    plan_class::check(classes, &c.plan_class, &v.declared).map_err(|message| {
+        UpdateError::Version {
+            dir: dir.to_path_buf(),
+            message,
+        }
+    })?;
     let mut api_version = v.api_version;
     let mut files = Vec::new();
     for d in ordered_files(dir, &v.files)? {

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use rboinc_core::xml;
 
+use super::plan_class::Declared;
 use super::{UpdateError, io};
 
 /// What `version.xml` says about one file.
@@ -26,6 +27,8 @@ pub struct VersionXml {
     pub beta: bool,
     /// `<dont_throttle/>`, `<needs_network/>`, `<is_wrapper/>`, `<file_prefix>`.
     pub flags_xml: String,
+    /// `<avg_ncpus>` and `<coproc>`, checked against the plan class (not sent as such).
+    pub declared: Declared,
 }
 
 /// Reads `dir/version.xml`, if there is one.
@@ -71,6 +74,38 @@ pub fn read(dir: &Path) -> Result<VersionXml, UpdateError> {
     }
     v.api_version = xml::text(&outside, "api_version").unwrap_or_default();
     v.beta = xml::flag(&outside, "beta");
+    if let Some(n) = xml::text(&outside, "avg_ncpus") {
+        let n: f64 = n
+            .trim()
+            .parse()
+            .ok()
+            .filter(|n: &f64| n.is_finite() && *n > 0.0)
+            .ok_or_else(|| {
+                verr(format!(
+                    "<avg_ncpus>{n}</avg_ncpus> is not a positive number"
+                ))
+            })?;
+        v.declared.avg_ncpus = Some(n);
+    }
+    if let Some(c) = xml::raw_element(&outside, "coproc") {
+        let kind = xml::text(c, "type")
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| verr("a <coproc> in version.xml has no <type>".into()))?;
+        let count = match xml::text(c, "count") {
+            None => 1.0,
+            Some(n) => n
+                .trim()
+                .parse()
+                .ok()
+                .filter(|n: &f64| n.is_finite() && *n > 0.0)
+                .ok_or_else(|| {
+                    verr(format!(
+                        "<coproc><count>{n}</count> is not a positive number"
+                    ))
+                })?,
+        };
+        v.declared.coproc = Some((kind, count));
+    }
     for flag in ["dont_throttle", "needs_network", "is_wrapper"] {
         if xml::flag(&outside, flag) {
             v.flags_xml.push_str(&format!("    <{flag}/>\n"));
