@@ -9,8 +9,11 @@
 //! What it does: makes a project with our `make_project` on a fresh MariaDB database, publishes
 //! an app version, creates `--workunits` jobs (two results each, by the real transitioner),
 //! starts the release-built `scheduler` binary, creates 200 accounts with hosts
-//! (`schedload.py --make-accounts`), and times four phases, each reported by `schedload.py`:
-//! a work request that gets one job, a report of one result plus a request for one job, a
+//! (`schedload.py --make-accounts`), and times five phases, each reported by `schedload.py`:
+//! a work request that gets one job; the same with three versions of the app published (plain
+//! CPU, `mt` and `cuda_fermi`, BOINC's built-in plan classes), so every work request chooses
+//! among them (the generator's hosts have 8 CPUs and no GPU: they get the `mt` version, the
+//! GPU one is checked and refused); a report of one result plus a request for one job, a
 //! request for no work, and a 4 KiB upload. The project runs with BOINC's stock settings for
 //! the things the C++ figures were measured with: no lost-result resending and upload
 //! certificates ignored (`schedload.py` uploads unsigned files, as it did against the C++
@@ -36,9 +39,15 @@ struct Anchor {
     by_jobs: bool,
 }
 
-const ANCHORS: [Anchor; 4] = [
+const ANCHORS: [Anchor; 5] = [
     Anchor {
         phase: "work (1 job)",
+        sequential: 43.7,
+        concurrent: 95.0,
+        by_jobs: true,
+    },
+    Anchor {
+        phase: "work (1 job), 3 versions",
         sequential: 43.7,
         concurrent: 95.0,
         by_jobs: true,
@@ -75,8 +84,9 @@ fn options() -> anyhow::Result<Options> {
     let mut o = Options {
         seconds: 15.0,
         concurrency: 8,
-        // Two results each: enough for the work and report phases at well over 1,000 jobs/s.
-        workunits: 20_000,
+        // Two results each: enough for the two work phases and the report phase at well over
+        // 1,000 jobs/s.
+        workunits: 30_000,
         keep: false,
     };
     let mut args = std::env::args().skip(1);
@@ -126,6 +136,30 @@ fn cpu_seconds(pid: u32) -> f64 {
         .filter_map(|s| s.split_whitespace().next()?.parse::<f64>().ok())
         .sum::<f64>()
         / 1e9
+}
+
+/// Publishes `mt` and `cuda_fermi` builds next to the plain one (`update_versions` touches
+/// `reread_db`, so the running scheduler offers them within a second).
+async fn publish_plan_class_versions(project: &TestProject) -> anyhow::Result<()> {
+    for class in ["mt", "cuda_fermi"] {
+        let dir = project
+            .root
+            .join("apps/mnist/1.0")
+            .join(format!("x86_64-pc-linux-gnu__{class}"));
+        std::fs::create_dir_all(&dir)?;
+        std::fs::write(
+            dir.join(format!("bench_app_{class}")),
+            b"#!/bin/sh\nexit 0\n",
+        )?;
+    }
+    let tools = rboinc_tools::project::Project {
+        dir: project.project_dir()?,
+        config: std::sync::Arc::new(project.config()?),
+    };
+    let report = rboinc_tools::update_versions::run(&tools, project.pool()).await?;
+    anyhow::ensure!(report.registered.len() == 2, "{:?}", report.skipped);
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    Ok(())
 }
 
 fn num(v: &Value, key: &str) -> f64 {
@@ -217,8 +251,9 @@ async fn main() -> anyhow::Result<()> {
             "4".into(),
         ]
     };
-    let phases: [(&str, Vec<String>); 4] = [
+    let phases: [(&str, Vec<String>); 5] = [
         ("work (1 job)", common("work", &sched_url)),
+        ("work (1 job), 3 versions", common("work", &sched_url)),
         ("report 1 + get 1 job", common("report", &sched_url)),
         ("no work", common("nowork", &sched_url)),
         ("upload 4 KiB", common("upload", &upload_url)),
@@ -226,6 +261,9 @@ async fn main() -> anyhow::Result<()> {
     let mut rows = Vec::new();
     let pid = sched.pid().context("scheduler pid")?;
     for (name, args) in phases {
+        if name.contains("3 versions") {
+            publish_plan_class_versions(&project).await?;
+        }
         let cpu0 = cpu_seconds(pid);
         let mut v = schedload(&args)?;
         let server_ms = (cpu_seconds(pid) - cpu0) * 1000.0 / num(&v, "requests");

@@ -362,6 +362,19 @@ mod tests {
     }
 
     #[test]
+    fn the_example_file_in_config_is_valid() {
+        let text = include_str!("../../../config/plan_class_spec.xml");
+        let specs = parse(text).unwrap();
+        let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            ["mt", "cuda", "opencl_amd", "opencl_intel_gpu", "beta"]
+        );
+        assert_eq!(specs[1].min_nvidia_compcap, 500);
+        assert!(specs[2].double_precision_fp && specs[2].opencl);
+    }
+
+    #[test]
     fn mistakes_name_the_file_line_and_column() {
         let e = parse("<plan_classes>\n<plan_class><name>x</name>\n  <ngpus>one</ngpus></plan_class></plan_classes>")
             .unwrap_err()
