@@ -383,3 +383,36 @@ fn update_versions_and_the_scheduler_know_the_same_built_in_plan_classes() {
         );
     }
 }
+
+#[tokio::test]
+async fn host_statistics_rank_versions_and_set_flops_as_boincs_estimate_flops_does() {
+    use rboinc_core::db::host_app_version::{self, HostAppVersionRow};
+    let h = project_with(&[("1.0", ""), ("1.0", "mt")], 3, None).await;
+    let mut host = Host::new(&h.project.authenticator, "measured");
+    host.ncpus = 4;
+    assert_eq!(host.rpc(&h).await.job_classes(), ["mt"]);
+    // 20 validated jobs of the plain build ran at 4e10 FLOPS on this host.
+    let plain: i32 = sqlx::query_scalar("SELECT id FROM app_version WHERE plan_class = ''")
+        .fetch_one(h.project.pool())
+        .await
+        .unwrap();
+    host_app_version::insert(
+        h.project.pool(),
+        &HostAppVersionRow {
+            host_id: rboinc_core::db::HostId(host.hostid),
+            app_version_id: plain.into(),
+            pfc_n: 20.0,
+            pfc_avg: 1.0,
+            et_n: 20.0,
+            et_avg: 1.0 / 4e10,
+            consecutive_valid: 20,
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    // Blended: (19 × 4e10 + 1e9) / 20 beats mt's 3.96e9; <flops> is the measured speed.
+    let r = host.rpc(&h).await;
+    assert_eq!(r.job_classes(), [""], "{}", r.text);
+    assert_eq!(r.version("").unwrap().flops, 4e10);
+}

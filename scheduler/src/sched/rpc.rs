@@ -32,7 +32,6 @@ use std::sync::Mutex;
 
 use rand::SeedableRng;
 use rand::rngs::StdRng;
-use rboinc_core::db;
 
 use rboinc_core::crypt::CodeSignReply;
 use sqlx::Connection;
@@ -311,8 +310,8 @@ async fn send_jobs(
         usable_ram,
         capped_fpops: catalog.perf.cap(req.host.p_fpops),
     };
-    // The host's statistics per version rank its versions (one query per work request).
-    let havs = db::host_app_version::for_host(&mut *tx, account.host.id).await?;
+    // The host's statistics per version rank its versions (read with the host record).
+    let havs = account.host.app_version_stats.clone();
     let chooser = Chooser::new(
         versions,
         catalog,

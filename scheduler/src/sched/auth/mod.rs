@@ -225,6 +225,7 @@ async fn new_or_similar_host(
         p_model: row.p_model.clone(),
         os_name: row.os_name.clone(),
         os_version: row.os_version.clone(),
+        app_version_stats: Vec::new(),
     };
     Ok(Account {
         user,

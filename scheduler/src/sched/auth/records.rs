@@ -4,6 +4,7 @@
 //! common case (a returning client names its host).
 
 use md5::{Digest, Md5};
+use rboinc_core::db::host_app_version::HostAppVersionRow;
 use rboinc_core::db::{HostId, TeamId, UserId};
 use sqlx::Row;
 use sqlx::mysql::{MySqlConnection, MySqlExecutor, MySqlRow};
@@ -45,6 +46,9 @@ pub struct HostRecord {
     pub p_model: String,
     pub os_name: String,
     pub os_version: String,
+    /// The host's statistics per app version (`host_app_version`), which rank its versions;
+    /// read in the same statement as the host (see [`HOST_COLUMNS`]).
+    pub app_version_stats: Vec<HostAppVersionRow>,
 }
 
 const USER_COLUMNS: &str = "u.id AS u_id, u.name AS u_name, u.email_addr, u.authenticator, \
@@ -52,9 +56,45 @@ const USER_COLUMNS: &str = "u.id AS u_id, u.name AS u_name, u.email_addr, u.auth
      u.create_time AS u_create_time, u.teamid, u.cross_project_id, u.project_prefs, \
      u.venue AS u_venue";
 
+/// The host columns an RPC reads, with the host's `host_app_version` statistics folded into
+/// one text column by a subquery on its key: the version choice needs them on every work
+/// request, and this way they cost no round trip of their own.
 pub const HOST_COLUMNS: &str = "h.id, h.userid, h.rpc_seqno, h.rpc_time, h.create_time, \
      h.total_credit, h.expavg_credit, h.venue, h.max_results_day, h.p_ncpus, h.p_vendor, \
-     h.p_model, h.os_name, h.os_version";
+     h.p_model, h.os_name, h.os_version, \
+     (SELECT GROUP_CONCAT(CONCAT_WS(' ', hav.app_version_id, hav.pfc_n, hav.pfc_avg, hav.et_n, \
+     hav.et_avg, hav.max_jobs_per_day, hav.consecutive_valid) SEPARATOR ';') \
+     FROM host_app_version hav WHERE hav.host_id = h.id) AS hav_stats";
+
+/// Reads the `hav_stats` column of [`HOST_COLUMNS`] (entries that do not parse are skipped).
+fn app_version_stats(host: HostId, text: Option<String>) -> Vec<HostAppVersionRow> {
+    let Some(text) = text else {
+        return Vec::new();
+    };
+    text.split(';')
+        .filter_map(|entry| {
+            let v: Vec<f64> = entry
+                .split(' ')
+                .map(|x| x.parse::<f64>())
+                .collect::<Result<_, _>>()
+                .ok()?;
+            let [id, pfc_n, pfc_avg, et_n, et_avg, max_jobs, valid] = v[..] else {
+                return None;
+            };
+            Some(HostAppVersionRow {
+                host_id: host,
+                app_version_id: id as i64,
+                pfc_n,
+                pfc_avg,
+                et_n,
+                et_avg,
+                max_jobs_per_day: max_jobs as i32,
+                consecutive_valid: valid as i32,
+                ..Default::default()
+            })
+        })
+        .collect()
+}
 
 fn user_from_row(row: &MySqlRow) -> Result<UserAccount, sqlx::Error> {
     Ok(UserAccount {
@@ -74,8 +114,14 @@ fn user_from_row(row: &MySqlRow) -> Result<UserAccount, sqlx::Error> {
 }
 
 pub fn host_from_row(row: &MySqlRow) -> Result<HostRecord, sqlx::Error> {
+    let id: HostId = row.try_get("id")?;
+    let stats: Option<Vec<u8>> = row.try_get("hav_stats")?;
     Ok(HostRecord {
-        id: row.try_get("id")?,
+        app_version_stats: app_version_stats(
+            id,
+            stats.map(|b| String::from_utf8_lossy(&b).into_owned()),
+        ),
+        id,
         userid: row.try_get("userid")?,
         rpc_seqno: row.try_get("rpc_seqno")?,
         rpc_time: row.try_get("rpc_time")?,
@@ -159,6 +205,21 @@ pub async fn user_by_key(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn statistics_are_read_from_the_folded_column() {
+        let stats = app_version_stats(
+            HostId(3),
+            Some("12 5 1.5e-3 11 0.25 0 2;-2 x;1000002 0 0 0 0 1 0".into()),
+        );
+        assert_eq!(stats.len(), 2, "the malformed entry is skipped");
+        assert_eq!(stats[0].app_version_id, 12);
+        assert_eq!(stats[0].pfc_avg, 1.5e-3);
+        assert_eq!(stats[0].et_n, 11.0);
+        assert_eq!(stats[0].consecutive_valid, 2);
+        assert_eq!(stats[1].max_jobs_per_day, 1);
+        assert!(app_version_stats(HostId(3), None).is_empty());
+    }
 
     #[test]
     fn weak_authenticator_is_boincs() {
