@@ -347,7 +347,7 @@ fn virtualbox(s: &PlanClassSpec, h: &HostFacts<'_>, notes: &mut NoWorkNotes) -> 
     if s.vm_accel_required && !h.vm_accel() {
         return None;
     }
-    let can_use_multicore = !(s.max_threads > 1 && !h.vm_accel());
+    let can_use_multicore = s.max_threads <= 1 || h.vm_accel();
     if req.platform_name.contains("64") != s.is64bit {
         return None;
     }

@@ -44,9 +44,8 @@ impl Counted {
             total_limit: scaled(limit.total, 1),
             ..Default::default()
         };
-        c.limits[0] = scaled(limit.cpu, instances[0]);
-        for pt in 1..5 {
-            c.limits[pt] = scaled(limit.gpu, instances[pt]);
+        for (i, n) in instances.iter().enumerate() {
+            c.limits[i] = scaled(if i == 0 { limit.cpu } else { limit.gpu }, *n);
         }
         c
     }
@@ -109,7 +108,7 @@ impl WorkPlan {
         if req.max_ncpus_pct > 0.0 && req.max_ncpus_pct < 100.0 {
             ncpus = ((ncpus as f64 * req.max_ncpus_pct) / 100.0) as i64;
         }
-        ncpus = ncpus.min(i64::from(sched.max_ncpus)).max(1).min(4096);
+        ncpus = ncpus.min(i64::from(sched.max_ncpus)).clamp(1, 4096);
         if max_cpus > 0 {
             ncpus = ncpus.min(max_cpus);
         }
