@@ -159,19 +159,13 @@ const SPEC: &str = "<plan_classes>
 
 #[tokio::test]
 async fn with_plan_class_spec_xml_only_its_classes_exist_and_others_are_never_sent() {
-    // "mt" is a class BOINC knows by name, but this project's file does not define it.
-    let h = project_with(
-        &[
-            ("1.0", ""),
-            ("1.0", "mt4"),
-            ("1.0", "cuda12"),
-            ("1.0", "mt"),
-        ],
-        4,
-        None,
-    )
-    .await;
+    // "mt" is a class BOINC knows by name, registered before the project wrote its
+    // plan_class_spec.xml; the file does not define it.
+    let h = project_with(&[("1.0", ""), ("1.0", "mt")], 4, None).await;
     std::fs::write(h.project.root.join("plan_class_spec.xml"), SPEC).unwrap();
+    lay_out(&h.project, "1.0", "mt4", None);
+    lay_out(&h.project, "1.0", "cuda12", None);
+    assert_eq!(register(&h.project).await.registered.len(), 2);
     let h = h.reload();
     let mut host = Host::new(&h.project.authenticator, "eight-cpus");
     host.ncpus = 8;
