@@ -11,11 +11,11 @@
 //! |---|---|
 //! | authenticate; find or create the host record | [`auth`] |
 //! | the account part of the reply | [`account_info`] |
-//! | choose the app versions the host can run | [`versions`] (over the [`catalog`]) |
+//! | the platforms whose versions the host can run | [`versions`] (over the [`catalog`]) |
 //! | update the host record | [`host`] |
 //! | handle reported results | [`report`] |
 //! | resend lost results | [`resend`] |
-//! | send work: how much, which jobs, their XML | [`send`] (from the [`job_cache`], by [`claim`]) |
+//! | send work: how much per processor type, which jobs with which version ([`versions`]), their XML | [`send`] (from the [`job_cache`], by [`claim`]) |
 //! | when to come back; write the reply | [`next_rpc`], [`reply`] |
 //!
 //! The steps run on one database connection ([`connections`], kept for the next RPC if this one
@@ -31,8 +31,11 @@
 //! Every failure is a well-formed reply: clients log its message and back off by its
 //! `request_delay`; an HTTP error would only make them retry blindly.
 //!
-//! Also here: [`shared`] (what the RPC takes from the server's state), [`request`] and
-//! [`elements`] (reading the request), [`job`] and [`rows`] (what the job queries read).
+//! Also here: [`shared`] (what the RPC takes from the server's state), [`request`],
+//! [`coprocs`] and [`elements`] (reading the request, its GPUs and their work requests),
+//! [`project_prefs`] (the user's beta and processor-type choices), [`hr`] (homogeneous
+//! redundancy host classes), [`job`] and [`rows`] (what the job queries read). Plan classes —
+//! which builds a host can run, and how — are [`crate::plan_class`].
 
 pub mod account_info;
 pub mod auth;
