@@ -31,6 +31,10 @@ async fn mt_needs_two_usable_cpus_so_a_one_cpu_host_gets_the_plain_version() {
     host.ncpus = 1;
     let r = host.rpc(&h).await;
     assert_eq!(r.job_classes(), [""], "{}", r.text);
+    assert!(
+        !r.text.contains("<no_rsc_apps>"),
+        "a CPU-only host, and CPU versions exist"
+    );
     let v = r.version("").unwrap();
     assert_eq!(v.avg_ncpus, 1.0);
     assert_eq!(v.flops, 1e9, "no statistics: BOINC sends p_fpops × CPUs");
@@ -85,6 +89,11 @@ async fn an_nvidia_request_is_filled_by_the_cuda_fermi_version_and_a_cpu_request
     );
     assert!(close(v.flops, 1e9 * (v.avg_ncpus + 10.0)), "{}", v.flops);
 
+    assert!(
+        !r.text.contains("<no_rsc_apps>"),
+        "the project has NVIDIA versions"
+    );
+
     // The same host asking only for CPU work gets the CPU version.
     host.cpu_req_secs = 0.001;
     host.coprocs = nvidia_gpu(1, 0.0, 0.0);
@@ -119,6 +128,7 @@ async fn an_amd_gpu_gets_the_ati14_version_boincs_class_for_cal_1_4() {
     host.coprocs = amd_gpu(0.001);
     let r = host.rpc(&h).await;
     assert_eq!(r.job_classes(), ["ati14"], "{}", r.text);
+    assert!(!r.text.contains("<no_rsc_apps>"), "{}", r.text);
     let v = r.version("ati14").unwrap();
     assert_eq!(v.coprocs, [("ATI".to_string(), 1.0)]);
     assert_eq!(v.gpu_ram, Some(256.0 * MEGA));
@@ -185,4 +195,20 @@ async fn with_several_gpus_each_type_is_filled_from_its_own_version_gpus_first()
     assert_eq!(misc["gpus"][0]["count"], 2);
     assert_eq!(misc["gpus"][1]["type"], "amd");
     assert_eq!(misc["gpus"][1]["driver_version"], "1.4.1848");
+}
+
+#[tokio::test]
+async fn a_gpu_the_project_has_no_versions_for_is_named_in_no_rsc_apps() {
+    let h = project_with(&[("1.0", "")], 1, None).await;
+    let mut host = Host::new(&h.project.authenticator, "idle-gpu");
+    host.coprocs = format!("{}{}", nvidia_gpu(1, 0.001, 1.0), amd_gpu(0.0));
+    let r = host.rpc(&h).await;
+    assert_eq!(r.job_classes(), [""], "{}", r.text);
+    assert!(
+        r.text
+            .contains("<no_rsc_apps>NVIDIA</no_rsc_apps>\n<no_rsc_apps>ATI</no_rsc_apps>\n"),
+        "{}",
+        r.text
+    );
+    assert!(!r.text.contains("<no_rsc_apps>CPU</no_rsc_apps>"));
 }

@@ -78,6 +78,9 @@ pub struct SchedReply {
     pub result_acks: Vec<String>,
     /// `<code_sign_key>` (and signature) elements, or empty.
     pub code_sign: String,
+    /// `<no_rsc_apps>` (and, for clients before 7.0.40, `<no_cpu_apps>` …): the client's
+    /// resource types the project has no versions for, so it stops asking work for them.
+    pub no_apps: String,
     apps: Vec<(i64, String)>,
     app_versions: Vec<(i64, String)>,
     workunits: Vec<(i64, String)>,
@@ -223,6 +226,7 @@ impl SchedReply {
         for xml in &self.results {
             out.push_str(xml);
         }
+        out.push_str(&self.no_apps);
         out.push_str(&self.code_sign);
         out.push_str("</scheduler_reply>\n");
         out

@@ -124,6 +124,7 @@ async fn steps(rpc: &Rpc<'_>, conn: &mut MySqlConnection) -> Result<(SchedReply,
         reply.set_delay(DELAY_UNSUPPORTED);
         return Err(Stop::Refused(Box::new(reply)));
     };
+    reply.no_apps = no_apps(req, &catalog);
     let requesting = req.requesting_work() && !sched.dont_send_jobs;
     let wants_work = requesting && code_sign_key(state, req, &mut reply);
 
@@ -386,6 +387,36 @@ async fn send_jobs(
         reply.message(Priority::Low, "Project has no tasks available");
     }
     Ok((stats.sent, 0))
+}
+
+/// The reply's `<no_rsc_apps>`: each of the client's resource types (the CPU, and the GPUs it
+/// has) the project has no versions for — unless it has none for any of them, since a 7.0
+/// client told that would never come back (BOINC's rule). Clients before 7.0.40 read the older
+/// `<no_cpu_apps>`, `<no_cuda_apps>`, `<no_ati_apps>`.
+fn no_apps(req: &SchedRequest, catalog: &Catalog) -> String {
+    let have = catalog.have_apps;
+    let client_has = |pt: ProcType| pt == ProcType::Cpu || req.coprocs.named(pt).is_some();
+    if !ProcType::ALL
+        .iter()
+        .any(|&pt| client_has(pt) && have[pt.index()])
+    {
+        return String::new();
+    }
+    let mut out = String::new();
+    if req.core_client_version() < 70_040 {
+        out.push_str(&format!(
+            "<no_cpu_apps>{}</no_cpu_apps>\n<no_cuda_apps>{}</no_cuda_apps>\n<no_ati_apps>{}</no_ati_apps>\n",
+            i32::from(!have[0]),
+            i32::from(!have[1]),
+            i32::from(!have[2])
+        ));
+    }
+    for pt in ProcType::ALL {
+        if client_has(pt) && !have[pt.index()] {
+            out.push_str(&format!("<no_rsc_apps>{}</no_rsc_apps>\n", pt.xml_name()));
+        }
+    }
+    out
 }
 
 /// RAM jobs may use: the host's, times the larger of the busy and idle limits of the
