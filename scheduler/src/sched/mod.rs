@@ -49,6 +49,7 @@ pub mod hr;
 pub mod job;
 pub mod job_cache;
 pub mod next_rpc;
+pub mod perf;
 pub mod project_prefs;
 pub mod reply;
 pub mod report;
