@@ -83,16 +83,16 @@ fn queued_ids(queue: &Path) -> std::io::Result<Vec<u64>> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli: Cli = daemon::parse_args();
-    let rt = match DaemonRuntime::start("demo_daemon", &cli.common).await {
-        Ok(rt) => rt.with_backoff(Backoff::new(
+    daemon::exit("demo_daemon", run(cli).await)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let rt = DaemonRuntime::start("demo_daemon", &cli.common)
+        .await?
+        .with_backoff(Backoff::new(
             Duration::from_millis(cli.backoff_ms),
             Duration::from_millis(cli.backoff_max_ms),
-        )),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start");
-            return ExitCode::FAILURE;
-        }
-    };
+        ));
     let queue = cli
         .queue
         .clone()
@@ -102,8 +102,7 @@ async fn main() -> ExitCode {
         .then(|| connect_options(rt.config().db_settings()));
     let item_time = Duration::from_millis(cli.item_ms);
 
-    let result = rt
-        .run(async |rt| {
+    rt.run(async |rt| {
             if let Some(options) = &db {
                 check_database(options).await?;
             }
@@ -130,12 +129,6 @@ async fn main() -> ExitCode {
                 PassOutcome::Idle
             })
         })
-        .await;
-    match result {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "exiting");
-            ExitCode::FAILURE
-        }
-    }
+        .await?;
+    Ok(())
 }
