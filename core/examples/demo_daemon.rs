@@ -103,32 +103,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let item_time = Duration::from_millis(cli.item_ms);
 
     rt.run(async |rt| {
-            if let Some(options) = &db {
-                check_database(options).await?;
+        if let Some(options) = &db {
+            check_database(options).await?;
+        }
+        let ids = queued_ids(&queue).map_err(|e| InfraError::new("reading the queue", e))?;
+        let mut handled = 0;
+        for id in ids.into_iter().filter(|&id| rt.modulo().contains(id)) {
+            if rt.should_stop() {
+                break;
             }
-            let ids = queued_ids(&queue).map_err(|e| InfraError::new("reading the queue", e))?;
-            let mut handled = 0;
-            for id in ids.into_iter().filter(|&id| rt.modulo().contains(id)) {
-                if rt.should_stop() {
-                    break;
-                }
-                tracing::info!(item_id = id, "item started");
-                tokio::time::sleep(item_time).await;
-                let job = queue.join(format!("{id}.job"));
-                if let Err(e) = std::fs::rename(&job, queue.join(format!("{id}.done"))) {
-                    // A per-item error: log it and go on with the next item.
-                    tracing::error!(item_id = id, error = %e, "cannot finish item");
-                    continue;
-                }
-                tracing::info!(item_id = id, "item finished");
-                handled += 1;
+            tracing::info!(item_id = id, "item started");
+            tokio::time::sleep(item_time).await;
+            let job = queue.join(format!("{id}.job"));
+            if let Err(e) = std::fs::rename(&job, queue.join(format!("{id}.done"))) {
+                // A per-item error: log it and go on with the next item.
+                tracing::error!(item_id = id, error = %e, "cannot finish item");
+                continue;
             }
-            Ok(if handled > 0 {
-                PassOutcome::DidWork
-            } else {
-                PassOutcome::Idle
-            })
+            tracing::info!(item_id = id, "item finished");
+            handled += 1;
+        }
+        Ok(if handled > 0 {
+            PassOutcome::DidWork
+        } else {
+            PassOutcome::Idle
         })
-        .await?;
+    })
+    .await?;
     Ok(())
 }

@@ -70,7 +70,10 @@ mod tests {
             "2023/11/14 22:13:20"
         );
         assert_eq!(UtcTime::from_unix(-1).format('-'), "1969-12-31 23:59:59");
-        assert_eq!(UtcTime::from_unix(1_704_067_199).format_date('_'), "2023_12_31");
+        assert_eq!(
+            UtcTime::from_unix(1_704_067_199).format_date('_'),
+            "2023_12_31"
+        );
     }
 
     #[test]

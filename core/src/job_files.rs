@@ -191,17 +191,14 @@ mod tests {
 
     #[test]
     fn incomplete_or_dangerous_refs_are_errors() {
-        let e = output_files(
-            "<file_ref><file_name>a</file_name></file_ref>",
-            &upload(0),
-        )
-        .unwrap_err();
+        let e =
+            output_files("<file_ref><file_name>a</file_name></file_ref>", &upload(0)).unwrap_err();
         assert_eq!(
             e.to_string(),
             "output file 0 (<file_ref> counted from 0) has no <open_name>"
         );
-        let e = output_files("<file_ref><open_name>a</open_name></file_ref>", &upload(0))
-            .unwrap_err();
+        let e =
+            output_files("<file_ref><open_name>a</open_name></file_ref>", &upload(0)).unwrap_err();
         assert!(matches!(
             e,
             OutputFileError::MissingElement {
@@ -210,7 +207,9 @@ mod tests {
             }
         ));
         for name in ["../../etc/passwd", "a/b", ".."] {
-            let doc = format!("<file_ref><file_name>{name}</file_name><open_name>a</open_name></file_ref>");
+            let doc = format!(
+                "<file_ref><file_name>{name}</file_name><open_name>a</open_name></file_ref>"
+            );
             assert!(matches!(
                 output_files(&doc, &upload(1024)),
                 Err(OutputFileError::BadName { index: 0, .. })
@@ -229,7 +228,11 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            [("a".into(), false), ("b".into(), true), (String::new(), false)]
+            [
+                ("a".into(), false),
+                ("b".into(), true),
+                (String::new(), false)
+            ]
         );
         assert_eq!(file_infos(MNIST_DOC)[0].max_nbytes, Some(1e6));
     }

@@ -269,7 +269,11 @@ async fn remove_stale(conn: &mut MySqlConnection) {
 fn unique_name() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{NAME_PREFIX}{}_{}_{n}", crate::clock::now_i64(), std::process::id())
+    format!(
+        "{NAME_PREFIX}{}_{}_{n}",
+        crate::clock::now_i64(),
+        std::process::id()
+    )
 }
 
 /// The parts of DATABASE_URL we use.

@@ -90,7 +90,10 @@ async fn other_errors_are_not_retryable() {
     )
     .await
     .unwrap_err();
-    assert!(e.as_database_error().is_some_and(|d| d.is_unique_violation()));
+    assert!(
+        e.as_database_error()
+            .is_some_and(|d| d.is_unique_violation())
+    );
     assert!(!db::is_retryable(&e));
     assert!(!db::is_retryable(&sqlx::Error::RowNotFound));
 }

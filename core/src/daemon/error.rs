@@ -84,4 +84,3 @@ pub enum DaemonError {
     #[error("the pass failed: {0}")]
     PassFailed(String),
 }
-

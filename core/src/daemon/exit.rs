@@ -31,8 +31,8 @@ mod tests {
     #[test]
     fn ok_is_success_and_an_error_is_failure() {
         assert_eq!(exit("demo", Ok(())), ExitCode::SUCCESS);
-        let failed: anyhow::Result<()> = Err(std::io::Error::other("connection refused"))
-            .context("connecting to the database");
+        let failed: anyhow::Result<()> =
+            Err(std::io::Error::other("connection refused")).context("connecting to the database");
         assert_eq!(exit("demo", failed), ExitCode::FAILURE);
     }
 }

@@ -107,8 +107,8 @@ mod shutdown;
 
 pub use args::{CommonDaemonArgs, normalize_args, parse_args, try_parse_args_from};
 pub use backoff::Backoff;
+pub use error::{BoxError, DaemonError, InfraError};
 pub use exit::exit;
 pub use modulo::{ModError, ModSlice};
-pub use error::{BoxError, DaemonError, InfraError};
 pub use runtime::{DaemonRuntime, PassOutcome, Stopped};
 pub use shutdown::{Shutdown, StopReason, StopSignal};

@@ -45,10 +45,10 @@ pub mod text;
 pub mod user;
 pub mod workunit;
 
+pub use conflict::is_retryable;
 pub use ids::{
     AppId, AppVersionId, BatchId, HostId, PlatformId, ResultId, TeamId, UserId, WorkunitId,
 };
-pub use conflict::is_retryable;
 pub use migrate::{MigrateError, MigrationReport, migrate};
 pub use pool::{ConnectError, connect, connect_lazy, connect_with, pool_options};
 

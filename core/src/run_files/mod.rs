@@ -127,7 +127,10 @@ mod tests {
         assert_eq!(v.lock, tmp.path().join("pid_here/validator_mnist.log.lock"));
         assert_eq!(v.log, tmp.path().join("log_here/validator_mnist.log"));
         assert_eq!(run_state_path(&dir), tmp.path().join("run_state_here.xml"));
-        assert_eq!(start_lock_path(&dir), tmp.path().join("pid_here/start.lock.here"));
+        assert_eq!(
+            start_lock_path(&dir),
+            tmp.path().join("pid_here/start.lock.here")
+        );
     }
 
     #[test]

@@ -103,12 +103,9 @@ impl ScriptRunner {
         match &wu.canonical {
             Some(canonical) => {
                 let files = output_files(&canonical.xml_doc_in, &self.upload)?;
-                Ok(self.spec.success_args(
-                    wu,
-                    canonical.id.get(),
-                    canonical.elapsed_time,
-                    &files,
-                ))
+                Ok(self
+                    .spec
+                    .success_args(wu, canonical.id.get(), canonical.elapsed_time, &files))
             }
             // Also when canonical_resultid names a result that no longer exists: the generic
             // part has set error_mask NO_CANONICAL_RESULT, and the error form says so (BOINC

@@ -322,4 +322,3 @@ fn log_outcome(outcome: Result<(), HandlerError>) -> bool {
         }
     }
 }
-

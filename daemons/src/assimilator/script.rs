@@ -157,8 +157,8 @@ pub fn error_args(wu: &ReadyWorkunit) -> Vec<OsString> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use rboinc_core::hier::Hierarchy;
     use rboinc_core::db::{BatchId, ResultId, WorkunitId};
+    use rboinc_core::hier::Hierarchy;
     use rboinc_core::state::ErrorMask;
 
     fn wu() -> ReadyWorkunit {
@@ -179,7 +179,8 @@ mod tests {
     const UPLOAD: &str = "/p/upload";
 
     fn files() -> Vec<OutputFile> {
-        let doc = "<file_ref><file_name>a24_0_r100001_0</file_name><open_name>out</open_name></file_ref>";
+        let doc =
+            "<file_ref><file_name>a24_0_r100001_0</file_name><open_name>out</open_name></file_ref>";
         rboinc_core::job_files::output_files(doc, &Hierarchy::new(UPLOAD, 1024)).unwrap()
     }
 

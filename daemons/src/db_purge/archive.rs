@@ -18,9 +18,9 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use flate2::Compression as GzLevel;
+use flate2::write::GzEncoder;
 use rboinc_core::calendar::UtcTime;
 use rboinc_core::clock;
-use flate2::write::GzEncoder;
 use zip::ZipWriter;
 use zip::write::{SimpleFileOptions, StreamWriter};
 

@@ -21,8 +21,8 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-pub use rboinc_core::hier::Hierarchy;
 use rboinc_core::hier::HierError;
+pub use rboinc_core::hier::Hierarchy;
 use rboinc_core::job_files::file_infos;
 
 /// Something that makes the row's deletion fail (its state becomes ERROR).

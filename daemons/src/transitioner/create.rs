@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rboinc_core::crypt::PrivateKey;
-use rboinc_core::db::{AppId, BatchId, WorkunitId};
 use rboinc_core::db::result::NewResult;
+use rboinc_core::db::{AppId, BatchId, WorkunitId};
 use rboinc_core::state::ServerState;
 use rboinc_core::template::output::{
     OutputSettings, OutputTemplateError, output_base_name, process_output_template,

@@ -33,11 +33,11 @@ use tokio::task::{JoinError, JoinSet};
 use tracing::Instrument;
 
 use crate::bulk::BulkError;
-use rboinc_core::db::is_retryable;
 use apply::{Written, write_batch};
 use create::ReplicaFactory;
 use load::{Selection, WorkunitGroup, load_batch};
 use plan::{Plan, Rules};
+use rboinc_core::db::is_retryable;
 
 /// Jobs per batch by default (BOINC reads 1000 rows per query).
 pub const DEFAULT_BATCH: usize = 1000;

@@ -438,10 +438,16 @@ mod tests {
         assert!(matches!(read("d"), Err(InitError::Permanent(m)) if m.contains("shorter")));
         let plain = Mode::Bitwise { is_gzip: false };
         let a = plain
-            .init_result(&result_with_outputs(&[("a", "out", false)]), &hier(dir.path()))
+            .init_result(
+                &result_with_outputs(&[("a", "out", false)]),
+                &hier(dir.path()),
+            )
             .unwrap();
         let b = plain
-            .init_result(&result_with_outputs(&[("b", "out", false)]), &hier(dir.path()))
+            .init_result(
+                &result_with_outputs(&[("b", "out", false)]),
+                &hier(dir.path()),
+            )
             .unwrap();
         assert!(matches!(plain.compare(&a, &b), Comparison::Differ(d) if d.field == "bytes"));
     }
@@ -457,7 +463,9 @@ mod tests {
         ));
         let optional = result_with_outputs(&[("gone", "out", true)]);
         assert_eq!(
-            mode.init_result(&optional, &hier(dir.path())).unwrap().files,
+            mode.init_result(&optional, &hier(dir.path()))
+                .unwrap()
+                .files,
             [("out".to_string(), FileData::Absent)]
         );
         let unmounted = dir.path().join("not-there");

@@ -31,8 +31,8 @@ use rboinc_core::state::{
     AssimilateState, ErrorMask, Outcome, ServerState, ValidateState, generalized_app_version_id,
 };
 
-pub use super::credit_policy::CreditPolicy;
 use super::compare::{InitError, Mode};
+pub use super::credit_policy::CreditPolicy;
 use super::credit_policy::{decide_credit, job_size};
 use super::load::{Job, ValidatorWorkunit};
 use super::quorum::{Inits, check_pair, check_set};
@@ -580,7 +580,10 @@ mod tests {
         ]);
         let state = decide(job, vec![result(1), result(2), result(3)], inits);
         let w = state.workunits[0];
-        assert_eq!(w.error_mask, Some(ErrorMask::TOO_MANY_SUCCESS_RESULTS.bits()));
+        assert_eq!(
+            w.error_mask,
+            Some(ErrorMask::TOO_MANY_SUCCESS_RESULTS.bits())
+        );
         assert_eq!(w.target_nresults, Some(4));
         assert_eq!(w.transition, Transition::Immediate);
     }
@@ -588,7 +591,10 @@ mod tests {
     #[test]
     fn an_unreadable_result_is_a_validate_error_and_the_others_still_agree() {
         let inits = Inits::from([
-            (ResultId(1), Err(InitError::Permanent("not valid JSON".into()))),
+            (
+                ResultId(1),
+                Err(InitError::Permanent("not valid JSON".into())),
+            ),
             (ResultId(2), output(b"a")),
             (ResultId(3), output(b"a")),
         ]);
@@ -609,14 +615,20 @@ mod tests {
     fn a_transient_read_error_leaves_the_result_alone_and_retries_later() {
         let inits = Inits::from([
             (ResultId(1), output(b"a")),
-            (ResultId(2), Err(InitError::Transient("upload dir gone".into()))),
+            (
+                ResultId(2),
+                Err(InitError::Transient("upload dir gone".into())),
+            ),
         ]);
         let state = decide(wu(2), vec![result(1), result(2)], inits);
         assert!(!state.results.contains_key(&ResultId(2)), "left INIT");
         let w = state.workunits[0];
         assert_eq!(w.canonical, None);
         assert_eq!(w.transition, Transition::Delayed);
-        assert_eq!(w.target_nresults, None, "no extra replica for a storage problem");
+        assert_eq!(
+            w.target_nresults, None,
+            "no extra replica for a storage problem"
+        );
     }
 
     #[test]
@@ -633,11 +645,7 @@ mod tests {
             (ResultId(3), output(b"a")),
             (ResultId(4), output(b"z")),
         ]);
-        let state = decide(
-            job,
-            vec![canonical, done, result(3), result(4)],
-            inits,
-        );
+        let state = decide(job, vec![canonical, done, result(3), result(4)], inits);
         assert_eq!(
             states(&state),
             [

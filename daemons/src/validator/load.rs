@@ -11,7 +11,6 @@ use rboinc_core::db::result::{self, ResultRow};
 use rboinc_core::db::{AppId, BatchId, ResultId, WorkunitId};
 use sqlx::MySqlConnection;
 
-
 /// The workunit columns the validator reads.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
 pub struct ValidatorWorkunit {

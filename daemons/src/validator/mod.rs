@@ -37,13 +37,13 @@ use rboinc_core::hier::Hierarchy;
 use sqlx::{Acquire, MySqlConnection, MySqlPool};
 
 use crate::bulk::BulkError;
-use rboinc_core::db::is_retryable;
 use crate::credit::hav::{self, HavKey};
 use crate::credit::{AppCredit, AppVersions, CreditLedger};
 use compare::Mode;
 use handle::{AppFacts, BatchState, Context, CreditPolicy, handle_job, needs};
 use load::{Job, Selection, load_batch};
 use quorum::Inits;
+use rboinc_core::db::is_retryable;
 
 /// Jobs per batch by default.
 pub const DEFAULT_BATCH: usize = 1000;
@@ -213,10 +213,11 @@ impl Validator {
             .collect();
         let (mode, upload) = (self.options.mode.clone(), self.upload.clone());
         let span = tracing::Span::current();
-        let inits =
-            tokio::task::spawn_blocking(move || span.in_scope(|| read_outputs(&mode, &rows, &upload)))
-                .await
-                .map_err(|e| InfraError::new("reading output files", e))?;
+        let inits = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| read_outputs(&mode, &rows, &upload))
+        })
+        .await
+        .map_err(|e| InfraError::new("reading output files", e))?;
 
         let read_done = started.elapsed();
         let mut attempt = 0;

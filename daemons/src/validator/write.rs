@@ -6,8 +6,8 @@
 //! one transaction: a crash leaves each job either validated with all its credit, or untouched
 //! (and still flagged).
 
-use rboinc_core::state::TRANSITION_TIME_NEVER;
 use rboinc_core::db::{credited_job, host_app_version};
+use rboinc_core::state::TRANSITION_TIME_NEVER;
 use sqlx::MySqlConnection;
 
 use super::handle::{BatchState, Transition};

@@ -111,7 +111,9 @@ impl<'a> Elements<'a> {
                     self.resolve(start, &r)?;
                 }
                 Event::Eof => {
-                    return Err(self.err(parent.start, format!("<{}> is never closed", parent.name)));
+                    return Err(
+                        self.err(parent.start, format!("<{}> is never closed", parent.name))
+                    );
                 }
                 _ => {}
             }
@@ -231,4 +233,3 @@ pub(super) fn check_document(text: &str, path: &Path) -> Result<(), TemplateErro
     }
     Ok(())
 }
-

@@ -364,6 +364,64 @@ mod tests {
     }
 
     #[test]
+    fn structural_errors_come_first_and_name_their_place() {
+        let cases = [
+            ("", "t_in:1:1: the template is empty"),
+            ("<!-- nothing -->\n", "t_in:1:1: the template is empty"),
+            (
+                "<input_template>\n<workunit>\n",
+                "t_in:2:1: <workunit> is never closed",
+            ),
+            (
+                "<input_template><workunit/></input_template>\n<input_template/>",
+                "t_in:2:1: a second root element",
+            ),
+            (
+                "oops <input_template><workunit/></input_template>",
+                "t_in:1:1: text outside the root element",
+            ),
+            (
+                "<input_template><workunit><credit>&bogus;</credit></workunit></input_template>",
+                "t_in:1:35: unknown entity &bogus;",
+            ),
+            // A syntax error is reported even after a semantic one.
+            (
+                "<input_template><file_infos/><workunit></input_template>",
+                "t_in:1:40: malformed XML: ill-formed document: expected `</workunit>`",
+            ),
+        ];
+        for (text, want) in cases {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.starts_with(want), "{text:?}\n got: {e}\nwant: {want}");
+        }
+    }
+
+    #[test]
+    fn values_are_trimmed_with_entities_and_cdata_and_verbatim_elements_keep_their_bytes() {
+        let t = parse(
+            "<?xml version=\"1.0\"?>\n<input_template>\n<file_info><sticky />\n<extra a=\"1\">x<y/>&amp;</extra></file_info>\n\
+             <workunit><file_ref><open_name> a&amp;b </open_name></file_ref>\n\
+             <command_line><![CDATA[--x <1>]]> &#65;</command_line>\n\
+             <rsc_fpops_est> 2e9 </rsc_fpops_est><!-- note --><credit>1</credit></workunit>\n</input_template>\n",
+        )
+        .unwrap();
+        assert_eq!(
+            t.file_infos[0].extra,
+            ["<sticky />", "<extra a=\"1\">x<y/>&amp;</extra>"]
+        );
+        assert!(matches!(
+            &t.workunit[0],
+            WorkunitItem::FileRef { open_name: Some(n), .. } if n == "a&b"
+        ));
+        assert_eq!(t.workunit[1], WorkunitItem::CommandLine("--x <1> A".into()));
+        assert_eq!(
+            t.workunit[2],
+            WorkunitItem::Verbatim("<credit>1</credit>".into())
+        );
+        assert_eq!(t.params.rsc_fpops_est, Some(2e9));
+    }
+
+    #[test]
     fn constant_and_remote_files() {
         let t = parse(
             "<input_template>

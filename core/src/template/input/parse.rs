@@ -4,9 +4,7 @@
 use std::path::Path;
 
 use super::elements::{Elements, Open, check_document};
-use super::{
-    FileInfoSpec, FileSource, InputTemplate, TemplateError, TemplateParams, WorkunitItem,
-};
+use super::{FileInfoSpec, FileSource, InputTemplate, TemplateError, TemplateParams, WorkunitItem};
 use crate::config::Position;
 
 /// Parses template text (see [`InputTemplate::parse`]).
@@ -80,7 +78,12 @@ fn f64_of(doc: &Elements<'_>, el: &Open, value: &str) -> Result<f64, TemplateErr
         .parse::<f64>()
         .ok()
         .filter(|x| x.is_finite())
-        .ok_or_else(|| doc.err(el.start, format!("<{}>: {value:?} is not a number", el.name)))
+        .ok_or_else(|| {
+            doc.err(
+                el.start,
+                format!("<{}>: {value:?} is not a number", el.name),
+            )
+        })
 }
 
 fn positive(doc: &Elements<'_>, el: &Open, value: &str) -> Result<f64, TemplateError> {
@@ -96,9 +99,12 @@ fn int_of<T: std::str::FromStr>(
     el: &Open,
     value: &str,
 ) -> Result<T, TemplateError> {
-    value
-        .parse::<T>()
-        .map_err(|_| doc.err(el.start, format!("<{}>: {value:?} is not an integer", el.name)))
+    value.parse::<T>().map_err(|_| {
+        doc.err(
+            el.start,
+            format!("<{}>: {value:?} is not an integer", el.name),
+        )
+    })
 }
 
 fn flag_of(doc: &Elements<'_>, el: &Open, value: &str) -> Result<bool, TemplateError> {

@@ -7,7 +7,10 @@
 
 use std::fmt;
 
-use super::{FileInfoSpec, FileSource, InputTemplate, MAX_XML_DOC_LEN, RenderError, ResolvedFile, WorkunitItem};
+use super::{
+    FileInfoSpec, FileSource, InputTemplate, MAX_XML_DOC_LEN, RenderError, ResolvedFile,
+    WorkunitItem,
+};
 use crate::xml;
 
 impl InputTemplate {
@@ -168,7 +171,6 @@ impl InputTemplate {
     }
 }
 
-
 fn source_kind(s: &FileSource) -> &'static str {
     match s {
         FileSource::Local => "local",
@@ -211,4 +213,3 @@ impl fmt::Display for FileSource {
         f.write_str(source_kind(self))
     }
 }
-
