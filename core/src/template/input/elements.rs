@@ -155,10 +155,9 @@ impl<'a> Elements<'a> {
             let (start, event) = self.next()?;
             match event {
                 Event::Start(tag) => open.push(Open::new(&tag, start, false)),
+                Event::End(_) if open.is_empty() => return Ok(()),
                 Event::End(_) => {
-                    if open.pop().is_none() {
-                        return Ok(());
-                    }
+                    open.pop();
                 }
                 Event::Text(t) => text(open.len(), &t.xml10_content()),
                 Event::CData(t) => text(open.len(), &t.xml10_content()),
