@@ -27,7 +27,7 @@ use rboinc_core::clock;
 use rboinc_core::config::Config;
 use rboinc_core::crypt::{CryptError, PrivateKey};
 use rboinc_core::daemon::{InfraError, ModSlice, PassOutcome};
-use rboinc_core::db::WorkunitId;
+use rboinc_core::db::{WorkunitId, is_retryable};
 use sqlx::{MySqlConnection, MySqlPool};
 use tokio::task::{JoinError, JoinSet};
 use tracing::Instrument;
@@ -37,7 +37,6 @@ use apply::{Written, write_batch};
 use create::ReplicaFactory;
 use load::{Selection, WorkunitGroup, load_batch};
 use plan::{Plan, Rules};
-use rboinc_core::db::is_retryable;
 
 /// Jobs per batch by default (BOINC reads 1000 rows per query).
 pub const DEFAULT_BATCH: usize = 1000;

@@ -32,7 +32,7 @@ use rboinc_core::clock;
 use rboinc_core::config::Config;
 use rboinc_core::daemon::{InfraError, ModSlice, PassOutcome};
 use rboinc_core::db::result::ResultRow;
-use rboinc_core::db::{ResultId, WorkunitId, app};
+use rboinc_core::db::{ResultId, WorkunitId, app, is_retryable};
 use rboinc_core::hier::Hierarchy;
 use sqlx::{Acquire, MySqlConnection, MySqlPool};
 
@@ -43,7 +43,6 @@ use compare::Mode;
 use handle::{AppFacts, BatchState, Context, CreditPolicy, handle_job, needs};
 use load::{Job, Selection, load_batch};
 use quorum::Inits;
-use rboinc_core::db::is_retryable;
 
 /// Jobs per batch by default.
 pub const DEFAULT_BATCH: usize = 1000;
