@@ -30,9 +30,6 @@ pub mod launch;
 pub mod process;
 pub mod report;
 
-/// Lock files moved to core; kept here for callers that still name this path.
-pub use rboinc_core::run_files::lock;
-
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Child;
@@ -40,6 +37,7 @@ use std::time::{Duration, SystemTime};
 
 use rboinc_core::config::{Config, ConfigError, DaemonEntry, TaskEntry};
 use rboinc_core::project::{ProjectDir, ProjectError, STOP_DAEMONS_FILE, STOP_SCHED_FILE};
+use rboinc_core::run_files::lock;
 use rboinc_core::run_files::{self, DaemonFiles, RunState, pid};
 use rustix::process::Signal;
 
