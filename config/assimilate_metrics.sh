@@ -13,7 +13,9 @@
 #   failure: assimilate_metrics.sh --error ERROR_MASK WU_NAME WU_ID BATCH
 #            writes results/<app>/<WU_NAME>/error.txt
 # Files are written under a temporary name and renamed into place, so nobody ever reads half a
-# file. The project directory and app come from BOINC_PROJECT_DIR and BOINC_APP, which
+# file; the temporary name carries this process's id, so two runs for the same workunit (a script
+# still finishing after its assimilator was killed, and the restarted assimilator's) never write
+# into each other's file. The project directory and app come from BOINC_PROJECT_DIR and BOINC_APP, which
 # script_assimilator sets (defaults: this script's parent directory, "mnist").
 # `script_assimilator --builtin copy_metrics` does the same in-process, byte for byte.
 # Exit status: 0 done, 2 bad arguments, 3 the metrics file is missing, other: a failed command.
@@ -38,9 +40,9 @@ check_name() {
     esac
 }
 
-# publish DIR NAME: moves DIR/.NAME.tmp to DIR/NAME.
+# publish DIR NAME: moves DIR/.NAME.tmp.<pid> to DIR/NAME.
 publish() {
-    mv -f "$1/.$2.tmp" "$1/$2"
+    mv -f "$1/.$2.tmp.$$" "$1/$2"
 }
 
 if [ "${1:-}" = "--error" ]; then
@@ -51,7 +53,7 @@ if [ "${1:-}" = "--error" ]; then
     dir=$project/results/$app/$wu_name
     mkdir -p "$dir"
     printf 'error_mask=%s\nwu_name=%s\nwu_id=%s\nbatch=%s\n' \
-        "$mask" "$wu_name" "$wu_id" "$batch" >"$dir/.error.txt.tmp"
+        "$mask" "$wu_name" "$wu_id" "$batch" >"$dir/.error.txt.tmp.$$"
     publish "$dir" error.txt
     exit 0
 fi
@@ -81,5 +83,5 @@ fi
 
 dir=$project/results/$app/$wu_name
 mkdir -p "$dir"
-cp "$src" "$dir/.metrics.json.tmp"
+cp "$src" "$dir/.metrics.json.tmp.$$"
 publish "$dir" metrics.json

@@ -2,7 +2,8 @@
 //!
 //! Every top-level field except `host` is a deterministic function of the job, the dataset and
 //! the app version: two hosts running the same job produce identical bytes there, and validators
-//! compare everything except `host`. `host` collects the facts about this particular run (times,
+//! compare everything except `host` (the rule is the `metrics-doc` crate's, shared with the
+//! validator). `host` collects the facts about this particular run (times,
 //! CPU, how the job was run). Floats are written by serde_json in their shortest round-trip form,
 //! which is deterministic; a non-finite value (a diverged run) is written as `null`.
 //!
@@ -137,11 +138,5 @@ pub fn weights_npy(state: &State) -> Vec<u8> {
 }
 
 /// The deterministic part of a metrics document: everything except `host`. Validators and tests
-/// compare this.
-pub fn deterministic_part(metrics_json: &serde_json::Value) -> serde_json::Value {
-    let mut v = metrics_json.clone();
-    if let Some(obj) = v.as_object_mut() {
-        obj.remove("host");
-    }
-    v
-}
+/// compare this; the rule lives in the `metrics-doc` crate, which the validator shares.
+pub use metrics_doc::deterministic_part;

@@ -83,16 +83,16 @@ fn queued_ids(queue: &Path) -> std::io::Result<Vec<u64>> {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli: Cli = daemon::parse_args();
-    let rt = match DaemonRuntime::start("demo_daemon", &cli.common).await {
-        Ok(rt) => rt.with_backoff(Backoff::new(
+    daemon::exit("demo_daemon", run(cli).await)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let rt = DaemonRuntime::start("demo_daemon", &cli.common)
+        .await?
+        .with_backoff(Backoff::new(
             Duration::from_millis(cli.backoff_ms),
             Duration::from_millis(cli.backoff_max_ms),
-        )),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start");
-            return ExitCode::FAILURE;
-        }
-    };
+        ));
     let queue = cli
         .queue
         .clone()
@@ -102,40 +102,33 @@ async fn main() -> ExitCode {
         .then(|| connect_options(rt.config().db_settings()));
     let item_time = Duration::from_millis(cli.item_ms);
 
-    let result = rt
-        .run(async |rt| {
-            if let Some(options) = &db {
-                check_database(options).await?;
-            }
-            let ids = queued_ids(&queue).map_err(|e| InfraError::new("reading the queue", e))?;
-            let mut handled = 0;
-            for id in ids.into_iter().filter(|&id| rt.modulo().contains(id)) {
-                if rt.should_stop() {
-                    break;
-                }
-                tracing::info!(item_id = id, "item started");
-                tokio::time::sleep(item_time).await;
-                let job = queue.join(format!("{id}.job"));
-                if let Err(e) = std::fs::rename(&job, queue.join(format!("{id}.done"))) {
-                    // A per-item error: log it and go on with the next item.
-                    tracing::error!(item_id = id, error = %e, "cannot finish item");
-                    continue;
-                }
-                tracing::info!(item_id = id, "item finished");
-                handled += 1;
-            }
-            Ok(if handled > 0 {
-                PassOutcome::DidWork
-            } else {
-                PassOutcome::Idle
-            })
-        })
-        .await;
-    match result {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "exiting");
-            ExitCode::FAILURE
+    rt.run(async |rt| {
+        if let Some(options) = &db {
+            check_database(options).await?;
         }
-    }
+        let ids = queued_ids(&queue).map_err(|e| InfraError::new("reading the queue", e))?;
+        let mut handled = 0;
+        for id in ids.into_iter().filter(|&id| rt.modulo().contains(id)) {
+            if rt.should_stop() {
+                break;
+            }
+            tracing::info!(item_id = id, "item started");
+            tokio::time::sleep(item_time).await;
+            let job = queue.join(format!("{id}.job"));
+            if let Err(e) = std::fs::rename(&job, queue.join(format!("{id}.done"))) {
+                // A per-item error: log it and go on with the next item.
+                tracing::error!(item_id = id, error = %e, "cannot finish item");
+                continue;
+            }
+            tracing::info!(item_id = id, "item finished");
+            handled += 1;
+        }
+        Ok(if handled > 0 {
+            PassOutcome::DidWork
+        } else {
+            PassOutcome::Idle
+        })
+    })
+    .await?;
+    Ok(())
 }

@@ -1,7 +1,10 @@
-//! Calendar dates from Unix time, in UTC, without a date crate.
+//! Calendar dates from Unix time, in UTC, through the `time` crate.
 //!
-//! Logs, `status` and the ops page print times as dates; the conversion is the well-known
-//! era-based one for the proleptic Gregorian calendar, kept here once.
+//! Logs, `status`, the ops page and db_purge's daily archive directories print times as
+//! dates; [`UtcTime`] is the one conversion they share, with BOINC's layouts
+//! (`YYYY-MM-DD HH:MM:SS` in logs, `YYYY_MM_DD` for archive directories).
+
+use time::OffsetDateTime;
 
 /// A moment split into UTC calendar fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -15,40 +18,39 @@ pub struct UtcTime {
 }
 
 impl UtcTime {
-    /// The UTC date and time of `unix` seconds since 1970-01-01 00:00:00.
+    /// The UTC date and time of `unix` seconds since 1970-01-01 00:00:00. Times beyond the
+    /// years ±9999 (no clock or database column holds them) are clamped to that range.
     pub fn from_unix(unix: i64) -> UtcTime {
-        let (year, month, day) = civil_from_days(unix.div_euclid(86_400));
-        let rem = unix.rem_euclid(86_400) as u32;
+        let t = OffsetDateTime::from_unix_timestamp(unix).unwrap_or(if unix < 0 {
+            time::PrimitiveDateTime::MIN.assume_utc()
+        } else {
+            time::PrimitiveDateTime::MAX.assume_utc()
+        });
         UtcTime {
-            year,
-            month,
-            day,
-            hour: rem / 3600,
-            minute: rem / 60 % 60,
-            second: rem % 60,
+            year: i64::from(t.year()),
+            month: u32::from(u8::from(t.month())),
+            day: u32::from(t.day()),
+            hour: u32::from(t.hour()),
+            minute: u32::from(t.minute()),
+            second: u32::from(t.second()),
         }
     }
 
     /// `YYYY{sep}MM{sep}DD HH:MM:SS`.
     pub fn format(&self, date_sep: char) -> String {
         format!(
-            "{:04}{date_sep}{:02}{date_sep}{:02} {:02}:{:02}:{:02}",
-            self.year, self.month, self.day, self.hour, self.minute, self.second
+            "{} {:02}:{:02}:{:02}",
+            self.format_date(date_sep),
+            self.hour,
+            self.minute,
+            self.second
         )
     }
-}
 
-/// Days since 1970-01-01 to (year, month, day).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
+    /// `YYYY{sep}MM{sep}DD`.
+    pub fn format_date(&self, sep: char) -> String {
+        format!("{:04}{sep}{:02}{sep}{:02}", self.year, self.month, self.day)
+    }
 }
 
 #[cfg(test)]
@@ -68,5 +70,15 @@ mod tests {
             "2023/11/14 22:13:20"
         );
         assert_eq!(UtcTime::from_unix(-1).format('-'), "1969-12-31 23:59:59");
+        assert_eq!(
+            UtcTime::from_unix(1_704_067_199).format_date('_'),
+            "2023_12_31"
+        );
+    }
+
+    #[test]
+    fn out_of_range_times_are_clamped() {
+        assert_eq!(UtcTime::from_unix(i64::MAX).year, 9999);
+        assert_eq!(UtcTime::from_unix(i64::MIN).year, -9999);
     }
 }

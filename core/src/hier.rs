@@ -101,6 +101,33 @@ fn name_problem(name: &[u8]) -> Option<NameProblem> {
     None
 }
 
+/// One file hierarchy on disk (the project's `download/` or `upload/`) with its fan-out: where
+/// the daemons find a file by its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hierarchy {
+    pub root: PathBuf,
+    pub fanout: u32,
+}
+
+impl Hierarchy {
+    pub fn new(root: impl Into<PathBuf>, fanout: u32) -> Hierarchy {
+        Hierarchy {
+            root: root.into(),
+            fanout,
+        }
+    }
+
+    /// The path of the file `name` ([`dir_hier_path`]): refuses names that are not one plain
+    /// path component, so a forged name cannot point outside the root.
+    pub fn path<N: AsRef<[u8]> + ?Sized>(&self, name: &N) -> Result<PathBuf, HierError> {
+        dir_hier_path(&self.root, name, self.fanout)
+    }
+
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
 /// The fan-out subdirectory for `name` (`None` for fanout 0, the flat layout). Pure: any bytes
 /// are hashed; callers that build paths use [`dir_hier_path`], which also checks the name.
 pub fn hash_dir(name: &[u8], fanout: u32) -> Option<String> {

@@ -39,7 +39,7 @@
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool};
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor};
@@ -251,7 +251,7 @@ async fn remove_stale(conn: &mut MySqlConnection) {
     else {
         return;
     };
-    let now = unix_now();
+    let now = u64::try_from(crate::clock::now_i64()).unwrap_or(0);
     for name in names {
         let created = name
             .strip_prefix(NAME_PREFIX)
@@ -264,18 +264,16 @@ async fn remove_stale(conn: &mut MySqlConnection) {
     }
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs())
-}
-
 /// `rbt_<unix time>_<pid>_<counter>`: unique across concurrent test
 /// processes on one machine, and dated for [`remove_stale`].
 fn unique_name() -> String {
     static COUNTER: AtomicU32 = AtomicU32::new(0);
     let n = COUNTER.fetch_add(1, Ordering::Relaxed);
-    format!("{NAME_PREFIX}{}_{}_{n}", unix_now(), std::process::id())
+    format!(
+        "{NAME_PREFIX}{}_{}_{n}",
+        crate::clock::now_i64(),
+        std::process::id()
+    )
 }
 
 /// The parts of DATABASE_URL we use.
@@ -509,6 +507,6 @@ mod tests {
             .unwrap()
             .parse()
             .unwrap();
-        assert!(t.abs_diff(unix_now()) < 5);
+        assert!(t.abs_diff(u64::try_from(crate::clock::now_i64()).unwrap()) < 5);
     }
 }

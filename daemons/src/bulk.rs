@@ -281,15 +281,6 @@ pub enum BulkError {
     Sql(#[from] sqlx::Error),
 }
 
-/// Whether a database error is worth retrying the whole transaction for: a deadlock (1213) or a
-/// lock wait timeout (1205), which happen when two writers touch the same rows (two validators
-/// crediting one user, a validator and the scheduler on one host).
-pub fn is_retryable(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .and_then(|d| d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
-        .is_some_and(|m| matches!(m.number(), 1205 | 1213))
-}
-
 /// Comma-separated integer list for an `IN (...)` clause (ids come from our own queries).
 pub fn id_list(ids: impl IntoIterator<Item = i64>) -> String {
     let mut out = String::new();

@@ -626,8 +626,15 @@ async fn two_validators_with_mod_2_lose_no_credit_or_statistics_on_shared_hosts(
     };
     let a = p.spawn("sample_bitwise_validator", &args("0"));
     let b = p.spawn("sample_bitwise_validator", &args("1"));
-    for child in [a, b] {
-        let out = child.wait_with_output().unwrap();
+    // Both logs are drained at once: a validator whose stderr pipe filled up while the test
+    // waited for the other one would stop in the middle of its transaction, holding the host
+    // rows the other one waits for.
+    let outputs: Vec<_> = [a, b]
+        .into_iter()
+        .map(|child| std::thread::spawn(move || child.wait_with_output().unwrap()))
+        .collect();
+    for output in outputs {
+        let out = output.join().unwrap();
         assert!(
             out.status.success(),
             "{}",

@@ -9,7 +9,7 @@ use rboinc_core::state::BatchState;
 use crate::store::{
     self, ROUND_CANCELLED, ROUND_CREATED, ROUND_QUEUED, SERIES_CANCELLED, SeriesRow,
 };
-use rboinc_tools::project::unix_now;
+use rboinc_core::clock::now_i32;
 
 /// What a cancel did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -19,7 +19,7 @@ pub struct Cancelled {
 }
 
 pub async fn cancel(pool: &db::Pool, series: &SeriesRow) -> Result<Cancelled, sqlx::Error> {
-    let now = unix_now();
+    let now = now_i32();
     let mut tx = pool.begin().await?;
     store::set_series_state(&mut *tx, series.id, SERIES_CANCELLED).await?;
     let dropped =

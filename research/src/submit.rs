@@ -21,8 +21,9 @@ use crate::job_files::{
 };
 use crate::params::{SeriesParams, seeds_from_base};
 use crate::store::{self, ROUND_CREATED, ROUND_QUEUED, SERIES_ACTIVE, SeriesRow};
+use rboinc_core::clock::now_i32;
 use rboinc_tools::create_work::{self, CreateWorkError, InputArg, WorkCreator};
-use rboinc_tools::project::{Project, unix_now};
+use rboinc_tools::project::Project;
 
 /// What a researcher asks for.
 #[derive(Debug, Clone)]
@@ -127,7 +128,7 @@ pub async fn submit(
     let name = o
         .name
         .clone()
-        .unwrap_or_else(|| format!("series_{}", unix_now()));
+        .unwrap_or_else(|| format!("series_{}", now_i32()));
     check_name(&name)?;
     if !o.dataset.exists() {
         return Err(SeriesError::MissingDataset(o.dataset.clone()));
@@ -269,7 +270,7 @@ async fn write_series(
     user_id: UserId,
 ) -> Result<Written, SeriesError> {
     let started = Instant::now();
-    let now = unix_now();
+    let now = now_i32();
     let batch_id = batch::insert(
         &mut *tx,
         &batch::NewBatch {

@@ -9,8 +9,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use rboinc_core::db::host;
+use rboinc_core::run_files::lock;
 use rboinc_research::{health, store};
-use rboinc_tools::daemons_ctl::{Controller, lock};
+use rboinc_tools::daemons_ctl::Controller;
 
 fn mnist_10k() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../app/data/mnist-10k")

@@ -11,7 +11,6 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::Router;
 use axum::extract::{FromRef, Query, State};
@@ -251,9 +250,7 @@ async fn create_account(
             error(ERR_DB_NOT_UNIQUE, None)
         });
     }
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i32);
+    let now = rboinc_core::clock::now_i32();
     let mut conn = pool.acquire().await?;
     let created = user::create_account(
         &mut conn,

@@ -368,7 +368,7 @@ async fn the_page_shows_daemons_jobs_series_hosts_and_errors() {
 async fn the_snapshot_counts_match_the_tables() {
     let b = busy_project().await;
     let h = &b.h;
-    let now = ops::clock::unix_now();
+    let now = rboinc_core::clock::now_i64();
     let s = snapshot::snapshot(h.project.pool(), now).await.unwrap();
     let mnist = s.apps.iter().find(|a| a.name == "mnist").unwrap();
     let r = &mnist.results;

@@ -226,7 +226,7 @@ impl TestProject {
             prepared.push(creator.prepare(&spec)?);
         }
         let mut conn = self.pool().acquire().await?;
-        let now = rboinc_tools::project::unix_now();
+        let now = rboinc_core::clock::now_i32();
         Ok(create_work::insert(&mut conn, &prepared, now).await?)
     }
 
@@ -236,7 +236,7 @@ impl TestProject {
     /// (or reported) in this very second are moved back one second first, so a test need not
     /// sleep.
     pub async fn run_transitioner(&self) -> anyhow::Result<()> {
-        let now = rboinc_tools::project::unix_now();
+        let now = rboinc_core::clock::now_i32();
         sqlx::query("UPDATE workunit SET transition_time = ? WHERE transition_time >= ? AND transition_time <= ?")
             .bind(now - 1)
             .bind(now - 1)
@@ -260,7 +260,7 @@ impl TestProject {
                 email_addr: email,
                 name,
                 client_passwd_hash: &rboinc_core::auth::client_passwd_hash("password", email),
-                create_time: rboinc_tools::project::unix_now(),
+                create_time: rboinc_core::clock::now_i32(),
                 country: "International",
                 show_hosts: true,
             },

@@ -15,9 +15,7 @@ use rboinc_core::state::{AssimilateState, Outcome, ServerState, ValidateState};
 /// `metrics.json` without its `host` object (the only part allowed to differ between runs).
 fn deterministic(path: &std::path::Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
-    v.as_object_mut().unwrap().remove("host");
-    v
+    metrics_doc::deterministic_part(&serde_json::from_str(&text).unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -73,11 +73,3 @@ impl Project {
         self.root().join("reports")
     }
 }
-
-/// Seconds since the epoch, as BOINC's `time(0)` in an `INTEGER` column.
-pub fn unix_now() -> i32 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    i32::try_from(secs).unwrap_or(i32::MAX)
-}

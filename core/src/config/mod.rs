@@ -250,6 +250,16 @@ impl Config {
     pub fn option(&self, name: &str) -> Option<&str> {
         self.options.get(name)
     }
+
+    /// The upload hierarchy: `<upload_dir>` with `<uldl_dir_fanout>`.
+    pub fn upload_hier(&self) -> crate::hier::Hierarchy {
+        crate::hier::Hierarchy::new(self.upload_dir.clone(), self.uldl_dir_fanout)
+    }
+
+    /// The download hierarchy: `<download_dir>` with `<uldl_dir_fanout>`.
+    pub fn download_hier(&self) -> crate::hier::Hierarchy {
+        crate::hier::Hierarchy::new(self.download_dir.clone(), self.uldl_dir_fanout)
+    }
 }
 
 fn read(path: &Path) -> Result<String, ConfigError> {

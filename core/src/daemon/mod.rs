@@ -18,6 +18,8 @@
 //!   [`InfraError`]; the loop logs it, backs off (1 s doubling to 60 s) and
 //!   retries, so a daemon never crash-loops while the database restarts.
 //! - [`ModSlice`]: `--mod N I` as an SQL predicate and a Rust check.
+//! - [`exit`]: the end of every daemon's `main`: the run's result as an exit status, the
+//!   error chain logged and printed.
 //!
 //! # Writing a daemon
 //!
@@ -43,38 +45,31 @@
 //! #[tokio::main]
 //! async fn main() -> ExitCode {
 //!     let cli: Cli = daemon::parse_args();
-//!     let rt = match DaemonRuntime::start("marker", &cli.common).await {
-//!         Ok(rt) => rt,
-//!         Err(e) => {
-//!             tracing::error!(error = %e, "cannot start");
-//!             return ExitCode::FAILURE;
-//!         }
-//!     };
+//!     daemon::exit("marker", run(cli).await) // 0, or 1 with the error chain logged
+//! }
+//!
+//! async fn run(cli: Cli) -> anyhow::Result<()> {
+//!     use anyhow::Context;
+//!     let rt = DaemonRuntime::start("marker", &cli.common).await.context("starting")?;
 //!     // Build the pool lazily: it connects on first use, so a database
 //!     // that is down at start-up is just a failed pass, retried.
-//!     // let pool = rboinc_core::db::pool_lazy(rt.config());
-//!     let result = rt
-//!         .run(async |rt| {
-//!             let predicate = rt.modulo().sql_predicate("id"); // "id % 2 = 0" or "TRUE"
-//!             let ids: Vec<u64> = fetch_due(&predicate, cli.batch).await?; // `?`: InfraError
-//!             for id in &ids {
-//!                 if rt.should_stop() {
-//!                     break; // finish nothing half-way: the stop is seen between items
-//!                 }
-//!                 if let Err(e) = handle(*id).await {
-//!                     tracing::error!(wu_id = id, error = %e, "cannot handle workunit");
-//!                 }
+//!     // let pool = rboinc_core::db::connect_lazy(rt.config().db_settings());
+//!     rt.run(async |rt| {
+//!         let predicate = rt.modulo().sql_predicate("id"); // "id % 2 = 0" or "TRUE"
+//!         let ids: Vec<u64> = fetch_due(&predicate, cli.batch).await?; // `?`: InfraError
+//!         for id in &ids {
+//!             if rt.should_stop() {
+//!                 break; // finish nothing half-way: the stop is seen between items
 //!             }
-//!             Ok(if ids.is_empty() { PassOutcome::Idle } else { PassOutcome::DidWork })
-//!         })
-//!         .await;
-//!     match result {
-//!         Ok(_) => ExitCode::SUCCESS,
-//!         Err(e) => {
-//!             tracing::error!(error = %e, "exiting");
-//!             ExitCode::FAILURE
+//!             if let Err(e) = handle(*id).await {
+//!                 tracing::error!(wu_id = id, error = %e, "cannot handle workunit");
+//!             }
 //!         }
-//!     }
+//!         Ok(if ids.is_empty() { PassOutcome::Idle } else { PassOutcome::DidWork })
+//!     })
+//!     .await
+//!     .context("running")?;
+//!     Ok(())
 //! }
 //! # async fn fetch_due(_p: &str, _n: u32) -> Result<Vec<u64>, std::io::Error> { Ok(vec![]) }
 //! # async fn handle(_id: u64) -> Result<(), std::io::Error> { Ok(()) }
@@ -104,12 +99,16 @@
 
 mod args;
 mod backoff;
+mod error;
+mod exit;
 mod modulo;
 mod runtime;
 mod shutdown;
 
 pub use args::{CommonDaemonArgs, normalize_args, parse_args, try_parse_args_from};
 pub use backoff::Backoff;
+pub use error::{BoxError, DaemonError, InfraError};
+pub use exit::exit;
 pub use modulo::{ModError, ModSlice};
-pub use runtime::{BoxError, DaemonError, DaemonRuntime, InfraError, PassOutcome, Stopped};
+pub use runtime::{DaemonRuntime, PassOutcome, Stopped};
 pub use shutdown::{Shutdown, StopReason, StopSignal};

@@ -3,6 +3,7 @@
 //! workunit's `opaque` value, as BOINC's validator writes it.
 
 use sqlx::mysql::MySqlExecutor;
+use sqlx::{MySql, MySqlConnection, QueryBuilder};
 
 use super::ids::UserId;
 
@@ -24,6 +25,24 @@ pub async fn insert(
         .execute(ex)
         .await?;
     Ok(done.rows_affected() == 1)
+}
+
+/// Records the pairs `(user, job)`, 1,000 per statement; pairs already recorded are kept as
+/// they are (the validator's batch write).
+pub async fn insert_many(
+    conn: &mut MySqlConnection,
+    pairs: &[(UserId, i64)],
+) -> Result<(), sqlx::Error> {
+    for chunk in pairs.chunks(1000) {
+        let mut q: QueryBuilder<MySql> =
+            QueryBuilder::new("INSERT INTO credited_job (userid, workunitid) ");
+        q.push_values(chunk, |mut v, (user, job)| {
+            v.push_bind(*user).push_bind(*job);
+        });
+        q.push(" ON DUPLICATE KEY UPDATE userid = userid");
+        q.build().persistent(false).execute(&mut *conn).await?;
+    }
+    Ok(())
 }
 
 pub async fn for_user(

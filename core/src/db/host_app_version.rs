@@ -64,6 +64,24 @@ pub async fn for_host(
         .await
 }
 
+/// Throttles a host that keeps failing with this app version to one job a day (the validator's
+/// `--check_punitive`); false if the host has no row for the version.
+pub async fn throttle(
+    ex: impl MySqlExecutor<'_>,
+    host_id: HostId,
+    app_version_id: i64,
+) -> Result<bool, sqlx::Error> {
+    let done = sqlx::query(
+        "UPDATE host_app_version SET max_jobs_per_day = 1, n_jobs_today = 1 \
+         WHERE host_id = ? AND app_version_id = ?",
+    )
+    .bind(host_id)
+    .bind(app_version_id)
+    .execute(ex)
+    .await?;
+    Ok(done.rows_affected() != 0)
+}
+
 /// Inserts `row`; an existing (host, version) pair is a unique violation.
 pub async fn insert(
     ex: impl MySqlExecutor<'_>,

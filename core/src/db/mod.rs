@@ -9,6 +9,7 @@
 //! - [`schema`]: the 17 BOINC tables as expected and as found; [`difference`]:
 //!   which differences we can live with.
 //! - [`found_rows`]: UPDATE counts mean rows *matched*, as in BOINC.
+//! - [`conflict`]: [`is_retryable`], the deadlock / lock wait timeout test before a retry.
 //! - one module per table ([`workunit`], [`result`], [`app`], ...): a typed
 //!   row (`WorkunitRow`, `ResultRow`, ...) and one small function per query.
 //! - [`ids`]: id newtypes; [`text`]: reading NULL/BLOB text columns.
@@ -27,6 +28,7 @@
 pub mod app;
 pub mod app_version;
 pub mod batch;
+pub mod conflict;
 pub mod credited_job;
 pub mod difference;
 pub mod found_rows;
@@ -43,6 +45,7 @@ pub mod text;
 pub mod user;
 pub mod workunit;
 
+pub use conflict::is_retryable;
 pub use ids::{
     AppId, AppVersionId, BatchId, HostId, PlatformId, ResultId, TeamId, UserId, WorkunitId,
 };

@@ -171,14 +171,3 @@ pub async fn set_transition_time(
         .await?;
     Ok(found_rows::applied(&done))
 }
-
-/// Ids of the jobs of a batch, by id.
-pub async fn ids_in_batch(
-    ex: impl MySqlExecutor<'_>,
-    batch: BatchId,
-) -> Result<Vec<WorkunitId>, sqlx::Error> {
-    sqlx::query_scalar("SELECT id FROM workunit WHERE batch = ? ORDER BY id")
-        .bind(batch)
-        .fetch_all(ex)
-        .await
-}

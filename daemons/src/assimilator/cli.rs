@@ -2,7 +2,6 @@
 //! `sample_dummy_assimilator`); their `main.rs` files only parse and call [`run`].
 
 use std::ffi::OsString;
-use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,7 +11,6 @@ use rboinc_core::db;
 
 use super::copy_metrics::CopyMetrics;
 use super::handler::{Handler, InProcess, ScriptRunner};
-use super::output_files::UploadHier;
 use super::script::ScriptSpec;
 use super::{Assimilator, AssimilatorOptions, DEFAULT_BATCH_SIZE};
 
@@ -115,51 +113,37 @@ impl ScriptAssimilatorCli {
 }
 
 /// Runs an assimilator daemon until it is told to stop (or one pass with `--one_pass`).
-/// Exit status: 0 when stopped or done, 1 when it cannot start or a one-pass run's database
-/// work failed. A failing script does not change the exit status: the workunit stays READY.
-pub async fn run(name: &str, args: AssimilatorArgs, choice: HandlerChoice) -> ExitCode {
+/// An error means it could not start or a one-pass run's database work failed (exit status 1
+/// through `rboinc_core::daemon::exit`). A failing script is not an error of the run: the
+/// workunit stays READY.
+pub async fn run(name: &str, args: AssimilatorArgs, choice: HandlerChoice) -> anyhow::Result<()> {
+    use anyhow::Context;
     let mut common = args.common.clone();
     common.one_pass |= args.one_pass_n_wu.is_some();
-    let rt = match DaemonRuntime::start(name, &common).await {
-        Ok(rt) => rt.with_default_sleep_interval(SLEEP_INTERVAL),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start");
-            return ExitCode::FAILURE;
+    let rt = DaemonRuntime::start(name, &common)
+        .await
+        .context("starting")?
+        .with_default_sleep_interval(SLEEP_INTERVAL);
+    let mut assimilator = start(&rt, &args, choice).await.context("starting")?;
+    let dont_update_db = args.dont_update_db;
+    rt.run(async |rt| {
+        let report = assimilator.pass(rt.modulo(), rt.shutdown()).await?;
+        if report.failed > 0 || report.waiting > 0 {
+            tracing::warn!(
+                failed = report.failed,
+                waiting_for_retry = report.waiting,
+                "some workunits could not be assimilated; they stay READY"
+            );
         }
-    };
-    match start(&rt, &args, choice).await {
-        Ok(mut assimilator) => {
-            let dont_update_db = args.dont_update_db;
-            let result = rt
-                .run(async |rt| {
-                    let report = assimilator.pass(rt.modulo(), rt.shutdown()).await?;
-                    if report.failed > 0 || report.waiting > 0 {
-                        tracing::warn!(
-                            failed = report.failed,
-                            waiting_for_retry = report.waiting,
-                            "some workunits could not be assimilated; they stay READY"
-                        );
-                    }
-                    Ok(if report.assimilated > 0 && !dont_update_db {
-                        PassOutcome::DidWork
-                    } else {
-                        PassOutcome::Idle
-                    })
-                })
-                .await;
-            match result {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(e) => {
-                    tracing::error!(error = %e, "exiting");
-                    ExitCode::FAILURE
-                }
-            }
-        }
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "cannot start");
-            ExitCode::FAILURE
-        }
-    }
+        Ok(if report.assimilated > 0 && !dont_update_db {
+            PassOutcome::DidWork
+        } else {
+            PassOutcome::Idle
+        })
+    })
+    .await
+    .context("running")?;
+    Ok(())
 }
 
 async fn start(
@@ -175,10 +159,7 @@ async fn start(
         .await
         .context("looking up the app")?
         .with_context(|| format!("there is no app named {app_name:?}"))?;
-    let upload = UploadHier {
-        dir: config.upload_dir.clone(),
-        fanout: config.uldl_dir_fanout,
-    };
+    let upload = config.upload_hier();
     let root = rt.project().root();
     let handler = match choice {
         HandlerChoice::Dummy => Handler::InProcess(InProcess::Dummy),

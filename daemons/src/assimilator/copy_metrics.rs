@@ -18,9 +18,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use rboinc_core::hier::{self, HierError};
+use rboinc_core::hier::{self, HierError, Hierarchy};
+use rboinc_core::job_files::{OutputFileError, output_files};
 
-use super::output_files::{OutputFilesError, UploadHier, output_files};
 use super::queue::ReadyWorkunit;
 
 /// The logical name of the mnist app's metrics file.
@@ -32,7 +32,7 @@ pub const ERROR_FILE: &str = "error.txt";
 #[derive(Debug, thiserror::Error)]
 pub enum CopyMetricsError {
     #[error(transparent)]
-    OutputFiles(#[from] OutputFilesError),
+    OutputFiles(#[from] OutputFileError),
     #[error("the canonical result has no output file with logical name {METRICS}")]
     NoMetricsFile,
     #[error("refusing to file under this name: {0}")]
@@ -49,7 +49,7 @@ pub enum CopyMetricsError {
 /// The built-in handler's settings.
 #[derive(Debug, Clone)]
 pub struct CopyMetrics {
-    pub upload: UploadHier,
+    pub upload: Hierarchy,
     /// `<project>/results/<app>`.
     pub app_results_dir: PathBuf,
 }
@@ -57,7 +57,7 @@ pub struct CopyMetrics {
 impl CopyMetrics {
     /// The handler for `app` in `project_root`. The app name becomes a directory name, so it
     /// must be a plain path component.
-    pub fn new(project_root: &Path, app: &str, upload: UploadHier) -> Result<Self, HierError> {
+    pub fn new(project_root: &Path, app: &str, upload: Hierarchy) -> Result<Self, HierError> {
         hier::check_file_name(app.as_bytes())?;
         Ok(CopyMetrics {
             upload,
@@ -71,12 +71,12 @@ impl CopyMetrics {
         let dir = self.app_results_dir.join(&wu.name);
         match &wu.canonical {
             Some(canonical) => {
-                let files = output_files(&canonical.xml_doc_in)?;
+                let files = output_files(&canonical.xml_doc_in, &self.upload)?;
                 let metrics = files
                     .iter()
                     .find(|f| f.open_name == METRICS)
                     .ok_or(CopyMetricsError::NoMetricsFile)?;
-                let source = self.upload.path(&metrics.name)?;
+                let source = metrics.path.clone();
                 // Read the source before creating anything, so a missing upload leaves no
                 // empty result directory behind. (Metrics files are small; a plain read and
                 // write is cheaper here than a kernel copy.)
@@ -146,11 +146,8 @@ mod tests {
 
     fn setup() -> (tempfile::TempDir, CopyMetrics) {
         let dir = tempfile::tempdir().unwrap();
-        let upload = UploadHier {
-            dir: dir.path().join("upload"),
-            fanout: 16,
-        };
-        fs::create_dir(&upload.dir).unwrap();
+        let upload = Hierarchy::new(dir.path().join("upload"), 16);
+        fs::create_dir(&upload.root).unwrap();
         let handler = CopyMetrics::new(dir.path(), "mnist", upload).unwrap();
         (dir, handler)
     }
@@ -180,7 +177,7 @@ mod tests {
     #[test]
     fn copies_metrics_and_leaves_no_temporary_file() {
         let (dir, handler) = setup();
-        let src = hier::create_dir_hier_path(&handler.upload.dir, "w_0_r1_0", 16).unwrap();
+        let src = hier::create_dir_hier_path(&handler.upload.root, "w_0_r1_0", 16).unwrap();
         fs::write(&src, b"{\"val_acc\":0.9}").unwrap();
         handler.assimilate(&wu("w", Some(DOC))).unwrap();
         let out = dir.path().join("results/mnist/w");

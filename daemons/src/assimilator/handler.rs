@@ -13,10 +13,10 @@ use std::path::PathBuf;
 use std::process::{ExitStatus, Stdio};
 use std::sync::Arc;
 
-use rboinc_core::hier::HierError;
+use rboinc_core::hier::Hierarchy;
+use rboinc_core::job_files::{OutputFileError, output_files};
 
 use super::copy_metrics::{CopyMetrics, CopyMetricsError};
-use super::output_files::{OutputFilesError, UploadHier, output_files};
 use super::queue::ReadyWorkunit;
 use super::script::{ScriptSpec, error_args};
 
@@ -28,7 +28,7 @@ const MAX_LOGGED_OUTPUT: usize = 4096;
 pub struct ScriptRunner {
     pub spec: ScriptSpec,
     pub program: PathBuf,
-    pub upload: UploadHier,
+    pub upload: Hierarchy,
     /// Extra environment for the program (`BOINC_PROJECT_DIR`, `BOINC_APP`).
     pub env: Vec<(String, OsString)>,
 }
@@ -65,9 +65,7 @@ impl InProcess {
 #[derive(Debug, thiserror::Error)]
 pub enum HandlerError {
     #[error("cannot list the canonical result's output files: {0}")]
-    OutputFiles(#[from] OutputFilesError),
-    #[error("refusing an output file name: {0}")]
-    BadName(#[from] HierError),
+    OutputFiles(#[from] OutputFileError),
     #[error("cannot start {program}: {source}")]
     Spawn {
         program: PathBuf,
@@ -104,14 +102,10 @@ impl ScriptRunner {
     pub fn args(&self, wu: &ReadyWorkunit) -> Result<Vec<OsString>, HandlerError> {
         match &wu.canonical {
             Some(canonical) => {
-                let files = output_files(&canonical.xml_doc_in)?;
-                Ok(self.spec.success_args(
-                    wu,
-                    canonical.id.get(),
-                    canonical.elapsed_time,
-                    &files,
-                    &self.upload,
-                )?)
+                let files = output_files(&canonical.xml_doc_in, &self.upload)?;
+                Ok(self
+                    .spec
+                    .success_args(wu, canonical.id.get(), canonical.elapsed_time, &files))
             }
             // Also when canonical_resultid names a result that no longer exists: the generic
             // part has set error_mask NO_CANONICAL_RESULT, and the error form says so (BOINC

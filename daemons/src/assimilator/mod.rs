@@ -13,13 +13,12 @@
 //!   one UPDATE instead of several statements per workunit.
 //!
 //! Map: [`queue`] (SQL), [`handler`] (dummy, script, built-in), [`script`] (the `--script`
-//! words), [`copy_metrics`] (the built-in), [`output_files`] (the canonical result's files),
+//! words), [`copy_metrics`] (the built-in; output files come from `rboinc_core::job_files`),
 //! [`cli`] (the binaries' flags and start-up).
 
 pub mod cli;
 pub mod copy_metrics;
 pub mod handler;
-pub mod output_files;
 pub mod queue;
 pub mod script;
 
@@ -149,7 +148,7 @@ impl Assimilator {
                     .insert(id, now + self.options.retry_interval);
             }
             if !self.options.dont_update_db {
-                queue::mark_done(&self.pool, &done, unix_now())
+                queue::mark_done(&self.pool, &done, rboinc_core::clock::now_i32())
                     .await
                     .map_err(|e| InfraError::new("marking workunits assimilated", e))?;
             }
@@ -322,11 +321,4 @@ fn log_outcome(outcome: Result<(), HandlerError>) -> bool {
             false
         }
     }
-}
-
-fn unix_now() -> i32 {
-    let secs = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    i32::try_from(secs).unwrap_or(i32::MAX)
 }

@@ -28,9 +28,8 @@
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
-use super::output_files::{OutputFile, UploadHier};
 use super::queue::ReadyWorkunit;
-use rboinc_core::hier::HierError;
+use rboinc_core::job_files::OutputFile;
 
 /// One argument word of `--script`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -118,19 +117,18 @@ impl ScriptSpec {
         result_id: i64,
         runtime: f64,
         files: &[OutputFile],
-        upload: &UploadHier,
-    ) -> Result<Vec<OsString>, HierError> {
+    ) -> Vec<OsString> {
         let mut args: Vec<OsString> = Vec::new();
         for token in &self.tokens {
             match token {
                 Token::Files => {
                     for f in files {
-                        args.push(upload.path(&f.name)?.into_os_string());
+                        args.push(f.path.clone().into_os_string());
                     }
                 }
                 Token::Files2 => {
                     for f in files {
-                        args.push(upload.path(&f.name)?.into_os_string());
+                        args.push(f.path.clone().into_os_string());
                         args.push(f.open_name.clone().into());
                     }
                 }
@@ -141,7 +139,7 @@ impl ScriptSpec {
                 Token::BatchId => args.push(wu.batch.to_string().into()),
             }
         }
-        Ok(args)
+        args
     }
 }
 
@@ -160,6 +158,7 @@ pub fn error_args(wu: &ReadyWorkunit) -> Vec<OsString> {
 mod tests {
     use super::*;
     use rboinc_core::db::{BatchId, ResultId, WorkunitId};
+    use rboinc_core::hier::Hierarchy;
     use rboinc_core::state::ErrorMask;
 
     fn wu() -> ReadyWorkunit {
@@ -180,17 +179,9 @@ mod tests {
     const UPLOAD: &str = "/p/upload";
 
     fn files() -> Vec<OutputFile> {
-        vec![OutputFile {
-            name: "a24_0_r100001_0".into(),
-            open_name: "out".into(),
-        }]
-    }
-
-    fn upload() -> UploadHier {
-        UploadHier {
-            dir: UPLOAD.into(),
-            fanout: 1024,
-        }
+        let doc =
+            "<file_ref><file_name>a24_0_r100001_0</file_name><open_name>out</open_name></file_ref>";
+        rboinc_core::job_files::output_files(doc, &Hierarchy::new(UPLOAD, 1024)).unwrap()
     }
 
     #[test]
@@ -199,9 +190,7 @@ mod tests {
         let spec =
             ScriptSpec::parse("argv.sh wu_name wu_id result_id runtime batch_id files2").unwrap();
         assert_eq!(spec.program, "argv.sh");
-        let args = spec
-            .success_args(&wu(), 1, 123.456, &files(), &upload())
-            .unwrap();
+        let args = spec.success_args(&wu(), 1, 123.456, &files());
         assert_eq!(
             strings(args),
             [
@@ -220,9 +209,7 @@ mod tests {
     fn the_default_words_are_wu_id_files() {
         let spec = ScriptSpec::parse("argv.sh").unwrap();
         assert_eq!(spec.tokens, [Token::WuId, Token::Files]);
-        let args = spec
-            .success_args(&wu(), 1, 0.0, &files(), &upload())
-            .unwrap();
+        let args = spec.success_args(&wu(), 1, 0.0, &files());
         assert_eq!(strings(args), ["1", "/p/upload/d/a24_0_r100001_0"]);
     }
 
@@ -268,7 +255,7 @@ mod tests {
             (1e-7, "0.000000"),
             (2.5e6, "2500000.000000"),
         ] {
-            let args = spec.success_args(&wu(), 1, t, &[], &upload()).unwrap();
+            let args = spec.success_args(&wu(), 1, t, &[]);
             assert_eq!(strings(args), [want]);
         }
     }

@@ -7,5 +7,5 @@ use rboinc_daemons::db_purge::cli::{self, DbPurgeCli};
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli: DbPurgeCli = rboinc_core::daemon::parse_args();
-    cli::run(cli).await
+    rboinc_core::daemon::exit("db_purge", cli::run(cli).await)
 }

@@ -7,5 +7,5 @@ use rboinc_daemons::file_deleter::cli::{self, FileDeleterCli};
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli: FileDeleterCli = rboinc_core::daemon::parse_args();
-    cli::run(cli).await
+    rboinc_core::daemon::exit("file_deleter", cli::run(cli).await)
 }

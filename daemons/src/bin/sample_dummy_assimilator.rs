@@ -8,5 +8,6 @@ use rboinc_daemons::assimilator::cli::{self, DummyAssimilatorCli, HandlerChoice}
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli: DummyAssimilatorCli = rboinc_core::daemon::parse_args();
-    cli::run("sample_dummy_assimilator", cli.args, HandlerChoice::Dummy).await
+    let result = cli::run("sample_dummy_assimilator", cli.args, HandlerChoice::Dummy).await;
+    rboinc_core::daemon::exit("sample_dummy_assimilator", result)
 }

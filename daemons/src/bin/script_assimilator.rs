@@ -8,5 +8,8 @@ use rboinc_daemons::assimilator::cli::{self, ScriptAssimilatorCli};
 async fn main() -> ExitCode {
     let cli: ScriptAssimilatorCli = rboinc_core::daemon::parse_args();
     let choice = cli.handler_choice();
-    cli::run("script_assimilator", cli.args, choice).await
+    rboinc_core::daemon::exit(
+        "script_assimilator",
+        cli::run("script_assimilator", cli.args, choice).await,
+    )
 }

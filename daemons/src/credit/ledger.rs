@@ -236,6 +236,42 @@ impl CreditLedger {
     }
 }
 
+#[cfg(test)]
+impl CreditLedger {
+    /// A ledger holding `hosts`, each owned by the user with the same id, in no team (for unit
+    /// tests of the code that grants credit).
+    pub(crate) fn with_hosts(hosts: &[HostId]) -> Self {
+        let mut l = CreditLedger::default();
+        for &h in hosts {
+            let userid = UserId(h.get());
+            l.hosts.insert(
+                h,
+                HostEntry {
+                    userid,
+                    read: (0.0, Totals::default()),
+                    now: (0.0, Totals::default()),
+                },
+            );
+            l.users.insert(
+                userid,
+                AccountEntry {
+                    teamid: TeamId(0),
+                    granted: 0.0,
+                    expavg_credit: 0.0,
+                    expavg_time: 0.0,
+                    touched: false,
+                },
+            );
+        }
+        l
+    }
+
+    /// The total credit of a host so far.
+    pub(crate) fn host_total_credit(&self, host: HostId) -> Option<f64> {
+        self.hosts.get(&host).map(|h| h.now.1.total_credit)
+    }
+}
+
 impl AccountEntry {
     fn credit(&mut self, start_time: f64, credit: f64, now: f64) {
         decay_average(

@@ -15,10 +15,12 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use flate2::Compression as GzLevel;
 use flate2::write::GzEncoder;
+use rboinc_core::calendar::UtcTime;
+use rboinc_core::clock;
 use zip::ZipWriter;
 use zip::write::{SimpleFileOptions, StreamWriter};
 
@@ -129,7 +131,7 @@ impl ArchiveSet {
     /// or two; call from `spawn_blocking`).
     pub fn open(settings: &ArchiveSettings, previous: Option<i64>) -> io::Result<ArchiveSet> {
         loop {
-            let now = unix_now();
+            let now = clock::now_i64();
             if previous.is_some_and(|p| now <= p) {
                 std::thread::sleep(Duration::from_millis(200));
                 continue;
@@ -245,25 +247,9 @@ fn annotate(e: io::Error, path: &Path) -> io::Error {
     io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
-fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
 /// `YYYY_MM_DD` of a Unix time, in UTC.
 pub fn utc_date_dir(t: i64) -> String {
-    // Days since 1970-01-01 to a civil date (proleptic Gregorian), after H. Hinnant.
-    let z = t.div_euclid(86400) + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!("{year:04}_{month:02}_{day:02}")
+    UtcTime::from_unix(t).format_date('_')
 }
 
 #[cfg(test)]
@@ -312,7 +298,7 @@ mod tests {
     fn existing_files_are_never_overwritten() {
         let dir = tempfile::tempdir().unwrap();
         let s = settings(dir.path(), Compression::None, false);
-        let now = unix_now();
+        let now = clock::now_i64();
         for t in now..now + 3 {
             fs::write(dir.path().join(format!("wu_index_{t}.xml")), "old").unwrap();
         }

@@ -1,6 +1,5 @@
 //! `db_purge`'s flags (BOINC's, in both spellings) and start-up.
 
-use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::Parser;
@@ -62,23 +61,15 @@ pub struct DbPurgeCli {
 }
 
 /// Runs db_purge until told to stop, `--max` is reached, or (with `--one_pass`) after one
-/// scan. Open archives are closed on the way out. Exit status 1 when it cannot start or a
-/// one-pass run's database work failed.
-pub async fn run(cli: DbPurgeCli) -> ExitCode {
-    let rt = match DaemonRuntime::start("db_purge", &cli.common).await {
-        Ok(rt) => rt.with_default_sleep_interval(Duration::from_secs(cli.sleep)),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start");
-            return ExitCode::FAILURE;
-        }
-    };
-    let mut purger = match start(&rt, &cli).await {
-        Ok(p) => p,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "cannot start");
-            return ExitCode::FAILURE;
-        }
-    };
+/// scan. Open archives are closed on the way out. An error means it could not start, a
+/// one-pass run's database work failed, or the archives could not be closed.
+pub async fn run(cli: DbPurgeCli) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let rt = DaemonRuntime::start("db_purge", &cli.common)
+        .await
+        .context("starting")?
+        .with_default_sleep_interval(Duration::from_secs(cli.sleep));
+    let mut purger = start(&rt, &cli).await.context("starting")?;
     let result = rt
         .run(async |rt| {
             let report = purger.pass(rt.shutdown()).await?;
@@ -93,18 +84,11 @@ pub async fn run(cli: DbPurgeCli) -> ExitCode {
             })
         })
         .await;
+    // Close the archives whatever happened: what was written must end up complete.
     let closed = purger.close();
-    if let Err(e) = &closed {
-        tracing::error!(error = %e, "cannot close the archive files");
-    }
-    match (result, closed) {
-        (Ok(_), Ok(())) => ExitCode::SUCCESS,
-        (Err(e), _) => {
-            tracing::error!(error = %e, "exiting");
-            ExitCode::FAILURE
-        }
-        (_, Err(_)) => ExitCode::FAILURE,
-    }
+    result.context("running")?;
+    closed.context("closing the archive files")?;
+    Ok(())
 }
 
 async fn start(rt: &DaemonRuntime, cli: &DbPurgeCli) -> anyhow::Result<Purger> {

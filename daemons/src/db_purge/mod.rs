@@ -129,6 +129,7 @@ impl Purger {
     }
 
     /// Archives and deletes one batch of workunits with all their results.
+    #[tracing::instrument(skip_all, fields(workunits = workunits.len()))]
     async fn purge(
         &mut self,
         workunits: Vec<WithModTime<WorkunitRow>>,
@@ -148,8 +149,11 @@ impl Purger {
             let set = self.archive.take();
             let last_time = self.last_archive_time;
             let max_per_file = self.options.max_wu_per_file;
+            let span = tracing::Span::current();
             let (set, last_time) = tokio::task::spawn_blocking(move || {
-                write_archives(settings, set, last_time, max_per_file, &workunits, by_wu)
+                span.in_scope(|| {
+                    write_archives(settings, set, last_time, max_per_file, &workunits, by_wu)
+                })
             })
             .await
             .map_err(|e| InfraError::new("writing archives", e))?
@@ -207,6 +211,7 @@ fn write_archives(
     let (mut res_text, mut res_index, mut wu_text, mut wu_index) =
         (String::new(), String::new(), String::new(), String::new());
     for wu in workunits {
+        let _span = tracing::info_span!("archive", wu_id = %wu.row.id).entered();
         let current = match &mut set {
             Some(s) => s,
             None => {

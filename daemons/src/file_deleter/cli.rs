@@ -1,7 +1,6 @@
 //! `file_deleter`'s flags (BOINC's, in both spellings) and start-up.
 
 use std::path::PathBuf;
-use std::process::ExitCode;
 
 use clap::Parser;
 use rboinc_core::daemon::{CommonDaemonArgs, DaemonRuntime, PassOutcome};
@@ -61,47 +60,32 @@ pub struct FileDeleterCli {
     pub threads: usize,
 }
 
-/// Runs the file deleter until told to stop (one pass with `--one_pass`). Exit status 1 when
-/// it cannot start or a one-pass run's database work failed.
-pub async fn run(cli: FileDeleterCli) -> ExitCode {
-    let rt = match DaemonRuntime::start("file_deleter", &cli.common).await {
-        Ok(rt) => rt,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start");
-            return ExitCode::FAILURE;
+/// Runs the file deleter until told to stop (one pass with `--one_pass`). An error means it
+/// could not start or a one-pass run's database work failed.
+pub async fn run(cli: FileDeleterCli) -> anyhow::Result<()> {
+    use anyhow::Context;
+    let rt = DaemonRuntime::start("file_deleter", &cli.common)
+        .await
+        .context("starting")?;
+    let mut deleter = start(&rt, &cli).await.context("starting")?;
+    rt.run(async |rt| {
+        let report = deleter.pass(rt.shutdown()).await?;
+        if report.changed() > 0 {
+            tracing::info!(
+                results_done = report.results_done,
+                results_error = report.results_error,
+                workunits_done = report.workunits_done,
+                workunits_error = report.workunits_error,
+                "pass done"
+            );
+            Ok(PassOutcome::DidWork)
+        } else {
+            Ok(PassOutcome::Idle)
         }
-    };
-    let mut deleter = match start(&rt, &cli).await {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "cannot start");
-            return ExitCode::FAILURE;
-        }
-    };
-    let result = rt
-        .run(async |rt| {
-            let report = deleter.pass(rt.shutdown()).await?;
-            if report.changed() > 0 {
-                tracing::info!(
-                    results_done = report.results_done,
-                    results_error = report.results_error,
-                    workunits_done = report.workunits_done,
-                    workunits_error = report.workunits_error,
-                    "pass done"
-                );
-                Ok(PassOutcome::DidWork)
-            } else {
-                Ok(PassOutcome::Idle)
-            }
-        })
-        .await;
-    match result {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "exiting");
-            ExitCode::FAILURE
-        }
-    }
+    })
+    .await
+    .context("running")?;
+    Ok(())
 }
 
 async fn start(rt: &DaemonRuntime, cli: &FileDeleterCli) -> anyhow::Result<FileDeleter> {
@@ -135,10 +119,7 @@ async fn start(rt: &DaemonRuntime, cli: &FileDeleterCli) -> anyhow::Result<FileD
         .context("config.xml")?
         .unwrap_or(false);
     let options = FileDeleterOptions {
-        upload: Hierarchy {
-            root: config.upload_dir.clone(),
-            fanout: config.uldl_dir_fanout,
-        },
+        upload: config.upload_hier(),
         download: Hierarchy {
             root: download_root,
             fanout: config.uldl_dir_fanout,

@@ -21,33 +21,9 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use rboinc_core::hier::{self, HierError};
-use rboinc_core::xml;
-
-/// A file hierarchy (download or upload): its root and fan-out.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Hierarchy {
-    pub root: PathBuf,
-    pub fanout: u32,
-}
-
-/// A `<file_info>` of a row's XML.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FileEntry {
-    pub name: String,
-    pub no_delete: bool,
-}
-
-/// The `<file_info>` entries of `doc`, in order.
-pub fn file_infos(doc: &str) -> Vec<FileEntry> {
-    xml::raw_elements(doc, "file_info")
-        .into_iter()
-        .map(|fi| FileEntry {
-            name: xml::text(fi, "name").unwrap_or_default(),
-            no_delete: xml::flag(fi, "no_delete"),
-        })
-        .collect()
-}
+use rboinc_core::hier::HierError;
+pub use rboinc_core::hier::Hierarchy;
+use rboinc_core::job_files::file_infos;
 
 /// Something that makes the row's deletion fail (its state becomes ERROR).
 #[derive(Debug, thiserror::Error)]
@@ -155,7 +131,7 @@ fn delete_files(doc: &str, hierarchy: &Hierarchy, after_file: impl Fn(&Path, boo
         if entry.no_delete {
             continue;
         }
-        let path = match hier::dir_hier_path(&hierarchy.root, &entry.name, hierarchy.fanout) {
+        let path = match hierarchy.path(&entry.name) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!(error = %e, "refusing to delete a file with this name");
@@ -191,6 +167,7 @@ fn delete_files(doc: &str, hierarchy: &Hierarchy, after_file: impl Fn(&Path, boo
 #[cfg(test)]
 mod tests {
     use super::*;
+    use rboinc_core::hier;
 
     fn hierarchy(root: &Path) -> Hierarchy {
         Hierarchy {
@@ -210,25 +187,6 @@ mod tests {
         let p = hier::create_dir_hier_path(&h.root, name, h.fanout).unwrap();
         fs::write(&p, name).unwrap();
         p
-    }
-
-    #[test]
-    fn parses_names_and_no_delete() {
-        let d = "<file_info><name>a</name></file_info>\
-                 <file_info><name>b</name><no_delete/></file_info>";
-        assert_eq!(
-            file_infos(d),
-            [
-                FileEntry {
-                    name: "a".into(),
-                    no_delete: false
-                },
-                FileEntry {
-                    name: "b".into(),
-                    no_delete: true
-                }
-            ]
-        );
     }
 
     #[test]

@@ -14,10 +14,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rboinc_core::db::WorkunitId;
+use rboinc_core::db::{WorkunitId, result};
 use sqlx::{Acquire, MySqlConnection};
 
-use super::create::{NewReplicaRow, insert_rows};
+use super::create::NewReplicaRow;
 use super::plan::{Plan, ReplicaState};
 use crate::bulk::{Assign, BulkError, BulkUpdate, Lit, id_list};
 use crate::credit::hav;
@@ -56,25 +56,9 @@ pub async fn write_batch(
     }
     for ((before, after), ids) in &groups {
         for chunk in ids.chunks(2000) {
-            let sql = format!(
-                "UPDATE result SET server_state = {}, outcome = {}, validate_state = {}, \
-                 file_delete_state = {} WHERE id IN ({}) AND server_state = {} AND outcome = {} \
-                 AND validate_state = {} AND file_delete_state = {}",
-                after.server_state,
-                after.outcome,
-                after.validate_state,
-                after.file_delete_state,
-                id_list(chunk.iter().copied()),
-                before.server_state,
-                before.outcome,
-                before.validate_state,
-                before.file_delete_state,
-            );
-            let done = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-                .execute(&mut *tx)
-                .await?;
-            written.results_changed += done.rows_affected();
-            written.results_skipped += chunk.len() as u64 - done.rows_affected();
+            let changed = change_results_if_unchanged(&mut tx, chunk, *before, *after).await?;
+            written.results_changed += changed;
+            written.results_skipped += chunk.len() as u64 - changed;
         }
     }
 
@@ -104,7 +88,8 @@ pub async fn write_batch(
     }
 
     let t1 = t0.elapsed();
-    insert_rows(&mut tx, new_rows, now).await?;
+    let rows: Vec<_> = new_rows.iter().map(|r| r.as_new_result(now)).collect();
+    result::insert_many(&mut tx, &rows).await?;
     written.results_created = new_rows.len() as u64;
     let t2 = t0.elapsed();
 
@@ -146,4 +131,33 @@ pub async fn write_batch(
         "batch written"
     );
     Ok(written)
+}
+
+/// Moves the results `ids` from state `before` to `after`, each only if it is still in state
+/// `before` (the scheduler may have sent or reported it since it was read). Returns how many
+/// changed.
+async fn change_results_if_unchanged(
+    conn: &mut MySqlConnection,
+    ids: &[i64],
+    before: ReplicaState,
+    after: ReplicaState,
+) -> Result<u64, sqlx::Error> {
+    let sql = format!(
+        "UPDATE result SET server_state = {}, outcome = {}, validate_state = {}, \
+         file_delete_state = {} WHERE id IN ({}) AND server_state = {} AND outcome = {} \
+         AND validate_state = {} AND file_delete_state = {}",
+        after.server_state,
+        after.outcome,
+        after.validate_state,
+        after.file_delete_state,
+        id_list(ids.iter().copied()),
+        before.server_state,
+        before.outcome,
+        before.validate_state,
+        before.file_delete_state,
+    );
+    let done = sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected())
 }

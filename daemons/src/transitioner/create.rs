@@ -1,5 +1,5 @@
-//! New results: names, random numbers and `xml_doc_in` from the job's result template, and the
-//! multi-row INSERT that stores them.
+//! New results: names, random numbers and `xml_doc_in` from the job's result template (stored
+//! by `rboinc_core::db::result::insert_many`).
 //!
 //! Names are BOINC's (`<wu name>_<n>`, n counting on from the highest existing suffix) and so is
 //! the row content (`transitioner.md` §4.7). The template is read once per batch and per file, not
@@ -12,12 +12,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use rboinc_core::crypt::PrivateKey;
+use rboinc_core::db::result::NewResult;
 use rboinc_core::db::{AppId, BatchId, WorkunitId};
-use rboinc_core::state::{ClientState, FileDeleteState, Outcome, ServerState, ValidateState};
+use rboinc_core::state::ServerState;
 use rboinc_core::template::output::{
     OutputSettings, OutputTemplateError, output_base_name, process_output_template,
 };
-use sqlx::MySqlConnection;
 
 use super::load::DueWorkunit;
 use super::plan::NewReplicas;
@@ -107,15 +107,19 @@ impl ReplicaFactory {
                 .map(|job| self.build_one(job, &templates))
                 .collect();
         }
+        let batch_span = tracing::Span::current();
         std::thread::scope(|scope| {
             let handles: Vec<_> = jobs
                 .chunks(chunk)
                 .map(|part| {
                     let templates = &templates;
+                    let span = batch_span.clone();
                     scope.spawn(move || {
-                        part.iter()
-                            .map(|job| self.build_one(job, templates))
-                            .collect::<Vec<_>>()
+                        span.in_scope(|| {
+                            part.iter()
+                                .map(|job| self.build_one(job, templates))
+                                .collect::<Vec<_>>()
+                        })
                     })
                 })
                 .collect();
@@ -135,6 +139,7 @@ impl ReplicaFactory {
         (wu, new): &(DueWorkunit, NewReplicas),
         templates: &HashMap<&str, Result<Arc<str>, String>>,
     ) -> (WorkunitId, Result<Vec<NewReplicaRow>, CreateError>) {
+        let _span = tracing::info_span!("create_results", wu_id = %wu.id).entered();
         let path = self.template_path(&wu.result_template_file);
         let template = match &templates[wu.result_template_file.as_str()] {
             Ok(t) => t,
@@ -176,73 +181,20 @@ impl ReplicaFactory {
     }
 }
 
-/// Rows per INSERT: a result's xml_doc_in is usually under 1 KB (about 1.3 KB signed, twice
-/// that as hex), so this stays far below `max_allowed_packet`.
-const ROWS_PER_INSERT: usize = 1000;
-
-/// Appends `bytes` as a hex literal (`X'…'`, with `_utf8mb4` for a text column): no escaping
-/// rules to get wrong, whatever the session's `sql_mode`.
-fn push_hex(sql: &mut String, bytes: &[u8], text: bool) {
-    if text {
-        sql.push_str("_utf8mb4 ");
-    }
-    sql.push_str("X'");
-    sql.push_str(&hex::encode(bytes));
-    sql.push('\'');
-}
-
-/// Inserts `rows` with `create_time = now` (multi-row INSERTs, in order, so ids follow the
-/// order). Sent as one text statement per chunk (values as literals): the server parses it once,
-/// where a prepared statement with thousands of parameters costs a prepare, an execute and a
-/// close.
-pub async fn insert_rows(
-    conn: &mut MySqlConnection,
-    rows: &[NewReplicaRow],
-    now: i32,
-) -> Result<(), sqlx::Error> {
-    use std::fmt::Write as _;
-    for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut sql = String::with_capacity(chunk.len() * 1400 + 600);
-        sql.push_str(
-            "INSERT INTO result (create_time, workunitid, server_state, outcome, client_state, \
-             hostid, userid, report_deadline, sent_time, received_time, name, cpu_time, xml_doc_in, \
-             xml_doc_out, stderr_out, batch, file_delete_state, validate_state, claimed_credit, \
-             granted_credit, opaque, random, app_version_num, appid, exit_status, teamid, priority, \
-             elapsed_time, flops_estimate, app_version_id, runtime_outlier, size_class, \
-             peak_working_set_size, peak_swap_size, peak_disk_usage) VALUES ",
-        );
-        for (i, r) in chunk.iter().enumerate() {
-            if i > 0 {
-                sql.push(',');
-            }
-            write!(
-                sql,
-                "({now}, {}, {}, {}, {}, 0, 0, 0, 0, 0, ",
-                r.workunitid,
-                r.server_state as i32,
-                Outcome::Init as i32,
-                ClientState::New as i32
-            )
-            .expect("writing to a String");
-            push_hex(&mut sql, r.name.as_bytes(), true);
-            sql.push_str(", 0, ");
-            push_hex(&mut sql, r.xml_doc_in.as_bytes(), false);
-            write!(
-                sql,
-                ", '', '', {}, {}, {}, 0, 0, 0, {}, 0, {}, 0, 0, {}, 0, 0, 0, 0, {}, 0, 0, 0)",
-                r.batch,
-                FileDeleteState::Init as i32,
-                ValidateState::Init as i32,
-                r.random,
-                r.appid,
-                r.priority,
-                r.size_class
-            )
-            .expect("writing to a String");
+impl NewReplicaRow {
+    /// The row as `rboinc_core::db::result::insert_many` takes it, created at `now`.
+    pub fn as_new_result(&self, now: i32) -> NewResult<'_> {
+        NewResult {
+            create_time: now,
+            workunitid: self.workunitid,
+            server_state: self.server_state,
+            name: &self.name,
+            xml_doc_in: &self.xml_doc_in,
+            batch: self.batch,
+            appid: self.appid,
+            priority: self.priority,
+            random: self.random,
+            size_class: self.size_class,
         }
-        sqlx::raw_sql(sqlx::AssertSqlSafe(sql))
-            .execute(&mut *conn)
-            .await?;
     }
-    Ok(())
 }

@@ -99,8 +99,33 @@ pub async fn load_batch(
     selection: Selection,
     limit: usize,
 ) -> Result<Vec<WorkunitGroup>, sqlx::Error> {
+    let wus = due_workunits(conn, selection, limit).await?;
+    if wus.is_empty() {
+        return Ok(Vec::new());
+    }
+    let results = results_of(conn, wus.iter().map(|w| w.id)).await?;
+    let mut by_wu: HashMap<WorkunitId, Vec<ReplicaRow>> = HashMap::new();
+    for r in results {
+        by_wu.entry(r.workunitid).or_default().push(r);
+    }
+    Ok(wus
+        .into_iter()
+        .map(|wu| {
+            let results = by_wu.remove(&wu.id).unwrap_or_default();
+            WorkunitGroup { wu, results }
+        })
+        .collect())
+}
+
+/// The workunits of `selection` (due ones in `(transition_time, id)` order after the cursor,
+/// or the one `--wu_id` names), at most `limit`.
+async fn due_workunits(
+    conn: &mut MySqlConnection,
+    selection: Selection,
+    limit: usize,
+) -> Result<Vec<DueWorkunit>, sqlx::Error> {
     let none = TransitionerFlags::TransitionNone as i32;
-    let wus: Vec<DueWorkunit> = match selection {
+    match selection {
         Selection::Due {
             before,
             after,
@@ -121,7 +146,7 @@ pub async fn load_batch(
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(before)
                 .fetch_all(&mut *conn)
-                .await?
+                .await
         }
         Selection::One(id) => {
             let sql = format!(
@@ -130,28 +155,21 @@ pub async fn load_batch(
             sqlx::query_as(sqlx::AssertSqlSafe(sql))
                 .bind(id)
                 .fetch_all(&mut *conn)
-                .await?
+                .await
         }
-    };
-    if wus.is_empty() {
-        return Ok(Vec::new());
     }
+}
+
+/// The result columns the transitioner reads, for all results of `wus`.
+async fn results_of(
+    conn: &mut MySqlConnection,
+    wus: impl IntoIterator<Item = WorkunitId>,
+) -> Result<Vec<ReplicaRow>, sqlx::Error> {
     let sql = format!(
         "SELECT {RESULT_COLUMNS} FROM result WHERE workunitid IN ({}) ORDER BY workunitid, id",
-        id_list(wus.iter().map(|w| w.id.get()))
+        id_list(wus.into_iter().map(WorkunitId::get))
     );
-    let results: Vec<ReplicaRow> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+    sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .fetch_all(&mut *conn)
-        .await?;
-    let mut by_wu: HashMap<WorkunitId, Vec<ReplicaRow>> = HashMap::new();
-    for r in results {
-        by_wu.entry(r.workunitid).or_default().push(r);
-    }
-    Ok(wus
-        .into_iter()
-        .map(|wu| {
-            let results = by_wu.remove(&wu.id).unwrap_or_default();
-            WorkunitGroup { wu, results }
-        })
-        .collect())
+        .await
 }

@@ -16,21 +16,23 @@
 //! does; result changes are also conditional on the state read.
 
 pub mod apply;
+pub mod cli;
 pub mod create;
 pub mod load;
 pub mod plan;
 
 use std::collections::HashMap;
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use rboinc_core::clock;
 use rboinc_core::config::Config;
 use rboinc_core::crypt::{CryptError, PrivateKey};
 use rboinc_core::daemon::{InfraError, ModSlice, PassOutcome};
-use rboinc_core::db::WorkunitId;
+use rboinc_core::db::{WorkunitId, is_retryable};
 use sqlx::{MySqlConnection, MySqlPool};
 use tokio::task::{JoinError, JoinSet};
+use tracing::Instrument;
 
-use crate::bulk::{BulkError, is_retryable};
+use crate::bulk::BulkError;
 use apply::{Written, write_batch};
 use create::ReplicaFactory;
 use load::{Selection, WorkunitGroup, load_batch};
@@ -117,14 +119,6 @@ pub struct Transitioner {
     options: Options,
 }
 
-/// The current Unix time, as BOINC's `time(0)` in an `int` column.
-pub fn unix_now() -> i32 {
-    let secs = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
-    i32::try_from(secs).unwrap_or(i32::MAX)
-}
-
 impl Transitioner {
     /// Reads what the transitioner needs from `config` (and the upload private key, unless the
     /// project does not generate upload certificates).
@@ -172,7 +166,7 @@ impl Transitioner {
             .acquire()
             .await
             .map_err(|e| InfraError::new("connecting to the database", e))?;
-        let started = unix_now();
+        let started = clock::now_i32();
         let mut report = Report::default();
         let mut cursor = None;
         let mut running: JoinSet<Result<Report, InfraError>> = JoinSet::new();
@@ -223,14 +217,17 @@ impl Transitioner {
                 break;
             }
             let me = self.clone();
-            running.spawn(async move {
-                let mut conn = me
-                    .pool
-                    .acquire()
-                    .await
-                    .map_err(|e| InfraError::new("connecting to the database", e))?;
-                me.handle_batch(&mut conn, groups).await
-            });
+            running.spawn(
+                async move {
+                    let mut conn = me
+                        .pool
+                        .acquire()
+                        .await
+                        .map_err(|e| InfraError::new("connecting to the database", e))?;
+                    me.handle_batch(&mut conn, groups).await
+                }
+                .in_current_span(),
+            );
             if !full || self.options.wu_id.is_some() {
                 break;
             }
@@ -249,18 +246,18 @@ impl Transitioner {
     }
 
     /// Plans, builds and writes one batch of jobs.
+    #[tracing::instrument(skip_all, fields(workunits = groups.len()))]
     pub async fn handle_batch(
         &self,
         conn: &mut MySqlConnection,
         groups: Vec<WorkunitGroup>,
     ) -> Result<Report, InfraError> {
-        let now = unix_now();
+        let now = clock::now_i32();
         let started = std::time::Instant::now();
-        let mut plans: Vec<Plan> = groups
-            .iter()
-            .map(|g| plan::plan(g, now, self.rules))
-            .collect();
-        for (g, p) in groups.iter().zip(&plans) {
+        let mut plans: Vec<Plan> = Vec::with_capacity(groups.len());
+        for g in &groups {
+            let _span = tracing::info_span!("transition", wu_id = %g.wu.id).entered();
+            let p = plan::plan(g, now, self.rules);
             let c = p.counts;
             tracing::debug!(
                 wu_id = %g.wu.id,
@@ -281,6 +278,7 @@ impl Transitioner {
             if p.wu.error_mask.is_some() {
                 tracing::info!(wu_id = %g.wu.id, wu = %g.wu.name, error_mask = %p.error_mask, "workunit failed");
             }
+            plans.push(p);
         }
         let jobs: Vec<_> = groups
             .iter()
@@ -291,7 +289,8 @@ impl Transitioner {
         let mut failed = Vec::new();
         if !jobs.is_empty() {
             let factory = self.factory.clone();
-            let built = tokio::task::spawn_blocking(move || factory.build(&jobs))
+            let span = tracing::Span::current();
+            let built = tokio::task::spawn_blocking(move || span.in_scope(|| factory.build(&jobs)))
                 .await
                 .map_err(|e| InfraError::new("building results", e))?;
             for (wu_id, rows) in built {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{Context as _, bail};
 use clap::{CommandFactory, FromArgMatches, Parser, ValueEnum};
-use rboinc_core::daemon::{CommonDaemonArgs, DaemonRuntime, normalize_args};
+use rboinc_core::daemon::{self, CommonDaemonArgs, DaemonRuntime, normalize_args};
 use rboinc_core::db::{self, WorkunitId};
 
 use super::compare::Mode;
@@ -94,21 +94,10 @@ pub fn main(name: &'static str, fixed: Option<ModeChoice>) -> ExitCode {
     if cli.one_pass_n_wu.is_some() || cli.wu_id.is_some() {
         cli.common.one_pass = true;
     }
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("{name}: cannot start the async runtime: {e}");
-            return ExitCode::FAILURE;
-        }
-    };
-    match runtime.block_on(run(name, cli, fixed)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = format!("{e:#}"), "{name} failed");
-            eprintln!("{name}: {e:#}");
-            ExitCode::FAILURE
-        }
-    }
+    let result = tokio::runtime::Runtime::new()
+        .context("cannot start the async runtime")
+        .and_then(|runtime| runtime.block_on(run(name, cli, fixed)));
+    daemon::exit(name, result)
 }
 
 fn mode(cli: &Cli, fixed: Option<ModeChoice>) -> anyhow::Result<Mode> {

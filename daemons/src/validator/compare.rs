@@ -27,11 +27,12 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rboinc_core::db::result::ResultRow;
+use rboinc_core::hier::Hierarchy;
+use rboinc_core::job_files::{OutputFile, output_files};
 use rboinc_core::md5file::{Md5Hex, md5_reader};
 use rboinc_core::state::Outcome;
 use serde_json::Value;
 
-use super::outputs::{OutputFile, output_files};
 use super::tolerance::Tolerances;
 
 /// How results are compared.
@@ -103,8 +104,7 @@ impl Mode {
     pub fn init_result(
         &self,
         result: &ResultRow,
-        upload_dir: &Path,
-        fanout: u32,
+        upload: &Hierarchy,
     ) -> Result<ResultData, InitError> {
         let ignore: &[String] = match self {
             Mode::Trivial => {
@@ -118,11 +118,11 @@ impl Mode {
             Mode::Tolerance(t) => t.ignore(),
         };
         let is_gzip = matches!(self, Mode::Bitwise { is_gzip: true });
-        let files = output_files(&result.xml_doc_in, upload_dir, fanout)
+        let files = output_files(&result.xml_doc_in, upload)
             .map_err(|e| InitError::Permanent(format!("xml_doc_in: {e}")))?;
         let mut data = ResultData::default();
         for file in files.iter().filter(|f| !f.no_validate) {
-            let read = read_output(file, upload_dir, is_gzip, ignore)?;
+            let read = read_output(file, upload.root(), is_gzip, ignore)?;
             data.files.push((file.open_name.clone(), read));
         }
         Ok(data)
@@ -229,8 +229,8 @@ fn read_output(
         let mut value: Value = serde_json::from_slice(&text).map_err(|e| {
             InitError::Permanent(format!("{}: not valid JSON: {e}", path.display()))
         })?;
+        metrics_doc::strip_nondeterministic(&mut value);
         if let Value::Object(map) = &mut value {
-            map.remove("host");
             for key in ignore {
                 map.remove(key);
             }
@@ -405,6 +405,10 @@ mod tests {
         r
     }
 
+    fn hier(dir: &Path) -> Hierarchy {
+        Hierarchy::new(dir, 16)
+    }
+
     fn put(dir: &Path, name: &str, bytes: &[u8]) {
         let path = rboinc_core::hier::create_dir_hier_path(dir, name, 16).unwrap();
         std::fs::write(path, bytes).unwrap();
@@ -423,8 +427,7 @@ mod tests {
         let read = |name: &str| {
             mode.init_result(
                 &result_with_outputs(&[(name, "out", false)]),
-                dir.path(),
-                16,
+                &hier(dir.path()),
             )
         };
         assert_eq!(
@@ -435,10 +438,16 @@ mod tests {
         assert!(matches!(read("d"), Err(InitError::Permanent(m)) if m.contains("shorter")));
         let plain = Mode::Bitwise { is_gzip: false };
         let a = plain
-            .init_result(&result_with_outputs(&[("a", "out", false)]), dir.path(), 16)
+            .init_result(
+                &result_with_outputs(&[("a", "out", false)]),
+                &hier(dir.path()),
+            )
             .unwrap();
         let b = plain
-            .init_result(&result_with_outputs(&[("b", "out", false)]), dir.path(), 16)
+            .init_result(
+                &result_with_outputs(&[("b", "out", false)]),
+                &hier(dir.path()),
+            )
             .unwrap();
         assert!(matches!(plain.compare(&a, &b), Comparison::Differ(d) if d.field == "bytes"));
     }
@@ -449,17 +458,19 @@ mod tests {
         let mode = Mode::Bitwise { is_gzip: false };
         let missing = result_with_outputs(&[("gone", "out", false)]);
         assert!(matches!(
-            mode.init_result(&missing, dir.path(), 16),
+            mode.init_result(&missing, &hier(dir.path())),
             Err(InitError::Permanent(_))
         ));
         let optional = result_with_outputs(&[("gone", "out", true)]);
         assert_eq!(
-            mode.init_result(&optional, dir.path(), 16).unwrap().files,
+            mode.init_result(&optional, &hier(dir.path()))
+                .unwrap()
+                .files,
             [("out".to_string(), FileData::Absent)]
         );
         let unmounted = dir.path().join("not-there");
         assert!(matches!(
-            mode.init_result(&missing, &unmounted, 16),
+            mode.init_result(&missing, &hier(&unmounted)),
             Err(InitError::Transient(_))
         ));
         // A directory where the file should be is the result's problem.
@@ -467,14 +478,14 @@ mod tests {
             .unwrap();
         let dir_result = result_with_outputs(&[("adir", "out", false)]);
         assert!(matches!(
-            mode.init_result(&dir_result, dir.path(), 16),
+            mode.init_result(&dir_result, &hier(dir.path())),
             Err(InitError::Permanent(_))
         ));
         // So is an xml_doc_in without usable file_refs.
         let mut broken = crate::validator::test_rows::result(2);
         broken.xml_doc_in = "<file_ref><file_name>x</file_name></file_ref>".into();
         assert!(matches!(
-            mode.init_result(&broken, dir.path(), 16),
+            mode.init_result(&broken, &hier(dir.path())),
             Err(InitError::Permanent(_))
         ));
     }
@@ -497,8 +508,7 @@ mod tests {
         let read = |name: &str| {
             mode.init_result(
                 &result_with_outputs(&[(name, "metrics.json", false)]),
-                dir.path(),
-                16,
+                &hier(dir.path()),
             )
         };
         assert_eq!(
@@ -510,7 +520,7 @@ mod tests {
         let trivial = Mode::Trivial;
         let r = result_with_outputs(&[("nothing", "out", false)]);
         assert_eq!(
-            trivial.init_result(&r, dir.path(), 16),
+            trivial.init_result(&r, &hier(dir.path())),
             Ok(ResultData::default())
         );
     }

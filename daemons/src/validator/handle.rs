@@ -32,47 +32,12 @@ use rboinc_core::state::{
 };
 
 use super::compare::{InitError, Mode};
+pub use super::credit_policy::CreditPolicy;
+use super::credit_policy::{decide_credit, job_size};
 use super::load::{Job, ValidatorWorkunit};
 use super::quorum::{Inits, check_pair, check_set};
 use crate::credit::hav::{self, HavKey};
-use crate::credit::pfc::AVG_CPU_FPOPS;
-use crate::credit::{
-    AppCredit, AppVersions, CreditLedger, JobSize, assign_credit_set, low_average,
-};
-use rboinc_core::state::COBBLESTONE_SCALE;
-
-/// How credit is decided and granted (the C++ validator's flags).
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct CreditPolicy {
-    /// `--credit_from_wu`: the job's `canonical_credit` (set by `create_work --credit`).
-    pub from_wu: bool,
-    /// `--credit_from_runtime`: elapsed time × FLOPS estimate.
-    pub from_runtime: bool,
-    /// `--post_assigned_credit`: the canonical result's `claimed_credit`.
-    pub post_assigned: bool,
-    /// `--no_credit`: grant nothing.
-    pub none: bool,
-    /// `--update_credited_job`: record (user, job) pairs in `credited_job`.
-    pub update_credited_job: bool,
-    /// `--max_granted_credit` (0 = no cap).
-    pub max_granted_credit: f64,
-    /// `--check_punitive`.
-    pub check_punitive: bool,
-}
-
-impl Default for CreditPolicy {
-    fn default() -> Self {
-        CreditPolicy {
-            from_wu: false,
-            from_runtime: false,
-            post_assigned: false,
-            none: false,
-            update_credited_job: false,
-            max_granted_credit: 200.0 * 1000.0 * 365.0,
-            check_punitive: false,
-        }
-    }
-}
+use crate::credit::{AppCredit, AppVersions, CreditLedger, assign_credit_set};
 
 /// The app facts the validator uses.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -213,7 +178,7 @@ pub fn needs(job: &Job, policy: &CreditPolicy) -> (Vec<ResultId>, Vec<HavKey>) {
 
 impl BatchState {
     /// Takes the statistics rows of `results` out of the batch (for `assign_credit_set`).
-    fn take_havs(&mut self, results: &[ResultRow]) -> Vec<Option<HostAppVersionRow>> {
+    pub(super) fn take_havs(&mut self, results: &[ResultRow]) -> Vec<Option<HostAppVersionRow>> {
         results
             .iter()
             .map(|r| self.havs.get(&hav_key(r)).cloned())
@@ -222,7 +187,7 @@ impl BatchState {
 
     /// Puts rows taken by [`BatchState::take_havs`] back (the last one of a key wins, as in
     /// BOINC where each result had its own copy).
-    fn put_havs(&mut self, results: &[ResultRow], rows: Vec<Option<HostAppVersionRow>>) {
+    pub(super) fn put_havs(&mut self, results: &[ResultRow], rows: Vec<Option<HostAppVersionRow>>) {
         for (r, row) in results.iter().zip(rows) {
             if let Some(row) = row {
                 self.havs.insert(hav_key(r), row);
@@ -262,6 +227,7 @@ impl BatchState {
 }
 
 /// Decides job `job` (see the module docs), recording its changes in `state`.
+#[tracing::instrument(skip_all, fields(wu_id = %job.wu.id))]
 pub fn handle_job(cx: &Context<'_>, versions: &mut AppVersions, state: &mut BatchState, job: &Job) {
     let wu = &job.wu;
     if cx.policy.check_punitive {
@@ -289,13 +255,6 @@ pub fn handle_job(cx: &Context<'_>, versions: &mut AppVersions, state: &mut Batc
         handle_new_results(cx, versions, state, job, &mut write);
     }
     state.workunits.push(write);
-}
-
-fn job_size(wu: &ValidatorWorkunit) -> JobSize {
-    JobSize {
-        rsc_fpops_est: wu.rsc_fpops_est,
-        rsc_fpops_bound: wu.rsc_fpops_bound,
-    }
 }
 
 /// Case A: the job has a canonical result; check the late ones against it.
@@ -359,78 +318,6 @@ fn handle_late_results(
             state.results.insert(r.id, ResultWrite::of(&r));
         }
     }
-}
-
-/// The job's credit once a canonical result is found, by the policy's rule.
-fn decide_credit(
-    cx: &Context<'_>,
-    versions: &mut AppVersions,
-    state: &mut BatchState,
-    wu: &ValidatorWorkunit,
-    viable: &mut [ResultRow],
-    canonical: ResultId,
-) -> f64 {
-    let mut credit = 0.0;
-    if !cx.policy.from_runtime {
-        let mut havs = state.take_havs(viable);
-        credit = assign_credit_set(
-            job_size(wu),
-            cx.app.credit,
-            viable,
-            &mut havs,
-            versions,
-            cx.policy.max_granted_credit,
-        );
-        state.put_havs(viable, havs);
-    }
-    if cx.policy.from_wu {
-        credit = wu.canonical_credit;
-        if credit == 0.0 {
-            tracing::warn!(wu_id = %wu.id, "--credit_from_wu, but the workunit has no credit");
-        }
-    } else if cx.policy.from_runtime {
-        let claims: Vec<f64> = viable
-            .iter()
-            .filter_map(|r| {
-                let flops = if r.flops_estimate == 1e9 {
-                    AVG_CPU_FPOPS
-                } else {
-                    r.flops_estimate
-                };
-                let mut pfc = flops * r.elapsed_time;
-                if pfc > wu.rsc_fpops_bound * 2.0 {
-                    pfc = wu.rsc_fpops_bound;
-                }
-                let c = pfc * COBBLESTONE_SCALE;
-                if c <= 0.0 || c > cx.policy.max_granted_credit {
-                    tracing::warn!(wu_id = %wu.id, result_id = %r.id, credit = c, "runtime credit out of range");
-                    None
-                } else {
-                    Some(c)
-                }
-            })
-            .collect();
-        credit = if claims.is_empty() {
-            tracing::warn!(wu_id = %wu.id, "no result has a usable runtime credit");
-            0.0
-        } else {
-            low_average(&claims)
-        };
-    } else if cx.policy.post_assigned {
-        credit = viable
-            .iter()
-            .find(|r| r.id == canonical)
-            .map_or(0.0, |r| r.claimed_credit);
-        if credit == 0.0 {
-            tracing::warn!(wu_id = %wu.id, "--post_assigned_credit, but the canonical result claims none");
-        }
-    } else if cx.policy.none {
-        credit = 0.0;
-    }
-    if cx.policy.max_granted_credit != 0.0 && credit > cx.policy.max_granted_credit {
-        credit = cx.policy.max_granted_credit;
-    }
-    credit
 }
 
 /// Case B: no canonical result yet.
@@ -550,5 +437,253 @@ fn handle_new_results(
                 write.transition = Transition::Immediate;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::validator::compare::{FileData, ResultData};
+    use crate::validator::test_rows::result;
+    use rboinc_core::md5file::Md5Hex;
+
+    fn wu(min_quorum: i32) -> ValidatorWorkunit {
+        ValidatorWorkunit {
+            id: WorkunitId(1),
+            name: "wu".into(),
+            canonical_resultid: ResultId(0),
+            canonical_credit: 5.0,
+            min_quorum,
+            assimilate_state: AssimilateState::Init as i32,
+            transition_time: 0,
+            opaque: 0.0,
+            batch: 0.into(),
+            target_nresults: min_quorum,
+            max_success_results: 6,
+            error_mask: 0,
+            rsc_fpops_est: 1e12,
+            rsc_fpops_bound: 1e13,
+        }
+    }
+
+    /// Output `bytes` read for a result.
+    fn output(bytes: &[u8]) -> Result<ResultData, InitError> {
+        Ok(ResultData {
+            files: vec![("out".into(), FileData::Bytes(Md5Hex::of_bytes(bytes)))],
+        })
+    }
+
+    /// Runs [`handle_job`] with `--credit_from_wu` (the job's credit is 5) on `results`, whose
+    /// outputs are `inits`; every result's host exists.
+    fn decide(wu: ValidatorWorkunit, results: Vec<ResultRow>, inits: Inits) -> BatchState {
+        let hosts: Vec<HostId> = results.iter().map(|r| r.hostid).collect();
+        let mut state = BatchState {
+            ledger: CreditLedger::with_hosts(&hosts),
+            ..BatchState::default()
+        };
+        let mode = Mode::Bitwise { is_gzip: false };
+        let cx = Context {
+            policy: CreditPolicy {
+                from_wu: true,
+                ..CreditPolicy::default()
+            },
+            app: AppFacts {
+                target_nresults: 0,
+                credit: AppCredit {
+                    min_avg_pfc: 1.0,
+                    host_scale_check: false,
+                },
+            },
+            daily_result_quota: 100,
+            now: 100_000.0,
+            mode: &mode,
+            inits: &inits,
+        };
+        let job = Job { wu, results };
+        handle_job(&cx, &mut AppVersions::default(), &mut state, &job);
+        state
+    }
+
+    fn states(state: &BatchState) -> Vec<(i64, ValidateState, Outcome)> {
+        state
+            .results
+            .iter()
+            .map(|(id, w)| (id.get(), w.validate_state, w.outcome))
+            .collect()
+    }
+
+    #[test]
+    fn two_agreeing_results_make_the_first_canonical_and_both_valid() {
+        let mut unsent = result(3);
+        unsent.server_state = ServerState::Unsent;
+        unsent.outcome = Outcome::Init;
+        let inits = Inits::from([(ResultId(1), output(b"a")), (ResultId(2), output(b"a"))]);
+        let state = decide(wu(2), vec![result(1), result(2), unsent], inits);
+        assert_eq!(
+            states(&state),
+            [
+                (1, ValidateState::Valid, Outcome::Success),
+                (2, ValidateState::Valid, Outcome::Success),
+                // The unsent replica is not needed any more.
+                (3, ValidateState::Init, Outcome::DidntNeed),
+            ]
+        );
+        assert_eq!(state.results[&ResultId(3)].server_state, ServerState::Over);
+        assert_eq!(state.results[&ResultId(1)].granted_credit, 5.0);
+        assert_eq!(state.ledger.host_total_credit(HostId(2)), Some(5.0));
+        let w = state.workunits[0];
+        assert_eq!(w.canonical, Some((ResultId(1), 5.0)));
+        assert_eq!(w.transition, Transition::Never);
+        assert_eq!(w.assimilate_state, Some(AssimilateState::Ready as i32));
+    }
+
+    #[test]
+    fn disagreeing_results_are_inconclusive_and_ask_for_one_more() {
+        let inits = Inits::from([(ResultId(1), output(b"a")), (ResultId(2), output(b"b"))]);
+        let state = decide(wu(2), vec![result(1), result(2)], inits);
+        assert_eq!(
+            states(&state),
+            [
+                (1, ValidateState::Inconclusive, Outcome::Success),
+                (2, ValidateState::Inconclusive, Outcome::Success),
+            ]
+        );
+        let w = state.workunits[0];
+        assert_eq!(w.canonical, None);
+        assert_eq!(w.target_nresults, Some(3));
+        assert_eq!(w.transition, Transition::Immediate);
+        assert_eq!(w.error_mask, None);
+        assert_eq!(state.ledger.host_total_credit(HostId(1)), Some(0.0));
+    }
+
+    #[test]
+    fn too_few_successes_change_nothing_but_the_flag() {
+        let mut failed = result(2);
+        failed.outcome = Outcome::ClientError;
+        let inits = Inits::from([(ResultId(1), output(b"a"))]);
+        let state = decide(wu(2), vec![result(1), failed], inits);
+        assert!(state.results.is_empty());
+        let w = state.workunits[0];
+        assert_eq!((w.canonical, w.target_nresults), (None, None));
+        assert_eq!(w.transition, Transition::NoChange);
+    }
+
+    #[test]
+    fn too_many_successes_without_consensus_fail_the_job() {
+        let mut job = wu(2);
+        job.max_success_results = 2;
+        job.target_nresults = 3;
+        let inits = Inits::from([
+            (ResultId(1), output(b"a")),
+            (ResultId(2), output(b"b")),
+            (ResultId(3), output(b"c")),
+        ]);
+        let state = decide(job, vec![result(1), result(2), result(3)], inits);
+        let w = state.workunits[0];
+        assert_eq!(
+            w.error_mask,
+            Some(ErrorMask::TOO_MANY_SUCCESS_RESULTS.bits())
+        );
+        assert_eq!(w.target_nresults, Some(4));
+        assert_eq!(w.transition, Transition::Immediate);
+    }
+
+    #[test]
+    fn an_unreadable_result_is_a_validate_error_and_the_others_still_agree() {
+        let inits = Inits::from([
+            (
+                ResultId(1),
+                Err(InitError::Permanent("not valid JSON".into())),
+            ),
+            (ResultId(2), output(b"a")),
+            (ResultId(3), output(b"a")),
+        ]);
+        let state = decide(wu(2), vec![result(1), result(2), result(3)], inits);
+        assert_eq!(
+            states(&state),
+            [
+                (1, ValidateState::Invalid, Outcome::ValidateError),
+                (2, ValidateState::Valid, Outcome::Success),
+                (3, ValidateState::Valid, Outcome::Success),
+            ]
+        );
+        assert_eq!(state.workunits[0].canonical, Some((ResultId(2), 5.0)));
+        assert_eq!(state.ledger.host_total_credit(HostId(1)), Some(0.0));
+    }
+
+    #[test]
+    fn a_transient_read_error_leaves_the_result_alone_and_retries_later() {
+        let inits = Inits::from([
+            (ResultId(1), output(b"a")),
+            (
+                ResultId(2),
+                Err(InitError::Transient("upload dir gone".into())),
+            ),
+        ]);
+        let state = decide(wu(2), vec![result(1), result(2)], inits);
+        assert!(!state.results.contains_key(&ResultId(2)), "left INIT");
+        let w = state.workunits[0];
+        assert_eq!(w.canonical, None);
+        assert_eq!(w.transition, Transition::Delayed);
+        assert_eq!(
+            w.target_nresults, None,
+            "no extra replica for a storage problem"
+        );
+    }
+
+    #[test]
+    fn a_late_result_gets_the_canonical_credit_if_it_agrees() {
+        let mut job = wu(2);
+        job.canonical_resultid = ResultId(1);
+        let mut canonical = result(1);
+        canonical.validate_state = ValidateState::Valid;
+        canonical.granted_credit = 7.0;
+        let mut done = result(2);
+        done.validate_state = ValidateState::Valid;
+        let inits = Inits::from([
+            (ResultId(1), output(b"a")),
+            (ResultId(3), output(b"a")),
+            (ResultId(4), output(b"z")),
+        ]);
+        let state = decide(job, vec![canonical, done, result(3), result(4)], inits);
+        assert_eq!(
+            states(&state),
+            [
+                (3, ValidateState::Valid, Outcome::Success),
+                (4, ValidateState::Invalid, Outcome::Success),
+            ]
+        );
+        assert_eq!(state.results[&ResultId(3)].granted_credit, 7.0);
+        assert_eq!(state.ledger.host_total_credit(HostId(3)), Some(7.0));
+        assert_eq!(state.ledger.host_total_credit(HostId(4)), Some(0.0));
+        let w = state.workunits[0];
+        assert_eq!((w.canonical, w.transition), (None, Transition::Immediate));
+    }
+
+    #[test]
+    fn a_missing_canonical_result_only_clears_the_flag() {
+        let mut job = wu(2);
+        job.canonical_resultid = ResultId(9);
+        let inits = Inits::from([(ResultId(1), output(b"a"))]);
+        let state = decide(job, vec![result(1)], inits);
+        assert!(state.results.is_empty());
+        assert_eq!(state.workunits[0].transition, Transition::NoChange);
+    }
+
+    #[test]
+    fn needs_reads_viable_results_only_at_quorum() {
+        let policy = CreditPolicy::default();
+        let job = Job {
+            wu: wu(2),
+            results: vec![result(1)],
+        };
+        let (read, havs) = needs(&job, &policy);
+        assert!(read.is_empty());
+        assert_eq!(havs.len(), 1, "statistics rows are read even below quorum");
+        let job = Job {
+            wu: wu(2),
+            results: vec![result(1), result(2)],
+        };
+        assert_eq!(needs(&job, &policy).0, [ResultId(1), ResultId(2)]);
     }
 }

@@ -7,11 +7,9 @@
 use std::collections::HashMap;
 
 use rboinc_core::daemon::ModSlice;
-use rboinc_core::db::result::ResultRow;
+use rboinc_core::db::result::{self, ResultRow};
 use rboinc_core::db::{AppId, BatchId, ResultId, WorkunitId};
 use sqlx::MySqlConnection;
-
-use crate::bulk::id_list;
 
 /// The workunit columns the validator reads.
 #[derive(Debug, Clone, PartialEq, sqlx::FromRow)]
@@ -75,41 +73,19 @@ pub async fn load_batch(
     selection: Selection,
     limit: usize,
 ) -> Result<Batch, sqlx::Error> {
-    let mut filter = match selection.only {
-        Some(id) => format!("id = {id}"),
-        None => format!(
-            "appid = {} AND need_validate > 0 AND {}",
-            selection.appid,
-            selection.slice.sql_predicate("id")
-        ),
-    };
-    if selection.only.is_none() {
-        if let Some(after) = selection.after {
-            filter.push_str(&format!(" AND id > {after}"));
-        }
-        if let Some(min) = selection.min_id {
-            filter.push_str(&format!(" AND id >= {min}"));
-        }
-        if let Some(max) = selection.max_id {
-            filter.push_str(&format!(" AND id <= {max}"));
-        }
-    }
-    let sql = format!("SELECT {WU_COLUMNS} FROM workunit WHERE {filter} ORDER BY id LIMIT {limit}");
-    let wus: Vec<ValidatorWorkunit> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
-        .fetch_all(&mut *conn)
-        .await?;
+    let wus = flagged_workunits(conn, selection, limit).await?;
     if wus.is_empty() {
         return Ok(Batch::default());
     }
     let scanned = wus.len();
     let last = wus.last().map(|w| w.id);
-    let results = match results_of(conn, wus.iter().map(|w| w.id)).await {
+    let results = match result::for_workunits(conn, wus.iter().map(|w| w.id)).await {
         Ok(rows) => rows,
         Err(sqlx::Error::ColumnDecode { .. }) => {
             // Some row holds a value we cannot decode: find the job(s) one by one.
             let mut rows = Vec::new();
             for wu in &wus {
-                match results_of(conn, [wu.id]).await {
+                match result::for_workunits(conn, [wu.id]).await {
                     Ok(mut r) => rows.append(&mut r),
                     Err(e @ sqlx::Error::ColumnDecode { .. }) => {
                         tracing::error!(wu_id = %wu.id, error = %e, "a result row of this workunit cannot be read; skipping the workunit");
@@ -139,14 +115,32 @@ pub async fn load_batch(
     })
 }
 
-async fn results_of(
+/// The workunits of `selection`, in id order, at most `limit`.
+async fn flagged_workunits(
     conn: &mut MySqlConnection,
-    ids: impl IntoIterator<Item = WorkunitId>,
-) -> Result<Vec<ResultRow>, sqlx::Error> {
-    let sql = format!(
-        "SELECT * FROM result WHERE workunitid IN ({}) ORDER BY workunitid, id",
-        id_list(ids.into_iter().map(WorkunitId::get))
-    );
+    selection: Selection,
+    limit: usize,
+) -> Result<Vec<ValidatorWorkunit>, sqlx::Error> {
+    let mut filter = match selection.only {
+        Some(id) => format!("id = {id}"),
+        None => format!(
+            "appid = {} AND need_validate > 0 AND {}",
+            selection.appid,
+            selection.slice.sql_predicate("id")
+        ),
+    };
+    if selection.only.is_none() {
+        if let Some(after) = selection.after {
+            filter.push_str(&format!(" AND id > {after}"));
+        }
+        if let Some(min) = selection.min_id {
+            filter.push_str(&format!(" AND id >= {min}"));
+        }
+        if let Some(max) = selection.max_id {
+            filter.push_str(&format!(" AND id <= {max}"));
+        }
+    }
+    let sql = format!("SELECT {WU_COLUMNS} FROM workunit WHERE {filter} ORDER BY id LIMIT {limit}");
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
         .fetch_all(&mut *conn)
         .await

@@ -8,17 +8,17 @@
 //! 1. [`load`]: the flagged jobs and all their results (two queries);
 //! 2. [`compare`]: the outputs of every result that needs a comparison are read at once, in
 //!    parallel, off the async runtime (the C++ validator reads each file when it compares);
-//! 3. [`quorum`] and [`handle`]: consensus, credit ([`crate::credit`]), the job's new state, in
-//!    memory;
+//! 3. [`quorum`] and [`handle`]: consensus, credit ([`credit_policy`], [`crate::credit`]), the
+//!    job's new state, in memory;
 //! 4. [`write`](mod@write): one transaction for the batch.
 //!
-//! [`outputs`] locates output files; [`tolerance`] reads the tolerance file.
+//! Output files are located by `rboinc_core::job_files`; [`tolerance`] reads the tolerance file.
 
 pub mod cli;
 pub mod compare;
+pub mod credit_policy;
 pub mod handle;
 pub mod load;
-pub mod outputs;
 pub mod quorum;
 pub mod tolerance;
 pub mod write;
@@ -27,16 +27,16 @@ pub mod write;
 pub(crate) mod test_rows;
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
 
+use rboinc_core::clock;
 use rboinc_core::config::Config;
 use rboinc_core::daemon::{InfraError, ModSlice, PassOutcome};
 use rboinc_core::db::result::ResultRow;
-use rboinc_core::db::{ResultId, WorkunitId, app};
+use rboinc_core::db::{ResultId, WorkunitId, app, is_retryable};
+use rboinc_core::hier::Hierarchy;
 use sqlx::{Acquire, MySqlConnection, MySqlPool};
 
-use crate::bulk::{BulkError, is_retryable};
+use crate::bulk::BulkError;
 use crate::credit::hav::{self, HavKey};
 use crate::credit::{AppCredit, AppVersions, CreditLedger};
 use compare::Mode;
@@ -90,16 +90,8 @@ pub struct Report {
 pub struct Validator {
     pool: MySqlPool,
     options: Options,
-    upload_dir: PathBuf,
-    fanout: u32,
+    upload: Hierarchy,
     daily_result_quota: i32,
-}
-
-/// Unix time with fractions (BOINC's `dtime()`).
-pub fn dtime() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
 }
 
 impl Validator {
@@ -114,8 +106,7 @@ impl Validator {
         }
         Ok(Validator {
             pool,
-            upload_dir: config.upload_dir.clone(),
-            fanout: config.uldl_dir_fanout,
+            upload: config.upload_hier(),
             daily_result_quota: i32::try_from(config.sched.daily_result_quota).unwrap_or(i32::MAX),
             options,
         })
@@ -197,6 +188,7 @@ impl Validator {
     }
 
     /// Reads outputs, decides and writes one batch of jobs.
+    #[tracing::instrument(skip_all, fields(app = %self.options.app, jobs = jobs.len()))]
     pub async fn handle_batch(
         &self,
         conn: &mut MySqlConnection,
@@ -218,15 +210,13 @@ impl Validator {
             .filter(|r| to_read.contains(&r.id))
             .cloned()
             .collect();
-        let (mode, upload_dir, fanout) = (
-            self.options.mode.clone(),
-            self.upload_dir.clone(),
-            self.fanout,
-        );
-        let inits =
-            tokio::task::spawn_blocking(move || read_outputs(&mode, &rows, &upload_dir, fanout))
-                .await
-                .map_err(|e| InfraError::new("reading output files", e))?;
+        let (mode, upload) = (self.options.mode.clone(), self.upload.clone());
+        let span = tracing::Span::current();
+        let inits = tokio::task::spawn_blocking(move || {
+            span.in_scope(|| read_outputs(&mode, &rows, &upload))
+        })
+        .await
+        .map_err(|e| InfraError::new("reading output files", e))?;
 
         let read_done = started.elapsed();
         let mut attempt = 0;
@@ -294,7 +284,7 @@ impl Validator {
             policy: self.options.policy,
             app,
             daily_result_quota: self.daily_result_quota,
-            now: dtime(),
+            now: clock::now_f64(),
             mode: &self.options.mode,
             inits,
         };
@@ -321,7 +311,7 @@ impl Validator {
                 [loaded, decided - loaded, started.elapsed() - decided],
             ));
         }
-        let now = crate::transitioner::unix_now();
+        let now = clock::now_i32();
         write::write_batch(&mut tx, &state, versions, now, cx.now).await?;
         tx.commit().await?;
         versions.samples_written();
@@ -351,8 +341,10 @@ impl Validator {
     }
 }
 
-/// Reads the outputs of `rows`, on a few threads (the work is file I/O and hashing).
-fn read_outputs(mode: &Mode, rows: &[ResultRow], upload_dir: &Path, fanout: u32) -> Inits {
+/// Reads the outputs of `rows`, on a few threads (the work is file I/O and hashing), each result
+/// in its own span under the caller's.
+fn read_outputs(mode: &Mode, rows: &[ResultRow], upload: &Hierarchy) -> Inits {
+    let batch_span = tracing::Span::current();
     let threads = std::thread::available_parallelism()
         .map_or(2, |n| n.get())
         .clamp(2, 8);
@@ -361,9 +353,13 @@ fn read_outputs(mode: &Mode, rows: &[ResultRow], upload_dir: &Path, fanout: u32)
         let handles: Vec<_> = rows
             .chunks(chunk)
             .map(|part| {
+                let parent = batch_span.clone();
                 scope.spawn(move || {
                     part.iter()
-                        .map(|r| (r.id, mode.init_result(r, upload_dir, fanout)))
+                        .map(|r| {
+                            let span = tracing::info_span!(parent: &parent, "read_outputs", wu_id = %r.workunitid, result_id = %r.id);
+                            (r.id, span.in_scope(|| mode.init_result(r, upload)))
+                        })
                         .collect::<Vec<_>>()
                 })
             })

@@ -6,8 +6,9 @@
 //! one transaction: a crash leaves each job either validated with all its credit, or untouched
 //! (and still flagged).
 
+use rboinc_core::db::{credited_job, host_app_version};
 use rboinc_core::state::TRANSITION_TIME_NEVER;
-use sqlx::{MySql, MySqlConnection, QueryBuilder};
+use sqlx::MySqlConnection;
 
 use super::handle::{BatchState, Transition};
 use crate::bulk::{Assign, BulkError, BulkUpdate, Lit};
@@ -126,28 +127,10 @@ pub async fn write_batch(
     wus.execute(tx).await?;
     delayed.execute(tx).await?;
 
-    if !state.credited_jobs.is_empty() {
-        for chunk in state.credited_jobs.chunks(1000) {
-            let mut q: QueryBuilder<MySql> =
-                QueryBuilder::new("INSERT INTO credited_job (userid, workunitid) ");
-            q.push_values(chunk, |mut v, (user, job)| {
-                v.push_bind(*user).push_bind(*job);
-            });
-            q.push(" ON DUPLICATE KEY UPDATE userid = userid");
-            q.build().persistent(false).execute(&mut *tx).await?;
-        }
-    }
+    credited_job::insert_many(tx, &state.credited_jobs).await?;
 
-    for (host, avid) in &state.punished {
-        let done = sqlx::query(
-            "UPDATE host_app_version SET max_jobs_per_day = 1, n_jobs_today = 1 \
-             WHERE host_id = ? AND app_version_id = ?",
-        )
-        .bind(host)
-        .bind(avid)
-        .execute(&mut *tx)
-        .await?;
-        if done.rows_affected() == 0 {
+    for &(host, avid) in &state.punished {
+        if !host_app_version::throttle(&mut *tx, host, avid).await? {
             tracing::warn!(host_id = %host, app_version_id = avid, "--check_punitive: no host_app_version row to throttle");
         }
     }

@@ -11,7 +11,6 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rboinc_core::test_support::TestDb;
 
@@ -64,10 +63,7 @@ pub async fn run_scenario(scenario: &str) {
         .await
         .unwrap_or_else(|e| panic!("{scenario}: loading setup.sql failed: {e}"));
 
-    let t0 = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
+    let t0 = rboinc_core::clock::now_i64() as u64;
     let output = Command::new(binary(program))
         .args(args)
         .current_dir(project.join("tmp_oracle"))

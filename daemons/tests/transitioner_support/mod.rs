@@ -8,7 +8,6 @@ use std::fmt::Write as _;
 use std::fs;
 use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use rboinc_core::test_support::TestDb;
 use sqlx::MySqlPool;
@@ -18,10 +17,7 @@ mod built;
 pub use built::{binary, workspace_root};
 
 pub fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs() as i64
+    rboinc_core::clock::now_i64()
 }
 
 /// The result template every test workunit uses (the oracle's `templates/mnist_out`).

@@ -4,6 +4,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
+use anyhow::Context;
 use clap::Parser;
 use rboinc_core::daemon::{self, CommonDaemonArgs, DaemonRuntime};
 use rboinc_research::generator::{self, daemon::WorkGenerator};
@@ -22,21 +23,19 @@ struct Cli {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli: Cli = daemon::parse_args();
-    let rt = match DaemonRuntime::start("work_generator", &cli.common).await {
-        Ok(rt) => rt.with_default_sleep_interval(Duration::from_secs(2)),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot start");
-            return ExitCode::FAILURE;
-        }
-    };
+    daemon::exit("work_generator", run(cli).await)
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let rt = DaemonRuntime::start("work_generator", &cli.common)
+        .await
+        .context("starting")?
+        .with_default_sleep_interval(Duration::from_secs(2));
     let app = rt.app().unwrap_or(rboinc_tools::make_project::APP);
     let pool = rboinc_core::db::connect_lazy(rt.config().db_settings());
     let mut generator = WorkGenerator::new(pool, rt.config_arc(), app.to_string(), cli.cushion);
-    match rt.run(async |_rt| generator.pass().await).await {
-        Ok(_) => ExitCode::SUCCESS,
-        Err(e) => {
-            tracing::error!(error = %e, "exiting");
-            ExitCode::FAILURE
-        }
-    }
+    rt.run(async |_rt| generator.pass().await)
+        .await
+        .context("running")?;
+    Ok(())
 }

@@ -1,7 +1,8 @@
 //! `series status [NAME]`: where each round of one series is, or one line per series.
 
+use rboinc_core::clock::now_i32;
 use rboinc_core::db;
-use rboinc_tools::project::{Project, unix_now};
+use rboinc_tools::project::Project;
 
 use super::{find, hints};
 use crate::progress;
@@ -13,7 +14,7 @@ pub async fn one(project: &Project, pool: &db::Pool, name: &str) -> anyhow::Resu
     let rounds = progress::rounds(pool, &s).await?;
     print!(
         "{}",
-        progress::render(&s, &rounds, f64::from(unix_now() - s.create_time))
+        progress::render(&s, &rounds, f64::from(now_i32() - s.create_time))
     );
     if s.state != store::SERIES_CANCELLED && !progress::Totals::of(&rounds).all_finished() {
         hints::warn(project, pool, &s).await;

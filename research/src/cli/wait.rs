@@ -5,8 +5,9 @@ use std::io::IsTerminal;
 use std::time::{Duration, Instant};
 
 use clap::Args;
+use rboinc_core::clock::now_i32;
 use rboinc_core::db;
-use rboinc_tools::project::{Project, unix_now};
+use rboinc_tools::project::Project;
 
 use super::{find, hints};
 use crate::progress;
@@ -51,7 +52,7 @@ pub async fn wait(
     loop {
         let rounds = progress::rounds(pool, s).await?;
         let totals = progress::Totals::of(&rounds);
-        let elapsed = f64::from(unix_now() - s.create_time);
+        let elapsed = f64::from(now_i32() - s.create_time);
         let text = progress::render(s, &rounds, elapsed);
         if tty {
             // Redraw in place, the warnings under the progress.

@@ -28,8 +28,8 @@ use crate::job_files::{CHUNK_ROUNDS, JobFiles, Round, SeriesSettings, WorkunitSe
 pub use crate::job_files::{RESULT_TEMPLATE, WU_TEMPLATE};
 use crate::params::SeriesParams;
 use crate::store::{ROUND_CREATED, ROUND_QUEUED, SERIES_ACTIVE};
+use rboinc_core::clock::now_i32;
 use rboinc_tools::create_work::{self, InputArg, WorkCreator};
-use rboinc_tools::project::unix_now;
 
 /// Default cushion of workunits waiting to be sent.
 pub const DEFAULT_CUSHION: usize = 100;
@@ -127,7 +127,7 @@ pub async fn create_rounds(
     }
     let claimed_s = started.elapsed().as_secs_f64();
     let mut files = JobFiles::start(creator.stager().clone(), rounds);
-    let now = unix_now();
+    let now = now_i32();
     let inserted = insert_rounds(&mut tx, creator, &mut files, &mut out, now).await;
     let db_s = started.elapsed().as_secs_f64() - claimed_s;
     let waited_s = files.waited.as_secs_f64();

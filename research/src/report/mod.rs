@@ -294,7 +294,7 @@ fn markdown(series: &SeriesRow, report: &Report) -> String {
     for r in &report.rounds {
         let d = r.distributed.as_ref();
         let get = |k: &str| d.and_then(|v| num(v, k));
-        let runtime = d.and_then(|v| v.get("host")?.get("runtime_s")?.as_f64());
+        let runtime = d.and_then(|v| metrics_doc::host_part(v)?.get("runtime_s")?.as_f64());
         let _ = writeln!(
             s,
             "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",

@@ -1,16 +1,9 @@
 //! Times as the ops page shows them: UTC dates and "5 min ago".
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use time::OffsetDateTime;
 use time::macros::format_description;
-
-/// Seconds since the epoch, now.
-pub fn unix_now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
 
 /// `YYYY-MM-DD HH:MM:SS` in UTC (times outside the calendar's range show as the epoch).
 pub fn utc(unix: i64) -> String {

@@ -1,20 +1,16 @@
 //! Which of the project's daemons run, read from the files `start` leaves behind.
 //!
-//! `start` (ours, or BOINC's `bin/start`) runs each `config.xml` `<daemon>` of this host with
-//! an exclusive `flock` on `pid_<host>/<name>.lock` that the daemon inherits, writes its pid to
-//! `pid_<host>/<name>.pid` and appends its output to `log_<host>/<name>.log`. A daemon runs
-//! when its lock is held *and* the pid in its pid file is a live process: a pid file alone can
-//! be stale, or name a pid the kernel has since given to something else. This is the rule the
-//! `status` command applies too; it is repeated here (a few lines over the same files) so the
-//! server does not depend on the tools crate.
+//! The rule ("its lock is held and the pid in its pid file is a live process") and the file
+//! layout are [`rboinc_core::run_files`]'s, shared with `start`/`stop`/`status`; this module
+//! only turns them into what the ops page shows.
 
-use std::fs::{File, TryLockError};
 use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use rboinc_core::config::Config;
 use rboinc_core::logfile;
 use rboinc_core::project::ProjectDir;
+use rboinc_core::run_files::DaemonFiles;
 
 /// Longest log line shown; the rest is cut.
 const MAX_LINE_CHARS: usize = 400;
@@ -41,61 +37,25 @@ pub struct DaemonView {
 /// The daemons `config.xml` lists for this host, disabled ones included, in file order.
 pub fn survey(config: &Config, dir: &ProjectDir) -> Vec<DaemonView> {
     let now = SystemTime::now();
-    let (pid_dir, log_dir) = (dir.pid_dir(), dir.log_dir());
     config
         .daemons
         .iter()
         .filter(|d| d.runs_on(dir.host(), config.host.as_deref()))
         .map(|d| {
-            let pid_path = pid_dir.join(d.pid_file_name());
-            let pid = read_pid(&pid_path);
-            let running = lock_held(&pid_dir.join(d.lock_file_name())) && pid.is_some_and(alive);
-            let uptime = running
-                .then(|| pid_path.metadata().and_then(|m| m.modified()).ok())
-                .flatten()
-                .and_then(|t| now.duration_since(t).ok());
-            let log_name = d.log_file_name();
+            let files = DaemonFiles::of(dir, d);
+            let probe = files.probe();
             DaemonView {
                 cmd: d.cmd.clone(),
                 program: d.program().to_string(),
                 disabled: d.disabled,
-                running,
-                pid,
-                uptime,
-                last_log_line: last_line(&log_dir.join(&log_name)),
-                log_name,
+                running: probe.running,
+                pid: probe.pid,
+                uptime: probe.started.and_then(|t| now.duration_since(t).ok()),
+                last_log_line: last_line(&files.log),
+                log_name: d.log_file_name(),
             }
         })
         .collect()
-}
-
-fn read_pid(path: &Path) -> Option<i32> {
-    std::fs::read_to_string(path)
-        .ok()?
-        .trim()
-        .parse::<i32>()
-        .ok()
-        .filter(|p| *p > 0)
-}
-
-/// Whether the process exists and has not exited (a zombie has exited).
-fn alive(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // "pid (comm) S …": the state letter follows the last ')', comm may hold anything.
-    stat.rfind(')')
-        .and_then(|i| stat[i + 1..].split_whitespace().next())
-        .is_some_and(|s| s != "Z" && s != "X")
-}
-
-/// Whether some process holds the lock. Probing takes the lock for an instant when it is free;
-/// a `start` racing with the probe then reports "already running" once, which is harmless.
-fn lock_held(path: &Path) -> bool {
-    let Ok(file) = File::open(path) else {
-        return false;
-    };
-    matches!(file.try_lock(), Err(TryLockError::WouldBlock))
 }
 
 /// The last non-empty line of a log (its last 64 KiB are read), without terminal colours,
@@ -144,8 +104,9 @@ mod tests {
         let me = std::process::id() as i32;
         // transitioner: lock held (by this test), pid alive (this test), a coloured log.
         std::fs::write(dir.pid_dir().join("transitioner.pid"), format!("{me}\n")).unwrap();
-        let lock = File::create(dir.pid_dir().join("transitioner.lock")).unwrap();
-        lock.lock().unwrap();
+        let lock = rboinc_core::run_files::try_lock(&dir.pid_dir().join("transitioner.lock"))
+            .unwrap()
+            .expect("free");
         std::fs::write(
             dir.log_dir().join("transitioner.log"),
             "first\n\u{1b}[32m INFO\u{1b}[0m pass done\n\n",
@@ -176,8 +137,9 @@ mod tests {
     fn a_held_lock_with_a_dead_pid_is_not_running() {
         let (_tmp, config, dir) = project();
         std::fs::write(dir.pid_dir().join("transitioner.pid"), "999999999\n").unwrap();
-        let lock = File::create(dir.pid_dir().join("transitioner.lock")).unwrap();
-        lock.lock().unwrap();
+        let _lock = rboinc_core::run_files::try_lock(&dir.pid_dir().join("transitioner.lock"))
+            .unwrap()
+            .expect("free");
         assert!(!survey(&config, &dir)[0].running);
     }
 

@@ -222,7 +222,7 @@ async fn ops_page(
     State(ops): State<Ops>,
     axum::Extension(Operator(user)): axum::Extension<Operator>,
 ) -> Response {
-    let now = clock::unix_now();
+    let now = rboinc_core::clock::now_i64();
     let ((daemons, errors), db) = tokio::join!(
         files_view(&ops.src.project, true),
         with_db("snapshot", snapshot::snapshot(&ops.src.pool, now)),

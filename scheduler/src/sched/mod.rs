@@ -61,7 +61,7 @@ pub mod send;
 pub mod shared;
 pub mod versions;
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -69,6 +69,8 @@ use axum::extract::{FromRef, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
+use rboinc_core::clock;
+use rboinc_core::db::is_retryable;
 use tracing::Span;
 
 use crate::body::{BodyError, ClientAddr, read_body};
@@ -89,12 +91,6 @@ where
     SchedState: FromRef<S>,
 {
     Router::new().route(path, post(rpc).get(rpc))
-}
-
-fn now() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 async fn rpc(State(state): State<SchedState>, addr: ClientAddr, body: Body) -> Response {
@@ -155,7 +151,7 @@ async fn answer(state: &SchedState, client_addr: &str, body: Body) -> (SchedRepl
         state,
         req: &req,
         client_addr,
-        now: now(),
+        now: clock::now_i64(),
         span: &span,
     };
     // A deadlock with another writer (the transitioner, another scheduler) is retried once;
@@ -203,11 +199,4 @@ async fn read_request(body: Body, limit: usize) -> Result<SchedRequest, SchedRep
         tracing::warn!(error = %e, bytes = bytes.len(), "malformed scheduler request");
         SchedReply::refusal(format!("Error in request message: {e}"), Priority::Low, 0.0)
     })
-}
-
-/// MySQL's deadlock (1213) and lock wait timeout (1205).
-fn is_retryable(e: &sqlx::Error) -> bool {
-    e.as_database_error()
-        .and_then(|d| d.try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>())
-        .is_some_and(|m| matches!(m.number(), 1213 | 1205))
 }

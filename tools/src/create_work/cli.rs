@@ -8,7 +8,8 @@ use anyhow::Context;
 use clap::Parser;
 
 use super::{InputArg, JobDesc, JobOverrides, WorkCreator, WorkSpec, bulk, line};
-use crate::project::{Project, unix_now};
+use crate::project::Project;
+use rboinc_core::clock::now_i32;
 
 /// Creates workunits from templates and input files already staged in the download directory
 /// (or given as paths, which are staged). With --stdin, one job per input line.
@@ -189,9 +190,7 @@ fn base_spec(cli: &Cli) -> WorkSpec {
         .clone()
         .unwrap_or_else(|| format!("templates/{}_out", cli.appname));
     let base_name = cli.wu_name.clone().unwrap_or_else(|| {
-        let t = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
+        let t = rboinc_core::clock::now_f64();
         format!("{}_{}_{t:.6}", cli.appname, std::process::id())
     });
     let additional_xml = cli
@@ -267,7 +266,7 @@ async fn from_stdin(
         spec_of,
         cli.continue_on_error,
         on_skip,
-        unix_now(),
+        now_i32(),
     )
     .await
     .context("nothing was created")?;
@@ -303,7 +302,7 @@ async fn one(
     let p = creator.prepare(&spec)?;
     creator.sync_staged()?;
     let mut conn = pool.acquire().await?;
-    super::insert(&mut conn, std::slice::from_ref(&p), unix_now()).await?;
+    super::insert(&mut conn, std::slice::from_ref(&p), now_i32()).await?;
     if cli.wu_name.is_none() {
         println!("workunit name: {}", p.name);
     }

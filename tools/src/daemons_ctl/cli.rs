@@ -154,9 +154,7 @@ fn run(cli: &Cli, default: Action) -> anyhow::Result<ExitCode> {
                 });
                 println!("{}", serde_json::to_string_pretty(&doc)?);
             } else {
-                let now = std::time::SystemTime::now()
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map_or(0.0, |d| d.as_secs_f64());
+                let now = rboinc_core::clock::now_f64();
                 print!("{}", report::render_status(enabled, &rows));
                 print!("{}", report::render_task_status(&tasks, now));
             }

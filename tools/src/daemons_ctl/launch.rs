@@ -19,7 +19,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::SystemTime;
 
 use super::command::{self, CommandError};
-use super::lock;
+use rboinc_core::run_files::{lock, pid};
+
 use super::process;
 
 /// What to run and where its files go.
@@ -104,7 +105,7 @@ pub fn launch(spec: &LaunchSpec<'_>) -> Result<Launched, LaunchError> {
     let mut cmd = build(spec)?;
     let Some(held) = lock::try_lock(&spec.lock_path).map_err(io_err("lock", &spec.lock_path))?
     else {
-        let pid = spec.pid_path.as_deref().and_then(process::read_pid_file);
+        let pid = spec.pid_path.as_deref().and_then(pid::read_pid_file);
         return Ok(Launched::AlreadyRunning(pid));
     };
     let mut log = OpenOptions::new()
@@ -129,7 +130,7 @@ pub fn launch(spec: &LaunchSpec<'_>) -> Result<Launched, LaunchError> {
     // Our copy of the lock descriptor closes here; the child's keeps the lock.
     drop(held);
     if let Some(pid_path) = &spec.pid_path {
-        process::write_pid_file(pid_path, child.id()).map_err(io_err("write", pid_path))?;
+        pid::write_pid_file(pid_path, child.id()).map_err(io_err("write", pid_path))?;
     }
     Ok(Launched::Started(child))
 }

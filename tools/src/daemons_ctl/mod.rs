@@ -19,32 +19,32 @@
 //! - **cron** (`--cron`): if the project is enabled, starts daemons that are not running and
 //!   runs the tasks that are due; meant for a crontab line every few minutes.
 //!
-//! Files: [`command`] (the `<cmd>` line), [`lock`], [`launch`], [`process`] (pids, signals),
-//! [`run_state`], [`report`] (what the commands print). The three binaries are thin wrappers
+//! Files: [`command`] (the `<cmd>` line), [`launch`], [`process`] (signals), [`report`] (what
+//! the commands print). The file layout (pid, lock and log files, `run_state_<host>.xml`) and
+//! the "is it running?" rule are `rboinc_core::run_files`'s, shared with the scheduler's ops page. The three binaries are thin wrappers
 //! around [`cli::main`].
 
 pub mod cli;
 pub mod command;
 pub mod launch;
-pub mod lock;
 pub mod process;
 pub mod report;
-pub mod run_state;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Child;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime};
 
 use rboinc_core::config::{Config, ConfigError, DaemonEntry, TaskEntry};
 use rboinc_core::project::{ProjectDir, ProjectError, STOP_DAEMONS_FILE, STOP_SCHED_FILE};
+use rboinc_core::run_files::lock;
+use rboinc_core::run_files::{self, DaemonFiles, RunState, pid};
 use rustix::process::Signal;
 
 use launch::{LaunchSpec, Launched};
 use report::{
     DaemonStatus, StartEntry, StartOutcome, StopEntry, StopOutcome, TaskOutcome, TaskStatus,
 };
-use run_state::RunState;
 
 /// Why a command could not do its job at all (per-daemon problems are in the reports).
 #[derive(Debug, thiserror::Error)]
@@ -143,7 +143,7 @@ impl Controller {
     }
 
     fn run_state_path(&self) -> PathBuf {
-        run_state::path(self.dir.root(), self.dir.host())
+        run_files::run_state_path(&self.dir)
     }
 
     /// Whether the project is enabled on this host (`start` ran more recently than `stop`).
@@ -185,10 +185,7 @@ impl Controller {
     /// supervisor is in one of its rounds should just happen), then gives up with
     /// [`CtlError::Busy`].
     fn exclusive(&self) -> Result<lock::HeldLock, CtlError> {
-        let p = self
-            .dir
-            .pid_dir()
-            .join(format!("start.lock.{}", self.dir.host()));
+        let p = run_files::start_lock_path(&self.dir);
         let deadline = std::time::Instant::now() + EXCLUSIVE_WAIT;
         loop {
             if let Some(held) = lock::try_lock(&p).map_err(io_err("lock", &p))? {
@@ -209,12 +206,13 @@ impl Controller {
     }
 
     fn daemon_spec<'a>(&'a self, d: &'a DaemonEntry) -> LaunchSpec<'a> {
+        let files = DaemonFiles::of(&self.dir, d);
         LaunchSpec {
             cmd: &d.cmd,
             use_shell: d.use_shell,
-            lock_path: self.dir.pid_dir().join(d.lock_file_name()),
-            log_path: self.dir.log_dir().join(d.log_file_name()),
-            pid_path: Some(self.dir.pid_dir().join(d.pid_file_name())),
+            lock_path: files.lock,
+            log_path: files.log,
+            pid_path: Some(files.pid),
             cwd: &self.tmp,
             path_var: &self.path_var,
         }
@@ -300,11 +298,11 @@ impl Controller {
             .request_stop_daemons()
             .map_err(io_err("create", &self.dir.stop_daemons_path()))?;
         let pid_dir = self.dir.pid_dir();
-        let files = process::pid_files(&pid_dir).map_err(io_err("list", &pid_dir))?;
+        let files = pid::pid_files(&pid_dir).map_err(io_err("list", &pid_dir))?;
         let tmp = self.dir.tmp_dir();
         let mut entries = Vec::new();
         for file in files {
-            let pid = process::read_pid_file(&file);
+            let pid = pid::read_pid_file(&file);
             let outcome = match pid {
                 Some(pid) if process::is_ours(pid, &tmp) => {
                     match process::signal(pid, Signal::HUP) {
@@ -369,25 +367,17 @@ impl Controller {
         self.local_daemons()
             .into_iter()
             .map(|d| {
-                let pid_path = self.dir.pid_dir().join(d.pid_file_name());
-                let lock_path = self.dir.pid_dir().join(d.lock_file_name());
-                let log_path = self.dir.log_dir().join(d.log_file_name());
-                let pid = process::read_pid_file(&pid_path);
-                let locked = lock::is_locked(&lock_path).unwrap_or(false);
-                let running = locked && pid.is_some_and(process::is_alive);
-                let uptime = running
-                    .then(|| process::modified(&pid_path))
-                    .flatten()
-                    .and_then(|t| now.duration_since(t).ok());
+                let files = DaemonFiles::of(&self.dir, d);
+                let probe = files.probe();
                 DaemonStatus {
                     cmd: d.cmd.clone(),
                     disabled: d.disabled,
-                    running,
-                    locked,
-                    pid,
-                    uptime,
-                    log: log_path.clone(),
-                    last_log_line: process::last_line(&log_path),
+                    running: probe.running,
+                    locked: probe.locked,
+                    pid: probe.pid,
+                    uptime: probe.started.and_then(|t| now.duration_since(t).ok()),
+                    last_log_line: process::last_line(&files.log),
+                    log: files.log,
                 }
             })
             .collect()
@@ -434,9 +424,7 @@ impl Controller {
         } else {
             None
         };
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .map_or(0.0, |d| d.as_secs_f64());
+        let now = rboinc_core::clock::now_f64();
         let mut tasks = Vec::new();
         for t in self.local_tasks() {
             if t.disabled || !(state.enabled || t.always_run) {

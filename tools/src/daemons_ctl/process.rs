@@ -1,32 +1,17 @@
-//! Processes by pid: pid files, "still alive?", signals, and BOINC's log timestamp.
+//! Processes by pid: "is it ours?", signals, waiting, and BOINC's log timestamp (pid files and
+//! "still alive?" are `rboinc_core::run_files::pid`'s).
 //!
 //! Linux only (`/proc`), like the rest of the server. A pid is only ever signalled after
 //! [`is_ours`] confirmed it still runs in the project's `tmp_<host>/`, so a stale pid file whose
 //! number the kernel gave to an unrelated process can never get that process killed.
 
 use std::io;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rboinc_core::calendar::UtcTime;
+use rboinc_core::run_files::pid::{is_alive, process_group};
 use rustix::process::{Pid, Signal};
-
-/// Reads the pid written by `start` (a decimal number and a newline).
-pub fn read_pid_file(path: &Path) -> Option<i32> {
-    std::fs::read_to_string(path)
-        .ok()?
-        .trim()
-        .parse::<i32>()
-        .ok()
-        .filter(|p| *p > 0)
-}
-
-/// Writes `pid` to `path` atomically (a reader never sees a half-written number).
-pub fn write_pid_file(path: &Path, pid: u32) -> io::Result<()> {
-    let tmp = path.with_extension("pid.tmp");
-    std::fs::write(&tmp, format!("{pid}\n"))?;
-    std::fs::rename(&tmp, path)
-}
 
 /// Removes a file; succeeds if it was not there.
 pub fn remove_if_exists(path: &Path) -> io::Result<()> {
@@ -34,24 +19,6 @@ pub fn remove_if_exists(path: &Path) -> io::Result<()> {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }
-}
-
-/// The state letter and process group of `/proc/<pid>/stat`, if the process exists.
-fn stat(pid: i32) -> Option<(char, i32)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // "pid (comm) S ppid pgrp ...": comm may contain spaces and parentheses; the state follows
-    // the last ')'.
-    let after = &text[text.rfind(')')? + 1..];
-    let mut fields = after.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let _ppid = fields.next()?;
-    let pgrp = fields.next()?.parse().ok()?;
-    Some((state, pgrp))
-}
-
-/// Whether the process exists and has not exited (a zombie waiting to be reaped has exited).
-pub fn is_alive(pid: i32) -> bool {
-    matches!(stat(pid), Some((state, _)) if state != 'Z' && state != 'X')
 }
 
 /// Whether `pid` is alive and runs with `tmp_dir` as its working directory, i.e. is a process
@@ -72,10 +39,7 @@ pub fn is_ours(pid: i32, tmp_dir: &Path) -> bool {
 /// The process group of `pid` if it leads its own group (as every process `start` launches
 /// does), so that killing the group reaches the scripts it started too.
 pub fn own_group(pid: i32) -> Option<i32> {
-    match stat(pid) {
-        Some((_, pgrp)) if pgrp == pid => Some(pgrp),
-        _ => None,
-    }
+    process_group(pid).filter(|&pgrp| pgrp == pid)
 }
 
 /// Sends `signal` to `pid`; a process that is already gone is not an error.
@@ -110,11 +74,6 @@ pub fn wait_all_exit(pids: &[i32], timeout: Duration) -> Vec<i32> {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-}
-
-/// When a file was last modified (for a pid file: when its daemon was started).
-pub fn modified(path: &Path) -> Option<SystemTime> {
-    path.metadata().ok()?.modified().ok()
 }
 
 /// The last non-empty line of a log file (only its last 64 KiB are read).
@@ -157,19 +116,6 @@ pub fn user_name() -> Option<String> {
     from_passwd.or_else(|| std::env::var("USER").ok())
 }
 
-/// Every `*.pid` file in `dir`, sorted.
-pub fn pid_files(dir: &Path) -> io::Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    for e in std::fs::read_dir(dir)? {
-        let p = e?.path();
-        if p.extension().is_some_and(|x| x == "pid") && p.is_file() {
-            out.push(p);
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -203,17 +149,13 @@ mod tests {
     }
 
     #[test]
-    fn pid_files_and_last_lines() {
+    fn removing_twice_and_last_lines() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("a.pid");
-        write_pid_file(&p, 1234).unwrap();
-        assert_eq!(read_pid_file(&p), Some(1234));
-        std::fs::write(dir.path().join("b.pid"), "garbage").unwrap();
-        assert_eq!(read_pid_file(&dir.path().join("b.pid")), None);
-        assert_eq!(read_pid_file(&dir.path().join("none.pid")), None);
-        assert_eq!(pid_files(dir.path()).unwrap().len(), 2);
+        std::fs::write(&p, "1\n").unwrap();
         remove_if_exists(&p).unwrap();
         remove_if_exists(&p).unwrap();
+        assert!(!p.exists());
 
         let log = dir.path().join("x.log");
         std::fs::write(&log, "first\n\u{1b}[32m INFO\u{1b}[0m second line\n\n  \n").unwrap();
@@ -222,10 +164,8 @@ mod tests {
     }
 
     #[test]
-    fn this_process_is_alive_and_leads_no_group_check() {
+    fn this_process_is_ours_only_in_its_own_directory() {
         let me = std::process::id() as i32;
-        assert!(is_alive(me));
-        assert!(!is_alive(i32::MAX - 1));
         let cwd = std::env::current_dir().unwrap();
         assert!(is_ours(me, &cwd));
         assert!(!is_ours(me, Path::new("/")));

@@ -30,7 +30,7 @@ use rboinc_core::db::{self, AppId, PlatformId, UserId};
 pub use config_xml::{DaemonLine, daemons};
 pub use layout::{BINARIES, BinLinks, directories, own_binary_dir};
 
-use crate::project::unix_now;
+use rboinc_core::clock::now_i32;
 
 /// The platform every project gets.
 pub const PLATFORM: &str = "x86_64-pc-linux-gnu";
@@ -240,7 +240,7 @@ pub async fn create(o: &MakeProjectOptions) -> Result<MakeProjectReport, MakePro
     let created_db = database::ensure_database(&settings).await?;
     let result = async {
         let pool = db::connect(&settings).await?;
-        let now = unix_now();
+        let now = now_i32();
         let outcome = database::prepare(
             &pool,
             created_db,

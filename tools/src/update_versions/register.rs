@@ -8,7 +8,8 @@ use rboinc_core::db::{self, AppVersionId, app_version};
 use rboinc_core::md5file;
 
 use super::{PlannedVersion, UpdateError, io, plan};
-use crate::project::{Project, unix_now};
+use crate::project::Project;
+use rboinc_core::clock::now_i32;
 
 /// A registered version.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,7 +40,7 @@ pub async fn run(project: &Project, pool: &db::Pool) -> Result<UpdateReport, Upd
     }
     // Stage every file (flat, immutable), then insert every row in one transaction.
     stage_files(&project.config.download_dir, &planned)?;
-    let now = unix_now();
+    let now = now_i32();
     let mut tx = pool.begin().await?;
     for pv in &planned {
         let xml_doc = pv.xml_doc();

@@ -313,11 +313,12 @@ async fn mark_results_lost(
         .execute(&mut *tx)
         .await?;
         if found_rows::applied(&done) {
-            sqlx::query("UPDATE workunit SET transition_time = ? WHERE id = ?")
-                .bind(now)
-                .bind(wu)
-                .execute(&mut *tx)
-                .await?;
+            db::workunit::set_transition_time(
+                &mut *tx,
+                db::WorkunitId(*wu),
+                i32::try_from(now).unwrap_or(i32::MAX),
+            )
+            .await?;
             tracing::warn!(host_id = %host, result_id = id, wu_id = wu, "client re-attached: in-progress result marked CLIENT_DETACHED");
         }
     }

@@ -8,7 +8,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use rboinc_core::xml;
+use crate::xml;
 
 /// The file's content.
 #[derive(Debug, Clone, Default, PartialEq)]
