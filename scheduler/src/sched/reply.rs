@@ -76,6 +76,10 @@ pub struct SchedReply {
     /// Sent only when a host record was created or re-found (the client resets its seqno).
     pub new_hostid: Option<i64>,
     pub result_acks: Vec<String>,
+    /// Tasks the client must abort, running or not (see [`super::abort`]).
+    pub result_aborts: Vec<String>,
+    /// Tasks the client must abort unless it has started them.
+    pub result_aborts_if_not_started: Vec<String>,
     /// `<code_sign_key>` (and signature) elements, or empty.
     pub code_sign: String,
     /// `<no_rsc_apps>` (and, for clients before 7.0.40, `<no_cpu_apps>` …): the client's
@@ -213,6 +217,20 @@ impl SchedReply {
             let _ = write!(
                 out,
                 "<result_ack>\n    <name>{}</name>\n</result_ack>\n",
+                escape(name)
+            );
+        }
+        for name in &self.result_aborts {
+            let _ = write!(
+                out,
+                "<result_abort>\n    <name>{}</name>\n</result_abort>\n",
+                escape(name)
+            );
+        }
+        for name in &self.result_aborts_if_not_started {
+            let _ = write!(
+                out,
+                "<result_abort_if_not_started>\n    <name>{}</name>\n</result_abort_if_not_started>\n",
                 escape(name)
             );
         }

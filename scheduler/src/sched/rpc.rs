@@ -9,7 +9,9 @@
 //! 5. [`report`]: reported results are written and acknowledged;
 //! 6. [`resend`]: if the client asks for work, its lost results are sent again;
 //! 7. [`send`]: new work, unless lost results were resent or the last request was too recent;
-//! 8. [`next_rpc`]: when the client should come back.
+//! 8. [`abort`]: with `send_result_abort`, the tasks the client holds that the server no longer
+//!    wants (read after the transaction: it writes nothing);
+//! 9. [`next_rpc`]: when the client should come back.
 //!
 //! Steps 4–7 write in one transaction whenever more than the host row is written: one commit
 //! (one log flush, the dominant cost of a write on a durable MySQL) per RPC, and a reply that
@@ -25,6 +27,7 @@
 //! [`report`]: super::report
 //! [`resend`]: super::resend
 //! [`send`]: super::send
+//! [`abort`]: super::abort
 //! [`next_rpc`]: super::next_rpc
 
 use std::collections::HashSet;
@@ -48,7 +51,7 @@ use super::request::{self, SchedRequest};
 use super::send::{self, HostView, SendContext, WorkPlan};
 use super::shared::SchedState;
 use super::versions::{Chooser, Versions};
-use super::{account_info, host, next_rpc, report, resend};
+use super::{abort, account_info, host, next_rpc, report, resend};
 use crate::metrics::RpcKind;
 use crate::plan_class::host::HostFacts;
 
@@ -184,6 +187,11 @@ async fn steps(rpc: &Rpc<'_>, conn: &mut MySqlConnection) -> Result<(SchedReply,
         }
         tx.commit().await?;
         state.metrics.results_reported(reported.written as u64);
+    }
+    if sched.send_result_abort
+        && let Some(held) = &req.other_results
+    {
+        abort::send_aborts(conn, account.host.id, held, &mut reply).await?;
     }
     state.metrics.results_sent((sent + resent) as u64);
     state.metrics.results_resent(resent as u64);
