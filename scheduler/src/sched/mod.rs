@@ -53,6 +53,7 @@ pub mod job_cache;
 pub mod next_rpc;
 pub mod perf;
 pub mod project_prefs;
+pub mod quota;
 pub mod reply;
 pub mod report;
 pub mod request;

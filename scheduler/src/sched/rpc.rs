@@ -46,6 +46,7 @@ use super::catalog::Catalog;
 use super::coprocs::ProcType;
 use super::hr::HostKind;
 use super::project_prefs::ProjectPrefs;
+use super::quota::HostQuotas;
 use super::reply::{DELAY_MISSING_KEY, DELAY_UNSUPPORTED, Priority, SchedReply};
 use super::request::{self, SchedRequest};
 use super::send::{self, HostView, SendContext, WorkPlan};
@@ -139,6 +140,14 @@ async fn steps(rpc: &Rpc<'_>, conn: &mut MySqlConnection) -> Result<(SchedReply,
     let external_ip = request::clip_bytes(rpc.client_addr, 254);
     let email = &account.user.email_addr;
     let (mut sent, mut resent) = (0, 0);
+    let mut quotas = HostQuotas::start(
+        account.host.id,
+        &account.host.app_version_stats,
+        sched.daily_result_quota,
+        i64::from(account.host.rpc_time),
+        now,
+    );
+    quotas.gpu_multiplier = state.settings.gpu_multiplier;
     if req.results.is_empty() && !wants_work {
         // Nothing but the host's new state: one statement.
         host::update(
@@ -151,6 +160,10 @@ async fn steps(rpc: &Rpc<'_>, conn: &mut MySqlConnection) -> Result<(SchedReply,
             external_ip,
         )
         .await?;
+        if quotas.changed() {
+            // A new day (or a first quota): rare enough for a statement of its own.
+            quotas.write(&mut *conn).await?;
+        }
     } else {
         let mut tx = conn.begin().await?;
         host::update(
@@ -169,22 +182,27 @@ async fn steps(rpc: &Rpc<'_>, conn: &mut MySqlConnection) -> Result<(SchedReply,
             req,
             &account,
             sched.dont_store_success_stderr,
+            &mut quotas,
             now,
         )
         .await?;
         reply.result_acks = reported.acks;
         if wants_work {
-            (sent, resent) = send_jobs(
+            (sent, resent, quotas) = send_jobs(
                 rpc,
                 &mut tx,
                 &catalog,
                 &account,
-                versions,
-                reported.resend_lost,
+                HostWork {
+                    versions,
+                    resend_lost: reported.resend_lost,
+                    quotas,
+                },
                 &mut reply,
             )
             .await?;
         }
+        quotas.write(&mut tx).await?;
         tx.commit().await?;
         state.metrics.results_reported(reported.written as u64);
     }
@@ -269,6 +287,14 @@ fn code_sign_key(state: &SchedState, req: &SchedRequest, reply: &mut SchedReply)
     }
 }
 
+/// What sending work starts from, besides the request: the builds the host can run, whether
+/// a report asked for lost results to be resent, the host's daily quotas.
+struct HostWork<'a> {
+    versions: Versions<'a>,
+    resend_lost: bool,
+    quotas: HostQuotas,
+}
+
 /// Steps 6 and 7, in the RPC's transaction: lost results first; new work only if none was
 /// resent (BOINC's rule) and the host's last request is not too recent. Returns how many jobs
 /// were sent and resent.
@@ -277,13 +303,17 @@ async fn send_jobs(
     tx: &mut MySqlConnection,
     catalog: &Catalog,
     account: &Account,
-    versions: Versions<'_>,
-    resend_lost: bool,
+    work: HostWork<'_>,
     reply: &mut SchedReply,
-) -> Result<(usize, usize), sqlx::Error> {
+) -> Result<(usize, usize, HostQuotas), sqlx::Error> {
     let Rpc {
         state, req, now, ..
     } = *rpc;
+    let HostWork {
+        versions,
+        resend_lost,
+        quotas,
+    } = work;
     let settings = &state.settings;
     let sched = &settings.sched;
     let prefs = ProjectPrefs::parse(&account.user.project_prefs, &account.host.venue);
@@ -327,6 +357,7 @@ async fn send_jobs(
         facts,
         &settings.select,
         havs,
+        quotas,
         StdRng::from_rng(rand::thread_rng()).expect("the thread RNG seeds"),
     );
     let (cpu_frac, gpu_frac) = available_fracs(req);
@@ -359,7 +390,7 @@ async fn send_jobs(
         let resent =
             resend::resend_lost(&ctx, &mut *tx, held, &mut plan, reply, &mut in_reply).await?;
         if resent > 0 {
-            return Ok((0, resent));
+            return Ok((0, resent, take_quotas(&ctx)));
         }
     }
     let since_last = now - i64::from(account.host.rpc_time);
@@ -371,7 +402,7 @@ async fn send_jobs(
             format!("Not sending work. Last request too recent. Please wait {wait} seconds."),
         );
         reply.set_delay(1.01 * interval as f64);
-        return Ok((0, 0));
+        return Ok((0, 0, take_quotas(&ctx)));
     }
     let stats = send::send_work(&ctx, tx, &mut plan, reply, &mut in_reply).await?;
     if stats.sent == 0 {
@@ -394,7 +425,22 @@ async fn send_jobs(
     if stats.no_jobs_available {
         reply.message(Priority::Low, "Project has no tasks available");
     }
-    Ok((stats.sent, 0))
+    let quotas = take_quotas(&ctx);
+    if stats.sent == 0
+        && let Some(n) = quotas.exhausted
+    {
+        // BOINC's delay for it is 0: the client's own backoff applies.
+        reply.message(
+            Priority::Low,
+            format!("This computer has finished a daily quota of {n} tasks"),
+        );
+    }
+    Ok((stats.sent, 0, quotas))
+}
+
+/// The quotas back from the version choice, with the jobs it counted.
+fn take_quotas(ctx: &SendContext<'_>) -> HostQuotas {
+    std::mem::take(&mut ctx.chooser().quotas)
 }
 
 /// The reply's `<no_rsc_apps>`: each of the client's resource types (the CPU, and the GPUs it
