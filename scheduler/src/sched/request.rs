@@ -111,6 +111,14 @@ pub struct ClientAppVersion {
     pub coproc: Option<(String, f64)>,
 }
 
+/// The disk limits of the client's working preferences (0 = not set).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DiskPrefs {
+    pub max_used_gb: f64,
+    pub max_used_pct: f64,
+    pub min_free_gb: f64,
+}
+
 /// A task the client still holds and is not reporting (`<other_result>`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OtherResult {
@@ -157,6 +165,8 @@ pub struct SchedRequest {
     pub code_sign_key: String,
     /// `max_ncpus_pct` of the working preferences (0 = not limited).
     pub max_ncpus_pct: f64,
+    /// The disk limits of the working preferences.
+    pub disk_prefs: DiskPrefs,
     pub host: HostInfo,
     pub results: Vec<ReportedResult>,
     pub client_app_versions: Vec<ClientAppVersion>,
@@ -304,6 +314,9 @@ impl SchedRequest {
                     let p = p?;
                     match p.name {
                         "max_ncpus_pct" => self.max_ncpus_pct = p.f64(),
+                        "disk_max_used_gb" => self.disk_prefs.max_used_gb = p.f64(),
+                        "disk_max_used_pct" => self.disk_prefs.max_used_pct = p.f64(),
+                        "disk_min_free_gb" => self.disk_prefs.min_free_gb = p.f64(),
                         "ram_max_used_busy_pct" => self.ram_max_used_busy_frac = p.f64() / 100.0,
                         "ram_max_used_idle_pct" => self.ram_max_used_idle_frac = p.f64() / 100.0,
                         _ => {}

@@ -340,6 +340,7 @@ async fn send_jobs(
         have_apps,
     );
     plan.user_max_jobs = prefs.max_jobs.max(0) as usize;
+    plan.disk_available = send::disk::max_allowable_disk(req, settings.default_disk_min_free_gb);
     let usable_ram = usable_ram(req);
     let facts = HostFacts {
         req,

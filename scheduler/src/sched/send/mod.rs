@@ -13,6 +13,7 @@
 
 pub mod candidates;
 pub mod context;
+pub mod disk;
 pub mod job_xml;
 pub mod plan;
 
@@ -153,6 +154,7 @@ async fn send_pass(
                         .map_or("", |a| a.row.name.as_str());
                     let u = &chosen.usage;
                     plan.add_job(app, u.proc_type, u.avg_ncpus, u.gpu_usage, est);
+                    plan.disk_available -= c.wu.rsc_disk_bound;
                     ctx.chooser().quotas.job_sent(generalized_app_version_id(
                         chosen.app_version_id(),
                         c.wu.appid.get(),
