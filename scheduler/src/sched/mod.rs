@@ -46,6 +46,7 @@ pub mod claim;
 pub mod connections;
 pub mod coprocs;
 pub mod elements;
+pub mod global_prefs;
 pub mod host;
 pub mod hr;
 pub mod job;

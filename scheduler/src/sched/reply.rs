@@ -54,6 +54,8 @@ pub struct AccountInfo {
     pub external_cpid: String,
     /// `user.project_prefs` verbatim (empty: an empty `<project_preferences>` is sent).
     pub project_prefs: String,
+    /// `user.global_prefs` verbatim, when the account's copy is newer than the client's.
+    pub global_prefs: Option<String>,
     pub host_total_credit: f64,
     pub host_expavg_credit: f64,
     pub host_venue: String,
@@ -274,6 +276,10 @@ impl SchedReply {
                 escape(&a.cross_project_id),
                 a.external_cpid
             );
+        }
+        if let Some(prefs) = &a.global_prefs {
+            out.push_str(prefs.trim_end());
+            out.push('\n');
         }
         if a.project_prefs.trim().is_empty() {
             out.push_str("<project_preferences>\n</project_preferences>\n");

@@ -25,6 +25,8 @@ pub struct UserAccount {
     pub teamid: TeamId,
     pub cross_project_id: String,
     pub project_prefs: String,
+    /// The account's global preferences (`user.global_prefs`), as stored.
+    pub global_prefs: String,
     pub venue: String,
 }
 
@@ -53,7 +55,7 @@ pub struct HostRecord {
 
 const USER_COLUMNS: &str = "u.id AS u_id, u.name AS u_name, u.email_addr, u.authenticator, \
      u.passwd_hash, u.total_credit AS u_total_credit, u.expavg_credit AS u_expavg_credit, \
-     u.create_time AS u_create_time, u.teamid, u.cross_project_id, u.project_prefs, \
+     u.create_time AS u_create_time, u.teamid, u.cross_project_id, u.project_prefs, u.global_prefs, \
      u.venue AS u_venue";
 
 /// The host columns an RPC reads, with the host's `host_app_version` statistics folded into
@@ -110,6 +112,7 @@ fn user_from_row(row: &MySqlRow) -> Result<UserAccount, sqlx::Error> {
         teamid: row.try_get("teamid")?,
         cross_project_id: row.try_get("cross_project_id")?,
         project_prefs: text(row, "project_prefs")?,
+        global_prefs: text(row, "global_prefs")?,
         venue: row.try_get("u_venue")?,
     })
 }
