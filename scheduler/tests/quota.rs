@@ -165,3 +165,26 @@ async fn without_a_quota_nothing_is_limited() {
     assert!(reply.jobs.len() > 3, "{}", reply.text);
     assert!(!reply.text.contains("daily quota"), "{}", reply.text);
 }
+
+/// `report_max` (BOINC's `handle_results`): results past it are neither written nor
+/// acknowledged, so the client reports them again later.
+#[tokio::test]
+async fn report_max_leaves_the_rest_for_a_later_rpc() {
+    let (h, mut host) = project(0, 6).await;
+    h.project.set_option("report_max", "2").unwrap();
+    let h = h.reload();
+    host.ncpus = 4;
+    let jobs = host.rpc(&h).await.jobs;
+    assert!(jobs.len() >= 4, "{jobs:?}");
+    host.cpu_req_secs = 0.0;
+    let reports: Vec<String> = jobs[..4].iter().map(|j| report(&j.name, false)).collect();
+    let reply = rpc_reporting(&h, &mut host, &reports).await;
+    assert_eq!(reply.matches("<result_ack>").count(), 2, "{reply}");
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM result WHERE server_state = 5 AND hostid > 0")
+            .await,
+        2
+    );
+    let reply = rpc_reporting(&h, &mut host, &reports[2..]).await;
+    assert_eq!(reply.matches("<result_ack>").count(), 2, "{reply}");
+}

@@ -1,6 +1,6 @@
 //! Reported results: written as BOINC's scheduler writes them, then acknowledged.
 //!
-//! For each `<result>` in the request (BOINC's `handle_results`):
+//! For each `<result>` in the request (BOINC's `handle_results`), up to `report_max` of them:
 //! - unknown names, results never sent, results already reported, results of another
 //!   account's host, and results already over (except late ones: `NO_REPLY` or
 //!   `CLIENT_DETACHED`) are acknowledged and not written — the client must stop sending them;
@@ -31,6 +31,7 @@ use super::auth::{Account, HostRecord};
 use super::catalog::Catalog;
 use super::quota::HostQuotas;
 use super::request::{ReportedResult, SchedRequest};
+use rboinc_core::config::SchedConfig;
 
 /// The database's view of a reported result.
 #[derive(Debug, Clone)]
@@ -66,11 +67,17 @@ pub async fn handle(
     catalog: &Catalog,
     req: &SchedRequest,
     account: &Account,
-    dont_store_success_stderr: bool,
+    sched: &SchedConfig,
     quotas: &mut HostQuotas,
     now: i64,
 ) -> Result<ReportOutcome, sqlx::Error> {
-    let reports = &req.results;
+    // `report_max`: the rest are neither written nor acknowledged; the client reports them
+    // again in a later RPC.
+    let n = sched
+        .report_max
+        .map_or(req.results.len(), |max| req.results.len().min(max as usize));
+    let reports = &req.results[..n];
+    let dont_store_success_stderr = sched.dont_store_success_stderr;
     let host = &account.host;
     let p_ncpus = req.host.p_ncpus;
     let mut outcome = ReportOutcome::default();

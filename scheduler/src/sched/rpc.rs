@@ -176,16 +176,8 @@ async fn steps(rpc: &Rpc<'_>, conn: &mut MySqlConnection) -> Result<(SchedReply,
             external_ip,
         )
         .await?;
-        let reported = report::handle(
-            &mut tx,
-            &catalog,
-            req,
-            &account,
-            sched.dont_store_success_stderr,
-            &mut quotas,
-            now,
-        )
-        .await?;
+        let reported =
+            report::handle(&mut tx, &catalog, req, &account, sched, &mut quotas, now).await?;
         reply.result_acks = reported.acks;
         if wants_work {
             (sent, resent, quotas) = send_jobs(
