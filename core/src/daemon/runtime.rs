@@ -65,6 +65,7 @@ impl DaemonRuntime {
             one_pass = runtime.one_pass,
             "starting"
         );
+        crate::config::known::OptionAudit::of(runtime.config.options()).log();
         Ok(runtime)
     }
 
