@@ -261,6 +261,7 @@ async fn validator_bitwise(n: i64) -> Row {
         wu_id: None,
         max_jobs: None,
         dry_run: false,
+        single_batch: false,
     };
     let v = Validator::new(p.pool().clone(), &config, options).unwrap();
     let started = Instant::now();

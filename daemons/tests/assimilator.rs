@@ -29,7 +29,7 @@ async fn a_failing_script_leaves_the_workunit_ready_and_a_later_run_assimilates_
     fs::write(p.root.join("broken"), "").unwrap();
     let out = p.run(
         "script_assimilator",
-        &["--app", "mnist", "--one_pass", "--script", "flaky.sh"],
+        &["--app", "mnist", "--drain", "--script", "flaky.sh"],
     );
     let log = log(&out);
     assert!(log.contains("exited with status 5"), "{log}");
@@ -47,7 +47,7 @@ async fn a_failing_script_leaves_the_workunit_ready_and_a_later_run_assimilates_
     fs::remove_file(p.root.join("broken")).unwrap();
     p.run(
         "script_assimilator",
-        &["--app", "mnist", "--one_pass", "--script", "flaky.sh"],
+        &["--app", "mnist", "--drain", "--script", "flaky.sh"],
     );
     assert_eq!(p.count_wus("assimilate_state", DONE).await, 3);
     let calls = fs::read_to_string(p.root.join("done.txt")).unwrap();
@@ -59,7 +59,7 @@ async fn a_missing_script_is_refused_at_start() {
     let p = Project::new().await;
     let out = p.run_any(
         "script_assimilator",
-        &["--app", "mnist", "--one_pass", "--script", "nope.sh"],
+        &["--app", "mnist", "--drain", "--script", "nope.sh"],
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -69,7 +69,7 @@ async fn a_missing_script_is_refused_at_start() {
     );
     let out = p.run_any(
         "sample_dummy_assimilator",
-        &["--app", "nosuchapp", "--one_pass"],
+        &["--app", "nosuchapp", "--drain"],
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(log(&out).contains("there is no app named"), "{}", log(&out));
@@ -95,14 +95,14 @@ async fn the_builtin_files_the_same_bytes_as_the_shipped_script() {
         &[
             "--app",
             "mnist",
-            "--one_pass",
+            "--drain",
             "--script",
             "assimilate_metrics.sh wu_name files2",
         ],
     );
     builtin.run(
         "script_assimilator",
-        &["--app", "mnist", "--one_pass", "--builtin", "copy_metrics"],
+        &["--app", "mnist", "--drain", "--builtin", "copy_metrics"],
     );
     let (a, b) = (script.snapshot().await, builtin.snapshot().await);
     assert_eq!(a, b);
@@ -140,7 +140,7 @@ async fn scripts_run_concurrently_up_to_the_limit() {
         &[
             "--app",
             "mnist",
-            "--one_pass",
+            "--drain",
             "--concurrency",
             "3",
             "--script",
@@ -178,7 +178,7 @@ async fn mod_splits_the_work_and_batches_cover_everything() {
         &[
             "--app",
             "mnist",
-            "--one_pass",
+            "--drain",
             "--mod",
             "2",
             "1",
@@ -197,7 +197,7 @@ async fn mod_splits_the_work_and_batches_cover_everything() {
         &[
             "--app",
             "mnist",
-            "--one_pass",
+            "--drain",
             "--mod",
             "2",
             "0",
@@ -223,7 +223,7 @@ async fn one_pass_n_wu_and_dont_update_db() {
             "--app",
             "mnist",
             "--dont_update_db",
-            "--one_pass",
+            "--drain",
             "--script",
             "count.sh",
         ],
@@ -260,7 +260,7 @@ async fn a_canonical_result_that_vanished_gets_no_canonical_result_and_the_error
         &[
             "--app",
             "mnist",
-            "--one_pass",
+            "--drain",
             "--script",
             "args.sh wu_name files",
         ],
@@ -312,7 +312,7 @@ async fn killed_mid_pass_equals_uninterrupted(
     );
 
     let mut one_pass = args.to_vec();
-    one_pass.push("--one_pass");
+    one_pass.push("--drain");
     killed.run(daemon, &one_pass);
     clean.run(daemon, &one_pass);
     assert_eq!(killed.count_wus("assimilate_state", DONE).await, n as i64);
@@ -373,4 +373,16 @@ async fn sigkill_mid_pass_then_restart_equals_an_uninterrupted_run_dummy() {
         false,
     )
     .await;
+}
+
+#[tokio::test]
+async fn one_pass_assimilates_one_batch_as_the_cpp_assimilator() {
+    let p = Project::new().await;
+    p.load(1, 10, Stage::Assimilate { failed_every: None })
+        .await;
+    let args = |pass: &'static str| ["--app", "mnist", pass, "--batch_size", "4"];
+    p.run("sample_dummy_assimilator", &args("--one_pass"));
+    assert_eq!(p.count_wus("assimilate_state", DONE).await, 4);
+    p.run("sample_dummy_assimilator", &args("--drain"));
+    assert_eq!(p.count_wus("assimilate_state", DONE).await, 10);
 }

@@ -67,7 +67,7 @@ async fn bitwise_mode_compares_metrics_without_the_host_object() {
     job_with_outputs(&p, 3, &metrics_json(0.9, 1), &reordered).await;
     let out = p.run(
         "sample_bitwise_validator",
-        &["--app", "mnist", "--one_pass", "-d", "3"],
+        &["--app", "mnist", "--drain", "-d", "3"],
     );
     let log = String::from_utf8_lossy(&out.stderr);
 
@@ -116,7 +116,7 @@ async fn tolerance_mode_accepts_small_differences_and_reports_large_ones() {
         &[
             "--app",
             "mnist",
-            "--one_pass",
+            "--drain",
             "--mode",
             "tolerance",
             "--tolerances",
@@ -136,7 +136,7 @@ async fn tolerance_mode_accepts_small_differences_and_reports_large_ones() {
     // The same pair is not bitwise-identical (bitwise is `validator`'s default mode).
     let q = Project::new("", false).await;
     job_with_outputs(&q, 1, &metrics_json(0.9, 1), &metrics_json(0.9000004, 2)).await;
-    q.run("validator", &["--app", "mnist", "--one_pass"]);
+    q.run("validator", &["--app", "mnist", "--drain"]);
     assert!(
         states(q.pool(), 1)
             .await
@@ -156,7 +156,7 @@ async fn a_bad_tolerance_file_stops_the_validator_at_start() {
             &[
                 "--app",
                 "mnist",
-                "--one_pass",
+                "--drain",
                 "--mode",
                 "tolerance",
                 "--tolerances",
@@ -177,10 +177,7 @@ async fn a_transient_error_delays_the_job_and_the_transitioner_brings_it_back() 
     // The upload file system is gone (unmounted, say).
     fs::rename(p.root.join("upload"), p.root.join("upload.away")).unwrap();
     let before = now();
-    p.run(
-        "sample_bitwise_validator",
-        &["--app", "mnist", "--one_pass"],
-    );
+    p.run("sample_bitwise_validator", &["--app", "mnist", "--drain"]);
     let (need_validate, canonical, _, _, tt) = workunit(p.pool(), 1).await;
     assert_eq!((need_validate, canonical), (0, 0));
     assert!(
@@ -198,13 +195,10 @@ async fn a_transient_error_delays_the_job_and_the_transitioner_brings_it_back() 
         .execute(p.pool())
         .await
         .unwrap();
-    p.run("transitioner", &["--one_pass"]);
+    p.run("transitioner", &["--drain"]);
     assert_eq!(workunit(p.pool(), 1).await.0, 1, "need_validate set again");
     // ... and the validator finishes it.
-    p.run(
-        "sample_bitwise_validator",
-        &["--app", "mnist", "--one_pass"],
-    );
+    p.run("sample_bitwise_validator", &["--app", "mnist", "--drain"]);
     let (need_validate, canonical, assimilate, _, tt) = workunit(p.pool(), 1).await;
     assert_eq!((need_validate, canonical, assimilate), (0, 1, 1));
     assert_eq!(tt, i64::from(i32::MAX));
@@ -216,10 +210,7 @@ async fn late_results_are_checked_against_the_canonical_one() {
     let p = Project::new("", false).await;
     let good = metrics_json(0.9, 1);
     job_with_outputs(&p, 1, &good, &good).await;
-    p.run(
-        "sample_bitwise_validator",
-        &["--app", "mnist", "--one_pass"],
-    );
+    p.run("sample_bitwise_validator", &["--app", "mnist", "--drain"]);
     let credit = states(p.pool(), 1).await[0].2;
     assert!(credit > 0.0);
 
@@ -235,10 +226,7 @@ async fn late_results_are_checked_against_the_canonical_one() {
         .execute(p.pool())
         .await
         .unwrap();
-    p.run(
-        "sample_bitwise_validator",
-        &["--app", "mnist", "--one_pass"],
-    );
+    p.run("sample_bitwise_validator", &["--app", "mnist", "--drain"]);
     let s = states(p.pool(), 1).await;
     assert_eq!(s[2], (1, VALID, credit), "the canonical result's credit");
     assert_eq!(s[3].1, 2, "INVALID");
@@ -272,7 +260,7 @@ async fn credit_reaches_hosts_users_teams_versions_and_statistics() {
     }
     p.run(
         "sample_bitwise_validator",
-        &["--app", "mnist", "--one_pass", "--update_credited_job"],
+        &["--app", "mnist", "--drain", "--update_credited_job"],
     );
     // Oracle scenario 15's numbers: 100 s and 100 s at 2 GFLOPS, pegged to 1e12.
     let credit = 2e11 * 200.0 / 86400e9;
@@ -399,7 +387,7 @@ async fn sigkill_in_the_middle_of_a_pass_then_restart_equals_an_uninterrupted_ru
     let killed = Project::new("", false).await;
     many_jobs(&killed, n, hosts).await;
 
-    let args = ["--app", "mnist", "--one_pass", "--batch", "20"];
+    let args = ["--app", "mnist", "--drain", "--batch", "20"];
     whole.run("sample_bitwise_validator", &args);
 
     let flagged = |p: &Project| {
@@ -470,7 +458,7 @@ async fn credit_flags_no_credit_runtime_and_post_assigned() {
     job_with_outputs(&p, 1, &doc, &doc).await;
     p.run(
         "sample_bitwise_validator",
-        &["--app", "mnist", "--one_pass", "--no_credit"],
+        &["--app", "mnist", "--drain", "--no_credit"],
     );
     assert_eq!(
         states(p.pool(), 1).await,
@@ -491,7 +479,7 @@ async fn credit_flags_no_credit_runtime_and_post_assigned() {
         .unwrap();
     p.run(
         "sample_bitwise_validator",
-        &["--app", "mnist", "--one_pass", "--credit_from_runtime"],
+        &["--app", "mnist", "--drain", "--credit_from_runtime"],
     );
     let (a, b) = (2e11 * 200.0 / 86400e9, 6e11 * 200.0 / 86400e9);
     let low = (a * b + b * a) / (a + b);
@@ -512,7 +500,7 @@ async fn credit_flags_no_credit_runtime_and_post_assigned() {
         &[
             "--app",
             "mnist",
-            "--one_pass",
+            "--drain",
             "--post_assigned_credit",
             "--max_granted_credit",
             "40",
@@ -539,7 +527,7 @@ async fn dry_run_one_pass_n_wu_and_wu_id() {
     };
     p.run(
         "sample_bitwise_validator",
-        &["--app", "mnist", "--dry_run", "--one_pass"],
+        &["--app", "mnist", "--dry_run", "--drain"],
     );
     assert_eq!(flagged().await, 5, "a dry run writes nothing");
     p.run(
@@ -578,7 +566,7 @@ async fn check_punitive_throttles_hosts_with_errors_in_trivial_mode() {
     .unwrap();
     p.run(
         "sample_trivial_validator",
-        &["--app", "mnist", "--one_pass", "--check_punitive"],
+        &["--app", "mnist", "--drain", "--check_punitive"],
     );
     let quota: (i32, i32) = sqlx::query_as(
         "SELECT max_jobs_per_day, n_jobs_today FROM host_app_version WHERE host_id = 2",
@@ -612,18 +600,7 @@ async fn two_validators_with_mod_2_lose_no_credit_or_statistics_on_shared_hosts(
     }
     insert_workunits(p.pool(), &wus).await;
     insert_results(p.pool(), &results).await;
-    let args = |i: &'static str| {
-        [
-            "--app",
-            "mnist",
-            "--one_pass",
-            "--mod",
-            "2",
-            i,
-            "--batch",
-            "7",
-        ]
-    };
+    let args = |i: &'static str| ["--app", "mnist", "--drain", "--mod", "2", i, "--batch", "7"];
     let a = p.spawn("sample_bitwise_validator", &args("0"));
     let b = p.spawn("sample_bitwise_validator", &args("1"));
     // Both logs are drained at once: a validator whose stderr pipe filled up while the test
@@ -666,4 +643,21 @@ async fn two_validators_with_mod_2_lose_no_credit_or_statistics_on_shared_hosts(
         assert_eq!(pfc_n as i64, n, "host {host}: every PFC sample kept");
     }
     assert_eq!(valid, 600);
+}
+
+#[tokio::test]
+async fn one_pass_validates_one_batch_as_the_cpp_validator() {
+    let p = Project::new("", false).await;
+    many_jobs(&p, 50, 4).await;
+    let validated = async || -> i64 {
+        sqlx::query_scalar("SELECT COUNT(*) FROM workunit WHERE need_validate = 0")
+            .fetch_one(p.pool())
+            .await
+            .unwrap()
+    };
+    let args = |pass: &'static str| ["--app", "mnist", pass, "--batch", "20"];
+    p.run("sample_bitwise_validator", &args("--one_pass"));
+    assert_eq!(validated().await, 20, "one batch");
+    p.run("sample_bitwise_validator", &args("--drain"));
+    assert_eq!(validated().await, 50, "everything due");
 }

@@ -41,8 +41,9 @@ pub struct AssimilatorArgs {
 }
 
 impl AssimilatorArgs {
-    fn options(&self) -> AssimilatorOptions {
+    fn options(&self, single_batch: bool) -> AssimilatorOptions {
         AssimilatorOptions {
+            single_batch,
             batch_size: self.batch_size,
             one_pass_n_wu: self.one_pass_n_wu,
             dont_update_db: self.dont_update_db,
@@ -197,7 +198,7 @@ async fn start(
         app.id,
         app_name,
         handler,
-        args.options(),
+        args.options(rt.single_batch()),
     ))
 }
 

@@ -50,6 +50,8 @@ pub struct AssimilatorOptions {
     pub dont_update_db: bool,
     /// Handlers running at once.
     pub concurrency: usize,
+    /// `--one_pass`: a pass handles one query's batch only (as the C++ assimilator's one pass).
+    pub single_batch: bool,
     /// How long a workunit whose handler failed is left alone.
     pub retry_interval: Duration,
 }
@@ -61,6 +63,7 @@ impl Default for AssimilatorOptions {
             one_pass_n_wu: None,
             dont_update_db: false,
             concurrency: 8,
+            single_batch: false,
             retry_interval: Duration::from_secs(60),
         }
     }
@@ -156,7 +159,7 @@ impl Assimilator {
             if !done.is_empty() {
                 tracing::info!(app = %self.app_name, count = done.len(), "assimilated workunits");
             }
-            if self.options.one_pass_n_wu.is_some() || !full {
+            if self.options.one_pass_n_wu.is_some() || self.options.single_batch || !full {
                 break;
             }
         }

@@ -148,6 +148,7 @@ async fn run(name: &'static str, cli: Cli, fixed: Option<ModeChoice>) -> anyhow:
         wu_id: cli.wu_id.map(WorkunitId),
         max_jobs: cli.one_pass_n_wu,
         dry_run: cli.dry_run,
+        single_batch: rt.single_batch(),
     };
     tracing::info!(
         mode = ?options.mode,

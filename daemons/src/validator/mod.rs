@@ -66,6 +66,8 @@ pub struct Options {
     pub max_jobs: Option<u64>,
     /// `--dry_run`: decide and log, write nothing.
     pub dry_run: bool,
+    /// `--one_pass`: a pass handles one batch only (as the C++ validator's one query).
+    pub single_batch: bool,
 }
 
 /// The validator cannot start or run.
@@ -180,7 +182,11 @@ impl Validator {
             report.jobs += done.jobs;
             report.canonical_found += done.canonical_found;
             report.results_written += done.results_written;
-            if batch.scanned < limit || self.options.wu_id.is_some() || self.options.dry_run {
+            if batch.scanned < limit
+                || self.options.wu_id.is_some()
+                || self.options.dry_run
+                || self.options.single_batch
+            {
                 break;
             }
         }

@@ -52,6 +52,7 @@ pub const BINARIES: &[&str] = &[
     "work_generator",
     "create_work",
     "update_versions",
+    "xadd",
     "make_project",
     "series",
     "sign_executable",
