@@ -23,8 +23,9 @@ use bench_args::BenchArgs;
 
 use rboinc_core::config::Config;
 use rboinc_daemons::transitioner::{self, Transitioner};
-use rboinc_daemons::validator::compare::Mode;
 use rboinc_daemons::validator::handle::CreditPolicy;
+use rboinc_daemons::validator::modes::Bitwise;
+use rboinc_daemons::validator::plugin::PluginHandle;
 use rboinc_daemons::validator::{self, Validator};
 use support::{Project, ResultSpec, WuSpec, insert_results, insert_workunits, metrics_json, now};
 
@@ -252,7 +253,7 @@ async fn validator_bitwise(n: i64) -> Row {
     let config = Config::load(&p.root).unwrap();
     let options = validator::Options {
         app: "mnist".into(),
-        mode: Mode::Bitwise { is_gzip: false },
+        plugin: PluginHandle::new(Bitwise::default()),
         policy: CreditPolicy::default(),
         batch: validator::DEFAULT_BATCH,
         slice: Default::default(),

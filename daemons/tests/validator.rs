@@ -1,5 +1,5 @@
-//! The validator on MariaDB, beyond the oracle scenarios: the JSON-aware bitwise mode, the
-//! tolerance mode, transient errors and their retry through the transitioner, late results,
+//! The validator on MariaDB, beyond the oracle scenarios: the byte-exact bitwise mode, the
+//! metrics and tolerance modes, transient errors and their retry through the transitioner, late results,
 //! team credit, batches, and a SIGKILL in the middle of a pass.
 
 mod transitioner_support;
@@ -54,8 +54,48 @@ async fn workunit(pool: &MySqlPool, wu: i64) -> (i32, i64, i32, i32, i64) {
 const VALID: i32 = 1;
 const INCONCLUSIVE: i32 = 4;
 
+/// The `results disagree` line of `log` (the ops page reads its fields).
+fn disagreement(log: &str) -> &str {
+    log.lines()
+        .find(|l| l.contains("results disagree"))
+        .unwrap_or_else(|| panic!("no disagreement logged:\n{log}"))
+}
+
 #[tokio::test]
-async fn bitwise_mode_compares_metrics_without_the_host_object() {
+async fn bitwise_mode_is_byte_exact_and_names_the_first_differing_byte() {
+    let p = Project::new("", false).await;
+    let doc = metrics_json(0.9, 1);
+    job_with_outputs(&p, 1, &doc, &doc).await;
+    // The same metrics from two hosts: the host object differs, so the files differ.
+    job_with_outputs(&p, 2, &doc, &metrics_json(0.9, 2)).await;
+    let out = p.run(
+        "sample_bitwise_validator",
+        &["--app", "mnist", "--one_pass", "-d", "3"],
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(states(p.pool(), 1).await.iter().all(|r| r.1 == VALID));
+    assert!(
+        states(p.pool(), 2)
+            .await
+            .iter()
+            .all(|r| r.1 == INCONCLUSIVE)
+    );
+    let offset = doc.find("\"runtime_s\": 11").unwrap() + "\"runtime_s\": 1".len();
+    let line = disagreement(&log);
+    for part in [
+        "wu_id=2".to_string(),
+        "result_a=3".into(),
+        "result_b=4".into(),
+        "host_a=1".into(),
+        "host_b=2".into(),
+        format!("detail=metrics.json: byte {offset}: 0x31 vs 0x32"),
+    ] {
+        assert!(line.contains(&part), "{part} missing in: {line}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_mode_compares_metrics_without_the_host_object() {
     let p = Project::new("", false).await;
     job_with_outputs(&p, 1, &metrics_json(0.9, 1), &metrics_json(0.9, 2)).await;
     job_with_outputs(&p, 2, &metrics_json(0.9, 1), &metrics_json(0.95, 1)).await;
@@ -66,8 +106,16 @@ async fn bitwise_mode_compares_metrics_without_the_host_object() {
     .unwrap();
     job_with_outputs(&p, 3, &metrics_json(0.9, 1), &reordered).await;
     let out = p.run(
-        "sample_bitwise_validator",
-        &["--app", "mnist", "--one_pass", "-d", "3"],
+        "validator",
+        &[
+            "--app",
+            "mnist",
+            "--one_pass",
+            "-d",
+            "3",
+            "--mode",
+            "metrics",
+        ],
     );
     let log = String::from_utf8_lossy(&out.stderr);
 
@@ -87,19 +135,16 @@ async fn bitwise_mode_compares_metrics_without_the_host_object() {
     assert!(s.iter().all(|r| r.1 == INCONCLUSIVE), "{s:?}");
     let (need_validate, canonical, _, target, _) = workunit(p.pool(), 2).await;
     assert_eq!((need_validate, canonical, target), (0, 0, 3));
-    // The disagreement is logged with the job, both results, the field and both values.
-    let line = log
-        .lines()
-        .find(|l| l.contains("results disagree"))
-        .unwrap_or_else(|| panic!("no disagreement logged:\n{log}"));
+    // The disagreement is logged with the job, both results and hosts, the field and both
+    // values.
+    let line = disagreement(&log);
     for part in [
         "wu_id=2",
-        "result_id=3",
-        "other_result_id=4",
-        "file=metrics.json",
-        "field=history[1].val_acc",
-        "value=0.9",
-        "other_value=0.95",
+        "result_a=3",
+        "result_b=4",
+        "host_a=1",
+        "host_b=2",
+        "detail=metrics.json: history[1].val_acc: 0.9 vs 0.95",
     ] {
         assert!(line.contains(part), "{part} missing in: {line}");
     }
@@ -131,7 +176,10 @@ async fn tolerance_mode_accepts_small_differences_and_reports_large_ones() {
             .iter()
             .all(|r| r.1 == INCONCLUSIVE)
     );
-    assert!(log.contains("field=history[1].val_acc"), "{log}");
+    assert!(
+        disagreement(&log).contains("detail=metrics.json: history[1].val_acc: 0.9 vs 0.901"),
+        "{log}"
+    );
 
     // The same pair is not bitwise-identical (bitwise is `validator`'s default mode).
     let q = Project::new("", false).await;
@@ -399,8 +447,16 @@ async fn sigkill_in_the_middle_of_a_pass_then_restart_equals_an_uninterrupted_ru
     let killed = Project::new("", false).await;
     many_jobs(&killed, n, hosts).await;
 
-    let args = ["--app", "mnist", "--one_pass", "--batch", "20"];
-    whole.run("sample_bitwise_validator", &args);
+    let args = [
+        "--app",
+        "mnist",
+        "--one_pass",
+        "--batch",
+        "20",
+        "--mode",
+        "metrics",
+    ];
+    whole.run("validator", &args);
 
     let flagged = |p: &Project| {
         let pool = p.pool().clone();
@@ -411,7 +467,7 @@ async fn sigkill_in_the_middle_of_a_pass_then_restart_equals_an_uninterrupted_ru
                 .unwrap()
         }
     };
-    let mut child = killed.spawn("sample_bitwise_validator", &args);
+    let mut child = killed.spawn("validator", &args);
     let started = Instant::now();
     while flagged(&killed).await < 100 {
         assert!(started.elapsed() < Duration::from_secs(60), "no progress");
@@ -424,7 +480,7 @@ async fn sigkill_in_the_middle_of_a_pass_then_restart_equals_an_uninterrupted_ru
         done_at_kill < n,
         "the kill came too late ({done_at_kill} of {n} done)"
     );
-    killed.run("sample_bitwise_validator", &args);
+    killed.run("validator", &args);
 
     assert_eq!(flagged(&whole).await, n);
     assert_eq!(
