@@ -368,7 +368,8 @@ impl Scripts {
                 self.timeout.as_secs()
             ),
         };
-        let output = run.output.trim();
+        // One log line, whatever the script printed.
+        let output: String = run.output.trim().escape_debug().collect();
         if output.is_empty() {
             format!("{which} {} {what}", cmd.program.display())
         } else {
