@@ -723,3 +723,83 @@ async fn two_validators_with_mod_2_lose_no_credit_or_statistics_on_shared_hosts(
     }
     assert_eq!(valid, 600);
 }
+
+/// BOINC's per-app credit tables (made by its `schema.sql`, not by rboinc's migrations).
+const CREDIT_BY_APP_TABLES: &str = "
+CREATE TABLE credit_user (userid INTEGER NOT NULL, appid INTEGER NOT NULL, njobs INTEGER NOT NULL,
+  total DOUBLE NOT NULL, expavg DOUBLE NOT NULL, expavg_time DOUBLE NOT NULL,
+  credit_type INTEGER NOT NULL, PRIMARY KEY (userid, appid, credit_type)) ENGINE=InnoDB;
+CREATE TABLE credit_team (teamid INTEGER NOT NULL, appid INTEGER NOT NULL, njobs INTEGER NOT NULL,
+  total DOUBLE NOT NULL, expavg DOUBLE NOT NULL, expavg_time DOUBLE NOT NULL,
+  credit_type INTEGER NOT NULL, PRIMARY KEY (teamid, appid, credit_type)) ENGINE=InnoDB;
+";
+
+#[tokio::test]
+async fn credit_by_app_keeps_per_app_user_and_team_credit() {
+    let by_app = "<credit_by_app>1</credit_by_app>";
+    // Without BOINC's tables the validator says so at start-up.
+    let p = Project::new(by_app, false).await;
+    let out = p
+        .command("validator", &["--app", "mnist", "--one_pass"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("credit_user"));
+
+    sqlx::raw_sql(CREDIT_BY_APP_TABLES)
+        .execute(p.pool())
+        .await
+        .unwrap();
+    // User 1 already has credit for the app.
+    sqlx::query(
+        "INSERT INTO credit_user (userid, appid, njobs, total, expavg, expavg_time, credit_type) \
+         VALUES (1, 1, 4, 100, 2, ?, 0)",
+    )
+    .bind(now() as f64 - 86400.0)
+    .execute(p.pool())
+    .await
+    .unwrap();
+    let doc = metrics_json(0.9, 1);
+    for id in 1..=2 {
+        job_with_outputs(&p, id, &doc, &doc).await;
+    }
+    sqlx::query("UPDATE result SET teamid = 7 WHERE hostid = 2")
+        .execute(p.pool())
+        .await
+        .unwrap();
+    p.run(
+        "validator",
+        &["--app", "mnist", "--one_pass", "--mode", "metrics"],
+    );
+    let granted: f64 =
+        sqlx::query_scalar("SELECT SUM(granted_credit) FROM result WHERE hostid = 1")
+            .fetch_one(p.pool())
+            .await
+            .unwrap();
+    assert!(granted > 0.0);
+    let users: Vec<(i64, i64, i32, f64, f64)> = sqlx::query_as(
+        "SELECT userid, appid, njobs, total, expavg FROM credit_user ORDER BY userid",
+    )
+    .fetch_all(p.pool())
+    .await
+    .unwrap();
+    assert_eq!(users.len(), 2, "{users:?}");
+    assert_eq!((users[0].0, users[0].1, users[0].2), (1, 1, 6));
+    assert!((users[0].3 - (100.0 + granted)).abs() < 1e-9, "{users:?}");
+    assert!(
+        users[0].4 > 0.0 && users[0].4 < 2.0 + granted,
+        "decayed: {users:?}"
+    );
+    assert_eq!((users[1].0, users[1].2), (2, 2));
+    assert!((users[1].3 - granted).abs() < 1e-9);
+    // Team credit follows the result's team; users in no team count under team 0.
+    let teams: Vec<(i64, i32, f64)> =
+        sqlx::query_as("SELECT teamid, njobs, total FROM credit_team ORDER BY teamid")
+            .fetch_all(p.pool())
+            .await
+            .unwrap();
+    assert_eq!(teams.len(), 2, "{teams:?}");
+    assert_eq!((teams[0].0, teams[0].1), (0, 2));
+    assert_eq!((teams[1].0, teams[1].1), (7, 2));
+    assert!((teams[1].2 - granted).abs() < 1e-9);
+}

@@ -364,6 +364,7 @@ async fn run(
     );
     let pool = db::connect_lazy(rt.config().db_settings());
     let validator = Validator::new(pool, rt.config(), options)?;
+    validator.preflight().await.context("starting")?;
     rt.run(async |rt| validator.daemon_pass(|| rt.should_stop()).await)
         .await
         .context("running")?;

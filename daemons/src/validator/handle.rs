@@ -35,6 +35,7 @@ pub use super::credit_policy::CreditPolicy;
 use super::credit_policy::{decide_credit, job_size};
 use super::judge::{Decision, Judgement};
 use super::load::{Job, ValidatorWorkunit};
+use crate::credit::by_app::AppCreditLedger;
 use crate::credit::hav::{self, HavKey};
 use crate::credit::{AppCredit, AppVersions, CreditLedger, assign_credit_set};
 
@@ -99,6 +100,8 @@ pub struct WorkunitWrite {
 #[derive(Debug, Default)]
 pub struct BatchState {
     pub ledger: CreditLedger,
+    /// Per-app credit (`<credit_by_app>`; empty otherwise).
+    pub by_app: AppCreditLedger,
     /// `host_app_version` rows as read, and as changed.
     pub havs_read: HashMap<HavKey, HostAppVersionRow>,
     pub havs: HashMap<HavKey, HostAppVersionRow>,
@@ -117,6 +120,8 @@ pub struct Context {
     pub daily_result_quota: i32,
     /// Unix time (with fractions, as BOINC's `dtime()`) for credit averages.
     pub now: f64,
+    /// `<credit_by_app>`: also grant per-app credit to the result's user and team.
+    pub credit_by_app: bool,
 }
 
 fn hav_key(r: &ResultRow) -> HavKey {
@@ -207,6 +212,16 @@ impl BatchState {
             .grant(r.hostid, f64::from(r.sent_time), credit, cx.now)
         {
             tracing::error!(wu_id = %wu, result_id = %r.id, error = %e, "credit not granted to everyone");
+        }
+        if cx.credit_by_app {
+            let app = r.appid.get();
+            self.by_app.grant(
+                (r.userid.get(), app),
+                (r.teamid.get(), app),
+                f64::from(r.sent_time),
+                credit,
+                cx.now,
+            );
         }
     }
 }
@@ -523,6 +538,7 @@ mod tests {
             },
             daily_result_quota: 100,
             now: 100_000.0,
+            credit_by_app: false,
         };
         let job = Job { wu, results };
         let plugin = PluginHandle::new(Table(inits));

@@ -38,6 +38,7 @@ use rboinc_core::hier::Hierarchy;
 use sqlx::{Acquire, MySqlConnection, MySqlPool};
 
 use crate::bulk::BulkError;
+use crate::credit::by_app::AppCreditLedger;
 use crate::credit::hav::{self, HavKey};
 use crate::credit::{AppCredit, AppVersions, CreditLedger};
 use handle::{AppFacts, BatchState, Context, CreditPolicy, handle_job, hav_keys};
@@ -77,6 +78,11 @@ pub enum ValidatorError {
     RuntimeCreditUncapped,
     #[error("no app named {0:?} in the database")]
     NoSuchApp(String),
+    #[error(
+        "<credit_by_app> is set, but the database has no credit_user and credit_team tables \
+         (BOINC's schema.sql makes them; see docs/VALIDATOR.md)"
+    )]
+    NoCreditByAppTables,
 }
 
 /// What a pass did.
@@ -94,6 +100,7 @@ pub struct Validator {
     options: Options,
     upload: Hierarchy,
     daily_result_quota: i32,
+    credit_by_app: bool,
 }
 
 impl Validator {
@@ -101,17 +108,24 @@ impl Validator {
         if options.policy.from_runtime && options.policy.max_granted_credit == 0.0 {
             return Err(ValidatorError::RuntimeCreditUncapped);
         }
-        if config.sched.credit_by_app {
-            tracing::warn!(
-                "<credit_by_app> is set, but per-app credit (credit_user/credit_team) is not kept by this validator"
-            );
-        }
         Ok(Validator {
+            credit_by_app: config.sched.credit_by_app,
             pool,
             upload: config.upload_hier(),
             daily_result_quota: i32::try_from(config.sched.daily_result_quota).unwrap_or(i32::MAX),
             options,
         })
+    }
+
+    /// Checks what the configuration needs from the database (run once before the first pass).
+    pub async fn preflight(&self) -> Result<(), anyhow::Error> {
+        if self.credit_by_app {
+            let mut conn = self.pool.acquire().await?;
+            if !crate::credit::by_app::tables_exist(&mut conn).await? {
+                return Err(ValidatorError::NoCreditByAppTables.into());
+            }
+        }
+        Ok(())
     }
 
     /// One pass over the app's flagged jobs, checking `should_stop` between batches.
@@ -270,10 +284,26 @@ impl Validator {
             .map(|r| r.app_version_id.get())
             .collect();
         versions.load(&mut tx, version_ids).await?;
+        let by_app = if self.credit_by_app {
+            let granted = || {
+                jobs.iter()
+                    .flat_map(|j| &j.results)
+                    .filter(|r| r.outcome == rboinc_core::state::Outcome::Success)
+            };
+            AppCreditLedger::load(
+                &mut tx,
+                granted().map(|r| (r.userid.get(), r.appid.get())),
+                granted().map(|r| (r.teamid.get(), r.appid.get())),
+            )
+            .await?
+        } else {
+            AppCreditLedger::default()
+        };
         let loaded = started.elapsed();
 
         let mut state = BatchState {
             ledger,
+            by_app,
             havs_read: havs.clone(),
             havs,
             ..BatchState::default()
@@ -283,6 +313,7 @@ impl Validator {
             app,
             daily_result_quota: self.daily_result_quota,
             now: clock::now_f64(),
+            credit_by_app: self.credit_by_app,
         };
         for (job, judgement) in jobs.iter().zip(judgements) {
             tracing::debug!(wu_id = %job.wu.id, wu = %job.wu.name, results = job.results.len(), "validating");
