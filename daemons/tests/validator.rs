@@ -803,3 +803,64 @@ async fn credit_by_app_keeps_per_app_user_and_team_credit() {
     assert_eq!((teams[1].0, teams[1].1), (7, 2));
     assert!((teams[1].2 - granted).abs() < 1e-9);
 }
+
+#[tokio::test]
+async fn host_app_version_quota_and_consecutive_valid_follow_boinc() {
+    let p = Project::new("", false).await;
+    // Host 1 was throttled to one job a day; host 2 has a quota above the project's 100.
+    sqlx::query(
+        "INSERT INTO host_app_version (host_id, app_version_id, pfc_n, pfc_avg, et_n, et_avg, et_var, \
+         et_q, max_jobs_per_day, n_jobs_today, turnaround_n, turnaround_avg, turnaround_var, \
+         turnaround_q, consecutive_valid) VALUES \
+         (1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0), (2, 1, 0, 0, 0, 0, 0, 0, 150, 0, 0, 0, 0, 0, 9), \
+         (3, 1, 0, 0, 0, 0, 0, 0, 20, 0, 0, 0, 0, 0, 4)",
+    )
+    .execute(p.pool())
+    .await
+    .unwrap();
+    // Job 1: hosts 1 and 3 agree, host 2 does not.
+    let mut wu = WuSpec::fresh(1, "q1");
+    wu.need_validate = 1;
+    wu.target_nresults = 3;
+    // Job 2: sent unreplicated under adaptive replication (app target 2, job target 1).
+    let mut single = WuSpec::fresh(2, "q2");
+    single.need_validate = 1;
+    single.min_quorum = 1;
+    single.target_nresults = 1;
+    insert_workunits(p.pool(), &[wu, single]).await;
+    let results = [
+        ResultSpec::returned(1, 1, "q1", 0, 1),
+        ResultSpec::returned(2, 1, "q1", 1, 2),
+        ResultSpec::returned(3, 1, "q1", 2, 3),
+        ResultSpec::returned(4, 2, "q2", 0, 3),
+    ];
+    for (r, acc) in results.iter().zip([0.9, 0.5, 0.9, 0.9]) {
+        fs::write(p.upload_path(&r.output), metrics_json(acc, 1)).unwrap();
+    }
+    insert_results(p.pool(), &results).await;
+    sqlx::query("UPDATE app SET target_nresults = 2")
+        .execute(p.pool())
+        .await
+        .unwrap();
+    p.run(
+        "validator",
+        &["--app", "mnist", "--one_pass", "--mode", "metrics"],
+    );
+    let havs: Vec<(i64, i32, i32)> = sqlx::query_as(
+        "SELECT host_id, max_jobs_per_day, consecutive_valid FROM host_app_version ORDER BY host_id",
+    )
+    .fetch_all(p.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        havs,
+        [
+            // Valid: the throttled quota recovers by one, the run of valid results grows.
+            (1, 2, 1),
+            // Invalid: the run is broken, a quota above the project's drops by one.
+            (2, 149, 0),
+            // Valid twice; the unreplicated job raises the quota but not the run.
+            (3, 22, 5),
+        ]
+    );
+}
