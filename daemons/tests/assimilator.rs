@@ -432,7 +432,7 @@ async fn a_plugin_gets_every_finished_workunit_with_its_results_and_error_mask()
     let recorder = Recorder::default();
     let handler = Handler::InProcess(InProcess::Plugin {
         plugin: AssimilatorPluginHandle::new(recorder.clone()),
-        upload: rboinc_core::hier::Hierarchy::new(&p.root.join("upload"), finished_jobs::FANOUT),
+        upload: rboinc_core::hier::Hierarchy::new(p.root.join("upload"), finished_jobs::FANOUT),
     });
     let mut assimilator = Assimilator::new(
         p.pool().clone(),
@@ -452,7 +452,7 @@ async fn a_plugin_gets_every_finished_workunit_with_its_results_and_error_mask()
     assert_eq!(seen.len(), 6);
     for s in &seen {
         let id: u64 = s.wu[1..].parse().unwrap();
-        if id % 3 == 0 {
+        if id.is_multiple_of(3) {
             // A failed workunit arrives with its error mask and its failed results.
             assert_eq!((s.error_mask, &s.canonical_file), (2, &None), "{s:?}");
             assert_eq!(s.result_outcomes, [3, 3]);
