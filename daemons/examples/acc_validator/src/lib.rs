@@ -6,6 +6,12 @@
 //! `--min_acc`, default 0.2: training diverged) is *suspicious*, so it is never trusted alone;
 //! a result that ran less than a second is a *runtime outlier*, kept out of the credit
 //! statistics.
+//!
+//! [`filer`] is the same project's assimilator plug-in (the `acc_assimilator` binary).
+
+pub mod filer;
+
+pub use filer::AccuracyFiler;
 
 use std::io::Read;
 

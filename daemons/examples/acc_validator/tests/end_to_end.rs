@@ -138,3 +138,49 @@ async fn the_plugins_own_flags_are_checked_at_start() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("--max_acc_diff \"abc\""), "{err}");
 }
+
+#[tokio::test]
+async fn the_projects_assimilator_files_finished_and_failed_workunits() {
+    let p = Project::new("", false).await;
+    let mut done = WuSpec::fresh(1, "a1");
+    done.assimilate_state = 1;
+    done.canonical_resultid = 1;
+    let mut failed = WuSpec::fresh(2, "a2");
+    failed.assimilate_state = 1;
+    insert_workunits(p.pool(), &[done, failed]).await;
+    let ok = ResultSpec::returned(1, 1, "a1", 0, 1);
+    fs::write(p.upload_path(&ok.output), metrics_json(0.875, 0)).unwrap();
+    let mut e1 = ResultSpec::returned(2, 2, "a2", 0, 1);
+    e1.outcome = 3;
+    let mut e2 = ResultSpec::returned(3, 2, "a2", 1, 2);
+    e2.outcome = 3;
+    insert_results(p.pool(), &[ok, e1, e2]).await;
+    sqlx::query("UPDATE workunit SET error_mask = 1 WHERE id = 2")
+        .execute(p.pool())
+        .await
+        .unwrap();
+    let out = p.run(
+        "acc_assimilator",
+        &["--app", "mnist", "--one_pass", "--archive", "x"],
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    let dir = p.root.join("results/mnist");
+    assert_eq!(
+        fs::read_to_string(dir.join("a1.txt")).unwrap(),
+        "val_acc=0.875\n"
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join("a2.txt")).unwrap(),
+        "error_mask=1 outcomes=2:3,3:3\n"
+    );
+    let done: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM workunit WHERE assimilate_state = 2")
+        .fetch_one(p.pool())
+        .await
+        .unwrap();
+    assert_eq!(done, 2);
+    assert!(
+        log.lines()
+            .any(|l| l.contains("WARN") && l.contains("--archive")),
+        "{log}"
+    );
+}
