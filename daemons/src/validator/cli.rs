@@ -113,7 +113,12 @@ struct BuiltinCli {
 /// Compares the results of each job with the project's comparison plug-in, picks the
 /// canonical result and grants credit. Arguments it does not know are passed to the plug-in.
 #[derive(Debug, Parser)]
-#[command(version)]
+#[command(
+    version,
+    after_help = "Other arguments go to the comparison plug-in (script_validator: \
+                  --init_script \"NAME [WORD...]\", --compare_script \"NAME [WORD...]\", \
+                  --script_timeout SECS; see docs/VALIDATOR.md)."
+)]
 struct PluginCli {
     #[command(flatten)]
     args: ValidatorArgs,
