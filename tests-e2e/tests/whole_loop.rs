@@ -176,7 +176,9 @@ async fn two_stock_clients_run_a_series_from_make_project_to_stop() -> anyhow::R
     )
     .await?;
     for table in ["workunit", "result"] {
-        let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(error_rows(table))).fetch_one(pool).await?;
+        let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(error_rows(table)))
+            .fetch_one(pool)
+            .await?;
         assert_eq!(n, 0, "{table} rows in file_delete_state ERROR");
     }
     let (bad,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(

@@ -11,6 +11,11 @@
 //!   debug level).
 //! - `RUST_LOG`, if set, overrides the level with a full filter
 //!   (`RUST_LOG=info,sqlx=warn`).
+//!
+//! A JSON line carries every field at the top level, the spans' too ([`flat_json`]), so
+//! `jq 'select(.wu_id == 42)'` finds a workunit in any daemon's log.
+
+pub mod flat_json;
 
 use std::io::IsTerminal;
 use std::str::FromStr;
@@ -30,7 +35,7 @@ pub enum LogFormat {
     /// Human-readable lines.
     #[default]
     Text,
-    /// One JSON object per line, event fields at the top level.
+    /// One JSON object per line, event and span fields at the top level.
     Json,
 }
 
@@ -93,10 +98,8 @@ pub fn init(format: LogFormat, debug_level: u8) -> bool {
             .try_init()
             .is_ok(),
         LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(flat_json::FlatJson)
             .try_init()
             .is_ok(),
     }
