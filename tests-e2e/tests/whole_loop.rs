@@ -203,6 +203,69 @@ async fn two_stock_clients_run_a_series_from_make_project_to_stop() -> anyhow::R
     }
     assert!(processes_in(&stack.root).is_empty());
 
+    // One INFO line per event: each scheduler RPC, and each workunit's state changes in the
+    // daemon that made them, with the workunit's id.
+    let logs = stack.log_files();
+    let log = |file: &str| -> String {
+        logs.iter()
+            .find(|(p, _)| p.file_name().is_some_and(|n| n == file))
+            .map(|(_, t)| t.clone())
+            .unwrap_or_else(|| panic!("no {file} in {logs:?}"))
+    };
+    let has = |file: &str, parts: &[&str]| {
+        let text = log(file);
+        assert!(
+            text.lines()
+                .any(|l| l.contains(" INFO ") && parts.iter().all(|p| l.contains(p))),
+            "{file} has no INFO line with {parts:?}:\n{text}"
+        );
+    };
+    for (id, ..) in &wus {
+        let wu = format!("wu_id={id}");
+        let wu_in_sent = format!("(wu {id}, mnist 100)");
+        has(
+            "scheduler.log",
+            &["scheduler RPC", "client=7.20.5", &wu_in_sent],
+        );
+        has(
+            "transitioner.log",
+            &[
+                "workunit transitioned",
+                &wu,
+                "app=mnist",
+                "created 2 results",
+            ],
+        );
+        has(
+            "transitioner.log",
+            &["workunit transitioned", &wu, "ready to assimilate"],
+        );
+        has(
+            "validator_mnist.log",
+            &["canonical result found", &wu, "app=mnist"],
+        );
+        has(
+            "script_assimilator_mnist.log",
+            &["workunit assimilated", &wu, "app=mnist"],
+        );
+        has(
+            "file_deleter.log",
+            &["input files deleted", &wu, "app=mnist"],
+        );
+        has(
+            "file_deleter.log",
+            &["output files deleted", &wu, "app=mnist", "not_uploaded=1"],
+        );
+    }
+    let reports = log("scheduler.log")
+        .lines()
+        .filter(|l| l.contains("scheduler RPC") && l.contains(" SUCCESS"))
+        .count();
+    assert!(
+        reports >= 1,
+        "an RPC line names the reported results' outcomes"
+    );
+
     // The normal path is log-clean: a WARN or ERROR line means an operator must act.
     let noisy = warnings_and_errors(&stack);
     assert!(
