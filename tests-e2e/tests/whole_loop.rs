@@ -238,7 +238,11 @@ async fn two_stock_clients_run_a_series_from_make_project_to_stop() -> anyhow::R
         );
         has(
             "transitioner.log",
-            &["workunit transitioned", &wu, "ready to assimilate"],
+            &["workunit transitioned", &wu, "ready to validate"],
+        );
+        has(
+            "transitioner.log",
+            &["workunit transitioned", &wu, "input files deletable"],
         );
         has(
             "validator_mnist.log",

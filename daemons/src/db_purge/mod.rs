@@ -203,7 +203,7 @@ impl Purger {
                 for (wu_id, (appid, results)) in purged {
                     tracing::info!(
                         wu_id = %wu_id,
-                        app = name_of(&names, appid),
+                        app = %name_of(&names, appid),
                         results,
                         "workunit purged"
                     );

@@ -313,7 +313,7 @@ fn log_failure(deletion: &Deletion, result_id: Option<ResultId>, wu_id: Workunit
     tracing::error!(
         result_id = result_id.map(|r| r.get()),
         wu_id = %wu_id,
-        app,
+        app = %app,
         errors = deletion.errors.len(),
         "file deletion failed; the row is in state ERROR and will be retried"
     );

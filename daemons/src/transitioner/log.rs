@@ -22,7 +22,7 @@ pub fn is_notable(plan: &Plan) -> bool {
 pub fn emit(plan: &Plan, app: &str) {
     tracing::info!(
         wu_id = %plan.wu_id,
-        app,
+        app = %app,
         changes = %Changes(plan),
         "workunit transitioned"
     );

@@ -372,7 +372,7 @@ impl Transitioner {
     ) -> Result<PassOutcome, InfraError> {
         let report = self.pass(should_stop).await?;
         if report.workunits > 0 {
-            tracing::info!(
+            tracing::debug!(
                 workunits = report.workunits,
                 created = report.written.results_created,
                 changed = report.written.results_changed,
