@@ -10,6 +10,10 @@
 //!
 //! Keys always present: `timestamp` (RFC 3339, UTC), `level`, `target`, `message`; `span`
 //! names the innermost span, if any.
+//!
+//! Ids are numbers: a field named `*_id` whose value is written with `%` (the id newtypes'
+//! `Display`) is a string to `tracing`; when it reads as an integer it is written as one, so
+//! `jq 'select(.wu_id == 42)'` matches every line whichever way the call site recorded it.
 
 use std::fmt;
 
@@ -51,7 +55,10 @@ where
                     continue;
                 };
                 if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(fields) {
-                    line.extend(map);
+                    line.extend(map.into_iter().map(|(k, v)| {
+                        let v = id_as_number(&k, v);
+                        (k, v)
+                    }));
                 }
             }
             if let Some(name) = innermost {
@@ -61,6 +68,16 @@ where
         event.record(&mut Fields(&mut line));
         let text = serde_json::to_string(&line).map_err(|_| fmt::Error)?;
         writeln!(writer, "{text}")
+    }
+}
+
+/// `"42"` as `42` for a `*_id` field (see the module docs).
+fn id_as_number(name: &str, value: Value) -> Value {
+    match &value {
+        Value::String(text) if name.ends_with("_id") => {
+            text.parse::<i64>().map_or(value, Value::from)
+        }
+        _ => value,
     }
 }
 
@@ -88,8 +105,9 @@ impl Visit for Fields<'_> {
         self.0.insert(field.name().into(), value.to_string().into());
     }
     fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        let text = Value::String(format!("{value:?}"));
         self.0
-            .insert(field.name().into(), format!("{value:?}").into());
+            .insert(field.name().into(), id_as_number(field.name(), text));
     }
 }
 
@@ -144,9 +162,16 @@ mod tests {
                 tracing::info_span!("request", path = "/cgi", host_id = tracing::field::Empty);
             let _o = outer.enter();
             outer.record("host_id", 7);
-            let inner = tracing::info_span!("job", wu_id = 42, app = "mnist");
+            let inner = tracing::info_span!("job", wu_id = %42, app = "mnist");
             let _i = inner.enter();
-            tracing::info!(result_id = 3, app = "other", ok = true, ms = 1.5, "sent");
+            tracing::info!(
+                result_id = %3,
+                app = "other",
+                ok = true,
+                ms = 1.5,
+                name = %"e2e_1_0",
+                "sent"
+            );
         });
         let lines = lines(&buffer);
         assert_eq!(lines.len(), 1);
@@ -161,6 +186,7 @@ mod tests {
         assert_eq!(line["ok"], true);
         assert_eq!(line["ms"], 1.5);
         assert_eq!(line["span"], "job");
+        assert_eq!(line["name"], "e2e_1_0", "only ids become numbers");
         assert!(line["timestamp"].as_str().unwrap().ends_with('Z'));
     }
 }
