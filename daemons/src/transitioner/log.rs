@@ -56,7 +56,7 @@ impl Changes<'_> {
         });
         let parts = [
             p.new_replicas.map(|n| Part::Created(n.count)),
-            (!p.timeouts.is_empty()).then(|| Part::TimedOut(p.timeouts.len())),
+            (!p.timeouts.is_empty()).then_some(Part::TimedOut(p.timeouts.len())),
             (not_needed > 0).then_some(Part::NotNeeded(not_needed)),
             (p.wu.need_validate == Some(1)).then_some(Part::ReadyToValidate),
             (p.wu.assimilate_state == Some(AssimilateState::Ready as i32))
