@@ -91,11 +91,17 @@ fn remove(path: &Path) -> Result<Removal, DeleteError> {
 
 /// Deletes a result's output files (`result.xml_doc_in`) from the upload hierarchy.
 pub fn delete_output_files(xml_doc_in: &str, upload: &Hierarchy) -> Deletion {
-    let optional = optional_outputs(xml_doc_in);
+    // Read only when a file is missing (rare): most rows have every file.
+    let optional = std::cell::OnceCell::new();
     delete_files(
         xml_doc_in,
         upload,
-        |name| optional.iter().any(|o| o == name),
+        |name| {
+            optional
+                .get_or_init(|| optional_outputs(xml_doc_in))
+                .iter()
+                .any(|o| o == name)
+        },
         |_, _| {},
     )
 }
