@@ -158,10 +158,10 @@ async fn more_workunits_than_one_batch_are_all_handled_in_one_pass() {
     assert_eq!(report.workunits, 0);
 }
 
-/// The `wu_id=` values of the "generating results" log lines.
+/// The `wu_id=` values of the log lines saying results were created.
 fn generated_for(log: &str) -> BTreeSet<i64> {
     log.lines()
-        .filter(|l| l.contains("generating results"))
+        .filter(|l| l.contains("workunit transitioned") && l.contains("created "))
         .filter_map(|l| {
             let at = l.find("wu_id=")? + 6;
             let digits: String = l[at..].chars().take_while(char::is_ascii_digit).collect();

@@ -106,6 +106,7 @@ async fn one_text_line_per_rpc_names_the_host_the_jobs_and_the_outcomes() {
     for part in [
         format!("host_id={}", ids.host),
         format!("user_id={}", ids.user),
+        "new_host=true".to_string(),
         "client=7.20.5".to_string(),
         "platform=x86_64-pc-linux-gnu".to_string(),
         "kind=\"work\"".to_string(),
@@ -120,6 +121,7 @@ async fn one_text_line_per_rpc_names_the_host_the_jobs_and_the_outcomes() {
     let line = info[0];
     for part in [
         format!("host_id={}", ids.host),
+        "new_host=false".to_string(),
         format!("reported={} SUCCESS", ids.result),
         "acks=1".to_string(),
     ] {

@@ -113,6 +113,7 @@ async fn steps(
     let account = authenticate(rpc, conn).await?;
     log.host_id = Some(account.host.id.get());
     log.user_id = Some(account.user.id.get());
+    log.new_host = account.host_created;
     let mut reply = SchedReply::default();
     reply.dont_use_dcf = req.core_client_version() >= DONT_USE_DCF_FROM;
     reply.account = Some(account_info::describe(conn, req, &account).await?);

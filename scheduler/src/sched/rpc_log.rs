@@ -1,7 +1,8 @@
 //! The one INFO line each scheduler RPC leaves in the log, whatever became of it.
 //!
 //! An operator following a host or a job reads one line per visit: who asked (`host_id`,
-//! `user_id`, the client's version and platform), what it reported (each result with its
+//! `user_id`, `new_host` when the RPC created the host record, the client's version and
+//! platform), what it reported (each result with its
 //! outcome in BOINC's names; a result the client aborted shows as `CLIENT_ERROR(ABORTED)`), which jobs went out
 //! with which version (`result_id`, `wu_id`, app, version number and plan class; resent lost
 //! jobs are marked), the messages the reply carries, the request delay and how long the RPC
@@ -25,6 +26,8 @@ use crate::metrics::RpcKind;
 pub struct RpcLog {
     pub host_id: Option<i64>,
     pub user_id: Option<i64>,
+    /// The RPC created the host record (a new computer, or a copied client state).
+    pub new_host: bool,
     /// `major.minor.release`, once the request is parsed.
     pub client_version: Option<(u32, u32, u32)>,
     pub platform: String,
@@ -57,6 +60,7 @@ pub fn emit(log: &RpcLog, reply: &SchedReply, kind: RpcKind, took: Duration) {
     tracing::info!(
         host_id = log.host_id,
         user_id = log.user_id,
+        new_host = log.new_host,
         client = %ClientVersion(log.client_version),
         platform = %log.platform,
         kind = kind.label(),
