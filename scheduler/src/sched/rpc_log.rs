@@ -5,8 +5,9 @@
 //! platform), what it reported (each result with its
 //! outcome in BOINC's names; a result the client aborted shows as `CLIENT_ERROR(ABORTED)`), which jobs went out
 //! with which version (`result_id`, `wu_id`, app, version number and plan class; resent lost
-//! jobs are marked), the messages the reply carries, the request delay and how long the RPC
-//! took. The scheduler sends no `<result_abort>`, so aborts are only ever the client's own.
+//! jobs are marked), the tasks the reply tells the client to abort (`aborts`: `<result_abort>`,
+//! and `<result_abort_if_not_started>` marked `if not started`), the messages the reply
+//! carries, the request delay and how long the RPC took.
 //!
 //! The steps fill an [`RpcLog`] as they go (the jobs sent are collected on the reply, see
 //! [`SentJob`]); [`emit`] writes the line once the reply is ready. The lists are written
@@ -67,6 +68,7 @@ pub fn emit(log: &RpcLog, reply: &SchedReply, kind: RpcKind, took: Duration) {
         reported = %Reported(&log.reported),
         sent = %Sent(&reply.sent_jobs),
         acks = reply.result_acks.len(),
+        aborts = %Aborts(reply),
         messages = %Messages(reply),
         delay = reply.request_delay(),
         ms = (took.as_secs_f64() * 1e4).round() / 10.0,
@@ -132,6 +134,27 @@ impl fmt::Display for Sent<'_> {
     }
 }
 
+/// `r1, r2 (if not started)`: the tasks the reply aborts, by name.
+struct Aborts<'a>(&'a SchedReply);
+
+impl fmt::Display for Aborts<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let now = self.0.result_aborts.iter().map(|n| (n, ""));
+        let later = self
+            .0
+            .result_aborts_if_not_started
+            .iter()
+            .map(|n| (n, " (if not started)"));
+        for (i, (name, how)) in now.chain(later).enumerate() {
+            if i > 0 {
+                f.write_str(", ")?;
+            }
+            write!(f, "{name}{how}")?;
+        }
+        Ok(())
+    }
+}
+
 /// The reply's messages, ` | `-separated.
 struct Messages<'a>(&'a SchedReply);
 
@@ -192,5 +215,12 @@ mod tests {
             "14 (wu 7, mnist 100), 15 (wu 8, mnist 101 mt, resent)"
         );
         assert_eq!(ClientVersion(Some((7, 20, 5))).to_string(), "7.20.5");
+        let mut reply = SchedReply::default();
+        reply.result_aborts.push("wu_1_0".into());
+        reply.result_aborts_if_not_started.push("wu_2_1".into());
+        assert_eq!(
+            Aborts(&reply).to_string(),
+            "wu_1_0, wu_2_1 (if not started)"
+        );
     }
 }
