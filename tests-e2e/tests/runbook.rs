@@ -3,7 +3,8 @@
 //! daemons, the scheduler and the tools they run (`core`, `daemons`, `scheduler`, `tools`,
 //! `research`), finds each `warn!(` and `error!(` call, takes its message (the macro's last
 //! string-literal argument that is not a field value) and checks the runbook's table has it
-//! in backquotes. A new WARN or ERROR without a runbook row fails here.
+//! in backquotes. A new WARN or ERROR without a runbook row fails here, and so does a row whose
+//! message the code no longer logs at that level.
 
 use std::path::{Path, PathBuf};
 
@@ -158,10 +159,25 @@ fn every_warn_and_error_message_is_in_the_runbook_table() {
             missing.push(format!("{}: {} {quoted}", site.place, site.level));
         }
     }
+    // And no row for a message the code no longer logs at that level.
+    for row in &table {
+        let mut cells = row.split(" | ");
+        let level = cells.next().unwrap_or_default().trim_start_matches("| ");
+        let message = cells.next().unwrap_or_default();
+        let logged = sites.iter().any(|s| {
+            s.level == level
+                && s.message
+                    .as_ref()
+                    .is_some_and(|m| format!("`{m}`") == message)
+        });
+        if !logged {
+            missing.push(format!("stale row: {level} {message}"));
+        }
+    }
     assert!(
         missing.is_empty(),
         "WARN/ERROR messages without a row in docs/RUNBOOK.md's table \
-         (add `| LEVEL | `message` | program | what to do |`):\n{}",
+         (add `| LEVEL | `message` | program | what to do |`), or rows no code logs:\n{}",
         missing.join("\n")
     );
 }
