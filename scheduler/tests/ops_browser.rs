@@ -260,9 +260,9 @@ async fn headless_chromium_shows_the_ops_page_of_a_running_server() {
             "title=\"1 of 4 rounds finished\"><span style=\"width:25%\"></span></span>25%"
         )
     );
-    // The scheduler's log, as `start` captured it, ends with the RPC's host record.
+    // The scheduler's log, as `start` captured it, ends with the RPC's line.
     assert!(
-        dom.contains(&format!("host record created host_id={}", host.hostid)),
+        dom.contains(&format!("scheduler RPC host_id={}", host.hostid)),
         "the scheduler log's last line"
     );
 

@@ -71,7 +71,7 @@ pub async fn run(cli: FileDeleterCli) -> anyhow::Result<()> {
     rt.run(async |rt| {
         let report = deleter.pass(rt.shutdown()).await?;
         if report.changed() > 0 {
-            tracing::info!(
+            tracing::debug!(
                 results_done = report.results_done,
                 results_error = report.results_error,
                 workunits_done = report.workunits_done,
