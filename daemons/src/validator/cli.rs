@@ -156,7 +156,7 @@ async fn run(name: &'static str, cli: Cli, fixed: Option<ModeChoice>) -> anyhow:
     );
     let pool = db::connect_lazy(rt.config().db_settings());
     let validator = Validator::new(pool, rt.config(), options)?;
-    rt.run(async |rt| validator.daemon_pass(|| rt.should_stop()).await)
+    rt.run(async |rt| validator.daemon_pass(|| rt.should_stop(), rt.tally()).await)
         .await
         .context("running")?;
     Ok(())
