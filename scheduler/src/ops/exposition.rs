@@ -12,6 +12,9 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+use rboinc_core::daemon::stats::DaemonStats;
+
+use super::daemon_metrics;
 use super::daemons::DaemonView;
 use super::snapshot::QueueSizes;
 
@@ -22,6 +25,8 @@ pub struct ProjectGauges {
     pub queues: Option<QueueSizes>,
     /// `None` when config.xml could not be read.
     pub daemons: Option<Vec<DaemonView>>,
+    /// The daemons' metrics files in `pid_<host>/`.
+    pub daemon_stats: Vec<DaemonStats>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -50,33 +55,12 @@ pub fn render_gauges(g: &ProjectGauges) -> String {
     up.set(i64::from(g.queues.is_some()));
     registry.register(
         "rboinc_database_up",
-        "Whether the database answered the queue queries of this scrape",
+        "Whether the database answered the latest queue queries (cached up to 5 s)",
         up,
     );
     if let Some(q) = &g.queues {
-        let queues = [
-            (
-                "rboinc_results_unsent",
-                "Results waiting to be sent (server_state UNSENT)",
-                &q.unsent,
-            ),
-            (
-                "rboinc_results_in_progress",
-                "Results sent and not yet reported or timed out (server_state IN_PROGRESS)",
-                &q.in_progress,
-            ),
-            (
-                "rboinc_workunits_need_validate",
-                "Workunits flagged for the validator",
-                &q.need_validate,
-            ),
-            (
-                "rboinc_workunits_assimilate_ready",
-                "Workunits waiting for the assimilator (assimilate_state READY)",
-                &q.assimilate_ready,
-            ),
-        ];
-        for (name, help, by_app) in queues {
+        for (queue, by_app) in q.all() {
+            let (name, help) = queue.gauge();
             let family = Family::<AppLabel, Gauge>::default();
             for (app, n) in by_app {
                 family.get_or_create(&AppLabel { app: app.clone() }).set(*n);
@@ -99,6 +83,7 @@ pub fn render_gauges(g: &ProjectGauges) -> String {
             family,
         );
     }
+    daemon_metrics::register(&mut registry, &g.daemon_stats);
     let mut out = String::with_capacity(1024);
     prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)
         .expect("writing to a String cannot fail");
@@ -137,6 +122,7 @@ mod tests {
                 daemon("validator --app \"x\"", false, false),
                 daemon("feeder", false, true),
             ]),
+            daemon_stats: Vec::new(),
         });
         for line in [
             "rboinc_database_up 1",

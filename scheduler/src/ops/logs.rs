@@ -39,9 +39,9 @@ type Parsed = (String, String, String);
 const ERROR_LEVELS: [&str; 3] = ["ERROR", "CRITICAL", "FATAL"];
 const OTHER_LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "WARNING", "NORMAL"];
 
-/// What a log line is: `Some(Ok(error))`, `Some(Err(time))` for another line with a
-/// timestamp, `None` for a line that says nothing we can use.
-fn classify(line: &str) -> Option<Result<Parsed, String>> {
+/// What a log line is: `Some(Ok(error))`, `Some(Err((time, level)))` for another line with a
+/// level, `None` for a line that says nothing we can use.
+fn classify(line: &str) -> Option<Result<Parsed, (String, String)>> {
     let line = line.trim();
     if line.starts_with('{') {
         return classify_json(line);
@@ -64,7 +64,7 @@ fn classify(line: &str) -> Option<Result<Parsed, String>> {
             return None;
         }
         if !is_error {
-            return Some(Err(time));
+            return Some(Err((time, word)));
         }
         let rest = tokens[i + 1..].join(" ");
         return Some(Ok((time, word, rest.trim().to_string())));
@@ -78,7 +78,7 @@ fn looks_like_time(s: &str) -> bool {
     b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[7] == b'-'
 }
 
-fn classify_json(line: &str) -> Option<Result<Parsed, String>> {
+fn classify_json(line: &str) -> Option<Result<Parsed, (String, String)>> {
     let value: serde_json::Value = serde_json::from_str(line).ok()?;
     let obj = value.as_object()?;
     let time = obj
@@ -88,7 +88,7 @@ fn classify_json(line: &str) -> Option<Result<Parsed, String>> {
         .to_string();
     let level = obj.get("level")?.as_str()?.to_ascii_uppercase();
     if !ERROR_LEVELS.contains(&level.as_str()) {
-        return Some(Err(time));
+        return Some(Err((time, level)));
     }
     // The event's fields are at the top level (flattened) or under "fields".
     let fields = obj.get("fields").and_then(|f| f.as_object()).unwrap_or(obj);
@@ -148,7 +148,7 @@ pub fn errors_in(path: &Path) -> std::io::Result<Vec<LogError>> {
                     message: cut(&message, MAX_MESSAGE_CHARS),
                 });
             }
-            Some(Err(time)) if !time.is_empty() => last_time = normalize_time(&time),
+            Some(Err((time, _))) if !time.is_empty() => last_time = normalize_time(&time),
             _ => {}
         }
     }
@@ -181,6 +181,256 @@ pub fn recent_errors(log_dir: &Path, limit: usize) -> Vec<LogError> {
         (b.time.as_str(), ib, b.file.as_str()).cmp(&(a.time.as_str(), ia, a.file.as_str()))
     });
     all.into_iter().take(limit).map(|(_, e)| e).collect()
+}
+
+/// Bytes read from the end of a log to count its lines since the last start.
+const COUNT_BYTES: u64 = 16 * 1024 * 1024;
+/// The line `start` writes before each start of a program.
+const START_MARKER: &str = "] Executing command: ";
+
+/// A log's warnings and errors since its program last started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogCounts {
+    pub file: String,
+    /// WARN (and WARNING) lines.
+    pub warn: u64,
+    /// ERROR, CRITICAL, FATAL lines and panics.
+    pub error: u64,
+    /// The last start's time as `start` wrote it, if its line was seen.
+    pub since: Option<String>,
+    /// The log is longer than what was read and no start line was found in it: the counts
+    /// cover only its last [`COUNT_BYTES`].
+    pub partial: bool,
+}
+
+/// The counts of one log: lines after the last `Executing command` line (or all of them).
+pub fn counts_in(path: &Path) -> std::io::Result<LogCounts> {
+    let text = tail(path, COUNT_BYTES)?;
+    let mut counts = LogCounts {
+        file: file_name(path),
+        partial: text.cut,
+        ..LogCounts::default()
+    };
+    for raw in text.lines() {
+        if let Some(i) = raw.find(START_MARKER) {
+            counts.since = Some(raw[..i].trim_start_matches('[').to_string());
+            counts.warn = 0;
+            counts.error = 0;
+            counts.partial = false;
+            continue;
+        }
+        match classify(&strip_ansi(raw)) {
+            Some(Ok(_)) => counts.error += 1,
+            Some(Err((_, level))) if level == "WARN" || level == "WARNING" => counts.warn += 1,
+            _ => {}
+        }
+    }
+    Ok(counts)
+}
+
+/// The counts of every `*.log` and `*.out` file in `log_dir`, by file name.
+pub fn level_counts(log_dir: &Path) -> Vec<LogCounts> {
+    let mut all: Vec<LogCounts> = log_files(log_dir)
+        .iter()
+        .filter_map(|p| counts_in(p).ok())
+        .collect();
+    all.sort_by(|a, b| a.file.cmp(&b.file));
+    all
+}
+
+/// One disagreement the validator logged (`results disagree`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Disagreement {
+    pub time: String,
+    pub file: String,
+    pub wu_id: String,
+    pub result_a: String,
+    pub result_b: String,
+    pub host_a: String,
+    pub host_b: String,
+    /// What differed (the validator's `detail`, or its field and values).
+    pub detail: String,
+}
+
+/// The message the validator logs when two results of a job differ.
+pub const DISAGREE_MESSAGE: &str = "results disagree";
+
+/// The newest `limit` disagreements in the logs of `log_dir`, newest first.
+pub fn recent_disagreements(log_dir: &Path, limit: usize) -> Vec<Disagreement> {
+    let mut all = Vec::new();
+    for path in log_files(log_dir) {
+        let Ok(text) = tail(&path, TAIL_BYTES) else {
+            continue;
+        };
+        let file = file_name(&path);
+        for raw in text.lines() {
+            if !raw.contains(DISAGREE_MESSAGE) {
+                continue;
+            }
+            if let Some(mut d) = parse_disagreement(&strip_ansi(raw)) {
+                d.file = file.clone();
+                all.push(d);
+            }
+        }
+    }
+    // Stable: lines of equal time keep their order in the file, newest last, then reversed.
+    all.sort_by(|a, b| a.time.cmp(&b.time));
+    all.into_iter().rev().take(limit).collect()
+}
+
+/// A `results disagree` line's fields, in the text or the JSON format.
+pub fn parse_disagreement(line: &str) -> Option<Disagreement> {
+    let line = line.trim();
+    let (time, fields) = if line.starts_with('{') {
+        let value: serde_json::Value = serde_json::from_str(line).ok()?;
+        let obj = value.as_object()?;
+        let mut fields = std::collections::BTreeMap::new();
+        // Event fields at the top level or under "fields"; span fields under "span"/"spans".
+        let mut sources = vec![value.clone()];
+        sources.extend(obj.get("fields").cloned());
+        sources.extend(obj.get("span").cloned());
+        if let Some(spans) = obj.get("spans").and_then(|s| s.as_array()) {
+            sources.extend(spans.iter().cloned());
+        }
+        for source in sources.iter().filter_map(|s| s.as_object()) {
+            for (k, v) in source {
+                let v = v.as_str().map_or_else(|| v.to_string(), str::to_string);
+                fields.entry(k.clone()).or_insert(v);
+            }
+        }
+        if fields.get("message").map(String::as_str) != Some(DISAGREE_MESSAGE) {
+            return None;
+        }
+        let time = fields.get("timestamp").cloned().unwrap_or_default();
+        (time, fields)
+    } else {
+        let at = line.find(DISAGREE_MESSAGE)?;
+        let time = line
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_string();
+        // Span fields (`validator{app=mnist}:`) before the message, event fields after.
+        let mut fields = key_values(&line[at + DISAGREE_MESSAGE.len()..]);
+        for (k, v) in key_values(&line[..at]) {
+            fields.entry(k).or_insert(v);
+        }
+        (time, fields)
+    };
+    let get = |keys: &[&str]| {
+        keys.iter()
+            .find_map(|k| fields.get(*k).cloned())
+            .unwrap_or_default()
+    };
+    let detail = match fields.get("detail") {
+        Some(d) => d.clone(),
+        None => {
+            let field = get(&["field"]);
+            let (a, b) = (get(&["value"]), get(&["other_value"]));
+            if field.is_empty() {
+                String::new()
+            } else {
+                format!("{field}: {a} vs {b}")
+            }
+        }
+    };
+    Some(Disagreement {
+        time: normalize_time(&time),
+        file: String::new(),
+        wu_id: get(&["wu_id"]),
+        result_a: get(&["result_a", "result_id"]),
+        result_b: get(&["result_b", "other_result_id"]),
+        host_a: get(&["host_a"]),
+        host_b: get(&["host_b"]),
+        detail: cut(&detail, MAX_MESSAGE_CHARS),
+    })
+}
+
+/// `key=value` pairs in `text`, values bare or double-quoted (with `\"` escapes) as tracing's
+/// text format writes them; braces and colons of span prefixes are separators.
+fn key_values(text: &str) -> std::collections::BTreeMap<String, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        // A key: identifier characters followed by '='.
+        let start = i;
+        while i < chars.len() && (chars[i].is_ascii_alphanumeric() || chars[i] == '_') {
+            i += 1;
+        }
+        if i == start || i >= chars.len() || chars[i] != '=' {
+            i = i.max(start + 1);
+            continue;
+        }
+        let key: String = chars[start..i].iter().collect();
+        i += 1;
+        let mut value = String::new();
+        if chars.get(i) == Some(&'"') {
+            i += 1;
+            while i < chars.len() && chars[i] != '"' {
+                if chars[i] == '\\' && i + 1 < chars.len() {
+                    i += 1;
+                }
+                value.push(chars[i]);
+                i += 1;
+            }
+            i += 1;
+        } else {
+            while i < chars.len() && !chars[i].is_whitespace() && !"{}".contains(chars[i]) {
+                value.push(chars[i]);
+                i += 1;
+            }
+        }
+        out.insert(key, value);
+    }
+    out
+}
+
+/// The end of a file as text, and whether it was cut.
+struct Tail {
+    text: String,
+    cut: bool,
+}
+
+impl Tail {
+    fn lines(&self) -> impl Iterator<Item = &str> {
+        let mut lines = self.text.lines();
+        if self.cut {
+            lines.next(); // cut in the middle
+        }
+        lines
+    }
+}
+
+fn tail(path: &Path, bytes: u64) -> std::io::Result<Tail> {
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    let start = len.saturating_sub(bytes);
+    f.seek(SeekFrom::Start(start))?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf)?;
+    Ok(Tail {
+        text: String::from_utf8_lossy(&buf).into_owned(),
+        cut: start > 0,
+    })
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The `*.log` and `*.out` files of `log_dir` (none if it is missing).
+fn log_files(log_dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(log_dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log" || e == "out") && p.is_file())
+        .collect()
 }
 
 #[cfg(test)]
@@ -296,5 +546,99 @@ mod tests {
         let errors = errors_in(&path).unwrap();
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].message, "x: recent");
+    }
+
+    #[test]
+    fn counts_start_over_at_each_start_of_the_program() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("validator_mnist.log"),
+            "[2025/01/02 03:00:00] Executing command: validator -d 3\n\
+             2025-01-02T03:00:01.000Z ERROR v: before the restart\n\
+             [2025/01/02 04:00:00] Executing command: validator -d 3\n\
+             2025-01-02T04:00:01.000Z  WARN v: slow\n\
+             2025-01-02T04:00:02.000Z  INFO v: WARN in a message is not a warning\n\
+             {\"timestamp\":\"2025-01-02T04:00:03Z\",\"level\":\"WARN\",\"message\":\"m\"}\n\
+             2025-01-02 04:00:04.0000 [CRITICAL] stock daemon\n\
+             thread 'main' panicked at src/x.rs:1:2:\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("transitioner.log"), "").unwrap();
+        let counts = level_counts(dir.path());
+        assert_eq!(
+            counts,
+            [
+                LogCounts {
+                    file: "transitioner.log".into(),
+                    ..LogCounts::default()
+                },
+                LogCounts {
+                    file: "validator_mnist.log".into(),
+                    warn: 2,
+                    error: 2,
+                    since: Some("2025/01/02 04:00:00".into()),
+                    partial: false,
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn disagreements_are_read_from_text_and_json_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("validator_mnist.log"),
+            "2025-01-02T03:00:00.000Z  INFO validator{app=mnist}: rboinc_daemons::validator: results disagree wu_id=7 result_a=13 result_b=14 host_a=3 host_b=4 detail=\"metrics.json history[1].val_acc: 0.9 vs 0.95 <b>\"\n\
+             2025-01-02T03:05:00.000Z  INFO validator: results disagree wu_id=8 result_id=15 other_result_id=16 file=metrics.json field=val_acc value=0.5 other_value=0.6\n\
+             2025-01-02T03:06:00.000Z  INFO validator: pass done\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("validator_other.log"),
+            "{\"timestamp\":\"2025-01-02T03:10:00Z\",\"level\":\"INFO\",\"message\":\"results disagree\",\"wu_id\":9,\"result_a\":17,\"result_b\":18,\"host_a\":5,\"host_b\":6,\"detail\":\"loss\"}\n\
+             {\"timestamp\":\"2025-01-02T03:11:00Z\",\"level\":\"INFO\",\"message\":\"mentions results disagree only in passing\"}\n",
+        )
+        .unwrap();
+        let found = recent_disagreements(dir.path(), 10);
+        let short: Vec<_> = found
+            .iter()
+            .map(|d| {
+                (
+                    d.time.as_str(),
+                    d.wu_id.as_str(),
+                    d.result_a.as_str(),
+                    d.result_b.as_str(),
+                    d.host_a.as_str(),
+                    d.host_b.as_str(),
+                    d.detail.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            short,
+            [
+                ("2025-01-02 03:10:00", "9", "17", "18", "5", "6", "loss"),
+                (
+                    "2025-01-02 03:05:00",
+                    "8",
+                    "15",
+                    "16",
+                    "",
+                    "",
+                    "val_acc: 0.5 vs 0.6"
+                ),
+                (
+                    "2025-01-02 03:00:00",
+                    "7",
+                    "13",
+                    "14",
+                    "3",
+                    "4",
+                    "metrics.json history[1].val_acc: 0.9 vs 0.95 <b>"
+                ),
+            ]
+        );
+        assert_eq!(found[0].file, "validator_other.log");
+        assert_eq!(recent_disagreements(dir.path(), 1).len(), 1);
     }
 }

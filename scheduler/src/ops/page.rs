@@ -9,10 +9,13 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use rboinc_core::daemon::stats::DaemonStats;
+
+use super::backlog::Trend;
 use super::clock::{ago, uptime, utc};
 use super::daemons::DaemonView;
-use super::logs::LogError;
-use super::snapshot::{AppCounts, HostLine, SeriesProgress, Snapshot};
+use super::logs::{Disagreement, LogCounts, LogError};
+use super::snapshot::{AppCounts, ErrorHost, HostLine, Queue, SeriesProgress, Snapshot};
 use crate::metrics::Reading;
 
 /// Everything the page shows.
@@ -28,6 +31,14 @@ pub struct PageData {
     pub daemons: Result<Vec<DaemonView>, String>,
     /// Or a short note on why the database did not answer.
     pub db: Result<Snapshot, String>,
+    /// Each queue with its trend, or why the database did not answer.
+    pub backlog: Result<Vec<(Queue, Trend)>, String>,
+    /// The daemons' metrics files.
+    pub stats: Vec<DaemonStats>,
+    /// Each log's warnings and errors since its program started.
+    pub log_counts: Vec<LogCounts>,
+    /// The validator's last disagreements, newest first.
+    pub disagreements: Vec<Disagreement>,
     pub errors: Vec<LogError>,
     /// This process's counters.
     pub counters: Vec<Reading>,
@@ -104,10 +115,13 @@ pub fn render(d: &PageData) -> String {
                     }
                     nav {
                         a href="#daemons" { "Daemons" }
+                        a href="#backlog" { "Backlog" }
                         a href="#workunits" { "Workunits" }
                         a href="#results" { "Results" }
                         a href="#series" { "Series" }
                         a href="#hosts" { "Hosts" }
+                        a href="#disagreements" { "Disagreements" }
+                        a href="#logs" { "Logs" }
                         a href="#errors" { "Recent errors" }
                         a href="#server" { "This server" }
                         a href=(d.metrics_path) { "Metrics" }
@@ -116,10 +130,15 @@ pub fn render(d: &PageData) -> String {
                 main {
                     (summary(d))
                     (daemons(d))
+                    (backlog(d))
+                    (activity(d))
                     (workunits(d))
                     (results(d))
                     (series(d))
                     (hosts(d))
+                    (error_hosts(d))
+                    (disagreements(d))
+                    (log_counts(d))
                     (errors(d))
                     (server(d))
                 }
@@ -354,6 +373,229 @@ fn series_row(s: &SeriesProgress, now: i64) -> Markup {
     }
 }
 
+fn backlog(d: &PageData) -> Markup {
+    let body = match &d.backlog {
+        Err(why) => note(why),
+        Ok(trends) => table(
+            &["Daemon", "Waiting", "#Now", "Trend", ""],
+            html! { @for (queue, t) in trends { (backlog_row(*queue, t)) } },
+        ),
+    };
+    section(
+        "backlog",
+        "Backlog",
+        "what each daemon has still to do, all apps; the trend over the last 15 minutes of this \
+         server's readings",
+        body,
+    )
+}
+
+fn backlog_row(queue: Queue, t: &Trend) -> Markup {
+    let minutes = (t.over + 59) / 60;
+    let trend = if t.over == 0 {
+        pill("off", "no history yet")
+    } else if t.delta > 0 {
+        pill("warn", &format!("▲ +{} in {} min", t.delta, minutes))
+    } else if t.delta < 0 {
+        pill("ok", &format!("▼ {} in {} min", t.delta, minutes))
+    } else {
+        pill("off", &format!("steady for {} min", minutes))
+    };
+    html! {
+        tr {
+            td { b { (queue.owner()) } }
+            td { (queue.what()) }
+            (num(t.now))
+            td { (trend) }
+            td { (sparkline(&t.points)) }
+        }
+    }
+}
+
+/// A small line of the values, oldest left (an inline SVG: no script, no outside resource).
+fn sparkline(points: &[i64]) -> Markup {
+    const W: f64 = 96.0;
+    const H: f64 = 18.0;
+    if points.len() < 2 {
+        return html! {};
+    }
+    let (min, max) = (
+        *points.iter().min().unwrap_or(&0) as f64,
+        *points.iter().max().unwrap_or(&0) as f64,
+    );
+    let span = (max - min).max(1.0);
+    let step = W / (points.len() - 1) as f64;
+    let coords: Vec<String> = points
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let y = H - 1.0 - (*v as f64 - min) / span * (H - 2.0);
+            format!("{:.1},{:.1}", i as f64 * step, y)
+        })
+        .collect();
+    html! {
+        svg.spark width="96" height="18" viewBox="0 0 96 18" role="img" aria-label="trend" {
+            polyline points=(coords.join(" ")) fill="none" stroke="currentColor" stroke-width="1.5" {}
+        }
+    }
+}
+
+fn activity(d: &PageData) -> Markup {
+    let body = if d.stats.is_empty() {
+        empty("No daemon has written its metrics file yet (pid_<host>/*.metrics.json).")
+    } else {
+        table(
+            &[
+                "Daemon",
+                "App",
+                "#Passes with work",
+                "#Idle",
+                "#Failed",
+                "Items by outcome",
+                "#Errors",
+                "Last pass",
+            ],
+            html! { @for s in &d.stats { (activity_row(s, d.now)) } },
+        )
+    };
+    section(
+        "activity",
+        "Daemon activity",
+        "since each daemon started, from its metrics file",
+        body,
+    )
+}
+
+fn activity_row(s: &DaemonStats, now: i64) -> Markup {
+    html! {
+        tr {
+            td { b { (s.daemon) } @if !s.slice.is_empty() { " " span.z { "mod " (s.slice) } } }
+            td { (s.app) }
+            (num(s.passes.did_work as i64))
+            (num(s.passes.idle as i64))
+            @if s.passes.failed > 0 { td.n { (pill("bad", &s.passes.failed.to_string())) } } @else { (num(0)) }
+            td.mono {
+                @if s.items.is_empty() { span.z { "none yet" } }
+                @for (outcome, n) in &s.items { span.item { (outcome) " " b { (n) } } " " }
+            }
+            @if s.errors > 0 { td.n { (pill("bad", &s.errors.to_string())) } } @else { (num(0)) }
+            td {
+                @if s.last_pass_end <= 0 { "none yet" } @else { (ago(now, s.last_pass_end)) }
+            }
+        }
+    }
+}
+
+fn error_hosts(d: &PageData) -> Markup {
+    let body = match &d.db {
+        Err(why) => note(why),
+        Ok(s) if s.error_hosts.is_empty() => {
+            empty("No host returned only errors in the last 7 days.")
+        }
+        Ok(s) => table(
+            &[
+                "#ID",
+                "Name",
+                "Owner",
+                "#Results",
+                "#Client error",
+                "#Validate error",
+                "#Invalid",
+                "Last report",
+            ],
+            html! { @for h in &s.error_hosts { (error_host_row(h, d.now)) } },
+        ),
+    };
+    section(
+        "error-hosts",
+        "Hosts returning only errors",
+        "every result they reported in the last 7 days failed or was invalid",
+        body,
+    )
+}
+
+fn error_host_row(h: &ErrorHost, now: i64) -> Markup {
+    html! {
+        tr {
+            td.n.mono { (h.id) }
+            td { b { (h.domain_name) } }
+            td { (h.user) }
+            (num(h.results))
+            (num(h.client_error))
+            (num(h.validate_error))
+            (num(h.invalid))
+            td { (utc(h.last_received)) " " span.z { "(" (ago(now, h.last_received)) ")" } }
+        }
+    }
+}
+
+fn disagreements(d: &PageData) -> Markup {
+    let body = if d.disagreements.is_empty() {
+        empty("No disagreement in the recent validator logs.")
+    } else {
+        table(
+            &[
+                "Time",
+                "#Workunit",
+                "Results",
+                "Hosts",
+                "What differed",
+                "Log",
+            ],
+            html! {
+                @for x in &d.disagreements {
+                    tr {
+                        td.mono style="white-space:nowrap" { (x.time) }
+                        td.n.mono { (x.wu_id) }
+                        td.mono { (x.result_a) " / " (x.result_b) }
+                        td.mono { (x.host_a) " / " (x.host_b) }
+                        td.msg.mono { (x.detail) }
+                        td.mono { (x.file) }
+                    }
+                }
+            },
+        )
+    };
+    section(
+        "disagreements",
+        "Last disagreements",
+        "results of one job that the validator found different, newest first",
+        body,
+    )
+}
+
+fn log_counts(d: &PageData) -> Markup {
+    let body = if d.log_counts.is_empty() {
+        empty("No logs yet.")
+    } else {
+        table(
+            &["Log", "#WARN", "#ERROR", "Since start at"],
+            html! {
+                @for c in &d.log_counts {
+                    tr {
+                        td.mono { (c.file) }
+                        @if c.warn > 0 { td.n { (pill("warn", &c.warn.to_string())) } } @else { (num(0)) }
+                        @if c.error > 0 { td.n { (pill("bad", &c.error.to_string())) } } @else { (num(0)) }
+                        td.mono {
+                            @match &c.since { Some(t) => (t), None => "the log's beginning" }
+                            @if c.partial { " " span.z { "(only the log's end was read)" } }
+                        }
+                    }
+                }
+            },
+        )
+    };
+    section(
+        "logs",
+        "Log warnings and errors",
+        &format!(
+            "WARN and ERROR lines in log_{}/ since each program last started",
+            d.host
+        ),
+        body,
+    )
+}
+
 fn hosts(d: &PageData) -> Markup {
     let snapshot = match &d.db {
         Err(why) => return section("hosts", "Hosts", "", note(why)),
@@ -499,7 +741,54 @@ mod tests {
                     ..Default::default()
                 }],
                 host_totals: HostTotals::default(),
+                error_hosts: vec![ErrorHost {
+                    id: 9,
+                    domain_name: "flaky <pc>".into(),
+                    results: 3,
+                    client_error: 2,
+                    invalid: 1,
+                    last_received: 1_700_000_000 - 600,
+                    ..Default::default()
+                }],
             }),
+            backlog: Ok(vec![(
+                Queue::NeedValidate,
+                Trend {
+                    now: 5,
+                    delta: 3,
+                    over: 600,
+                    points: vec![2, 4, 5],
+                },
+            )]),
+            stats: vec![{
+                let mut s = DaemonStats::new(
+                    "validator",
+                    Some("mnist"),
+                    rboinc_core::daemon::ModSlice::ALL,
+                    1_700_000_000 - 3600,
+                );
+                s.items.insert("valid".into(), 12);
+                s.errors = 1;
+                s.last_pass_end = 1_700_000_000 - 5;
+                s
+            }],
+            log_counts: vec![LogCounts {
+                file: "validator_mnist.log".into(),
+                warn: 2,
+                error: 0,
+                since: Some("2023/11/14 21:00:00".into()),
+                partial: false,
+            }],
+            disagreements: vec![Disagreement {
+                time: "2023-11-14 22:00:00".into(),
+                file: "validator_mnist.log".into(),
+                wu_id: "7".into(),
+                result_a: "13".into(),
+                result_b: "14".into(),
+                host_a: "3".into(),
+                host_b: "4".into(),
+                detail: "val_acc: 0.9 vs <0.95>".into(),
+            }],
             errors: vec![LogError {
                 file: "a.log".into(),
                 time: "2023-11-14 22:00:00".into(),
@@ -542,6 +831,21 @@ mod tests {
             "<td><span class=\"pill warn\">2023-11-12 22:13:20 UTC</span> <span class=\"z\">(2 d ago)</span></td>"
         ));
         assert!(html.contains("<style>\n:root{"));
+        // The sections added for issue 11: backlog with its trend, activity, disagreements,
+        // error-only hosts, log counts.
+        assert!(html.contains(
+            "<td><b>validator</b></td><td>workunits to validate</td><td class=\"n\">5</td>\
+             <td><span class=\"pill warn\">▲ +3 in 10 min</span></td>"
+        ));
+        assert!(html.contains("<polyline points=\"0.0,17.0 48.0,6.3 96.0,1.0\""));
+        assert!(html.contains("<span class=\"item\">valid <b>12</b></span>"));
+        assert!(html.contains(
+            "<td class=\"mono\">3 / 4</td><td class=\"msg mono\">val_acc: 0.9 vs &lt;0.95&gt;</td>"
+        ));
+        assert!(html.contains("<td><b>flaky &lt;pc&gt;</b></td>"));
+        assert!(html.contains(
+            "<td class=\"mono\">validator_mnist.log</td><td class=\"n\"><span class=\"pill warn\">2</span></td><td class=\"n z\">0</td><td class=\"mono\">2023/11/14 21:00:00</td>"
+        ));
         assert!(html.contains("font:14px/1.45 system-ui,-apple-system,\"Segoe UI\""));
     }
 
@@ -550,8 +854,9 @@ mod tests {
         let mut d = data();
         d.db = Err("the database did not answer".into());
         d.daemons = Err("cannot read config.xml".into());
+        d.backlog = Err("the database did not answer".into());
         let html = render(&d);
-        assert_eq!(html.matches("the database did not answer").count(), 4);
+        assert_eq!(html.matches("the database did not answer").count(), 6);
         assert!(html.contains("cannot read config.xml"));
         assert!(html.contains("<div class=\"v\">down</div>"));
     }

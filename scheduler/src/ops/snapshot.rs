@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use rboinc_core::db::Pool;
-use rboinc_core::state::{AssimilateState, Outcome, ServerState, ValidateState};
+use rboinc_core::state::{AssimilateState, FileDeleteState, Outcome, ServerState, ValidateState};
 use sqlx::AssertSqlSafe;
 
 /// Workunits of one app, by where they are.
@@ -131,13 +131,156 @@ pub struct HostTotals {
     pub last_day: i64,
 }
 
-/// The queues `/metrics` reports, per app name.
+/// The queues `/metrics` reports, per app name: each daemon's backlog.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueSizes {
+    /// Results waiting for a scheduler RPC (UNSENT).
     pub unsent: BTreeMap<String, i64>,
+    /// Results on hosts (IN_PROGRESS).
     pub in_progress: BTreeMap<String, i64>,
+    /// Workunits whose `transition_time` has come: the transitioner's backlog.
+    pub transition_due: BTreeMap<String, i64>,
     pub need_validate: BTreeMap<String, i64>,
     pub assimilate_ready: BTreeMap<String, i64>,
+    /// Workunits whose input files may be deleted (file_delete_state READY).
+    pub wu_files_ready: BTreeMap<String, i64>,
+    /// Results whose output files may be deleted (file_delete_state READY).
+    pub result_files_ready: BTreeMap<String, i64>,
+    /// Workunits whose files are gone, for db_purge (file_delete_state DONE).
+    pub purge_ready: BTreeMap<String, i64>,
+}
+
+impl QueueSizes {
+    /// Every queue with its name, in `/metrics` order.
+    pub fn all(&self) -> [(Queue, &BTreeMap<String, i64>); 8] {
+        [
+            (Queue::Unsent, &self.unsent),
+            (Queue::InProgress, &self.in_progress),
+            (Queue::TransitionDue, &self.transition_due),
+            (Queue::NeedValidate, &self.need_validate),
+            (Queue::AssimilateReady, &self.assimilate_ready),
+            (Queue::WuFilesReady, &self.wu_files_ready),
+            (Queue::ResultFilesReady, &self.result_files_ready),
+            (Queue::PurgeReady, &self.purge_ready),
+        ]
+    }
+
+    fn all_mut(&mut self) -> [&mut BTreeMap<String, i64>; 8] {
+        [
+            &mut self.unsent,
+            &mut self.in_progress,
+            &mut self.transition_due,
+            &mut self.need_validate,
+            &mut self.assimilate_ready,
+            &mut self.wu_files_ready,
+            &mut self.result_files_ready,
+            &mut self.purge_ready,
+        ]
+    }
+
+    /// One queue summed over the apps.
+    pub fn total(&self, queue: Queue) -> i64 {
+        self.all()
+            .into_iter()
+            .find(|(q, _)| *q == queue)
+            .map_or(0, |(_, m)| m.values().sum())
+    }
+}
+
+/// One of the queues, with the gauge that reports it and the daemon that empties it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Queue {
+    Unsent,
+    InProgress,
+    TransitionDue,
+    NeedValidate,
+    AssimilateReady,
+    WuFilesReady,
+    ResultFilesReady,
+    PurgeReady,
+}
+
+impl Queue {
+    /// The gauge's name and help in `/metrics`.
+    pub fn gauge(self) -> (&'static str, &'static str) {
+        match self {
+            Queue::Unsent => (
+                "rboinc_results_unsent",
+                "Results waiting to be sent (server_state UNSENT)",
+            ),
+            Queue::InProgress => (
+                "rboinc_results_in_progress",
+                "Results sent and not yet reported or timed out (server_state IN_PROGRESS)",
+            ),
+            Queue::TransitionDue => (
+                "rboinc_workunits_transition_due",
+                "Workunits whose transition_time has come (the transitioner's backlog)",
+            ),
+            Queue::NeedValidate => (
+                "rboinc_workunits_need_validate",
+                "Workunits flagged for the validator",
+            ),
+            Queue::AssimilateReady => (
+                "rboinc_workunits_assimilate_ready",
+                "Workunits waiting for the assimilator (assimilate_state READY)",
+            ),
+            Queue::WuFilesReady => (
+                "rboinc_workunits_file_delete_ready",
+                "Workunits whose input files the file deleter may delete (file_delete_state READY)",
+            ),
+            Queue::ResultFilesReady => (
+                "rboinc_results_file_delete_ready",
+                "Results whose output files the file deleter may delete (file_delete_state READY)",
+            ),
+            Queue::PurgeReady => (
+                "rboinc_workunits_purge_ready",
+                "Workunits whose files are deleted, for db_purge (file_delete_state DONE)",
+            ),
+        }
+    }
+
+    /// Who empties the queue, as the ops page says it.
+    pub fn owner(self) -> &'static str {
+        match self {
+            Queue::Unsent => "scheduler",
+            Queue::InProgress => "hosts",
+            Queue::TransitionDue => "transitioner",
+            Queue::NeedValidate => "validator",
+            Queue::AssimilateReady => "assimilator",
+            Queue::WuFilesReady | Queue::ResultFilesReady => "file_deleter",
+            Queue::PurgeReady => "db_purge",
+        }
+    }
+
+    /// What waits, in words.
+    pub fn what(self) -> &'static str {
+        match self {
+            Queue::Unsent => "results to send",
+            Queue::InProgress => "results being computed",
+            Queue::TransitionDue => "workunits due for a transition",
+            Queue::NeedValidate => "workunits to validate",
+            Queue::AssimilateReady => "workunits to assimilate",
+            Queue::WuFilesReady => "workunits' input files to delete",
+            Queue::ResultFilesReady => "results' output files to delete",
+            Queue::PurgeReady => "workunits to purge from the database",
+        }
+    }
+}
+
+/// A host none of whose recently reported results was good.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ErrorHost {
+    pub id: i64,
+    pub domain_name: String,
+    pub user: String,
+    /// Results reported in the window: all of them errors.
+    pub results: i64,
+    /// Of those: client errors, validate errors, invalid.
+    pub client_error: i64,
+    pub validate_error: i64,
+    pub invalid: i64,
+    /// The newest report (Unix seconds).
+    pub last_received: i64,
 }
 
 /// The ops page's database figures.
@@ -148,6 +291,57 @@ pub struct Snapshot {
     pub series: Option<Vec<SeriesProgress>>,
     pub hosts: Vec<HostLine>,
     pub host_totals: HostTotals,
+    /// Hosts that returned only errors in the last [`ERROR_HOST_WINDOW`] seconds.
+    pub error_hosts: Vec<ErrorHost>,
+}
+
+/// How far back a host's reports are judged (seconds).
+pub const ERROR_HOST_WINDOW: i64 = 7 * 86_400;
+/// Error-only hosts listed, most results first.
+pub const ERROR_HOST_LIMIT: i64 = 20;
+
+/// Hosts whose results reported in the window were all errors (a client error, a validate
+/// error, or a result judged invalid), with at least one such result. Timed-out results are not
+/// reports and do not count either way.
+pub async fn error_hosts(pool: &Pool, now: i64) -> Result<Vec<ErrorHost>, sqlx::Error> {
+    let over = ServerState::Over as i32;
+    let success = Outcome::Success as i32;
+    let client_error = Outcome::ClientError as i32;
+    let validate_error = Outcome::ValidateError as i32;
+    let invalid = ValidateState::Invalid as i32;
+    let sql = format!(
+        "SELECT CAST(h.id AS SIGNED), COALESCE(h.domain_name, ''), COALESCE(u.name, ''), \
+         CAST(COUNT(*) AS SIGNED), {ce}, {ve}, {inv}, CAST(MAX(r.received_time) AS SIGNED) \
+         FROM result r JOIN host h ON h.id = r.hostid LEFT JOIN user u ON u.id = h.userid \
+         WHERE r.server_state = {over} AND r.received_time >= ? \
+         AND r.outcome IN ({success}, {client_error}, {validate_error}) \
+         GROUP BY h.id \
+         HAVING {ce} + {ve} + {inv} = COUNT(*) \
+         ORDER BY COUNT(*) DESC, h.id LIMIT {ERROR_HOST_LIMIT}",
+        ce = sum(&format!("r.outcome = {client_error}")),
+        ve = sum(&format!("r.outcome = {validate_error}")),
+        inv = sum(&format!(
+            "r.outcome = {success} AND r.validate_state = {invalid}"
+        )),
+    );
+    type Row = (i64, String, String, i64, i64, i64, i64, i64);
+    let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(now - ERROR_HOST_WINDOW)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ErrorHost {
+            id: r.0,
+            domain_name: r.1,
+            user: r.2,
+            results: r.3,
+            client_error: r.4,
+            validate_error: r.5,
+            invalid: r.6,
+            last_received: r.7,
+        })
+        .collect())
 }
 
 /// Hosts listed on the page, most recently heard from first.
@@ -409,35 +603,57 @@ pub async fn hosts(pool: &Pool, now: i64) -> Result<(Vec<HostLine>, HostTotals),
 
 /// Everything the ops page shows from the database.
 pub async fn snapshot(pool: &Pool, now: i64) -> Result<Snapshot, sqlx::Error> {
-    let (apps, series, (hosts, host_totals)) =
-        tokio::try_join!(apps(pool), series(pool), hosts(pool, now))?;
+    let (apps, series, (hosts, host_totals), error_hosts) = tokio::try_join!(
+        apps(pool),
+        series(pool),
+        hosts(pool, now),
+        error_hosts(pool, now)
+    )?;
     Ok(Snapshot {
         apps,
         series,
         hosts,
         host_totals,
+        error_hosts,
     })
 }
 
-/// The queue sizes for `/metrics`, with every app present (zero when empty).
-pub async fn queues(pool: &Pool) -> Result<QueueSizes, sqlx::Error> {
+/// The queue sizes for `/metrics`, with every app present (zero when empty). `now` decides
+/// which workunits are due for the transitioner.
+pub async fn queues(pool: &Pool, now: i64) -> Result<QueueSizes, sqlx::Error> {
     let unsent = ServerState::Unsent as i32;
     let in_progress = ServerState::InProgress as i32;
     let ready = AssimilateState::Ready as i32;
+    let del_ready = FileDeleteState::Ready as i32;
+    let del_done = FileDeleteState::Done as i32;
+    // The conditions are those of the schema's indexes (res_app_state, res_filedel,
+    // wu_timeout, wu_val, wu_assim, wu_filedel), so MariaDB can merge index scans rather than
+    // read every row; `/metrics` caches the answer for a few seconds (`backlog`).
     let results_sql = format!(
-        "SELECT CAST(appid AS SIGNED), {}, {} FROM result \
-         WHERE server_state IN ({unsent}, {in_progress}) GROUP BY appid",
+        "SELECT CAST(appid AS SIGNED), {}, {}, {} FROM result \
+         WHERE server_state IN ({unsent}, {in_progress}) OR file_delete_state = {del_ready} \
+         GROUP BY appid",
         sum(&format!("server_state = {unsent}")),
         sum(&format!("server_state = {in_progress}")),
+        sum(&format!("file_delete_state = {del_ready}")),
     );
     let wus_sql = format!(
-        "SELECT CAST(appid AS SIGNED), {}, {} FROM workunit \
-         WHERE need_validate <> 0 OR assimilate_state = {ready} GROUP BY appid",
+        "SELECT CAST(appid AS SIGNED), {}, {}, {}, {}, {} FROM workunit \
+         WHERE transition_time < ? OR need_validate <> 0 OR assimilate_state = {ready} \
+         OR file_delete_state IN ({del_ready}, {del_done}) GROUP BY appid",
+        sum("transition_time < ?"),
         sum("need_validate <> 0"),
         sum(&format!("assimilate_state = {ready}")),
+        sum(&format!("file_delete_state = {del_ready}")),
+        sum(&format!("file_delete_state = {del_done}")),
     );
-    let results = sqlx::query_as::<_, (i64, i64, i64)>(AssertSqlSafe(results_sql)).fetch_all(pool);
-    let wus = sqlx::query_as::<_, (i64, i64, i64)>(AssertSqlSafe(wus_sql)).fetch_all(pool);
+    type WuRow = (i64, i64, i64, i64, i64, i64);
+    let results =
+        sqlx::query_as::<_, (i64, i64, i64, i64)>(AssertSqlSafe(results_sql)).fetch_all(pool);
+    let wus = sqlx::query_as::<_, WuRow>(AssertSqlSafe(wus_sql))
+        .bind(now)
+        .bind(now)
+        .fetch_all(pool);
     let (names, results, wus) = tokio::try_join!(app_names(pool), results, wus)?;
     let mut q = QueueSizes::default();
     let name_of = |id: i64| {
@@ -447,22 +663,23 @@ pub async fn queues(pool: &Pool) -> Result<QueueSizes, sqlx::Error> {
             .map_or_else(|| format!("appid {id}"), |(_, n, _)| n.clone())
     };
     for (_, name, _) in &names {
-        for map in [
-            &mut q.unsent,
-            &mut q.in_progress,
-            &mut q.need_validate,
-            &mut q.assimilate_ready,
-        ] {
+        for map in q.all_mut() {
             map.insert(name.clone(), 0);
         }
     }
-    for (app, u, p) in results {
-        *q.unsent.entry(name_of(app)).or_default() += u;
-        *q.in_progress.entry(name_of(app)).or_default() += p;
+    for (app, u, p, f) in results {
+        let app = name_of(app);
+        *q.unsent.entry(app.clone()).or_default() += u;
+        *q.in_progress.entry(app.clone()).or_default() += p;
+        *q.result_files_ready.entry(app).or_default() += f;
     }
-    for (app, nv, ar) in wus {
-        *q.need_validate.entry(name_of(app)).or_default() += nv;
-        *q.assimilate_ready.entry(name_of(app)).or_default() += ar;
+    for (app, t, nv, ar, f, d) in wus {
+        let app = name_of(app);
+        *q.transition_due.entry(app.clone()).or_default() += t;
+        *q.need_validate.entry(app.clone()).or_default() += nv;
+        *q.assimilate_ready.entry(app.clone()).or_default() += ar;
+        *q.wu_files_ready.entry(app.clone()).or_default() += f;
+        *q.purge_ready.entry(app).or_default() += d;
     }
     Ok(q)
 }
