@@ -711,6 +711,9 @@ async fn the_page_and_metrics_show_daemon_activity_backlog_disagreements_and_err
         1.0
     );
     assert!(parsed.count("rboinc_daemon_pass_duration_seconds") >= 1);
+    // The client error host b reported, among the two reports.
+    assert_eq!(by_hand["rboinc_results_reported_total"], 2.0);
+    assert_eq!(by_hand["rboinc_results_reported_errors_total"], 1.0);
     assert_eq!(
         by_hand["rboinc_daemon_pass_duration_seconds_count{daemon=\"validator\",app=\"mnist\",slice=\"\"}"],
         2.0

@@ -50,6 +50,8 @@ pub struct ReportOutcome {
     pub acks: Vec<String>,
     /// Results written.
     pub written: usize,
+    /// Of those, results written with an error outcome (the client's failure).
+    pub errors: usize,
     /// A result was reported again after a successful report: the previous reply may have
     /// been lost, so lost results should be resent (BOINC's rule).
     pub resend_lost: bool,
@@ -99,6 +101,9 @@ pub async fn handle(
         let row = written_row(r, s, catalog, p_ncpus, dont_store_success_stderr, now);
         if write(&mut *conn, catalog, r, s, account, &row, now).await? {
             outcome.written += 1;
+            if row.outcome != Outcome::Success {
+                outcome.errors += 1;
+            }
             if !wus.contains(&s.workunitid) {
                 wus.push(s.workunitid);
             }

@@ -184,6 +184,9 @@ async fn steps(rpc: &Rpc<'_>, conn: &mut MySqlConnection) -> Result<(SchedReply,
         }
         tx.commit().await?;
         state.metrics.results_reported(reported.written as u64);
+        state
+            .metrics
+            .results_reported_errors(reported.errors as u64);
     }
     state.metrics.results_sent((sent + resent) as u64);
     state.metrics.results_resent(resent as u64);
