@@ -27,6 +27,8 @@ pub struct ProjectGauges {
     pub daemons: Option<Vec<DaemonView>>,
     /// The daemons' metrics files in `pid_<host>/`.
     pub daemon_stats: Vec<DaemonStats>,
+    /// The project directory's file system: bytes available, size (`None` if unreadable).
+    pub disk: Option<(u64, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -83,6 +85,24 @@ pub fn render_gauges(g: &ProjectGauges) -> String {
             family,
         );
     }
+    if let Some((avail, size)) = g.disk {
+        for (name, help, v) in [
+            (
+                "rboinc_project_filesystem_avail_bytes",
+                "Bytes available to the project on its directory's file system",
+                avail,
+            ),
+            (
+                "rboinc_project_filesystem_size_bytes",
+                "Size of the project directory's file system in bytes",
+                size,
+            ),
+        ] {
+            let g = Gauge::<i64>::default();
+            g.set(i64::try_from(v).unwrap_or(i64::MAX));
+            registry.register(name, help, g);
+        }
+    }
     daemon_metrics::register(&mut registry, &g.daemon_stats);
     let mut out = String::with_capacity(1024);
     prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)
@@ -123,9 +143,11 @@ mod tests {
                 daemon("feeder", false, true),
             ]),
             daemon_stats: Vec::new(),
+            disk: Some((1024, 4096)),
         });
         for line in [
             "rboinc_database_up 1",
+            "rboinc_project_filesystem_avail_bytes 1024",
             "rboinc_results_unsent{app=\"mnist\"} 3",
             "rboinc_workunits_assimilate_ready{app=\"odd \\\"app\\\"\\\\\\nname\"} 7",
             "rboinc_daemon_up{daemon=\"transitioner\",cmd=\"transitioner -d 3\"} 1",

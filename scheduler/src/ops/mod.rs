@@ -188,6 +188,8 @@ struct FilesView {
     daemons: Result<Vec<daemons::DaemonView>, String>,
     /// The daemons' metrics files.
     stats: Vec<DaemonStats>,
+    /// The project directory's file system: bytes available to the project, and its size.
+    disk: Option<(u64, u64)>,
     /// For the page only: recent error lines, each log's counts, the last disagreements.
     errors: Vec<logs::LogError>,
     log_counts: Vec<logs::LogCounts>,
@@ -199,6 +201,7 @@ impl Default for FilesView {
         FilesView {
             daemons: Ok(Vec::new()),
             stats: Vec::new(),
+            disk: None,
             errors: Vec::new(),
             log_counts: Vec::new(),
             disagreements: Vec::new(),
@@ -217,9 +220,16 @@ async fn files_view(project: &Arc<ProjectDir>, for_page: bool) -> FilesView {
                 .map(|config| daemons::survey(&config, &project))
                 .map_err(|e| format!("Cannot read config.xml: {e}"));
             let stats = rboinc_core::daemon::stats::read_all(&project.pid_dir());
+            let disk = rustix::fs::statvfs(project.root()).ok().map(|v| {
+                (
+                    v.f_bavail.saturating_mul(v.f_frsize),
+                    v.f_blocks.saturating_mul(v.f_frsize),
+                )
+            });
             let mut view = FilesView {
                 daemons,
                 stats,
+                disk,
                 ..FilesView::default()
             };
             if for_page {
@@ -335,6 +345,7 @@ async fn metrics(State(ops): State<Ops>) -> Response {
         queues: queues.ok(),
         daemons: files.daemons.ok(),
         daemon_stats: files.stats,
+        disk: files.disk,
     };
     let mut text = ops.src.metrics.render();
     text.push_str(&exposition::render_gauges(&gauges));
