@@ -37,9 +37,12 @@ struct WithOutcome {
     outcome: String,
 }
 
+/// One recorded histogram: its labels, sum, count and `(upper bound, count)` buckets.
+type Recorded = (Instance, f64, u64, Vec<(f64, u64)>);
+
 /// Histograms recorded elsewhere, one per label set, encoded as they are.
 #[derive(Debug, Default)]
-struct RecordedHistograms(Vec<(Instance, f64, u64, Vec<(f64, u64)>)>);
+struct RecordedHistograms(Vec<Recorded>);
 
 impl TypedMetric for RecordedHistograms {
     const TYPE: MetricType = MetricType::Histogram;
