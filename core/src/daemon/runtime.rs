@@ -78,7 +78,10 @@ impl DaemonRuntime {
         let config = Config::load(project.root())?;
         let shutdown = Shutdown::new(Some(project.stop_daemons_path()));
         let stats = DaemonStats::new(name, common.app.as_deref(), modulo, crate::clock::now_i64());
-        let tally = PassTally::new(&project.pid_dir(), stats);
+        let mut tally = PassTally::new(&project.pid_dir(), stats);
+        if common.one_pass {
+            tally = tally.counting_only();
+        }
         Ok(DaemonRuntime {
             name: name.to_string(),
             project,

@@ -214,6 +214,8 @@ pub fn read_all(pid_dir: &Path) -> Vec<DaemonStats> {
 #[derive(Debug)]
 pub struct PassTally {
     path: PathBuf,
+    /// Whether the file is written (not for `--one_pass` runs: see [`PassTally::counting_only`]).
+    writes: bool,
     state: Mutex<TallyState>,
 }
 
@@ -236,11 +238,20 @@ impl PassTally {
     pub fn new(pid_dir: &Path, stats: DaemonStats) -> Self {
         PassTally {
             path: pid_dir.join(stats.file_name()),
+            writes: true,
             state: Mutex::new(TallyState {
                 stats,
                 last_write: None,
             }),
         }
+    }
+
+    /// A tally that counts but never writes its file: a `--one_pass` run (by hand, or a
+    /// `<task>`) must not replace the file of the daemon that runs with the same name, whose
+    /// counters would seem to reset.
+    pub fn counting_only(mut self) -> Self {
+        self.writes = false;
+        self
     }
 
     /// Where the file is written.
@@ -299,6 +310,9 @@ impl PassTally {
     }
 
     fn write_locked(&self, s: &mut TallyState) {
+        if !self.writes {
+            return;
+        }
         s.last_write = Some(Instant::now());
         if let Some(dir) = self.path.parent()
             && let Err(e) = std::fs::create_dir_all(dir).and_then(|()| s.stats.write(&self.path))
@@ -400,5 +414,17 @@ mod tests {
         std::fs::write(pid_dir.join("validator.pid"), "1\n").unwrap();
         assert_eq!(read_all(&pid_dir).len(), 1);
         assert!(read_all(&dir.path().join("missing")).is_empty());
+
+        // A counting-only tally (a --one_pass run) leaves the daemon's file as it was.
+        let one_pass = PassTally::new(
+            &pid_dir,
+            DaemonStats::new("validator", Some("mnist"), ModSlice::ALL, 1_700_000_100),
+        )
+        .counting_only();
+        one_pass.items("valid", 9);
+        one_pass.pass_done(PassEnd::Idle, Duration::from_millis(1), 1_700_000_101);
+        one_pass.flush();
+        assert_eq!(one_pass.snapshot().items["valid"], 9);
+        assert_eq!(read_all(&pid_dir)[0].items["valid"], 3);
     }
 }
