@@ -391,15 +391,20 @@ fn backlog(d: &PageData) -> Markup {
 }
 
 fn backlog_row(queue: Queue, t: &Trend) -> Markup {
-    let minutes = (t.over + 59) / 60;
+    // The window covered: seconds while it is short, then whole minutes.
+    let minutes = if t.over < 60 {
+        format!("{} s", t.over)
+    } else {
+        format!("{} min", (t.over + 30) / 60)
+    };
     let trend = if t.over == 0 {
         pill("off", "no history yet")
     } else if t.delta > 0 {
-        pill("warn", &format!("▲ +{} in {} min", t.delta, minutes))
+        pill("warn", &format!("▲ +{} in {minutes}", t.delta))
     } else if t.delta < 0 {
-        pill("ok", &format!("▼ {} in {} min", t.delta, minutes))
+        pill("ok", &format!("▼ {} in {minutes}", t.delta))
     } else {
-        pill("off", &format!("steady for {} min", minutes))
+        pill("off", &format!("steady for {minutes}"))
     };
     html! {
         tr {

@@ -243,7 +243,7 @@ impl Queue {
     pub fn owner(self) -> &'static str {
         match self {
             Queue::Unsent => "scheduler",
-            Queue::InProgress => "hosts",
+            Queue::InProgress => "clients",
             Queue::TransitionDue => "transitioner",
             Queue::NeedValidate => "validator",
             Queue::AssimilateReady => "assimilator",
