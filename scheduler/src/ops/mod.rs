@@ -27,7 +27,7 @@
 //!
 //! Map: [`access`] and [`htpasswd`] (the login), [`daemons`] (liveness from pid and lock
 //! files), [`daemon_metrics`] (the daemons' counters from their metrics files), [`logs`]
-//! (error lines), [`snapshot`] (database figures), [`backlog`] (queue sizes cached, and their
+//! (error lines, each log's counts), [`disagreements`] (the validator's), [`snapshot`] (database figures), [`backlog`] (queue sizes cached, and their
 //! trend), [`page`] (HTML), [`exposition`] (the project's gauges for Prometheus), [`clock`]
 //! (times as shown).
 
@@ -36,6 +36,7 @@ pub mod backlog;
 pub mod clock;
 pub mod daemon_metrics;
 pub mod daemons;
+pub mod disagreements;
 pub mod exposition;
 pub mod htpasswd;
 pub mod logs;
@@ -193,7 +194,7 @@ struct FilesView {
     /// For the page only: recent error lines, each log's counts, the last disagreements.
     errors: Vec<logs::LogError>,
     log_counts: Vec<logs::LogCounts>,
-    disagreements: Vec<logs::Disagreement>,
+    disagreements: Vec<disagreements::Disagreement>,
 }
 
 impl Default for FilesView {
@@ -236,7 +237,7 @@ async fn files_view(project: &Arc<ProjectDir>, for_page: bool) -> FilesView {
                 let dir = project.log_dir();
                 view.errors = logs::recent_errors(&dir, ERROR_LINES);
                 view.log_counts = logs::level_counts(&dir);
-                view.disagreements = logs::recent_disagreements(&dir, DISAGREEMENTS);
+                view.disagreements = disagreements::recent(&dir, DISAGREEMENTS);
             }
             view
         })

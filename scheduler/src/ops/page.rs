@@ -14,7 +14,8 @@ use rboinc_core::daemon::stats::DaemonStats;
 use super::backlog::Trend;
 use super::clock::{ago, uptime, utc};
 use super::daemons::DaemonView;
-use super::logs::{Disagreement, LogCounts, LogError};
+use super::disagreements::Disagreement;
+use super::logs::{LogCounts, LogError};
 use super::snapshot::{AppCounts, ErrorHost, HostLine, Queue, SeriesProgress, Snapshot};
 use crate::metrics::Reading;
 
