@@ -12,7 +12,7 @@ use std::collections::VecDeque;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::snapshot::{Queue, QueueSizes};
+use super::queues::{Queue, QueueSizes};
 
 /// How long one answer serves every reader.
 pub const FRESH_FOR: Duration = Duration::from_secs(5);

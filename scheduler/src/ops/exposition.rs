@@ -16,7 +16,7 @@ use rboinc_core::daemon::stats::DaemonStats;
 
 use super::daemon_metrics;
 use super::daemons::DaemonView;
-use super::snapshot::QueueSizes;
+use super::queues::QueueSizes;
 
 /// What `/metrics` adds to the process counters.
 #[derive(Debug, Clone, Default)]

@@ -203,7 +203,7 @@ pub struct LogCounts {
     /// The last start's time as `start` wrote it, if its line was seen.
     pub since: Option<String>,
     /// The log is longer than what was read and no start line was found in it: the counts
-    /// cover only its last [`COUNT_BYTES`].
+    /// cover only its last 16 MiB.
     pub partial: bool,
 }
 

@@ -27,9 +27,10 @@
 //!
 //! Map: [`access`] and [`htpasswd`] (the login), [`daemons`] (liveness from pid and lock
 //! files), [`daemon_metrics`] (the daemons' counters from their metrics files), [`logs`]
-//! (error lines, each log's counts), [`disagreements`] (the validator's), [`snapshot`] (database figures), [`backlog`] (queue sizes cached, and their
-//! trend), [`page`] (HTML), [`exposition`] (the project's gauges for Prometheus), [`clock`]
-//! (times as shown).
+//! (error lines, each log's counts), [`disagreements`] (the validator's), [`snapshot`]
+//! (database figures), [`queues`] (each daemon's backlog), [`backlog`] (queue sizes cached,
+//! and their trend), [`page`] (HTML), [`exposition`] (the project's gauges for Prometheus),
+//! [`clock`] (times as shown).
 
 pub mod access;
 pub mod backlog;
@@ -41,6 +42,7 @@ pub mod exposition;
 pub mod htpasswd;
 pub mod logs;
 pub mod page;
+pub mod queues;
 pub mod snapshot;
 
 use std::path::{Path, PathBuf};
@@ -250,11 +252,11 @@ async fn files_view(project: &Arc<ProjectDir>, for_page: bool) -> FilesView {
 }
 
 /// The queue sizes, from the cache while it is fresh.
-async fn queues(ops: &Ops, now: i64) -> Result<snapshot::QueueSizes, String> {
+async fn queue_sizes(ops: &Ops, now: i64) -> Result<queues::QueueSizes, String> {
     if let Some(q) = ops.backlog.fresh() {
         return Ok(q);
     }
-    let q = with_db("queues", snapshot::queues(&ops.src.pool, now)).await?;
+    let q = with_db("queues", queues::queues(&ops.src.pool, now)).await?;
     ops.backlog.store(&q, now);
     Ok(q)
 }
@@ -288,7 +290,7 @@ async fn ops_page(
     let (files, db, queues) = tokio::join!(
         files_view(&ops.src.project, true),
         with_db("snapshot", snapshot::snapshot(&ops.src.pool, now)),
-        queues(&ops, now),
+        queue_sizes(&ops, now),
     );
     let backlog = queues.map(|q| ops.backlog.trends(&q, now));
     let data = page::PageData {
@@ -341,7 +343,7 @@ fn html_headers() -> HeaderMap {
 
 async fn metrics(State(ops): State<Ops>) -> Response {
     let now = rboinc_core::clock::now_i64();
-    let (files, queues) = tokio::join!(files_view(&ops.src.project, false), queues(&ops, now));
+    let (files, queues) = tokio::join!(files_view(&ops.src.project, false), queue_sizes(&ops, now));
     let gauges = exposition::ProjectGauges {
         queues: queues.ok(),
         daemons: files.daemons.ok(),
