@@ -2,8 +2,8 @@
 //!
 //! One queue per daemon that empties it (the scheduler's unsent results, the transitioner's
 //! due workunits, the validator's, the assimilator's, the file deleter's, db_purge's), plus the
-//! results on hosts. Two grouped queries whose conditions are the BOINC schema's indexed
-//! columns; `/metrics` and the page read them through [`super::backlog`]'s short cache.
+//! results on hosts. Two grouped queries, one per table; `/metrics` and the page read them
+//! through [`super::backlog`]'s short cache.
 
 use std::collections::BTreeMap;
 
@@ -157,9 +157,9 @@ pub async fn queues(pool: &Pool, now: i64) -> Result<QueueSizes, sqlx::Error> {
     let ready = AssimilateState::Ready as i32;
     let del_ready = FileDeleteState::Ready as i32;
     let del_done = FileDeleteState::Done as i32;
-    // The conditions are those of the schema's indexes (res_app_state, res_filedel,
-    // wu_timeout, wu_val, wu_assim, wu_filedel), so MariaDB can merge index scans rather than
-    // read every row; `/metrics` caches the answer for a few seconds (`backlog`).
+    // One pass over each table for all its queues. On a big project these may read much of
+    // the table (the OR of conditions on different columns); `/metrics` and the page share one
+    // answer per 5 s (`backlog`), so the cost does not grow with the scrape rate.
     let results_sql = format!(
         "SELECT CAST(appid AS SIGNED), {}, {}, {} FROM result \
          WHERE server_state IN ({unsent}, {in_progress}) OR file_delete_state = {del_ready} \
