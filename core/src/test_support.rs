@@ -28,6 +28,7 @@
 //! * `RBOINC_KEEP_TEST_DB=1` keeps the databases for inspection (their names
 //!   are printed to stderr); leftovers older than a day, e.g. from a killed
 //!   run, are removed by the next `TestDb`.
+//! * [`stock_lock`]: a process holding a lock file's lock as BOINC's Python `bin/start` does.
 //! * [`TestDb::empty`] gives a database without tables, [`TestDb::stock_boinc`]
 //!   one with the 46 tables stock BOINC's make_project creates (not migrated).
 //! * `#[sqlx::test(migrations = "../migrations")]` also works in crates one
@@ -36,6 +37,8 @@
 //!   its bookkeeping table `_sqlx_test_databases` in DATABASE_URL's database,
 //!   and creates databases with the server's default collation. Prefer
 //!   `TestDb`.
+
+pub mod stock_lock;
 
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU32, Ordering};

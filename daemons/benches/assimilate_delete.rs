@@ -5,8 +5,8 @@
 //!
 //! Each kind loads N workunits (default 20,000) with two results each into a fresh MariaDB
 //! database (`DATABASE_URL`, as the tests) and a temporary project directory, with their files
-//! on disk, then runs the real daemon binary once with `--one_pass` and times the process from
-//! start to exit. The C++ figures were measured the same way (one process, stock daemons of
+//! on disk, then runs the real daemon binary once with `--drain` (everything due; `--one_pass`
+//! would be one batch) and times the process from start to exit. The C++ figures were measured the same way (one process, stock daemons of
 //! BOINC c5c6cb79, this kind of 2-core machine). Kinds: `script` (script_assimilator with a
 //! trivial shell script), `builtin` (`--builtin copy_metrics`: 20,000 metrics.json files
 //! written), `dummy` (sample_dummy_assimilator), `file_deleter` (workunit + 2 results, 4 files
@@ -100,7 +100,7 @@ async fn run_kind(kind: &str, n: u64) -> Row {
             (
                 Stage::Assimilate { failed_every: None },
                 "script_assimilator",
-                vec!["--app", "mnist", "--one_pass", "--script", "trivial.sh"],
+                vec!["--app", "mnist", "--drain", "--script", "trivial.sh"],
                 Some((242.0, 3.0)),
                 "trivial shell script",
             )
@@ -108,35 +108,35 @@ async fn run_kind(kind: &str, n: u64) -> Row {
         "builtin" => (
             Stage::Assimilate { failed_every: None },
             "script_assimilator",
-            vec!["--app", "mnist", "--one_pass", "--builtin", "copy_metrics"],
+            vec!["--app", "mnist", "--drain", "--builtin", "copy_metrics"],
             Some((704.0, 5.0)),
             "built-in copy_metrics (vs C++ dummy)",
         ),
         "dummy" => (
             Stage::Assimilate { failed_every: None },
             "sample_dummy_assimilator",
-            vec!["--app", "mnist", "--one_pass"],
+            vec!["--app", "mnist", "--drain"],
             Some((704.0, 5.0)),
             "no script",
         ),
         "file_deleter" => (
             Stage::DeleteFiles,
             "file_deleter",
-            vec!["--one_pass"],
+            vec!["--drain"],
             Some((391.0, 10.0)),
             "WU + 2 results, 4 files",
         ),
         "db_purge" => (
             Stage::Purge,
             "db_purge",
-            vec!["--one_pass"],
+            vec!["--drain"],
             None,
             "WU + 2 results, archived",
         ),
         "db_purge_no_archive" => (
             Stage::Purge,
             "db_purge",
-            vec!["--one_pass", "--no_archive"],
+            vec!["--drain", "--no_archive"],
             None,
             "WU + 2 results, --no_archive",
         ),

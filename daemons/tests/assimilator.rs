@@ -29,7 +29,7 @@ async fn a_failing_script_leaves_the_workunit_ready_and_a_later_run_assimilates_
     fs::write(p.root.join("broken"), "").unwrap();
     let out = p.run(
         "script_assimilator",
-        &["--app", "mnist", "--one_pass", "--script", "flaky.sh"],
+        &["--app", "mnist", "--drain", "--script", "flaky.sh"],
     );
     let log = log(&out);
     assert!(log.contains("exited with status 5"), "{log}");
@@ -47,7 +47,7 @@ async fn a_failing_script_leaves_the_workunit_ready_and_a_later_run_assimilates_
     fs::remove_file(p.root.join("broken")).unwrap();
     p.run(
         "script_assimilator",
-        &["--app", "mnist", "--one_pass", "--script", "flaky.sh"],
+        &["--app", "mnist", "--drain", "--script", "flaky.sh"],
     );
     assert_eq!(p.count_wus("assimilate_state", DONE).await, 3);
     let calls = fs::read_to_string(p.root.join("done.txt")).unwrap();
@@ -59,7 +59,7 @@ async fn a_missing_script_is_refused_at_start() {
     let p = Project::new().await;
     let out = p.run_any(
         "script_assimilator",
-        &["--app", "mnist", "--one_pass", "--script", "nope.sh"],
+        &["--app", "mnist", "--drain", "--script", "nope.sh"],
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(
@@ -69,7 +69,7 @@ async fn a_missing_script_is_refused_at_start() {
     );
     let out = p.run_any(
         "sample_dummy_assimilator",
-        &["--app", "nosuchapp", "--one_pass"],
+        &["--app", "nosuchapp", "--drain"],
     );
     assert_eq!(out.status.code(), Some(1));
     assert!(log(&out).contains("there is no app named"), "{}", log(&out));
@@ -95,14 +95,14 @@ async fn the_builtin_files_the_same_bytes_as_the_shipped_script() {
         &[
             "--app",
             "mnist",
-            "--one_pass",
+            "--drain",
             "--script",
             "assimilate_metrics.sh wu_name files2",
         ],
     );
     builtin.run(
         "script_assimilator",
-        &["--app", "mnist", "--one_pass", "--builtin", "copy_metrics"],
+        &["--app", "mnist", "--drain", "--builtin", "copy_metrics"],
     );
     let (a, b) = (script.snapshot().await, builtin.snapshot().await);
     assert_eq!(a, b);
@@ -140,7 +140,7 @@ async fn scripts_run_concurrently_up_to_the_limit() {
         &[
             "--app",
             "mnist",
-            "--one_pass",
+            "--drain",
             "--concurrency",
             "3",
             "--script",
@@ -178,7 +178,7 @@ async fn mod_splits_the_work_and_batches_cover_everything() {
         &[
             "--app",
             "mnist",
-            "--one_pass",
+            "--drain",
             "--mod",
             "2",
             "1",
@@ -197,7 +197,7 @@ async fn mod_splits_the_work_and_batches_cover_everything() {
         &[
             "--app",
             "mnist",
-            "--one_pass",
+            "--drain",
             "--mod",
             "2",
             "0",
@@ -223,7 +223,7 @@ async fn one_pass_n_wu_and_dont_update_db() {
             "--app",
             "mnist",
             "--dont_update_db",
-            "--one_pass",
+            "--drain",
             "--script",
             "count.sh",
         ],
@@ -260,7 +260,7 @@ async fn a_canonical_result_that_vanished_gets_no_canonical_result_and_the_error
         &[
             "--app",
             "mnist",
-            "--one_pass",
+            "--drain",
             "--script",
             "args.sh wu_name files",
         ],
@@ -312,7 +312,7 @@ async fn killed_mid_pass_equals_uninterrupted(
     );
 
     let mut one_pass = args.to_vec();
-    one_pass.push("--one_pass");
+    one_pass.push("--drain");
     killed.run(daemon, &one_pass);
     clean.run(daemon, &one_pass);
     assert_eq!(killed.count_wus("assimilate_state", DONE).await, n as i64);
@@ -373,4 +373,114 @@ async fn sigkill_mid_pass_then_restart_equals_an_uninterrupted_run_dummy() {
         false,
     )
     .await;
+}
+
+#[tokio::test]
+async fn one_pass_assimilates_one_batch_as_the_cpp_assimilator() {
+    let p = Project::new().await;
+    p.load(1, 10, Stage::Assimilate { failed_every: None })
+        .await;
+    let args = |pass: &'static str| ["--app", "mnist", pass, "--batch_size", "4"];
+    p.run("sample_dummy_assimilator", &args("--one_pass"));
+    assert_eq!(p.count_wus("assimilate_state", DONE).await, 4);
+    p.run("sample_dummy_assimilator", &args("--drain"));
+    assert_eq!(p.count_wus("assimilate_state", DONE).await, 10);
+}
+
+/// What the test plug-in saw of one workunit.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    wu: String,
+    error_mask: i32,
+    canonical_file: Option<Vec<u8>>,
+    result_outcomes: Vec<i32>,
+}
+
+/// A project's assimilator plug-in that records what it is given and fails on `w5`.
+#[derive(Default, Clone)]
+struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<Seen>>>);
+
+impl rboinc_daemons::assimilator::plugin::AssimilatorPlugin for Recorder {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+
+    fn assimilate(
+        &self,
+        job: &rboinc_daemons::assimilator::plugin::FinishedWorkunit<'_>,
+    ) -> anyhow::Result<()> {
+        let files = job.canonical_outputs()?;
+        let canonical_file = match files.first() {
+            Some(f) => Some(fs::read(&f.path)?),
+            None => None,
+        };
+        assert_eq!(job.canonical().is_some(), canonical_file.is_some());
+        self.0.lock().unwrap().push(Seen {
+            wu: job.wu.name.clone(),
+            error_mask: job.wu.error_mask.bits(),
+            canonical_file,
+            result_outcomes: job.results.iter().map(|r| r.outcome as i32).collect(),
+        });
+        anyhow::ensure!(job.wu.name != "w5", "the archive for w5 is full");
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_gets_every_finished_workunit_with_its_results_and_error_mask() {
+    use rboinc_daemons::assimilator::handler::{Handler, InProcess};
+    use rboinc_daemons::assimilator::plugin::AssimilatorPluginHandle;
+    use rboinc_daemons::assimilator::{Assimilator, AssimilatorOptions};
+
+    let p = Project::new().await;
+    p.load(
+        1,
+        6,
+        Stage::Assimilate {
+            failed_every: Some(3),
+        },
+    )
+    .await;
+    let recorder = Recorder::default();
+    let handler = Handler::InProcess(InProcess::Plugin {
+        plugin: AssimilatorPluginHandle::new(recorder.clone()),
+        upload: rboinc_core::hier::Hierarchy::new(p.root.join("upload"), finished_jobs::FANOUT),
+    });
+    let mut assimilator = Assimilator::new(
+        p.pool().clone(),
+        rboinc_core::db::AppId(1),
+        "mnist",
+        handler,
+        AssimilatorOptions::default(),
+    );
+    let stop = rboinc_core::daemon::Shutdown::new(None);
+    let report = assimilator
+        .pass(rboinc_core::daemon::ModSlice::ALL, &stop)
+        .await
+        .unwrap();
+    assert_eq!((report.assimilated, report.failed), (5, 1));
+    let mut seen = recorder.0.lock().unwrap().clone();
+    seen.sort_by(|a, b| a.wu.cmp(&b.wu));
+    assert_eq!(seen.len(), 6);
+    for s in &seen {
+        let id: u64 = s.wu[1..].parse().unwrap();
+        if id.is_multiple_of(3) {
+            // A failed workunit arrives with its error mask and its failed results.
+            assert_eq!((s.error_mask, &s.canonical_file), (2, &None), "{s:?}");
+            assert_eq!(s.result_outcomes, [3, 3]);
+        } else {
+            assert_eq!(s.error_mask, 0);
+            assert_eq!(
+                s.canonical_file.as_deref(),
+                Some(metrics_json(id, 0).as_bytes())
+            );
+            assert_eq!(s.result_outcomes, [1, 1]);
+        }
+    }
+    assert_eq!(p.count_wus("assimilate_state", DONE).await, 5);
+    assert_eq!(
+        p.count_wus("assimilate_state", READY).await,
+        1,
+        "w5 is retried later"
+    );
 }

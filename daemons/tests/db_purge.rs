@@ -71,7 +71,7 @@ async fn batches_rotation_and_complete_archives() {
     p.load(1, 9, Stage::Purge).await;
     p.run(
         "db_purge",
-        &["--one_pass", "--batch_size", "4", "--max_wu_per_file", "5"],
+        &["--drain", "--batch_size", "4", "--max_wu_per_file", "5"],
     );
     assert_eq!(count(&p, "workunit").await, 0);
     assert_eq!(count(&p, "result").await, 0);
@@ -149,13 +149,10 @@ async fn max_gzip_daily_dir_and_nodelete() {
 async fn mod_needs_no_archive_and_splits_the_work() {
     let p = Project::new().await;
     p.load(1, 6, Stage::Purge).await;
-    let out = p.run_any("db_purge", &["--one_pass", "--mod", "2", "0"]);
+    let out = p.run_any("db_purge", &["--drain", "--mod", "2", "0"]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("--mod needs --no_archive"));
-    p.run(
-        "db_purge",
-        &["--one_pass", "--no_archive", "--mod", "2", "0"],
-    );
+    p.run("db_purge", &["--drain", "--no_archive", "--mod", "2", "0"]);
     let left: Vec<i64> = sqlx::query_scalar("SELECT id FROM workunit ORDER BY id")
         .fetch_all(p.pool())
         .await
@@ -173,7 +170,7 @@ async fn mod_needs_no_archive_and_splits_the_work() {
 async fn dont_delete_archives_only() {
     let p = Project::new().await;
     p.load(1, 3, Stage::Purge).await;
-    p.run("db_purge", &["--one_pass", "--dont_delete"]);
+    p.run("db_purge", &["--drain", "--dont_delete"]);
     assert_eq!(count(&p, "workunit").await, 3);
     assert_eq!(indexed_ids(&p, "wu_index"), [1, 2, 3]);
 }
@@ -200,7 +197,7 @@ async fn sigkill_mid_pass_then_restart_equals_an_uninterrupted_run() {
     assert!(left_at_kill > 0, "the pass ended before the kill");
 
     let mut one_pass = args.to_vec();
-    one_pass.push("--one_pass");
+    one_pass.push("--drain");
     killed.run("db_purge", &one_pass);
     clean.run("db_purge", &one_pass);
     for p in [&killed, &clean] {
@@ -216,4 +213,20 @@ async fn sigkill_mid_pass_then_restart_equals_an_uninterrupted_run() {
     assert_eq!(ids(&killed, "wu_index"), ids(&clean, "wu_index"));
     assert_eq!(ids(&killed, "result_index"), ids(&clean, "result_index"));
     assert_eq!(ids(&clean, "wu_index").len(), N as usize);
+}
+
+#[tokio::test]
+async fn one_pass_purges_one_batch_as_the_cpp_db_purge() {
+    let p = Project::new().await;
+    p.load(1, 9, Stage::Purge).await;
+    p.run(
+        "db_purge",
+        &["--one_pass", "--batch_size", "4", "--no_archive"],
+    );
+    assert_eq!(count(&p, "workunit").await, 5, "one query's four workunits");
+    p.run(
+        "db_purge",
+        &["--drain", "--batch_size", "4", "--no_archive"],
+    );
+    assert_eq!(count(&p, "workunit").await, 0, "--drain: everything due");
 }

@@ -28,7 +28,7 @@ async fn batches_delete_every_file_and_record_done() {
     p.run(
         "file_deleter",
         &[
-            "--one_pass",
+            "--drain",
             "--results_per_query",
             "7",
             "--wus_per_query",
@@ -47,7 +47,7 @@ async fn mod_and_input_output_only_select_rows() {
     p.load(1, 10, Stage::DeleteFiles).await;
     p.run(
         "file_deleter",
-        &["--one_pass", "--mod", "2", "0", "--output_files_only"],
+        &["--drain", "--mod", "2", "0", "--output_files_only"],
     );
     assert_eq!(
         p.count_wus("file_delete_state", READY).await,
@@ -61,7 +61,7 @@ async fn mod_and_input_output_only_select_rows() {
         let path = hier::dir_hier_path(&p.root.join("upload"), &name, FANOUT).unwrap();
         assert_eq!(path.exists(), id % 2 == 1, "{}", path.display());
     }
-    p.run("file_deleter", &["--one_pass", "--input_files_only"]);
+    p.run("file_deleter", &["--drain", "--input_files_only"]);
     assert_eq!(p.count_wus("file_delete_state", DONE).await, 10);
     let odd_results = result_states(&p).await.iter().filter(|r| r.1 == 1).count();
     assert_eq!(odd_results, 10, "results untouched by --input_files_only");
@@ -76,7 +76,7 @@ async fn a_missing_directory_is_an_error_retried_until_it_is_back() {
     let dir = input.parent().unwrap().to_path_buf();
     let moved = p.root.join("moved_away");
     fs::rename(&dir, &moved).unwrap();
-    p.run("file_deleter", &["--one_pass"]);
+    p.run("file_deleter", &["--drain"]);
     let wus: Vec<(i64, i32)> =
         sqlx::query_as("SELECT id, file_delete_state FROM workunit ORDER BY id")
             .fetch_all(p.pool())
@@ -93,7 +93,7 @@ async fn a_missing_directory_is_an_error_retried_until_it_is_back() {
         1 + sharing as i64
     );
     // Still missing: a run with --dont_retry_errors leaves it, a normal run retries in vain.
-    p.run("file_deleter", &["--one_pass", "--dont_retry_errors"]);
+    p.run("file_deleter", &["--drain", "--dont_retry_errors"]);
     assert_eq!(
         p.count_wus("file_delete_state", ERROR).await,
         1 + sharing as i64
@@ -101,7 +101,7 @@ async fn a_missing_directory_is_an_error_retried_until_it_is_back() {
     // The directory is back: the next start retries ERROR rows and deletes the file.
     fs::rename(&moved, &dir).unwrap();
     assert!(input.exists());
-    p.run("file_deleter", &["--one_pass"]);
+    p.run("file_deleter", &["--drain"]);
     assert_eq!(p.count_wus("file_delete_state", DONE).await, 3);
     assert!(!input.exists());
     assert!(!std::path::Path::new(&format!("{}.md5", input.display())).exists());
@@ -132,7 +132,7 @@ async fn names_that_point_outside_the_hierarchy_are_refused() {
     .execute(p.pool())
     .await
     .unwrap();
-    let out = p.run("file_deleter", &["--one_pass"]);
+    let out = p.run("file_deleter", &["--drain"]);
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("refusing"), "{log}");
     assert_eq!(fs::read(&victim).unwrap(), before);
@@ -148,14 +148,14 @@ async fn xml_doc_like_and_dry_run() {
     p.run(
         "file_deleter",
         &[
-            "--one_pass",
+            "--drain",
             "--input_files_only",
             "--xml_doc_like",
             "%<name>w1_in</name>%",
         ],
     );
     assert_eq!(p.count_wus("file_delete_state", DONE).await, 1);
-    p.run("file_deleter", &["--one_pass", "--dry_run"]);
+    p.run("file_deleter", &["--drain", "--dry_run"]);
     assert_eq!(p.count_wus("file_delete_state", READY).await, 11);
     assert!(p.snapshot().await.files.is_empty(), "files deleted");
 }
@@ -192,11 +192,37 @@ async fn sigkill_mid_pass_then_restart_equals_an_uninterrupted_run() {
     );
 
     let mut one_pass = args.to_vec();
-    one_pass.push("--one_pass");
+    one_pass.push("--drain");
     killed.run("file_deleter", &one_pass);
     clean.run("file_deleter", &one_pass);
     let (a, b) = (killed.snapshot().await, clean.snapshot().await);
     assert_eq!(a, b);
     assert!(a.files.is_empty());
     assert_eq!(killed.count_wus("file_delete_state", DONE).await, N as i64);
+}
+
+#[tokio::test]
+async fn one_pass_reads_one_batch_of_each_as_the_cpp_file_deleter() {
+    let p = Project::new().await;
+    p.load(1, 23, Stage::DeleteFiles).await;
+    let args = ["--results_per_query", "7", "--wus_per_query", "4"];
+    let mut one = args.to_vec();
+    one.push("--one_pass");
+    p.run("file_deleter", &one);
+    let results_done: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM result WHERE file_delete_state = 2")
+            .fetch_one(p.pool())
+            .await
+            .unwrap();
+    assert_eq!(results_done, 7, "one query of results");
+    assert_eq!(
+        p.count_wus("file_delete_state", DONE).await,
+        4,
+        "one query of workunits"
+    );
+    let mut drain = args.to_vec();
+    drain.push("--drain");
+    p.run("file_deleter", &drain);
+    assert_eq!(p.count_wus("file_delete_state", DONE).await, 23);
+    assert!(p.snapshot().await.files.is_empty());
 }

@@ -136,13 +136,22 @@ async fn a_result_reported_meanwhile_is_not_timed_out() {
 }
 
 #[tokio::test]
-async fn more_workunits_than_one_batch_are_all_handled_in_one_pass() {
+async fn drain_handles_every_batch_and_one_pass_only_one_as_the_cpp_transitioner() {
     let p = Project::new("", false).await;
     let wus: Vec<_> = (1..=250)
         .map(|i| WuSpec::fresh(i, &format!("b{i}")))
         .collect();
     insert_workunits(p.pool(), &wus).await;
+    // --one_pass: one batch (the C++ transitioner's one pass is one query of 1000 rows).
     let out = p.run("transitioner", &["--one_pass", "--batch", "40", "-d", "3"]);
+    assert!(out.status.success());
+    let handled: i64 = sqlx::query_scalar("SELECT COUNT(DISTINCT workunitid) FROM result")
+        .fetch_one(p.pool())
+        .await
+        .unwrap();
+    assert_eq!(handled, 40, "--one_pass handled exactly one batch");
+    // --drain: everything due, batch after batch.
+    let out = p.run("transitioner", &["--drain", "--batch", "40", "-d", "3"]);
     assert!(out.status.success());
     let per_wu: Vec<(i64, i64)> = sqlx::query_as(
         "SELECT w.id, COUNT(r.id) FROM workunit w LEFT JOIN result r ON r.workunitid = w.id \
@@ -180,11 +189,11 @@ async fn two_transitioners_with_mod_2_split_the_work_without_overlap() {
     insert_workunits(p.pool(), &wus).await;
     let even = p.spawn(
         "transitioner",
-        &["--one_pass", "--mod", "2", "0", "--batch", "25"],
+        &["--drain", "--mod", "2", "0", "--batch", "25"],
     );
     let odd = p.spawn(
         "transitioner",
-        &["--one_pass", "--mod", "2", "1", "--batch", "25"],
+        &["--drain", "--mod", "2", "1", "--batch", "25"],
     );
     let even = even.wait_with_output().unwrap();
     let odd = odd.wait_with_output().unwrap();
@@ -219,7 +228,7 @@ async fn two_transitioners_with_mod_2_split_the_work_without_overlap() {
 async fn created_results_carry_valid_upload_signatures() {
     let p = Project::new("", true).await;
     insert_workunits(p.pool(), &[WuSpec::fresh(1, "s1"), WuSpec::fresh(2, "s2")]).await;
-    p.run("transitioner", &["--one_pass"]);
+    p.run("transitioner", &["--drain"]);
     let key = PublicKey::read_file(&p.root.join("keys/upload_public")).unwrap();
     let docs: Vec<(String, String)> =
         sqlx::query_as("SELECT name, CAST(xml_doc_in AS CHAR) FROM result ORDER BY id")
@@ -255,7 +264,7 @@ async fn a_missing_template_skips_only_that_workunit() {
         .execute(p.pool())
         .await
         .unwrap();
-    let out = p.run("transitioner", &["--one_pass"]);
+    let out = p.run("transitioner", &["--drain"]);
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("cannot create results"), "{log}");
     let names: Vec<String> = sqlx::query_scalar("SELECT name FROM result ORDER BY name")
@@ -320,9 +329,9 @@ async fn sigkill_in_the_middle_of_a_pass_then_restart_equals_an_uninterrupted_ru
     let killed = Project::new("", false).await;
     setup(&killed).await;
 
-    whole.run("transitioner", &["--one_pass", "--batch", "25"]);
+    whole.run("transitioner", &["--drain", "--batch", "25"]);
 
-    let mut child = killed.spawn("transitioner", &["--one_pass", "--batch", "25"]);
+    let mut child = killed.spawn("transitioner", &["--drain", "--batch", "25"]);
     let started = Instant::now();
     let initial = result_count(killed.pool()).await;
     loop {
@@ -345,7 +354,7 @@ async fn sigkill_in_the_middle_of_a_pass_then_restart_equals_an_uninterrupted_ru
         at_kill < total,
         "the pass had already finished ({at_kill} of {total} results): the kill came too late"
     );
-    killed.run("transitioner", &["--one_pass", "--batch", "25"]);
+    killed.run("transitioner", &["--drain", "--batch", "25"]);
 
     let (w1, r1) = normalised_state(whole.pool()).await;
     let (w2, r2) = normalised_state(killed.pool()).await;

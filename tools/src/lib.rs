@@ -5,6 +5,7 @@
 //! directly:
 //! - [`make_project`]: a new project directory and database ([`make_project::create`]).
 //! - [`update_versions`]: registers app versions from `apps/` ([`update_versions::run`]).
+//! - [`xadd`]: the platforms and apps of `project.xml` into the database (BOINC's `bin/xadd`).
 //! - [`create_work`]: workunits from templates and staged input files ([`create_work::WorkCreator`]).
 //! - [`stage`]: putting input files into the download hierarchy.
 //! - [`project`]: opening an existing project (directory, `config.xml`, database).
@@ -16,3 +17,4 @@ pub mod make_project;
 pub mod project;
 pub mod stage;
 pub mod update_versions;
+pub mod xadd;

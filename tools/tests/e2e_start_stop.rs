@@ -10,6 +10,7 @@ use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use rboinc_core::project::short_hostname;
+use rboinc_core::test_support::stock_lock::{LockfHolder, lockf_would_block};
 
 const START: &str = env!("CARGO_BIN_EXE_start");
 const STOP: &str = env!("CARGO_BIN_EXE_stop");
@@ -616,4 +617,161 @@ fn a_project_owned_by_another_user_is_refused() {
         "{stderr}"
     );
     assert!(!p.pid_dir().exists(), "nothing was started or created");
+}
+
+/// A daemon started by BOINC's own `bin/start` holds its lock file with Python's
+/// `fcntl.lockf`; [`LockfHolder`] does exactly that (and writes the pid file) in `tmp_<host>/`.
+fn stock_started(p: &Project, name: &str) -> LockfHolder {
+    let tmp = p.root.join(format!("tmp_{}", p.host));
+    for d in [p.pid_dir(), tmp.clone()] {
+        std::fs::create_dir_all(d).unwrap();
+    }
+    let lock = p.pid_dir().join(format!("{name}.lock"));
+    let pid = p.pid_dir().join(format!("{name}.pid"));
+    LockfHolder::try_start(&lock, Some(&pid), &tmp).expect("lock free")
+}
+
+#[test]
+fn a_daemon_started_by_bin_start_s_lockf_is_running_to_us_and_never_doubled() {
+    let p = project("<daemon><cmd>good -d 3</cmd></daemon>\n", "");
+    let mut stock = stock_started(&p, "good");
+    let pid = stock.pid();
+    assert_eq!(p.pid("good"), pid);
+
+    // status sees it running, by its lock and pid.
+    let js = p.run(STATUS, &["--json"]);
+    let doc: serde_json::Value = serde_json::from_slice(&js.stdout).unwrap();
+    assert_eq!(doc["daemons"][0]["running"], true, "{doc}");
+    assert_eq!(doc["daemons"][0]["pid"], pid);
+
+    // start refuses a second copy and leaves the pid file alone.
+    let out = p.run(START, &["--start-check", "0.3"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains(&format!("already running  good -d 3 (pid {pid})")),
+        "{stdout}"
+    );
+    assert_eq!(p.pid("good"), pid, "pid file not overwritten");
+    assert!(
+        !p.log("good.log").contains("Executing command"),
+        "no copy of ours was started"
+    );
+
+    // stop stops it as BOINC's stop would (SIGHUP to the pid in the pid file).
+    let out = p.run(STOP, &["--timeout", "10"]);
+    assert!(out.status.success(), "{}", text(&out));
+    wait_until(
+        "the stock-started daemon to exit",
+        Duration::from_secs(5),
+        || !stock.running(),
+    );
+    assert!(!lockf_would_block(&p.pid_dir().join("good.lock")));
+}
+
+#[test]
+fn bin_start_s_lockf_is_refused_on_a_daemon_we_started() {
+    let p = project("<daemon><cmd>good</cmd></daemon>\n", "");
+    let out = p.run(START, &["--start-check", "0.3"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let ours = p.pid("good");
+    let lock = p.pid_dir().join("good.lock");
+    assert!(lockf_would_block(&lock), "BOINC's start sees our lock");
+    let tmp = p.root.join(format!("tmp_{}", p.host));
+    assert!(
+        LockfHolder::try_start(&lock, Some(&p.pid_dir().join("good.pid")), &tmp).is_none(),
+        "BOINC's start would report it already running"
+    );
+    assert_eq!(p.pid("good"), ours, "and writes no pid file");
+    let out = p.run(STOP, &["--timeout", "10"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!alive(ours));
+    assert!(!lockf_would_block(&lock), "released with the daemon");
+}
+
+#[test]
+fn start_waits_while_bin_start_holds_the_project_lock() {
+    let p = project("<daemon><cmd>good</cmd></daemon>\n", "");
+    std::fs::create_dir_all(p.pid_dir()).unwrap();
+    let start_lock = p.pid_dir().join(format!("start.lock.{}", p.host));
+    let stock = LockfHolder::start(&start_lock, &p.root);
+    let t = Instant::now();
+    let child = Command::new(START)
+        .arg("--project-dir")
+        .arg(&p.root)
+        .args(["--start-check", "0.3"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        !p.pid_dir().join("good.pid").exists(),
+        "nothing started while BOINC's start runs"
+    );
+    drop(stock);
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(t.elapsed() >= Duration::from_millis(1500));
+    assert!(alive(p.pid("good")));
+}
+
+#[test]
+fn the_stock_links_stop_and_status_to_start_act_by_their_names() {
+    let p = project("<daemon><cmd>good</cmd></daemon>\n", "");
+    // A stock bin/: `stop` and `status` are absolute links to `start`; ours copied over start.
+    let bin = p.root.join("bin");
+    std::fs::copy(START, bin.join("start")).unwrap();
+    for name in ["stop", "status"] {
+        std::os::unix::fs::symlink(bin.join("start"), bin.join(name)).unwrap();
+    }
+    let run = |name: &str, args: &[&str]| {
+        Command::new(bin.join(name))
+            .arg("--project-dir")
+            .arg(&p.root)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let out = run("start", &["--start-check", "0.3"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let first = p.pid("good");
+    let st = run("status", &[]);
+    assert!(st.status.success(), "{}", text(&st));
+    assert!(
+        String::from_utf8_lossy(&st.stdout).starts_with("Project is ENABLED\n"),
+        "{}",
+        text(&st)
+    );
+    let out = run("stop", &["--timeout", "10"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stdout).starts_with("Stopping daemons of"),
+        "{}",
+        text(&out)
+    );
+    assert!(!alive(first), "bin/stop stopped the daemon");
+
+    // Copying our `stop` over bin/stop writes through the link onto bin/start: every name still
+    // does what it says.
+    std::fs::copy(STOP, bin.join("stop")).unwrap();
+    assert!(bin.join("stop").is_symlink());
+    let out = run("start", &["--start-check", "0.3"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("Starting daemons of"));
+    let second = p.pid("good");
+    assert!(alive(second));
+    let out = run("stop", &["--timeout", "10"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!alive(second));
+
+    // Under another name, an action flag is required.
+    std::fs::copy(START, bin.join("start_rboinc")).unwrap();
+    let out = run("start_rboinc", &[]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("no action given"),
+        "{}",
+        text(&out)
+    );
 }

@@ -175,3 +175,104 @@ async fn offline_signatures_and_missing_main_program() {
         "{doc}"
     );
 }
+
+#[tokio::test]
+async fn an_app_or_platform_missing_from_the_database_comes_from_project_xml_or_is_refused() {
+    let p = common::project("uvx").await;
+    let root = p.root().to_path_buf();
+    let scratch = tempfile::tempdir().unwrap();
+    let bin = fake_app(scratch.path(), "other10", "#!/bin/sh\necho other\n");
+    let app_dir = root.join("apps");
+    update_versions::add_app_binary(&app_dir, "other", "1.0", "x86_64-pc-linux-gnu", &bin).unwrap();
+    let versions_before = common::count(p.pool(), "app_version").await;
+
+    // Not a row, not in project.xml: refused by name, nothing written.
+    let e = update_versions::run(&p.project, p.pool())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, UpdateError::NotListed { kind: "app", names } if names == &["other"]),
+        "{e}"
+    );
+    assert!(e.to_string().contains("bin/xadd"), "names the fix: {e}");
+    assert!(app::by_name(p.pool(), "other").await.unwrap().is_none());
+    assert_eq!(
+        common::count(p.pool(), "app_version").await,
+        versions_before
+    );
+    assert!(!root.join("download/other_1.0_x86_64-pc-linux-gnu").exists());
+
+    // Listed in project.xml: the row is made as xadd would, then the version registered.
+    let xml = std::fs::read_to_string(root.join("project.xml")).unwrap();
+    std::fs::write(
+        root.join("project.xml"),
+        xml.replace(
+            "</boinc>",
+            "    <app>\n        <name>other</name>\n        <user_friendly_name>Other app</user_friendly_name>\n    </app>\n</boinc>",
+        ),
+    )
+    .unwrap();
+    let report = update_versions::run(&p.project, p.pool()).await.unwrap();
+    assert_eq!(
+        report
+            .added_from_project_xml
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        ["added app other"]
+    );
+    assert_eq!(report.registered.len(), 1, "{report:?}");
+    let row = app::by_name(p.pool(), "other").await.unwrap().unwrap();
+    assert_eq!(row.user_friendly_name, "Other app");
+
+    // A platform nobody lists is refused the same way.
+    update_versions::add_app_binary(&app_dir, "other", "1.1", "sparc-sun-solaris", &bin).unwrap();
+    let e = update_versions::run(&p.project, p.pool())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, UpdateError::NotListed { kind: "platform", names } if names == &["sparc-sun-solaris"]),
+        "{e}"
+    );
+}
+
+#[tokio::test]
+async fn xadd_adds_the_stock_project_xml_and_updates_names() {
+    use rboinc_tools::xadd::{self, Change, ProjectXml};
+    let p = common::project("xadd").await;
+    let stock = std::fs::read_to_string(
+        common::fixtures().join("stock-server/make_project/test_app_variant/project.xml"),
+    )
+    .unwrap();
+    let doc = ProjectXml::parse(&stock).unwrap();
+    let first = xadd::apply(p.pool(), &doc, 1).await.unwrap();
+    let added = first.iter().filter(|o| o.change == Change::Added).count();
+    // Every listed platform but the one make_project made, and example_app.
+    assert_eq!(added, doc.platforms.len() - 1 + 1, "{first:?}");
+    assert!(
+        app::by_name(p.pool(), "example_app")
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let again = xadd::apply(p.pool(), &doc, 2).await.unwrap();
+    assert!(
+        again.iter().all(|o| o.change == Change::Unchanged),
+        "{again:?}"
+    );
+    let renamed =
+        ProjectXml::parse(&stock.replace("Example Application", "Example App 2")).unwrap();
+    let third = xadd::apply(p.pool(), &renamed, 3).await.unwrap();
+    assert_eq!(
+        third
+            .iter()
+            .filter(|o| o.change == Change::Updated("user_friendly_name"))
+            .count(),
+        1
+    );
+    let row = app::by_name(p.pool(), "example_app")
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(row.user_friendly_name, "Example App 2");
+}

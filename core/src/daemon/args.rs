@@ -58,9 +58,14 @@ pub struct CommonDaemonArgs {
     #[arg(long = "app", value_name = "NAME")]
     pub app: Option<String>,
 
-    /// Do one pass over the work, then exit.
+    /// Handle one batch of what is due (one query's worth, as the C++ daemons do), then exit.
     #[arg(long = "one_pass", alias = "one-pass")]
     pub one_pass: bool,
+
+    /// Handle everything due, batch after batch, then exit (rboinc's; the C++ daemons have no
+    /// such flag).
+    #[arg(long = "drain")]
+    pub drain: bool,
 
     /// Seconds to sleep after a pass that found nothing to do.
     #[arg(long = "sleep_interval", alias = "sleep-interval", value_name = "SECS")]

@@ -26,7 +26,7 @@ pub enum PassOutcome {
 pub enum Stopped {
     /// A signal, the trigger file, or the program asked to stop.
     Requested(StopReason),
-    /// `--one_pass` finished its pass.
+    /// `--one_pass` or `--drain` finished its pass.
     OnePassDone,
 }
 
@@ -39,6 +39,8 @@ pub struct DaemonRuntime {
     config: Arc<Config>,
     app: Option<String>,
     one_pass: bool,
+    /// `--drain`: the single pass handles everything due, not one batch.
+    drain: bool,
     sleep_interval: Option<Duration>,
     default_sleep_interval: Duration,
     modulo: ModSlice,
@@ -65,8 +67,10 @@ impl DaemonRuntime {
             app = runtime.app.as_deref().unwrap_or(""),
             r#mod = %runtime.modulo,
             one_pass = runtime.one_pass,
+            drain = runtime.drain,
             "starting"
         );
+        crate::config::known::OptionAudit::of(runtime.config.options()).log();
         Ok(runtime)
     }
 
@@ -87,7 +91,8 @@ impl DaemonRuntime {
             project,
             config: Arc::new(config),
             app: common.app.clone(),
-            one_pass: common.one_pass,
+            one_pass: common.one_pass || common.drain,
+            drain: common.drain,
             sleep_interval: common.sleep_interval.map(Duration::from_secs),
             default_sleep_interval: Duration::from_secs(5),
             modulo,
@@ -143,8 +148,16 @@ impl DaemonRuntime {
         self.modulo
     }
 
+    /// Whether the daemon runs one pass and exits (`--one_pass` or `--drain`).
     pub fn one_pass(&self) -> bool {
         self.one_pass
+    }
+
+    /// Whether that pass handles a single batch (`--one_pass`, as a C++ daemon's one pass
+    /// reads one query of at most 1000 rows) rather than everything due (`--drain`, and every
+    /// pass of a daemon that keeps running). Daemons pass this to their pass loop.
+    pub fn single_batch(&self) -> bool {
+        self.one_pass && !self.drain
     }
 
     /// The sleep between idle passes in force.
@@ -178,7 +191,7 @@ impl DaemonRuntime {
     ///
     /// A stop (signal or `stop_daemons`) is seen between passes and every
     /// second while sleeping; `pass` should also check
-    /// [`DaemonRuntime::should_stop`] between items. With `--one_pass` the
+    /// [`DaemonRuntime::should_stop`] between items. With `--one_pass` (or `--drain`) the
     /// loop runs exactly one pass, and a failed pass is returned as
     /// [`DaemonError::PassFailed`] (exit status 1), since nobody will retry.
     pub async fn run<F>(&self, mut pass: F) -> Result<Stopped, DaemonError>
@@ -405,6 +418,30 @@ mod tests {
     async fn one_pass_runs_once_even_with_the_stop_file() {
         let (dir, rt) = project(&["--one_pass"]);
         stop_file(dir.path());
+        let mut passes = 0;
+        let stopped = rt
+            .run(async |_| {
+                passes += 1;
+                Ok(PassOutcome::DidWork)
+            })
+            .await
+            .unwrap();
+        assert_eq!((passes, stopped), (1, Stopped::OnePassDone));
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn one_pass_is_one_batch_and_drain_is_everything_due() {
+        let (_dir, rt) = project(&[]);
+        assert!(
+            !rt.one_pass() && !rt.single_batch(),
+            "a running daemon drains each pass"
+        );
+        let (_dir, rt) = project(&["--one_pass"]);
+        assert!(rt.one_pass() && rt.single_batch());
+        let (_dir, rt) = project(&["--drain"]);
+        assert!(rt.one_pass() && !rt.single_batch());
+        let (_dir, rt) = project(&["--one_pass", "--drain"]);
+        assert!(rt.one_pass() && !rt.single_batch(), "--drain wins");
         let mut passes = 0;
         let stopped = rt
             .run(async |_| {

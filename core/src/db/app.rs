@@ -82,6 +82,34 @@ pub async fn insert(ex: impl MySqlExecutor<'_>, new: &NewApp<'_>) -> Result<AppI
     Ok(AppId(done.last_insert_id() as i64))
 }
 
+/// Sets `user_friendly_name` (what `project.xml` says, through `xadd`).
+pub async fn set_user_friendly_name(
+    ex: impl MySqlExecutor<'_>,
+    id: AppId,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE app SET user_friendly_name = ? WHERE id = ?")
+        .bind(name)
+        .bind(id)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
+/// Sets `min_version` (`project.xml`'s `<min_version>`, through `xadd`).
+pub async fn set_min_version(
+    ex: impl MySqlExecutor<'_>,
+    id: AppId,
+    min_version: i32,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE app SET min_version = ? WHERE id = ?")
+        .bind(min_version)
+        .bind(id)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
 /// Sets or clears `deprecated`; false if no such app.
 pub async fn set_deprecated(
     ex: impl MySqlExecutor<'_>,

@@ -65,6 +65,20 @@ pub async fn insert(
     Ok(PlatformId(done.last_insert_id() as i64))
 }
 
+/// Sets `user_friendly_name` (what `project.xml` says, through `xadd`).
+pub async fn set_user_friendly_name(
+    ex: impl MySqlExecutor<'_>,
+    id: PlatformId,
+    name: &str,
+) -> Result<(), sqlx::Error> {
+    sqlx::query("UPDATE platform SET user_friendly_name = ? WHERE id = ?")
+        .bind(name)
+        .bind(id)
+        .execute(ex)
+        .await?;
+    Ok(())
+}
+
 /// Sets or clears `deprecated`; false if no such platform.
 pub async fn set_deprecated(
     ex: impl MySqlExecutor<'_>,

@@ -1,14 +1,26 @@
 //! Lock files: "is this daemon running?" answered by the kernel, not by a pid file.
 //!
-//! BOINC's `bin/start` takes a non-blocking exclusive `flock` on `pid_<host>/<name>.lock` and
-//! lets the daemon inherit the descriptor, so the lock lives exactly as long as the daemon (and
-//! anything the daemon itself started that inherited the descriptor in turn). We do the same
-//! with `std`'s `File::try_lock` (an `flock` on Unix), which also means our `start` and BOINC's
-//! see each other's locks. A pid file can be stale or name a recycled pid; a lock cannot.
+//! BOINC's `bin/start` (a Python script) takes a non-blocking exclusive POSIX record lock on
+//! `pid_<host>/<name>.lock` with `fcntl.lockf` — an `fcntl(F_SETLK)` write lock over the whole
+//! file — in the process that then `exec`s the daemon, so the lock lives exactly as long as the
+//! daemon. Our lock must be the same kind: on Linux `flock` locks and record locks never see
+//! each other, and with two kinds our `start` and BOINC's would each start their own copy.
+//!
+//! A classic record lock belongs to a *process*, is not inherited by a child, and is dropped as
+//! soon as that process closes *any* descriptor of the file. That fits BOINC's fork-then-exec,
+//! not a supervisor that spawns a daemon and must probe locks of files it has open itself. So
+//! we take Linux's open-file-description flavour of the same lock (`F_OFD_SETLK`): the kernel
+//! checks it against classic record locks in both directions (a `lockf` holder blocks us and we
+//! block `lockf`), but it belongs to the open file, so the daemon holds it through the
+//! descriptor it inherits and it ends when the last copy of that descriptor closes — when the
+//! daemon exits, however it exits. A pid file can be stale or name a recycled pid; a lock
+//! cannot. The probe ([`holder`]) uses `F_OFD_GETLK`, which never takes the lock, and names the
+//! process of a classic holder (BOINC's `start`-launched daemon).
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, OpenOptions};
 use std::io;
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, AsRawFd};
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
 /// An exclusive lock held on a file through an open descriptor.
@@ -18,31 +30,109 @@ pub struct HeldLock {
     path: PathBuf,
 }
 
-/// Tries to take the lock; `Ok(None)` if another process holds it.
-pub fn try_lock(path: &Path) -> io::Result<Option<HeldLock>> {
-    let file = OpenOptions::new()
+/// Who holds a lock, as the kernel reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Holder {
+    /// The holding process, for a classic record lock (BOINC's `start`, Python's `lockf`);
+    /// `None` for an open-file-description lock (ours), which belongs to no single process.
+    pub pid: Option<i32>,
+}
+
+/// The whole file, exclusively: what `fcntl.lockf(fd, LOCK_EX)` asks for.
+fn whole_file(l_type: libc::c_short) -> libc::flock {
+    libc::flock {
+        l_type,
+        l_whence: libc::SEEK_SET as libc::c_short,
+        l_start: 0,
+        l_len: 0,
+        // Must be 0 for the open-file-description commands.
+        l_pid: 0,
+    }
+}
+
+/// `fcntl(fd, cmd, &mut lock)`: the one system call `std` and rustix do not offer (rustix has
+/// only the per-process `F_SETLK`).
+#[allow(unsafe_code)]
+fn fcntl_lock(file: &File, cmd: libc::c_int, lock: &mut libc::flock) -> io::Result<()> {
+    // SAFETY: `file` keeps the descriptor open for the call, and `lock` is a valid, exclusively
+    // borrowed `struct flock`, which is all F_OFD_SETLK and F_OFD_GETLK read or write.
+    let r = unsafe { libc::fcntl(file.as_raw_fd(), cmd, lock as *mut libc::flock) };
+    if r == -1 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
+}
+
+fn open_for_lock(path: &Path) -> io::Result<File> {
+    // BOINC's script creates lock files group-writable (umask 002), so a project group shares
+    // them; `mode` is filtered by the umask as usual.
+    OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
-        .open(path)?;
-    match file.try_lock() {
-        Ok(()) => Ok(Some(HeldLock {
-            file,
-            path: path.to_path_buf(),
-        })),
-        Err(TryLockError::WouldBlock) => Ok(None),
-        Err(TryLockError::Error(e)) => Err(e),
+        .mode(0o664)
+        .open(path)
+}
+
+/// Whether `file` is still the file at `path` (BOINC's `status` and `start` delete lock files
+/// they could lock; a lock on a deleted file guards nothing).
+fn still_at(file: &File, path: &Path) -> io::Result<bool> {
+    let held = file.metadata()?;
+    match std::fs::metadata(path) {
+        Ok(now) => Ok(now.dev() == held.dev() && now.ino() == held.ino()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(e),
     }
+}
+
+/// Tries to take the lock; `Ok(None)` if another process (or another open file) holds it.
+pub fn try_lock(path: &Path) -> io::Result<Option<HeldLock>> {
+    // A few tries: the file may be deleted between our open and our lock (see `still_at`).
+    for _ in 0..5 {
+        let file = open_for_lock(path)?;
+        let mut lock = whole_file(libc::F_WRLCK as libc::c_short);
+        match fcntl_lock(&file, libc::F_OFD_SETLK, &mut lock) {
+            Ok(()) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => {
+                return Ok(None);
+            }
+            Err(e) => return Err(e),
+        }
+        if still_at(&file, path)? {
+            return Ok(Some(HeldLock {
+                file,
+                path: path.to_path_buf(),
+            }));
+        }
+    }
+    Err(io::Error::other(format!(
+        "{} keeps being deleted while it is locked",
+        path.display()
+    )))
+}
+
+/// Who holds the lock on `path`, if anyone (a missing file is not locked). Never takes the
+/// lock, so probing cannot make a `start` running at the same moment think the daemon runs.
+pub fn holder(path: &Path) -> io::Result<Option<Holder>> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut lock = whole_file(libc::F_WRLCK as libc::c_short);
+    fcntl_lock(&file, libc::F_OFD_GETLK, &mut lock)?;
+    if lock.l_type == libc::F_UNLCK as libc::c_short {
+        return Ok(None);
+    }
+    Ok(Some(Holder {
+        pid: (lock.l_pid > 0).then_some(lock.l_pid),
+    }))
 }
 
 /// Whether some process holds the lock on `path` (a missing file is not locked).
 pub fn is_locked(path: &Path) -> io::Result<bool> {
-    if !path.exists() {
-        return Ok(false);
-    }
-    // Taking the lock and dropping it at once is the only portable probe; a `start` racing with
-    // this probe sees the lock busy for a moment and reports "already running", which is safe.
-    Ok(try_lock(path)?.is_none())
+    Ok(holder(path)?.is_some())
 }
 
 impl HeldLock {
@@ -66,6 +156,7 @@ impl HeldLock {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::test_support::stock_lock::{LockfHolder, lockf_would_block};
 
     #[test]
     fn a_lock_is_exclusive_until_dropped() {
@@ -74,10 +165,63 @@ mod tests {
         assert!(!is_locked(&path).unwrap(), "a missing file is not locked");
         let held = try_lock(&path).unwrap().expect("free");
         assert!(try_lock(&path).unwrap().is_none(), "second taker refused");
-        assert!(is_locked(&path).unwrap());
+        assert_eq!(holder(&path).unwrap(), Some(Holder { pid: None }));
         drop(held);
         assert!(!is_locked(&path).unwrap());
         assert!(try_lock(&path).unwrap().is_some());
+    }
+
+    #[test]
+    fn a_lock_held_by_bin_start_s_lockf_refuses_us_and_names_its_process() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("transitioner.lock");
+        let stock = LockfHolder::start(&path, dir.path());
+        assert!(
+            try_lock(&path).unwrap().is_none(),
+            "lockf holder refuses us"
+        );
+        assert_eq!(
+            holder(&path).unwrap(),
+            Some(Holder {
+                pid: Some(stock.pid())
+            }),
+            "the probe names the classic holder's process"
+        );
+        drop(stock);
+        assert!(!is_locked(&path).unwrap(), "released when the holder exits");
+        assert!(try_lock(&path).unwrap().is_some());
+    }
+
+    #[test]
+    fn our_lock_refuses_bin_start_s_lockf_also_through_an_inherited_descriptor() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("validator.lock");
+        let held = try_lock(&path).unwrap().unwrap();
+        assert!(lockf_would_block(&path), "lockf sees our lock");
+        // As `start` hands a lock to a daemon: the child inherits it, our copy closes.
+        held.make_inheritable().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        drop(held);
+        assert!(lockf_would_block(&path), "the child holds the lock now");
+        assert!(is_locked(&path).unwrap());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!lockf_would_block(&path), "released when the child exits");
+    }
+
+    #[test]
+    fn a_lock_on_a_deleted_file_is_not_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("start.lock.h");
+        let first = try_lock(&path).unwrap().unwrap();
+        std::fs::remove_file(&path).unwrap();
+        // The path is a new, free file now; the old lock guards nothing.
+        let second = try_lock(&path).unwrap().expect("the new file is free");
+        assert!(still_at(&second.file, &path).unwrap());
+        assert!(!still_at(&first.file, &path).unwrap());
     }
 
     #[test]

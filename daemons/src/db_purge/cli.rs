@@ -154,6 +154,7 @@ async fn start(rt: &DaemonRuntime, cli: &DbPurgeCli) -> anyhow::Result<Purger> {
             dont_delete: cli.dont_delete,
             delete_assignments,
             batch_size: cli.batch_size,
+            single_batch: rt.single_batch(),
         },
     ))
 }

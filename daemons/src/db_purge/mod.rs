@@ -42,6 +42,8 @@ pub struct PurgeOptions {
     /// `<enable_assignment>`: also delete the workunits' `assignment` rows.
     pub delete_assignments: bool,
     pub batch_size: u32,
+    /// `--one_pass`: a pass reads one query's batch only (as the C++ db_purge's one scan).
+    pub single_batch: bool,
 }
 
 /// What a pass did.
@@ -113,7 +115,7 @@ impl Purger {
                 report.workunits += nw;
                 report.results += nr;
             }
-            if !full {
+            if !full || self.options.single_batch {
                 break;
             }
         }

@@ -145,6 +145,7 @@ async fn start(rt: &DaemonRuntime, cli: &FileDeleterCli) -> anyhow::Result<FileD
         wus_per_query: cli.wus_per_query,
         threads: cli.threads,
         error_retry_interval: ERROR_RETRY_INTERVAL,
+        single_batch: rt.single_batch(),
     };
     Ok(FileDeleter::new(pool, options))
 }

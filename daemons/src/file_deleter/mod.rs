@@ -54,6 +54,9 @@ pub struct FileDeleterOptions {
     /// Blocking threads deleting files at once.
     pub threads: usize,
     pub error_retry_interval: Duration,
+    /// `--one_pass`: a pass reads one query's batch of results and one of workunits only (as
+    /// the C++ file deleter's one pass).
+    pub single_batch: bool,
 }
 
 /// Rows whose state a pass changed (or, with `--dry_run`, would have changed).
@@ -157,7 +160,7 @@ impl FileDeleter {
             if state != FileDeleteState::Error {
                 report.results_error += errors.len() as u64;
             }
-            if !full {
+            if !full || self.options.single_batch {
                 break;
             }
         }
@@ -185,7 +188,7 @@ impl FileDeleter {
             if state != FileDeleteState::Error {
                 report.workunits_error += errors.len() as u64;
             }
-            if !full {
+            if !full || self.options.single_batch {
                 break;
             }
         }

@@ -17,7 +17,8 @@ pub struct TransitionerCli {
     /// Handle only this workunit, whether due or not (implies --one_pass).
     #[arg(long = "wu_id", value_name = "ID")]
     pub wu_id: Option<i64>,
-    /// Workunits read and written per batch (one transaction each).
+    /// Workunits read and written per batch (one transaction each); `--one_pass` handles one
+    /// batch (the C++ transitioner's one query reads 1000 workunit-result rows).
     #[arg(long = "batch", default_value_t = DEFAULT_BATCH, value_name = "N")]
     pub batch: usize,
     /// Batches handled at once, each on its own database connection.
@@ -39,6 +40,7 @@ pub async fn run(mut cli: TransitionerCli) -> anyhow::Result<()> {
         slice: rt.modulo(),
         wu_id: cli.wu_id.map(WorkunitId),
         in_flight: cli.in_flight.max(1),
+        single_batch: rt.single_batch(),
     };
     let transitioner =
         Transitioner::new(pool, rt.config(), options).context("reading the configuration")?;

@@ -59,6 +59,8 @@ pub struct Options {
     pub wu_id: Option<WorkunitId>,
     /// Batches handled at once.
     pub in_flight: usize,
+    /// `--one_pass`: a pass handles one batch only (as the C++ transitioner's one query).
+    pub single_batch: bool,
 }
 
 impl Default for Options {
@@ -68,6 +70,7 @@ impl Default for Options {
             slice: ModSlice::ALL,
             wu_id: None,
             in_flight: DEFAULT_IN_FLIGHT,
+            single_batch: false,
         }
     }
 }
@@ -153,7 +156,7 @@ impl Transitioner {
     }
 
     /// One pass: every job due when the pass starts, batch by batch, checking `should_stop`
-    /// between batches. Database failures end the pass (the batch being written is rolled back).
+    /// between batches (only the first batch with [`Options::single_batch`]). Database failures end the pass (the batch being written is rolled back).
     ///
     /// Up to [`Options::in_flight`] batches are handled at once, each on its own connection:
     /// the database does most of the work (index updates of the result rows), and one writer
@@ -228,7 +231,7 @@ impl Transitioner {
                 }
                 .in_current_span(),
             );
-            if !full || self.options.wu_id.is_some() {
+            if !full || self.options.wu_id.is_some() || self.options.single_batch {
                 break;
             }
         }

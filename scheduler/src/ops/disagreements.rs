@@ -121,6 +121,15 @@ pub fn parse_disagreement(line: &str) -> Option<Disagreement> {
     })
 }
 
+/// Whether `rest` starts with `identifier=`.
+fn starts_key(rest: &[char]) -> bool {
+    let n = rest
+        .iter()
+        .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+        .count();
+    n > 0 && rest.get(n) == Some(&'=')
+}
+
 /// `key=value` pairs in `text`, values bare or double-quoted (with `\"` escapes) as tracing's
 /// text format writes them; braces and colons of span prefixes are separators.
 fn key_values(text: &str) -> BTreeMap<String, String> {
@@ -151,10 +160,16 @@ fn key_values(text: &str) -> BTreeMap<String, String> {
             }
             i += 1;
         } else {
-            while i < chars.len() && !chars[i].is_whitespace() && !"{}".contains(chars[i]) {
+            // A bare value (a `Display` field) may hold spaces: it runs to the next ` key=`.
+            while i < chars.len() && !"{}".contains(chars[i]) {
+                if chars[i].is_whitespace() && starts_key(&chars[i + 1..]) {
+                    break;
+                }
                 value.push(chars[i]);
                 i += 1;
             }
+            let trimmed = value.trim_end().len();
+            value.truncate(trimmed);
         }
         out.insert(key, value);
     }
@@ -173,6 +188,11 @@ mod tests {
             "2025-01-02T03:00:00.000Z  INFO validator{app=mnist}: rboinc_daemons::validator: results disagree wu_id=7 result_a=13 result_b=14 host_a=3 host_b=4 detail=\"metrics.json history[1].val_acc: 0.9 vs 0.95 <b>\"\n\
              2025-01-02T03:05:00.000Z  INFO validator: results disagree wu_id=8 result_id=15 other_result_id=16 file=metrics.json field=val_acc value=0.5 other_value=0.6\n\
              2025-01-02T03:06:00.000Z  INFO validator: pass done\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("validator_bitwise.log"),
+            "\u{1b}[2m2025-01-02T02:00:00.000000Z\u{1b}[0m \u{1b}[32m INFO\u{1b}[0m rboinc_daemons::validator::quorum: results disagree wu_id=2 result_a=3 result_b=4 host_a=1 host_b=2 detail=metrics.json: byte 17: 0x31 vs 0x32\n",
         )
         .unwrap();
         std::fs::write(
@@ -217,6 +237,15 @@ mod tests {
                     "3",
                     "4",
                     "metrics.json history[1].val_acc: 0.9 vs 0.95 <b>"
+                ),
+                (
+                    "2025-01-02 02:00:00",
+                    "2",
+                    "3",
+                    "4",
+                    "1",
+                    "2",
+                    "metrics.json: byte 17: 0x31 vs 0x32"
                 ),
             ]
         );

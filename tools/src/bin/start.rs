@@ -1,9 +1,8 @@
-//! `start`: starts the project's daemons (BOINC's bin/start). See `rboinc_tools::daemons_ctl`.
+//! `start`: starts the project's daemons (BOINC's bin/start). The three binaries are one program that
+//! acts by the name it is called by, as BOINC's script does; see `rboinc_tools::daemons_ctl::cli`.
 
 use std::process::ExitCode;
 
-use rboinc_tools::daemons_ctl::cli::{self, Action};
-
 fn main() -> ExitCode {
-    cli::main(Action::Enable, "start")
+    rboinc_tools::daemons_ctl::cli::main()
 }

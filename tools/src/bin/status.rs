@@ -1,9 +1,8 @@
-//! `status`: shows the project's daemons (BOINC's bin/status). See `rboinc_tools::daemons_ctl`.
+//! `status`: shows the project's daemons (BOINC's bin/status). The three binaries are one program that
+//! acts by the name it is called by, as BOINC's script does; see `rboinc_tools::daemons_ctl::cli`.
 
 use std::process::ExitCode;
 
-use rboinc_tools::daemons_ctl::cli::{self, Action};
-
 fn main() -> ExitCode {
-    cli::main(Action::Status, "status")
+    rboinc_tools::daemons_ctl::cli::main()
 }

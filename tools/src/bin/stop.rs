@@ -1,9 +1,8 @@
-//! `stop`: stops the project's daemons (BOINC's bin/stop). See `rboinc_tools::daemons_ctl`.
+//! `stop`: stops the project's daemons (BOINC's bin/stop). The three binaries are one program that
+//! acts by the name it is called by, as BOINC's script does; see `rboinc_tools::daemons_ctl::cli`.
 
 use std::process::ExitCode;
 
-use rboinc_tools::daemons_ctl::cli::{self, Action};
-
 fn main() -> ExitCode {
-    cli::main(Action::Disable, "stop")
+    rboinc_tools::daemons_ctl::cli::main()
 }

@@ -1,10 +1,18 @@
 //! The command line shared by `start`, `stop` and `status`.
 //!
-//! As with BOINC's script, the name a binary is called by picks its default action (`start` =
-//! `--enable`, `stop` = `--disable`, `status` = `--status`) and any of them takes another action
-//! as a flag, so `start --cron` in a crontab works. `start --foreground` is ours: it stays in the
-//! foreground as a supervisor (restarting daemons that die, running due tasks) until SIGTERM or
-//! SIGINT, then stops everything — what a container's main process or a systemd unit needs.
+//! In a stock BOINC project `bin/stop` and `bin/status` are symbolic links to `bin/start`, and
+//! the script picks its action from the name it was called by. Ours does the same, and the
+//! three binaries are one program: called as `start` it enables (starts), as `stop` it
+//! disables (stops), as `status` it shows status (and as `cron`, which the script's own notes
+//! suggest linking, it does `--cron`). So copying our `start` over a stock `bin/start` keeps
+//! the stock links working, and copying our `stop` over `bin/stop` — which writes through the
+//! link onto `bin/start` — still leaves every name doing what it says. A flag overrides the
+//! name, in BOINC's spellings too (`-e`/`--enable`/`--start`, `-d`/`--disable`/`--stop`/`-k`/
+//! `--kill`, `-s`/`--status`, `-c`/`--cron`), so `start --cron` in a crontab works; under any
+//! other name a flag is required, as with BOINC's script. `start --foreground` is ours: it
+//! stays in the foreground as a supervisor (restarting daemons that die, running due tasks)
+//! until SIGTERM or SIGINT, then stops everything — what a container's main process or a
+//! systemd unit needs.
 //!
 //! Exit status: 0 when everything is as asked; 1 when a daemon could not be started or
 //! stopped, or on an error; for `status`, 3 when the project is disabled or an enabled daemon
@@ -28,17 +36,24 @@ pub struct Cli {
     /// Project directory [default: BOINC_PROJECT_DIR, else . or .. if it holds config.xml].
     #[arg(long = "project-dir", alias = "project_dir", value_name = "DIR")]
     pub project_dir: Option<PathBuf>,
-    /// Enable the project and start its daemons (default for `start`).
-    #[arg(long)]
+    /// Enable the project and start its daemons (default when called as `start`).
+    #[arg(short = 'e', long, visible_alias = "start")]
     pub enable: bool,
-    /// Disable the project and stop its daemons (default for `stop`).
-    #[arg(long)]
+    /// Disable the project and stop its daemons (default when called as `stop`).
+    #[arg(
+        short = 'd',
+        long,
+        visible_alias = "stop",
+        alias = "kill",
+        short_alias = 'k'
+    )]
     pub disable: bool,
-    /// Show each daemon: running?, pid, uptime, last log line (default for `status`).
-    #[arg(long)]
+    /// Show each daemon: running?, pid, uptime, last log line (default when called as
+    /// `status`).
+    #[arg(short = 's', long)]
     pub status: bool,
     /// If enabled, start daemons that are not running and run due tasks (for a crontab).
-    #[arg(long)]
+    #[arg(short = 'c', long)]
     pub cron: bool,
     /// With --cron: run every task now, whatever its period.
     #[arg(long = "ignore-timestamps", alias = "ignore_timestamps")]
@@ -62,6 +77,9 @@ pub struct Cli {
     /// Print nothing but errors.
     #[arg(short, long)]
     pub quiet: bool,
+    /// Accepted for BOINC's script (`-v`); the output is the same.
+    #[arg(long)]
+    pub verbose: bool,
 }
 
 /// What to do.
@@ -73,26 +91,66 @@ pub enum Action {
     Cron,
 }
 
-impl Cli {
-    fn action(&self, default: Action) -> Action {
-        match (self.enable, self.disable, self.status, self.cron) {
-            (true, ..) => Action::Enable,
-            (_, true, ..) => Action::Disable,
-            (_, _, true, _) => Action::Status,
-            (.., true) => Action::Cron,
-            _ => default,
+impl Action {
+    /// The action a program called `name` does by default, as BOINC's script decides it.
+    pub fn from_program_name(name: &str) -> Option<Action> {
+        match name {
+            "start" => Some(Action::Enable),
+            "stop" => Some(Action::Disable),
+            "status" => Some(Action::Status),
+            "cron" => Some(Action::Cron),
+            _ => None,
         }
     }
+}
+
+impl Cli {
+    /// The flag given, else the default of the program's name.
+    fn action(&self, by_name: Option<Action>) -> Option<Action> {
+        match (self.enable, self.disable, self.status, self.cron) {
+            (true, ..) => Some(Action::Enable),
+            (_, true, ..) => Some(Action::Disable),
+            (_, _, true, _) => Some(Action::Status),
+            (.., true) => Some(Action::Cron),
+            _ => by_name,
+        }
+    }
+}
+
+/// The file name a program was called by (`bin/stop` → `stop`).
+pub fn program_name(argv0: &std::ffi::OsStr) -> String {
+    std::path::Path::new(argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// BOINC's `-v` means "verbose" to its script; [`rboinc_core::daemon::normalize_args`] would
+/// make it `--version`.
+fn boinc_spellings(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let args = args
+        .into_iter()
+        .map(|a| if a == "-v" { "--verbose".into() } else { a });
+    rboinc_core::daemon::normalize_args(args)
 }
 
 fn secs(v: f64, name: &str) -> anyhow::Result<Duration> {
     Duration::try_from_secs_f64(v).with_context(|| format!("--{name} {v}: not a duration"))
 }
 
-/// Runs a binary whose default action is `default`; `name` prefixes error messages.
-pub fn main(default: Action, name: &str) -> ExitCode {
-    let cli = Cli::parse_from(rboinc_core::daemon::normalize_args(std::env::args_os()));
-    match run(&cli, default) {
+/// Runs `start`, `stop` or `status`, whichever the program was called as (see the module docs).
+pub fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let name = program_name(args.first().map_or("".as_ref(), |a| a.as_os_str()));
+    let cli = Cli::parse_from(boinc_spellings(args));
+    let Some(action) = cli.action(Action::from_program_name(&name)) else {
+        eprintln!(
+            "{name}: no action given, and the name `{name}` is not start, stop or status; \
+             use --enable, --disable, --status or --cron"
+        );
+        return ExitCode::FAILURE;
+    };
+    match run(&cli, action) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{name}: {e:#}");
@@ -101,7 +159,7 @@ pub fn main(default: Action, name: &str) -> ExitCode {
     }
 }
 
-fn run(cli: &Cli, default: Action) -> anyhow::Result<ExitCode> {
+fn run(cli: &Cli, action: Action) -> anyhow::Result<ExitCode> {
     let ctl = Controller::open(cli.project_dir.as_deref())?;
     let check = secs(cli.start_check, "start-check")?;
     let timeout = secs(cli.timeout, "timeout")?;
@@ -110,7 +168,7 @@ fn run(cli: &Cli, default: Action) -> anyhow::Result<ExitCode> {
             print!("{text}");
         }
     };
-    match cli.action(default) {
+    match action {
         Action::Enable => {
             say(&format!(
                 "Starting daemons of {}\n",
@@ -278,4 +336,45 @@ fn supervise(
 /// orphans when it runs as a container's process 1), so none lingers as a zombie.
 fn reap_children() {
     while let Ok(Some(_)) = rustix::process::wait(rustix::process::WaitOptions::NOHANG) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The action of a command line, as `main` decides it.
+    fn action_of(line: &str) -> Option<Action> {
+        let args: Vec<std::ffi::OsString> = line.split_whitespace().map(Into::into).collect();
+        let name = program_name(&args[0]);
+        let cli = Cli::try_parse_from(boinc_spellings(args)).unwrap();
+        cli.action(Action::from_program_name(&name))
+    }
+
+    #[test]
+    fn the_name_called_by_picks_the_action() {
+        assert_eq!(action_of("/p/bin/start"), Some(Action::Enable));
+        assert_eq!(action_of("/p/bin/stop"), Some(Action::Disable));
+        assert_eq!(action_of("bin/status"), Some(Action::Status));
+        assert_eq!(action_of("./cron"), Some(Action::Cron));
+        assert_eq!(action_of("start_rboinc"), None, "another name needs a flag");
+    }
+
+    #[test]
+    fn flags_override_the_name_in_boinc_s_spellings() {
+        for (line, want) in [
+            ("bin/start --cron", Action::Cron),
+            ("bin/start -c", Action::Cron),
+            ("bin/status --disable", Action::Disable),
+            ("bin/status --stop", Action::Disable),
+            ("bin/status --kill", Action::Disable),
+            ("bin/status -k", Action::Disable),
+            ("bin/status -d", Action::Disable),
+            ("bin/stop --start", Action::Enable),
+            ("bin/stop -e", Action::Enable),
+            ("bin/stop -s -v", Action::Status),
+            ("other --enable -q", Action::Enable),
+        ] {
+            assert_eq!(action_of(line), Some(want), "{line}");
+        }
+    }
 }

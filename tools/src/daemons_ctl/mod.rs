@@ -21,8 +21,10 @@
 //!
 //! Files: [`command`] (the `<cmd>` line), [`launch`], [`process`] (signals), [`report`] (what
 //! the commands print). The file layout (pid, lock and log files, `run_state_<host>.xml`) and
-//! the "is it running?" rule are `rboinc_core::run_files`'s, shared with the scheduler's ops page. The three binaries are thin wrappers
-//! around [`cli::main`].
+//! the "is it running?" rule are `rboinc_core::run_files`'s, shared with the scheduler's ops
+//! page; its locks are the kind BOINC's script takes (`fcntl` record locks), so our `start`
+//! and BOINC's never run a second copy of each other's daemons. The three binaries are one
+//! program, [`cli::main`], acting by the name it is called by.
 
 pub mod cli;
 pub mod command;

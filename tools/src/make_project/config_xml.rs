@@ -52,7 +52,7 @@ pub fn daemons(app: &str) -> Vec<DaemonLine> {
         plain("scheduler -d 3"),
         plain("transitioner -d 3"),
         per_app("work_generator", ""),
-        per_app("validator", " --mode bitwise"),
+        per_app("validator", " --mode metrics"),
         per_app("script_assimilator", " --builtin copy_metrics"),
         plain("file_deleter -d 3"),
     ]
@@ -119,7 +119,7 @@ pub fn render(v: &ConfigValues<'_>) -> String {
     s.push_str("    </config>\n    <tasks>\n");
     s.push_str(
         "        <task>\n            <period>24 hours</period>\n            <output>db_purge.out</output>\n            \
-         <cmd>db_purge -d 2 --one_pass --min_age_days 30</cmd>\n            <disabled>0</disabled>\n        </task>\n",
+         <cmd>db_purge -d 2 --drain --min_age_days 30</cmd>\n            <disabled>0</disabled>\n        </task>\n",
     );
     s.push_str("    </tasks>\n    <daemons>\n");
     for d in daemons(v.app) {

@@ -3,7 +3,7 @@
 
 use rboinc_core::auth;
 use rboinc_core::config::DbSettings;
-use rboinc_core::db::{self, AppId, PlatformId, UserId, app, platform, user};
+use rboinc_core::db::{self, AppId, PlatformId, UserId, user};
 use sqlx::mysql::MySqlConnectOptions;
 use sqlx::{AssertSqlSafe, ConnectOptions, Connection, Executor};
 
@@ -101,7 +101,8 @@ pub async fn drop_database(s: &DbSettings) -> Result<(), sqlx::Error> {
     Ok(())
 }
 
-/// Migrates the database and adds the platform and the app (reusing existing rows).
+/// Migrates the database and adds the platform and the app that `project.xml` lists, as
+/// `xadd` does (reusing existing rows).
 pub async fn prepare(
     pool: &db::Pool,
     created: bool,
@@ -112,34 +113,26 @@ pub async fn prepare(
     now: i32,
 ) -> Result<DbOutcome, MakeProjectError> {
     let report = db::migrate(pool).await?;
-    let platform_id = match platform::by_name(pool, platform_name).await? {
-        Some(p) => p.id,
-        None => {
-            platform::insert(
-                pool,
-                &platform::NewPlatform {
-                    create_time: now,
-                    name: platform_name,
-                    user_friendly_name: platform_friendly,
-                },
-            )
-            .await?
-        }
-    };
-    let app_id = match app::by_name(pool, app_name).await? {
-        Some(a) => a.id,
-        None => {
-            app::insert(
-                pool,
-                &app::NewApp {
-                    create_time: now,
-                    name: app_name,
-                    user_friendly_name: app_friendly,
-                },
-            )
-            .await?
-        }
-    };
+    let mut conn = pool.acquire().await?;
+    let (platform_id, _) = crate::xadd::add_platform(
+        &mut conn,
+        &crate::xadd::Listed {
+            name: platform_name.to_string(),
+            user_friendly_name: platform_friendly.to_string(),
+        },
+        now,
+    )
+    .await?;
+    let (app_id, _) = crate::xadd::add_app(
+        &mut conn,
+        &crate::xadd::ListedApp {
+            name: app_name.to_string(),
+            user_friendly_name: app_friendly.to_string(),
+            min_version: 0,
+        },
+        now,
+    )
+    .await?;
     Ok(DbOutcome {
         created,
         migrations_applied: report.applied.iter().map(|m| m.version).collect(),

@@ -54,6 +54,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
     let pool = project.connect().await?;
     let report = super::run(&project, &pool).await?;
+    for o in &report.added_from_project_xml {
+        println!("{o} (listed in project.xml)");
+    }
     if cli.verbose {
         for s in &report.skipped {
             println!("skipped {s}");

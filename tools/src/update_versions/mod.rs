@@ -1,7 +1,9 @@
 //! `update_versions`: registers app versions laid out as BOINC lays them out.
 //!
-//! For every `apps/<app>/<version>/<platform>[__<plan_class>]/` whose app and platform are in
-//! the database, whose plan class (if any) the project defines, and which is not registered
+//! First, apps and platforms that version directories need but the database lacks are added
+//! from `project.xml`, as BOINC's `xadd` would, or refused by name if it does not list them
+//! (`catalog.rs`). Then, for every `apps/<app>/<version>/<platform>[__<plan_class>]/` whose app
+//! and platform are in the database, whose plan class (if any) the project defines, and which is not registered
 //! yet, every file in the directory (except
 //! `version.xml` and `*.sig`) is signed with `keys/code_sign_private` (or its `NAME.sig` is
 //! used, for projects that sign offline), staged flat into `download/` under its own name, and
@@ -24,6 +26,7 @@
 //! [`cli`] is the `update_versions` command line.
 
 mod add_binary;
+mod catalog;
 pub mod cli;
 mod plan;
 pub mod plan_class;
@@ -85,6 +88,19 @@ pub enum UpdateError {
     NoDownloadUrl,
     #[error("{0}")]
     PlanClasses(String),
+    #[error("project.xml: {0}")]
+    ProjectXml(String),
+    #[error(
+        "apps/ has versions for {kind} {}, which is not in the database and not listed in \
+         project.xml; add <{kind}><name>NAME</name><user_friendly_name>…</user_friendly_name></{kind}> \
+         to project.xml, then run `bin/xadd` (or update_versions again, which adds what \
+         project.xml lists)",
+        names.join(", ")
+    )]
+    NotListed {
+        kind: &'static str,
+        names: Vec<String>,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> UpdateError + '_ {

@@ -30,11 +30,15 @@ pub struct UpdateReport {
     pub skipped: Vec<String>,
     /// Things worth a warning (e.g. no API version found).
     pub warnings: Vec<String>,
+    /// Apps and platforms added from `project.xml` first (as `xadd` would).
+    pub added_from_project_xml: Vec<crate::xadd::Outcome>,
 }
 
 /// Registers every new version (see the module docs) and touches `reread_db`.
 pub async fn run(project: &Project, pool: &db::Pool) -> Result<UpdateReport, UpdateError> {
+    let added = super::catalog::ensure(project, pool).await?;
     let (planned, mut report) = plan(project, pool).await?;
+    report.added_from_project_xml = added;
     if planned.is_empty() {
         return Ok(report);
     }
