@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::fs::File;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -164,7 +163,7 @@ async fn metrics_can_be_opened_by_option_while_the_page_stays_closed() {
 struct Busy {
     h: Harness,
     /// Held so the transitioner counts as running (as `start` leaves its lock held).
-    _lock: File,
+    _lock: rboinc_core::run_files::HeldLock,
     hosts: Vec<i64>,
 }
 
@@ -241,8 +240,10 @@ async fn busy_project() -> Busy {
         format!("{}\n", std::process::id()),
     )
     .unwrap();
-    let lock = File::create(dir.pid_dir().join("transitioner.lock")).unwrap();
-    lock.lock().unwrap();
+    // The lock kind `start` takes (a record lock), so the probe sees it.
+    let lock = rboinc_core::run_files::try_lock(&dir.pid_dir().join("transitioner.lock"))
+        .unwrap()
+        .expect("the lock is free");
     std::fs::write(
         dir.log_dir().join("validator_mnist.log"),
         "2025-03-01T10:00:00.000000Z  INFO validator: started\n\
