@@ -3,10 +3,12 @@
 //!
 //! Bodies are read by the handlers themselves with explicit limits (clients label raw XML as a
 //! form, so no form or JSON extractor is involved): the scheduler reads a whole request up to
-//! `<sched_max_request_bytes>`, the upload handler streams chunk by chunk to disk.
+//! `<sched_max_request_bytes>`, the upload handler streams chunk by chunk to disk. Both give up
+//! on a body that sends nothing for `<http_idle_timeout>` seconds (default 30).
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, FromRequestParts};
@@ -48,29 +50,46 @@ pub enum BodyError {
     TooLarge { limit: usize },
     #[error("request body interrupted: {0}")]
     Read(String),
+    #[error("request body stalled: no data for {} s", idle.as_secs())]
+    Stalled { idle: Duration },
 }
 
 /// Reads a whole body, refusing more than `limit` bytes (by `Content-Length` at once, or
-/// while reading).
-pub async fn read_body(body: Body, limit: usize) -> Result<Bytes, BodyError> {
-    match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => Ok(bytes),
-        Err(e) => {
-            let too_large = std::error::Error::source(&e)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
-            if too_large {
-                Err(BodyError::TooLarge { limit })
-            } else {
-                Err(BodyError::Read(e.to_string()))
+/// while reading) and a body that sends nothing for `idle`.
+pub async fn read_body(body: Body, limit: usize, idle: Duration) -> Result<Bytes, BodyError> {
+    if axum::body::HttpBody::size_hint(&body).lower() > limit as u64 {
+        return Err(BodyError::TooLarge { limit });
+    }
+    let mut body = http_body_util::Limited::new(body, limit);
+    let mut out = Vec::new();
+    loop {
+        match tokio::time::timeout(idle, body.frame()).await {
+            Err(_) => return Err(BodyError::Stalled { idle }),
+            Ok(None) => return Ok(Bytes::from(out)),
+            Ok(Some(Ok(frame))) => {
+                if let Ok(data) = frame.into_data() {
+                    out.extend_from_slice(&data);
+                }
+            }
+            Ok(Some(Err(e))) => {
+                return Err(if e.is::<http_body_util::LengthLimitError>() {
+                    BodyError::TooLarge { limit }
+                } else {
+                    BodyError::Read(e.to_string())
+                });
             }
         }
     }
 }
 
 /// Reads the next chunk of a streamed body (`None` at the end).
-pub async fn next_chunk(body: &mut Body) -> Option<Result<Bytes, BodyError>> {
+pub async fn next_chunk(body: &mut Body, idle: Duration) -> Option<Result<Bytes, BodyError>> {
     loop {
-        match body.frame().await? {
+        let frame = match tokio::time::timeout(idle, body.frame()).await {
+            Ok(frame) => frame?,
+            Err(_) => return Some(Err(BodyError::Stalled { idle })),
+        };
+        match frame {
             Ok(frame) => {
                 if let Ok(data) = frame.into_data() {
                     return Some(Ok(data));

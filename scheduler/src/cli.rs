@@ -111,8 +111,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         "serving"
     );
     let metrics = std::sync::Arc::clone(&state.metrics);
+    let idle = state.settings.http_idle_timeout;
     let app = server::router(state);
-    server::serve(listener, app, rt.shutdown().clone())
+    server::serve(listener, app, rt.shutdown().clone(), idle)
         .await
         .context("server failed")?;
     pool.close().await;

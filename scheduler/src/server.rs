@@ -5,17 +5,23 @@
 //! upload handler, the download tree and the account web RPCs, plus `/ops` and `/metrics`. Each
 //! module contributes its own `router()`; [`router`] merges them, gives them their state and
 //! wraps them in a `tracing` span per request, which the scheduler fills in with `host_id`,
-//! `user_id` and `rpc_seqno` once it knows them.
+//! `user_id` and `rpc_seqno` once it knows them. [`serve`] bounds how long a connection may
+//! stall.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::FromRef;
+use axum::extract::{ConnectInfo, FromRef};
 use axum::http::{Request, header};
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder as ConnectionBuilder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
 use rboinc_core::daemon::Shutdown;
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 use tower_http::trace::TraceLayer;
 use tracing::{Level, Span, field};
 
@@ -71,14 +77,55 @@ pub fn router(state: AppState) -> Router {
 }
 
 /// Serves `app` on `listener` until `shutdown` fires, then lets requests in flight finish.
-pub async fn serve(listener: TcpListener, app: Router, shutdown: Shutdown) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
-        let reason = shutdown.wait().await;
-        tracing::info!(%reason, "stopping: finishing requests in flight");
-    })
-    .await
+///
+/// A connection that stalls is dropped after `idle`: headers not complete within it (also
+/// a keep-alive connection with no new request), or a request body with no data for that long
+/// (see [`crate::body`]). So a trickling or vanished client cannot hold a connection, or an
+/// upload's file, for ever; its retry finds the file free.
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    shutdown: Shutdown,
+    idle: Duration,
+) -> std::io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a little, keep serving.
+                    tracing::debug!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            reason = shutdown.wait() => {
+                tracing::info!(%reason, "stopping: finishing requests in flight");
+                break;
+            }
+        };
+        let service = app.clone().map_request(move |req: Request<Incoming>| {
+            let mut req = req.map(Body::new);
+            req.extensions_mut().insert(ConnectInfo(peer));
+            req
+        });
+        let mut builder = ConnectionBuilder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(idle);
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service))
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(error = %e, %peer, "connection ended");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }

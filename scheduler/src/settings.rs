@@ -90,6 +90,9 @@ pub struct ServerSettings {
     /// `<default_disk_min_free_gb>`: the least free disk a host keeps, whatever its
     /// preferences say (default 1).
     pub default_disk_min_free_gb: f64,
+    /// `<http_idle_timeout>` (rboinc's, seconds): a connection that sends no complete headers,
+    /// or a request body that sends no data, for this long is dropped (default 30).
+    pub http_idle_timeout: Duration,
     pub next_rpc_delay_busy: Option<Duration>,
     pub max_request_bytes: usize,
     pub upload_max_bytes: u64,
@@ -166,8 +169,19 @@ impl ServerSettings {
                 });
             }
         };
+        let http_idle_timeout = match options.float("http_idle_timeout")? {
+            None => Duration::from_secs(30),
+            Some(x) if x > 0.0 && x <= 86_400.0 => Duration::from_secs_f64(x),
+            Some(_) => {
+                return Err(SettingsError::Range {
+                    element: "http_idle_timeout",
+                    expected: "a number of seconds between 0 and 86400",
+                });
+            }
+        };
         Ok(ServerSettings {
             select,
+            http_idle_timeout,
             gpu_multiplier,
             default_disk_min_free_gb,
             project_name: config

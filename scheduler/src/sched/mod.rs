@@ -144,7 +144,8 @@ async fn answer(
         );
         return (reply, RpcKind::ProjectDown);
     }
-    let req = match read_request(body, settings.max_request_bytes).await {
+    let req = match read_request(body, settings.max_request_bytes, settings.http_idle_timeout).await
+    {
         Ok(req) => req,
         Err(refusal) => return (refusal, RpcKind::Refused),
     };
@@ -202,8 +203,12 @@ async fn answer(
 }
 
 /// Reads and parses the body; the refusal to send if it cannot be read or understood.
-async fn read_request(body: Body, limit: usize) -> Result<SchedRequest, SchedReply> {
-    let bytes = match read_body(body, limit).await {
+async fn read_request(
+    body: Body,
+    limit: usize,
+    idle: std::time::Duration,
+) -> Result<SchedRequest, SchedReply> {
+    let bytes = match read_body(body, limit, idle).await {
         Ok(b) => b,
         Err(e) => {
             tracing::warn!(error = %e, "scheduler request not read");

@@ -134,7 +134,7 @@ pub async fn handle(state: &UploadState, mut body: Body) -> DataServerReply {
             state.metrics.upload_failed(0);
             return DataServerReply::error(Status::Permanent, "request header too large");
         }
-        match next_chunk(&mut body).await {
+        match next_chunk(&mut body, state.settings.http_idle_timeout).await {
             Some(Ok(chunk)) => head.extend_from_slice(&chunk),
             Some(Err(e)) => {
                 state.metrics.upload_failed(0);
@@ -188,9 +188,9 @@ fn get_file_size(state: &UploadState, name: &str) -> DataServerReply {
 
 /// Reads and drops the rest of a refused upload, so the client reads our reply instead of
 /// meeting a closed connection; gives up after `limit` bytes.
-async fn drain(body: &mut Body, limit: u64) {
+async fn drain(body: &mut Body, limit: u64, idle: std::time::Duration) {
     let mut seen = 0u64;
-    while let Some(Ok(chunk)) = next_chunk(body).await {
+    while let Some(Ok(chunk)) = next_chunk(body, idle).await {
         seen += chunk.len() as u64;
         if seen > limit {
             break;
@@ -231,7 +231,7 @@ async fn file_upload(
         return permanent("nbytes missing or negative".into());
     };
     if nbytes > limit {
-        drain(body, settings.upload_max_bytes).await;
+        drain(body, settings.upload_max_bytes, settings.http_idle_timeout).await;
         return permanent(format!(
             "file size ({} KB) exceeds limit ({} KB)",
             (nbytes / 1024.0) as i64,
@@ -275,7 +275,7 @@ async fn file_upload(
         if incoming.is_complete() {
             break;
         }
-        match next_chunk(body).await {
+        match next_chunk(body, settings.http_idle_timeout).await {
             Some(Ok(c)) => chunk = c.to_vec(),
             Some(Err(e)) => {
                 let stored = incoming.written() - start;
