@@ -28,7 +28,7 @@ use std::collections::HashMap;
 use rboinc_core::clock;
 use rboinc_core::config::Config;
 use rboinc_core::crypt::{CryptError, PrivateKey};
-use rboinc_core::daemon::{InfraError, ModSlice, PassOutcome};
+use rboinc_core::daemon::{InfraError, ModSlice, PassOutcome, PassTally};
 use rboinc_core::db::{AppId, WorkunitId, is_retryable};
 use sqlx::{MySqlConnection, MySqlPool};
 use tokio::task::{JoinError, JoinSet};
@@ -372,8 +372,12 @@ impl Transitioner {
     pub async fn daemon_pass(
         &self,
         should_stop: impl Fn() -> bool,
+        tally: &PassTally,
     ) -> Result<PassOutcome, InfraError> {
         let report = self.pass(should_stop).await?;
+        tally.items("transitioned", report.workunits);
+        tally.items("results_created", report.written.results_created);
+        tally.errors(report.failed);
         if report.workunits > 0 {
             tracing::debug!(
                 workunits = report.workunits,

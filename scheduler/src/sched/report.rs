@@ -58,6 +58,8 @@ pub struct ReportOutcome {
     pub written: usize,
     /// Each result written, with its outcome, for the RPC's log line.
     pub written_results: Vec<rpc_log::ReportedResult>,
+    /// Of those, results written with an error outcome (the client's failure).
+    pub errors: usize,
     /// A result was reported again after a successful report: the previous reply may have
     /// been lost, so lost results should be resent (BOINC's rule).
     pub resend_lost: bool,
@@ -119,6 +121,9 @@ pub async fn handle(
                 outcome: row.outcome,
                 client_state: r.client_state,
             });
+            if row.outcome != Outcome::Success {
+                outcome.errors += 1;
+            }
             let gavid = generalized_app_version_id(s.app_version_id, s.appid);
             if row.outcome == Outcome::Success {
                 quotas.good_result(gavid);

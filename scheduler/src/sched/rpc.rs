@@ -209,6 +209,9 @@ async fn steps(
         quotas.write(&mut tx).await?;
         tx.commit().await?;
         state.metrics.results_reported(reported.written as u64);
+        state
+            .metrics
+            .results_reported_errors(reported.errors as u64);
     }
     if sched.send_result_abort
         && let Some(held) = &req.other_results

@@ -142,6 +142,8 @@ pub struct Stack {
     pub port: u16,
     pub master_url: String,
     pub authenticator: String,
+    /// The ops page's password (user `admin`), as `make_project` printed it.
+    pub ops_password: String,
     stopped: bool,
 }
 
@@ -177,6 +179,11 @@ impl Stack {
         };
         let authenticator = field("authenticator").context("no authenticator printed")?;
         let master_url = field("master URL").context("no master URL printed")?;
+        let ops_password = summary
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("user admin  password "))
+            .map(|p| p.trim().to_string())
+            .context("no ops password printed")?;
         let stack = Stack {
             db,
             dir,
@@ -184,6 +191,7 @@ impl Stack {
             port,
             master_url,
             authenticator,
+            ops_password,
             stopped: false,
         };
         stack.tune(&tuning)?;
