@@ -5,8 +5,9 @@
 //! cargo for the test) rather than library calls:
 //! - `tests/whole_loop.rs`: `make_project` → `update_versions` → `start` → two stock BOINC
 //!   clients attach → a two-round `series run` → every result validated, the canonical one
-//!   assimilated, the report written, distributed == local bit for bit → `stop` leaves no
-//!   process behind;
+//!   assimilated, the report written, distributed == local bit for bit → every file deleted,
+//!   no row in an error state, one INFO line per event in each log and no WARN or ERROR line
+//!   anywhere → `stop` leaves no process behind;
 //! - `tests/faults.rs`, each with three clients: a client killed holding a job (its result
 //!   times out and is reissued to a host without a result of that workunit), a client whose
 //!   anonymous-platform build alters one metric (rejected; a third host settles the quorum),
@@ -14,6 +15,8 @@
 //! - `tests/demo.rs`: `scripts/demo.sh` (the README's main command) with a small series and
 //!   its embedded private MariaDB, run twice in one directory, then `--stop` with no process
 //!   left;
+//! - `tests/runbook.rs`: every WARN and ERROR message in the source has its row, saying what
+//!   to do, in `docs/RUNBOOK.md` (and every row a message);
 //! - `tests/docker_compose.rs`: `docker-compose config` accepts `docker/compose.yaml` with
 //!   every required variable set, and refuses it when a password is missing (no defaults).
 //!
