@@ -6,8 +6,10 @@
 //! into a fresh MariaDB database (`DATABASE_URL`, as the tests), runs one pass of the daemon's
 //! library code in this process, and prints workunits per second next to the C++ figure measured
 //! on this kind of machine with the stock daemons (BOINC c5c6cb79, one process). Kinds:
-//! `transitioner-fresh`, `transitioner-validate`, `transitioner-delete`, `validator`; no kind
-//! runs them all. With `--repeat R` each kind runs R times on fresh databases and the table shows
+//! `transitioner-fresh`, `transitioner-validate`, `transitioner-delete`, `validator` (bitwise),
+//! `validator-metrics`, `validator-tolerance`, `validator-script` (`script_validator` with
+//! `cmp` as compare script: one process per workunit), `validator-script-init` (plus `true` as
+//! init script: three processes per workunit); no kind runs them all. With `--repeat R` each kind runs R times on fresh databases and the table shows
 //! the median and the best run (the machine and the MariaDB server are shared, so single runs
 //! vary a lot). This is a benchmark, not a test: it asserts only that the work was done.
 
@@ -23,8 +25,11 @@ use bench_args::BenchArgs;
 
 use rboinc_core::config::Config;
 use rboinc_daemons::transitioner::{self, Transitioner};
-use rboinc_daemons::validator::compare::Mode;
 use rboinc_daemons::validator::handle::CreditPolicy;
+use rboinc_daemons::validator::modes::script::{ScriptCommand, Word};
+use rboinc_daemons::validator::modes::tolerance::Tolerances;
+use rboinc_daemons::validator::modes::{Bitwise, Metrics, Scripts, Tolerance};
+use rboinc_daemons::validator::plugin::PluginHandle;
 use rboinc_daemons::validator::{self, Validator};
 use support::{Project, ResultSpec, WuSpec, insert_results, insert_workunits, metrics_json, now};
 
@@ -43,6 +48,10 @@ const KINDS: &[&str] = &[
     "transitioner-validate",
     "transitioner-delete",
     "validator",
+    "validator-metrics",
+    "validator-tolerance",
+    "validator-script",
+    "validator-script-init",
 ];
 
 fn main() {
@@ -62,7 +71,11 @@ fn main() {
                     "transitioner-fresh" => transitioner_fresh(n).await,
                     "transitioner-validate" => transitioner_validate(n).await,
                     "transitioner-delete" => transitioner_delete(n).await,
-                    "validator" => validator_bitwise(n).await,
+                    "validator" => validator_mode(n, "bitwise").await,
+                    "validator-metrics" => validator_mode(n, "metrics").await,
+                    "validator-tolerance" => validator_mode(n, "tolerance").await,
+                    "validator-script" => validator_mode(n, "script").await,
+                    "validator-script-init" => validator_mode(n, "script-init").await,
                     other => panic!("unknown kind {other:?}; kinds: {KINDS:?}"),
                 }
             });
@@ -218,7 +231,7 @@ async fn transitioner_delete(n: i64) -> Row {
 
 /// Two agreeing results per workunit, 200 hosts with statistics rows: canonical result,
 /// credit to results, hosts, users, statistics.
-async fn validator_bitwise(n: i64) -> Row {
+async fn validator_mode(n: i64, mode: &str) -> Row {
     let p = Project::new("", false).await;
     let hosts = 200;
     p.add_hosts(4, hosts + 1).await;
@@ -250,9 +263,49 @@ async fn validator_bitwise(n: i64) -> Row {
     insert_workunits(p.pool(), &wus).await;
     insert_results(p.pool(), &results).await;
     let config = Config::load(&p.root).unwrap();
+    let script = |init: bool| Scripts {
+        init: init.then(|| ScriptCommand {
+            program: "/bin/true".into(),
+            words: vec![Word::Files],
+        }),
+        compare: Some(ScriptCommand {
+            program: "/usr/bin/cmp".into(),
+            words: vec![Word::Files, Word::Files2],
+        }),
+        timeout: std::time::Duration::from_secs(300),
+        env: Vec::new(),
+    };
+    let (plugin, kind, cpp) = match mode {
+        "bitwise" => (
+            PluginHandle::new(Bitwise::default()),
+            "validator (bitwise)",
+            138.0,
+        ),
+        "metrics" => (PluginHandle::new(Metrics), "validator (metrics)", 138.0),
+        "tolerance" => {
+            let path = support::workspace_root().join("config/validator_tolerances.json");
+            let t = Tolerances::load(&path).unwrap();
+            (
+                PluginHandle::new(Tolerance(std::sync::Arc::new(t))),
+                "validator (tolerance)",
+                138.0,
+            )
+        }
+        "script" => (
+            PluginHandle::new(script(false)),
+            "script_validator (compare: cmp)",
+            f64::NAN,
+        ),
+        "script-init" => (
+            PluginHandle::new(script(true)),
+            "script_validator (init: true, compare: cmp)",
+            f64::NAN,
+        ),
+        other => panic!("no validator mode {other}"),
+    };
     let options = validator::Options {
         app: "mnist".into(),
-        mode: Mode::Bitwise { is_gzip: false },
+        plugin,
         policy: CreditPolicy::default(),
         batch: validator::DEFAULT_BATCH,
         slice: Default::default(),
@@ -277,11 +330,11 @@ async fn validator_bitwise(n: i64) -> Row {
         2 * n
     );
     Row {
-        kind: "validator (bitwise)",
+        kind,
         work: "2 agreeing results, with credit",
         n,
         secs,
-        cpp: 138.0,
+        cpp,
         goal: 10.0,
     }
 }

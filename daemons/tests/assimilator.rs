@@ -386,3 +386,101 @@ async fn one_pass_assimilates_one_batch_as_the_cpp_assimilator() {
     p.run("sample_dummy_assimilator", &args("--drain"));
     assert_eq!(p.count_wus("assimilate_state", DONE).await, 10);
 }
+
+/// What the test plug-in saw of one workunit.
+#[derive(Debug, Clone, PartialEq)]
+struct Seen {
+    wu: String,
+    error_mask: i32,
+    canonical_file: Option<Vec<u8>>,
+    result_outcomes: Vec<i32>,
+}
+
+/// A project's assimilator plug-in that records what it is given and fails on `w5`.
+#[derive(Default, Clone)]
+struct Recorder(std::sync::Arc<std::sync::Mutex<Vec<Seen>>>);
+
+impl rboinc_daemons::assimilator::plugin::AssimilatorPlugin for Recorder {
+    fn name(&self) -> &str {
+        "recorder"
+    }
+
+    fn assimilate(
+        &self,
+        job: &rboinc_daemons::assimilator::plugin::FinishedWorkunit<'_>,
+    ) -> anyhow::Result<()> {
+        let files = job.canonical_outputs()?;
+        let canonical_file = match files.first() {
+            Some(f) => Some(fs::read(&f.path)?),
+            None => None,
+        };
+        assert_eq!(job.canonical().is_some(), canonical_file.is_some());
+        self.0.lock().unwrap().push(Seen {
+            wu: job.wu.name.clone(),
+            error_mask: job.wu.error_mask.bits(),
+            canonical_file,
+            result_outcomes: job.results.iter().map(|r| r.outcome as i32).collect(),
+        });
+        anyhow::ensure!(job.wu.name != "w5", "the archive for w5 is full");
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_plugin_gets_every_finished_workunit_with_its_results_and_error_mask() {
+    use rboinc_daemons::assimilator::handler::{Handler, InProcess};
+    use rboinc_daemons::assimilator::plugin::AssimilatorPluginHandle;
+    use rboinc_daemons::assimilator::{Assimilator, AssimilatorOptions};
+
+    let p = Project::new().await;
+    p.load(
+        1,
+        6,
+        Stage::Assimilate {
+            failed_every: Some(3),
+        },
+    )
+    .await;
+    let recorder = Recorder::default();
+    let handler = Handler::InProcess(InProcess::Plugin {
+        plugin: AssimilatorPluginHandle::new(recorder.clone()),
+        upload: rboinc_core::hier::Hierarchy::new(p.root.join("upload"), finished_jobs::FANOUT),
+    });
+    let mut assimilator = Assimilator::new(
+        p.pool().clone(),
+        rboinc_core::db::AppId(1),
+        "mnist",
+        handler,
+        AssimilatorOptions::default(),
+    );
+    let stop = rboinc_core::daemon::Shutdown::new(None);
+    let report = assimilator
+        .pass(rboinc_core::daemon::ModSlice::ALL, &stop)
+        .await
+        .unwrap();
+    assert_eq!((report.assimilated, report.failed), (5, 1));
+    let mut seen = recorder.0.lock().unwrap().clone();
+    seen.sort_by(|a, b| a.wu.cmp(&b.wu));
+    assert_eq!(seen.len(), 6);
+    for s in &seen {
+        let id: u64 = s.wu[1..].parse().unwrap();
+        if id.is_multiple_of(3) {
+            // A failed workunit arrives with its error mask and its failed results.
+            assert_eq!((s.error_mask, &s.canonical_file), (2, &None), "{s:?}");
+            assert_eq!(s.result_outcomes, [3, 3]);
+        } else {
+            assert_eq!(s.error_mask, 0);
+            assert_eq!(
+                s.canonical_file.as_deref(),
+                Some(metrics_json(id, 0).as_bytes())
+            );
+            assert_eq!(s.result_outcomes, [1, 1]);
+        }
+    }
+    assert_eq!(p.count_wus("assimilate_state", DONE).await, 5);
+    assert_eq!(
+        p.count_wus("assimilate_state", READY).await,
+        1,
+        "w5 is retried later"
+    );
+}

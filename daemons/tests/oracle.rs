@@ -2,7 +2,9 @@
 //! and file state when run through our daemons (see `fixtures/daemon-oracle/README.md`).
 //!
 //! One test per scenario, so a failure names the rule that broke. Each test makes its own database
-//! and project directory, so they run in parallel.
+//! and project directory, so they run in parallel. The validator scenarios also run with the other
+//! comparison modes (metrics, tolerance, script_validator with `cmp`): on the oracle's plain
+//! output files they must decide exactly as BOINC's sample validators.
 
 mod oracle_support;
 
@@ -48,4 +50,44 @@ scenarios! {
     s33_val_credit_flops_1e9 => "33_val_credit_flops_1e9",
     s34_val_credit_sanity_fallback => "34_val_credit_sanity_fallback",
     s35_val_missing_host_row => "35_val_missing_host_row",
+}
+
+macro_rules! scenarios_as {
+    ($($test:ident => ($dir:literal, $program:expr),)*) => {
+        $(
+            #[tokio::test]
+            async fn $test() {
+                let program = $program.to_string();
+                oracle_support::run_scenario_as($dir, Some(program.as_str())).await;
+            }
+        )*
+    };
+}
+
+fn tolerance() -> String {
+    let file = oracle_support::workspace_root().join("config/validator_tolerances.json");
+    format!("validator --mode tolerance --tolerances {}", file.display())
+}
+
+const METRICS: &str = "validator --mode metrics";
+const SCRIPT: &str = "script_validator --compare_script '/usr/bin/cmp files files2'";
+
+scenarios_as! {
+    s15_metrics => ("15_val_bitwise_agree", METRICS),
+    s16_metrics => ("16_val_bitwise_disagree", METRICS),
+    s17_metrics => ("17_val_bitwise_two_of_three", METRICS),
+    s18_metrics => ("18_val_missing_output", METRICS),
+    s33_metrics => ("33_val_credit_flops_1e9", METRICS),
+    s34_metrics => ("34_val_credit_sanity_fallback", METRICS),
+    s35_metrics => ("35_val_missing_host_row", METRICS),
+    s15_tolerance => ("15_val_bitwise_agree", tolerance()),
+    s16_tolerance => ("16_val_bitwise_disagree", tolerance()),
+    s17_tolerance => ("17_val_bitwise_two_of_three", tolerance()),
+    s18_tolerance => ("18_val_missing_output", tolerance()),
+    s15_script => ("15_val_bitwise_agree", SCRIPT),
+    s16_script => ("16_val_bitwise_disagree", SCRIPT),
+    s17_script => ("17_val_bitwise_two_of_three", SCRIPT),
+    s18_script => ("18_val_missing_output", SCRIPT),
+    s33_script => ("33_val_credit_flops_1e9", SCRIPT),
+    s20_validator_trivial => ("20_val_trivial_quorum1_credit_from_wu", "validator --mode trivial"),
 }

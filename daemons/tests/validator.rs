@@ -1,5 +1,5 @@
-//! The validator on MariaDB, beyond the oracle scenarios: the JSON-aware bitwise mode, the
-//! tolerance mode, transient errors and their retry through the transitioner, late results,
+//! The validator on MariaDB, beyond the oracle scenarios: the byte-exact bitwise mode, the
+//! metrics and tolerance modes, transient errors and their retry through the transitioner, late results,
 //! team credit, batches, and a SIGKILL in the middle of a pass.
 
 mod transitioner_support;
@@ -54,8 +54,48 @@ async fn workunit(pool: &MySqlPool, wu: i64) -> (i32, i64, i32, i32, i64) {
 const VALID: i32 = 1;
 const INCONCLUSIVE: i32 = 4;
 
+/// The `results disagree` line of `log` (the ops page reads its fields).
+fn disagreement(log: &str) -> &str {
+    log.lines()
+        .find(|l| l.contains("results disagree"))
+        .unwrap_or_else(|| panic!("no disagreement logged:\n{log}"))
+}
+
 #[tokio::test]
-async fn bitwise_mode_compares_metrics_without_the_host_object() {
+async fn bitwise_mode_is_byte_exact_and_names_the_first_differing_byte() {
+    let p = Project::new("", false).await;
+    let doc = metrics_json(0.9, 1);
+    job_with_outputs(&p, 1, &doc, &doc).await;
+    // The same metrics from two hosts: the host object differs, so the files differ.
+    job_with_outputs(&p, 2, &doc, &metrics_json(0.9, 2)).await;
+    let out = p.run(
+        "sample_bitwise_validator",
+        &["--app", "mnist", "--one_pass", "-d", "3"],
+    );
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(states(p.pool(), 1).await.iter().all(|r| r.1 == VALID));
+    assert!(
+        states(p.pool(), 2)
+            .await
+            .iter()
+            .all(|r| r.1 == INCONCLUSIVE)
+    );
+    let offset = doc.find("\"runtime_s\": 11").unwrap() + "\"runtime_s\": 1".len();
+    let line = disagreement(&log);
+    for part in [
+        "wu_id=2".to_string(),
+        "result_a=3".into(),
+        "result_b=4".into(),
+        "host_a=1".into(),
+        "host_b=2".into(),
+        format!("detail=metrics.json: byte {offset}: 0x31 vs 0x32"),
+    ] {
+        assert!(line.contains(&part), "{part} missing in: {line}");
+    }
+}
+
+#[tokio::test]
+async fn metrics_mode_compares_metrics_without_the_host_object() {
     let p = Project::new("", false).await;
     job_with_outputs(&p, 1, &metrics_json(0.9, 1), &metrics_json(0.9, 2)).await;
     job_with_outputs(&p, 2, &metrics_json(0.9, 1), &metrics_json(0.95, 1)).await;
@@ -66,8 +106,16 @@ async fn bitwise_mode_compares_metrics_without_the_host_object() {
     .unwrap();
     job_with_outputs(&p, 3, &metrics_json(0.9, 1), &reordered).await;
     let out = p.run(
-        "sample_bitwise_validator",
-        &["--app", "mnist", "--drain", "-d", "3"],
+        "validator",
+        &[
+            "--app",
+            "mnist",
+            "--drain",
+            "-d",
+            "3",
+            "--mode",
+            "metrics",
+        ],
     );
     let log = String::from_utf8_lossy(&out.stderr);
 
@@ -87,19 +135,16 @@ async fn bitwise_mode_compares_metrics_without_the_host_object() {
     assert!(s.iter().all(|r| r.1 == INCONCLUSIVE), "{s:?}");
     let (need_validate, canonical, _, target, _) = workunit(p.pool(), 2).await;
     assert_eq!((need_validate, canonical, target), (0, 0, 3));
-    // The disagreement is logged with the job, both results, the field and both values.
-    let line = log
-        .lines()
-        .find(|l| l.contains("results disagree"))
-        .unwrap_or_else(|| panic!("no disagreement logged:\n{log}"));
+    // The disagreement is logged with the job, both results and hosts, the field and both
+    // values.
+    let line = disagreement(&log);
     for part in [
         "wu_id=2",
-        "result_id=3",
-        "other_result_id=4",
-        "file=metrics.json",
-        "field=history[1].val_acc",
-        "value=0.9",
-        "other_value=0.95",
+        "result_a=3",
+        "result_b=4",
+        "host_a=1",
+        "host_b=2",
+        "detail=metrics.json: history[1].val_acc: 0.9 vs 0.95",
     ] {
         assert!(line.contains(part), "{part} missing in: {line}");
     }
@@ -131,7 +176,10 @@ async fn tolerance_mode_accepts_small_differences_and_reports_large_ones() {
             .iter()
             .all(|r| r.1 == INCONCLUSIVE)
     );
-    assert!(log.contains("field=history[1].val_acc"), "{log}");
+    assert!(
+        disagreement(&log).contains("detail=metrics.json: history[1].val_acc: 0.9 vs 0.901"),
+        "{log}"
+    );
 
     // The same pair is not bitwise-identical (bitwise is `validator`'s default mode).
     let q = Project::new("", false).await;
@@ -387,8 +435,16 @@ async fn sigkill_in_the_middle_of_a_pass_then_restart_equals_an_uninterrupted_ru
     let killed = Project::new("", false).await;
     many_jobs(&killed, n, hosts).await;
 
-    let args = ["--app", "mnist", "--drain", "--batch", "20"];
-    whole.run("sample_bitwise_validator", &args);
+    let args = [
+        "--app",
+        "mnist",
+        "--drain",
+        "--batch",
+        "20",
+        "--mode",
+        "metrics",
+    ];
+    whole.run("validator", &args);
 
     let flagged = |p: &Project| {
         let pool = p.pool().clone();
@@ -399,7 +455,7 @@ async fn sigkill_in_the_middle_of_a_pass_then_restart_equals_an_uninterrupted_ru
                 .unwrap()
         }
     };
-    let mut child = killed.spawn("sample_bitwise_validator", &args);
+    let mut child = killed.spawn("validator", &args);
     let started = Instant::now();
     while flagged(&killed).await < 100 {
         assert!(started.elapsed() < Duration::from_secs(60), "no progress");
@@ -412,7 +468,7 @@ async fn sigkill_in_the_middle_of_a_pass_then_restart_equals_an_uninterrupted_ru
         done_at_kill < n,
         "the kill came too late ({done_at_kill} of {n} done)"
     );
-    killed.run("sample_bitwise_validator", &args);
+    killed.run("validator", &args);
 
     assert_eq!(flagged(&whole).await, n);
     assert_eq!(
@@ -660,4 +716,145 @@ async fn one_pass_validates_one_batch_as_the_cpp_validator() {
     assert_eq!(validated().await, 20, "one batch");
     p.run("sample_bitwise_validator", &args("--drain"));
     assert_eq!(validated().await, 50, "everything due");
+}
+
+/// BOINC's per-app credit tables (made by its `schema.sql`, not by rboinc's migrations).
+const CREDIT_BY_APP_TABLES: &str = "
+CREATE TABLE credit_user (userid INTEGER NOT NULL, appid INTEGER NOT NULL, njobs INTEGER NOT NULL,
+  total DOUBLE NOT NULL, expavg DOUBLE NOT NULL, expavg_time DOUBLE NOT NULL,
+  credit_type INTEGER NOT NULL, PRIMARY KEY (userid, appid, credit_type)) ENGINE=InnoDB;
+CREATE TABLE credit_team (teamid INTEGER NOT NULL, appid INTEGER NOT NULL, njobs INTEGER NOT NULL,
+  total DOUBLE NOT NULL, expavg DOUBLE NOT NULL, expavg_time DOUBLE NOT NULL,
+  credit_type INTEGER NOT NULL, PRIMARY KEY (teamid, appid, credit_type)) ENGINE=InnoDB;
+";
+
+#[tokio::test]
+async fn credit_by_app_keeps_per_app_user_and_team_credit() {
+    let by_app = "<credit_by_app>1</credit_by_app>";
+    // Without BOINC's tables the validator says so at start-up.
+    let p = Project::new(by_app, false).await;
+    let out = p
+        .command("validator", &["--app", "mnist", "--one_pass"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("credit_user"));
+
+    sqlx::raw_sql(CREDIT_BY_APP_TABLES)
+        .execute(p.pool())
+        .await
+        .unwrap();
+    // User 1 already has credit for the app.
+    sqlx::query(
+        "INSERT INTO credit_user (userid, appid, njobs, total, expavg, expavg_time, credit_type) \
+         VALUES (1, 1, 4, 100, 2, ?, 0)",
+    )
+    .bind(now() as f64 - 86400.0)
+    .execute(p.pool())
+    .await
+    .unwrap();
+    let doc = metrics_json(0.9, 1);
+    for id in 1..=2 {
+        job_with_outputs(&p, id, &doc, &doc).await;
+    }
+    sqlx::query("UPDATE result SET teamid = 7 WHERE hostid = 2")
+        .execute(p.pool())
+        .await
+        .unwrap();
+    p.run(
+        "validator",
+        &["--app", "mnist", "--one_pass", "--mode", "metrics"],
+    );
+    let granted: f64 =
+        sqlx::query_scalar("SELECT SUM(granted_credit) FROM result WHERE hostid = 1")
+            .fetch_one(p.pool())
+            .await
+            .unwrap();
+    assert!(granted > 0.0);
+    let users: Vec<(i64, i64, i32, f64, f64)> = sqlx::query_as(
+        "SELECT userid, appid, njobs, total, expavg FROM credit_user ORDER BY userid",
+    )
+    .fetch_all(p.pool())
+    .await
+    .unwrap();
+    assert_eq!(users.len(), 2, "{users:?}");
+    assert_eq!((users[0].0, users[0].1, users[0].2), (1, 1, 6));
+    assert!((users[0].3 - (100.0 + granted)).abs() < 1e-9, "{users:?}");
+    assert!(
+        users[0].4 > 0.0 && users[0].4 < 2.0 + granted,
+        "decayed: {users:?}"
+    );
+    assert_eq!((users[1].0, users[1].2), (2, 2));
+    assert!((users[1].3 - granted).abs() < 1e-9);
+    // Team credit follows the result's team; users in no team count under team 0.
+    let teams: Vec<(i64, i32, f64)> =
+        sqlx::query_as("SELECT teamid, njobs, total FROM credit_team ORDER BY teamid")
+            .fetch_all(p.pool())
+            .await
+            .unwrap();
+    assert_eq!(teams.len(), 2, "{teams:?}");
+    assert_eq!((teams[0].0, teams[0].1), (0, 2));
+    assert_eq!((teams[1].0, teams[1].1), (7, 2));
+    assert!((teams[1].2 - granted).abs() < 1e-9);
+}
+
+#[tokio::test]
+async fn host_app_version_quota_and_consecutive_valid_follow_boinc() {
+    let p = Project::new("", false).await;
+    // Host 1 was throttled to one job a day; host 2 has a quota above the project's 100.
+    sqlx::query(
+        "INSERT INTO host_app_version (host_id, app_version_id, pfc_n, pfc_avg, et_n, et_avg, et_var, \
+         et_q, max_jobs_per_day, n_jobs_today, turnaround_n, turnaround_avg, turnaround_var, \
+         turnaround_q, consecutive_valid) VALUES \
+         (1, 1, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 0, 0), (2, 1, 0, 0, 0, 0, 0, 0, 150, 0, 0, 0, 0, 0, 9), \
+         (3, 1, 0, 0, 0, 0, 0, 0, 20, 0, 0, 0, 0, 0, 4)",
+    )
+    .execute(p.pool())
+    .await
+    .unwrap();
+    // Job 1: hosts 1 and 3 agree, host 2 does not.
+    let mut wu = WuSpec::fresh(1, "q1");
+    wu.need_validate = 1;
+    wu.target_nresults = 3;
+    // Job 2: sent unreplicated under adaptive replication (app target 2, job target 1).
+    let mut single = WuSpec::fresh(2, "q2");
+    single.need_validate = 1;
+    single.min_quorum = 1;
+    single.target_nresults = 1;
+    insert_workunits(p.pool(), &[wu, single]).await;
+    let results = [
+        ResultSpec::returned(1, 1, "q1", 0, 1),
+        ResultSpec::returned(2, 1, "q1", 1, 2),
+        ResultSpec::returned(3, 1, "q1", 2, 3),
+        ResultSpec::returned(4, 2, "q2", 0, 3),
+    ];
+    for (r, acc) in results.iter().zip([0.9, 0.5, 0.9, 0.9]) {
+        fs::write(p.upload_path(&r.output), metrics_json(acc, 1)).unwrap();
+    }
+    insert_results(p.pool(), &results).await;
+    sqlx::query("UPDATE app SET target_nresults = 2")
+        .execute(p.pool())
+        .await
+        .unwrap();
+    p.run(
+        "validator",
+        &["--app", "mnist", "--one_pass", "--mode", "metrics"],
+    );
+    let havs: Vec<(i64, i32, i32)> = sqlx::query_as(
+        "SELECT host_id, max_jobs_per_day, consecutive_valid FROM host_app_version ORDER BY host_id",
+    )
+    .fetch_all(p.pool())
+    .await
+    .unwrap();
+    assert_eq!(
+        havs,
+        [
+            // Valid: the throttled quota recovers by one, the run of valid results grows.
+            (1, 2, 1),
+            // Invalid: the run is broken, a quota above the project's drops by one.
+            (2, 149, 0),
+            // Valid twice; the unreplicated job raises the quota but not the run.
+            (3, 22, 5),
+        ]
+    );
 }

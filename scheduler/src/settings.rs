@@ -87,6 +87,9 @@ pub struct ServerSettings {
     pub select: VersionSelect,
     /// `<gpu_multiplier>`: GPUs count this many times a CPU in the jobs per RPC (default 0).
     pub gpu_multiplier: i64,
+    /// `<default_disk_min_free_gb>`: the least free disk a host keeps, whatever its
+    /// preferences say (default 1).
+    pub default_disk_min_free_gb: f64,
     pub next_rpc_delay_busy: Option<Duration>,
     pub max_request_bytes: usize,
     pub upload_max_bytes: u64,
@@ -153,9 +156,20 @@ impl ServerSettings {
             estimate_flops_from_hav_pfc: flag("estimate_flops_from_hav_pfc")?,
         };
         let gpu_multiplier = options.int("gpu_multiplier")?.unwrap_or(0).clamp(0, 1000);
+        let default_disk_min_free_gb = match options.float("default_disk_min_free_gb")? {
+            None => 1.0,
+            Some(x) if x >= 0.0 => x,
+            Some(_) => {
+                return Err(SettingsError::Range {
+                    element: "default_disk_min_free_gb",
+                    expected: "a non-negative number of GB",
+                });
+            }
+        };
         Ok(ServerSettings {
             select,
             gpu_multiplier,
+            default_disk_min_free_gb,
             project_name: config
                 .long_name
                 .clone()

@@ -373,3 +373,113 @@ async fn the_scheduler_restarted_mid_series_loses_nothing() -> anyhow::Result<()
     stack.stop()?;
     Ok(())
 }
+
+/// `series cancel` while both clients compute: the scheduler's `<result_abort>` (BOINC's
+/// `send_result_abort`: the workunit is cancelled) makes each client abort its running task and
+/// report it with `EXIT_ABORTED_BY_PROJECT`; no round of the series is computed afterwards.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_cancelled_series_is_aborted_on_the_clients() -> anyhow::Result<()> {
+    let mut stack = Stack::start(Tuning::default()).await?;
+    let a = Volunteer::start("a", |_| {}).await?;
+    let b = Volunteer::start("b", |_| {}).await?;
+    // Jobs that run for minutes: long enough to be cancelled mid-run.
+    let out = stack.tool(
+        "series",
+        &[
+            "submit",
+            "--name",
+            "doomed",
+            "--rounds",
+            "3",
+            "--sample-count",
+            "8000",
+            "--train-epochs",
+            "5000",
+            "--base-seed",
+            "5",
+        ]
+        .map(std::ffi::OsStr::new),
+    )?;
+    anyhow::ensure!(out.status.success(), "submit failed: {}", text(&out));
+    a.attach(&stack.master_url, &stack.authenticator)?;
+    b.attach(&stack.master_url, &stack.authenticator)?;
+    let executing = |v: &Volunteer| {
+        v.cmd(&["--get_tasks"])
+            .map(|o| String::from_utf8_lossy(&o.stdout).contains("active_task_state: EXECUTING"))
+            .unwrap_or(false)
+    };
+    wait_until(
+        Duration::from_secs(120),
+        "both clients run a task",
+        async || Ok((executing(&a) && executing(&b)).then_some(())),
+        || format!("{}\n--- b ---\n{}", a.log(), b.log()),
+    )
+    .await?;
+
+    let out = stack.tool("series", &["cancel", "doomed"].map(std::ffi::OsStr::new))?;
+    anyhow::ensure!(out.status.success(), "cancel failed: {}", text(&out));
+    for v in [&a, &b] {
+        let _ = v.cmd(&["--project", &stack.master_url, "update"]);
+    }
+    // Every result the clients held comes back aborted by the project, and nothing else of
+    // the series is running anywhere.
+    let sql = format!(
+        "SELECT COUNT(*) FROM result WHERE hostid > 0 AND server_state = {} AND exit_status = {}",
+        ServerState::Over as i32,
+        rboinc_core::state::EXIT_ABORTED_BY_PROJECT
+    );
+    let waited = wait_until(
+        Duration::from_secs(90),
+        "the clients report their tasks aborted by the project",
+        async || {
+            let aborted = count(&stack, &sql).await?;
+            let held = count(&stack, "SELECT COUNT(*) FROM result WHERE hostid > 0").await?;
+            Ok((aborted > 0 && aborted == held && !executing(&a) && !executing(&b)).then_some(()))
+        },
+        || {
+            format!(
+                "{}\n--- a ---\n{}\n--- b ---\n{}",
+                stack.logs(),
+                a.log(),
+                b.log()
+            )
+        },
+    )
+    .await;
+    if let Err(e) = waited {
+        let rows: Vec<(String, i64, i32, i32, i32, i32, i32)> = sqlx::query_as(
+            "SELECT r.name, CAST(r.hostid AS SIGNED), r.server_state, r.outcome, r.exit_status, \
+             w.error_mask, w.assimilate_state FROM result r JOIN workunit w ON w.id = r.workunitid",
+        )
+        .fetch_all(stack.db.pool())
+        .await?;
+        anyhow::bail!(
+            "{e:?}\n(name, hostid, server_state, outcome, exit_status, error_mask, assimilate_state): {rows:?}"
+        );
+    }
+    assert_eq!(
+        count(&stack, "SELECT COUNT(*) FROM result WHERE outcome = 1").await?,
+        0,
+        "nothing of the cancelled series was computed"
+    );
+    assert_eq!(
+        count(
+            &stack,
+            "SELECT COUNT(*) FROM workunit WHERE error_mask & 16 = 0"
+        )
+        .await?,
+        0,
+        "every workunit created is cancelled"
+    );
+    // The client's own words: the server's message, and the task aborted mid-run.
+    for v in [&a, &b] {
+        let log = v.log();
+        assert!(
+            log.contains("is no longer usable") && log.contains("from abort_task"),
+            "{} does not say it aborted a running task: {log}",
+            v.label
+        );
+    }
+    stack.stop()?;
+    Ok(())
+}

@@ -22,6 +22,7 @@ mod daemons;
 mod db;
 pub mod document;
 mod error;
+pub mod known;
 mod options;
 mod sched;
 mod secret;

@@ -68,6 +68,7 @@ impl DaemonRuntime {
             drain = runtime.drain,
             "starting"
         );
+        crate::config::known::OptionAudit::of(runtime.config.options()).log();
         Ok(runtime)
     }
 

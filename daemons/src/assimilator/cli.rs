@@ -1,5 +1,6 @@
 //! The assimilator binaries' flags and start-up (`script_assimilator`,
-//! `sample_dummy_assimilator`); their `main.rs` files only parse and call [`run`].
+//! `sample_dummy_assimilator`, a project's own assimilator with a plug-in); their `main.rs`
+//! files only parse and call [`run`] (or [`plugin_main`]).
 
 use std::ffi::OsString;
 use std::sync::Arc;
@@ -11,6 +12,7 @@ use rboinc_core::db;
 
 use super::copy_metrics::CopyMetrics;
 use super::handler::{Handler, InProcess, ScriptRunner};
+use super::plugin::AssimilatorPluginHandle;
 use super::script::ScriptSpec;
 use super::{Assimilator, AssimilatorOptions, DEFAULT_BATCH_SIZE};
 
@@ -125,8 +127,68 @@ pub async fn run(name: &str, args: AssimilatorArgs, choice: HandlerChoice) -> an
         .await
         .context("starting")?
         .with_default_sleep_interval(SLEEP_INTERVAL);
-    let mut assimilator = start(&rt, &args, choice).await.context("starting")?;
-    let dont_update_db = args.dont_update_db;
+    let assimilator = start(&rt, &args, choice).await.context("starting")?;
+    serve(rt, assimilator, args.dont_update_db).await
+}
+
+/// A project's own assimilator: the generic flags, the rest of the command line for the
+/// plug-in (see `super::plugin`).
+#[derive(Debug, Parser)]
+#[command(version)]
+struct PluginAssimilatorCli {
+    #[command(flatten)]
+    args: AssimilatorArgs,
+}
+
+/// The `main` of an assimilator whose handler is a plug-in made by `make` from the arguments
+/// the daemon does not know.
+pub fn plugin_main(
+    name: &'static str,
+    make: impl FnOnce(&crate::validator::PluginArgs) -> anyhow::Result<AssimilatorPluginHandle>,
+) -> std::process::ExitCode {
+    use anyhow::Context;
+    use clap::CommandFactory;
+    let (known, rest) = crate::validator::cli::split_args(
+        PluginAssimilatorCli::command().name(name),
+        rboinc_core::daemon::normalize_args(std::env::args_os()),
+    );
+    let cli = PluginAssimilatorCli::try_parse_from(known).unwrap_or_else(|e| e.exit());
+    let result = tokio::runtime::Runtime::new()
+        .context("cannot start the async runtime")
+        .and_then(|runtime| {
+            runtime.block_on(async move {
+                let args = cli.args;
+                let mut common = args.common.clone();
+                common.one_pass |= args.one_pass_n_wu.is_some();
+                let rt = DaemonRuntime::start(name, &common)
+                    .await
+                    .context("starting")?
+                    .with_default_sleep_interval(SLEEP_INTERVAL);
+                let app = rt.require_app().context("starting")?.to_string();
+                let plugin_args = crate::validator::PluginArgs {
+                    args: rest,
+                    project_root: rt.config().project_dir.clone(),
+                    app,
+                };
+                let plugin = make(&plugin_args).context("setting up the assimilator")?;
+                tracing::info!(plugin = plugin.name(), "assimilator plug-in");
+                let handler = Handler::InProcess(InProcess::Plugin {
+                    plugin,
+                    upload: rt.config().upload_hier(),
+                });
+                let assimilator = start_with(&rt, &args, handler).await.context("starting")?;
+                serve(rt, assimilator, args.dont_update_db).await
+            })
+        });
+    rboinc_core::daemon::exit(name, result)
+}
+
+async fn serve(
+    rt: DaemonRuntime,
+    mut assimilator: Assimilator,
+    dont_update_db: bool,
+) -> anyhow::Result<()> {
+    use anyhow::Context;
     rt.run(async |rt| {
         let report = assimilator.pass(rt.modulo(), rt.shutdown()).await?;
         if report.failed > 0 || report.waiting > 0 {
@@ -155,11 +217,6 @@ async fn start(
     use anyhow::Context;
     let app_name = rt.require_app()?.to_string();
     let config = rt.config();
-    let pool = db::connect_lazy(config.db_settings());
-    let app = db::app::by_name(&pool, &app_name)
-        .await
-        .context("looking up the app")?
-        .with_context(|| format!("there is no app named {app_name:?}"))?;
     let upload = config.upload_hier();
     let root = rt.project().root();
     let handler = match choice {
@@ -193,6 +250,22 @@ async fn start(
             }))
         }
     };
+    start_with(rt, args, handler).await
+}
+
+/// The assimilator of `--app` with `handler`.
+async fn start_with(
+    rt: &DaemonRuntime,
+    args: &AssimilatorArgs,
+    handler: Handler,
+) -> anyhow::Result<Assimilator> {
+    use anyhow::Context;
+    let app_name = rt.require_app()?.to_string();
+    let pool = db::connect_lazy(rt.config().db_settings());
+    let app = db::app::by_name(&pool, &app_name)
+        .await
+        .context("looking up the app")?
+        .with_context(|| format!("there is no app named {app_name:?}"))?;
     Ok(Assimilator::new(
         pool,
         app.id,

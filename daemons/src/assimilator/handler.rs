@@ -16,7 +16,10 @@ use std::sync::Arc;
 use rboinc_core::hier::Hierarchy;
 use rboinc_core::job_files::{OutputFileError, output_files};
 
+use rboinc_core::db::result::ResultRow;
+
 use super::copy_metrics::{CopyMetrics, CopyMetricsError};
+use super::plugin::{AssimilatorPluginHandle, FinishedWorkunit};
 use super::queue::ReadyWorkunit;
 use super::script::{ScriptSpec, error_args};
 
@@ -49,15 +52,37 @@ pub enum InProcess {
     Dummy,
     /// `script_assimilator --builtin copy_metrics`.
     CopyMetrics(Arc<CopyMetrics>),
+    /// A project's own plug-in (`assimilator::plugin`), given all results of each workunit.
+    Plugin {
+        plugin: AssimilatorPluginHandle,
+        upload: Hierarchy,
+    },
 }
 
 impl InProcess {
-    /// Handles one workunit on the calling (blocking) thread.
-    pub fn assimilate(&self, wu: &ReadyWorkunit) -> Result<(), HandlerError> {
+    /// Handles one workunit on the calling (blocking) thread; `results` are all its results
+    /// (read only for a plug-in, see [`InProcess::wants_results`]).
+    pub fn assimilate(
+        &self,
+        wu: &ReadyWorkunit,
+        results: &[ResultRow],
+    ) -> Result<(), HandlerError> {
         match self {
             InProcess::Dummy => Ok(()),
             InProcess::CopyMetrics(copy) => Ok(copy.assimilate(wu)?),
+            InProcess::Plugin { plugin, upload } => plugin
+                .assimilate(&FinishedWorkunit {
+                    wu,
+                    results,
+                    upload,
+                })
+                .map_err(HandlerError::Plugin),
         }
+    }
+
+    /// Whether the handler is given each workunit's results (one more query per batch).
+    pub fn wants_results(&self) -> bool {
+        matches!(self, InProcess::Plugin { .. })
     }
 }
 
@@ -80,6 +105,8 @@ pub enum HandlerError {
     },
     #[error(transparent)]
     CopyMetrics(#[from] CopyMetricsError),
+    #[error("{0:#}")]
+    Plugin(anyhow::Error),
 }
 
 /// How a script ended, in words.

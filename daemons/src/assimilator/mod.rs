@@ -12,13 +12,15 @@
 //! - handlers run concurrently (`--concurrency`), and a batch of workunits costs one SELECT and
 //!   one UPDATE instead of several statements per workunit.
 //!
-//! Map: [`queue`] (SQL), [`handler`] (dummy, script, built-in), [`script`] (the `--script`
-//! words), [`copy_metrics`] (the built-in; output files come from `rboinc_core::job_files`),
-//! [`cli`] (the binaries' flags and start-up).
+//! Map: [`queue`] (SQL), [`handler`] (dummy, script, built-in, plug-in), [`script`] (the
+//! `--script` words), [`copy_metrics`] (the built-in; output files come from
+//! `rboinc_core::job_files`), [`plugin`] (a project's own handler in Rust), [`cli`] (the
+//! binaries' flags and start-up).
 
 pub mod cli;
 pub mod copy_metrics;
 pub mod handler;
+pub mod plugin;
 pub mod queue;
 pub mod script;
 
@@ -27,6 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use rboinc_core::daemon::{InfraError, ModSlice, Shutdown};
+use rboinc_core::db::result::{self, ResultRow};
 use rboinc_core::db::{AppId, WorkunitId};
 use rboinc_core::state::ErrorMask;
 use sqlx::MySqlPool;
@@ -144,7 +147,8 @@ impl Assimilator {
             report.waiting += waiting.len() as u64;
 
             self.record_missing_canonical(&mut due).await?;
-            let (done, failed) = self.handle_all(due, stop).await;
+            let results = self.results_of(&due).await?;
+            let (done, failed) = self.handle_all(due, results, stop).await;
             report.failed += failed.len() as u64;
             for id in failed {
                 self.retry_after
@@ -191,16 +195,40 @@ impl Assimilator {
         Ok(())
     }
 
+    /// All results of `due`'s workunits, for a handler that wants them (one query).
+    async fn results_of(
+        &self,
+        due: &[ReadyWorkunit],
+    ) -> Result<HashMap<WorkunitId, Vec<ResultRow>>, InfraError> {
+        let mut by_wu: HashMap<WorkunitId, Vec<ResultRow>> = HashMap::new();
+        if !matches!(&self.handler, Handler::InProcess(h) if h.wants_results()) || due.is_empty() {
+            return Ok(by_wu);
+        }
+        let mut conn = self
+            .pool
+            .acquire()
+            .await
+            .map_err(|e| InfraError::new("connecting to the database", e))?;
+        let rows = result::for_workunits(&mut conn, due.iter().map(|w| w.id))
+            .await
+            .map_err(|e| InfraError::new("reading the workunits' results", e))?;
+        for r in rows {
+            by_wu.entry(r.workunitid).or_default().push(r);
+        }
+        Ok(by_wu)
+    }
+
     /// Runs the handler on each workunit and sorts the ids into done and failed. After a stop
     /// request no new workunit is started; those in hand finish.
     async fn handle_all(
         &self,
         due: Vec<ReadyWorkunit>,
+        results: HashMap<WorkunitId, Vec<ResultRow>>,
         stop: &Shutdown,
     ) -> (Vec<WorkunitId>, Vec<WorkunitId>) {
         let (mut done, mut failed) = match &self.handler {
             Handler::Script(runner) => self.run_scripts(runner, due, stop).await,
-            Handler::InProcess(handler) => self.run_in_process(handler, due, stop).await,
+            Handler::InProcess(handler) => self.run_in_process(handler, due, results, stop).await,
         };
         // Keep the database's order (tasks finish in any order).
         done.sort_unstable();
@@ -261,18 +289,20 @@ impl Assimilator {
         &self,
         handler: &InProcess,
         due: Vec<ReadyWorkunit>,
+        mut results: HashMap<WorkunitId, Vec<ResultRow>>,
         stop: &Shutdown,
     ) -> (Vec<WorkunitId>, Vec<WorkunitId>) {
         let per_share = due.len().div_ceil(self.options.concurrency.max(1)).max(1);
         let mut running = JoinSet::new();
         let mut due = due.into_iter();
         loop {
-            let share: Vec<(ReadyWorkunit, tracing::Span)> = due
+            let share: Vec<(ReadyWorkunit, Vec<ResultRow>, tracing::Span)> = due
                 .by_ref()
                 .take(per_share)
                 .map(|wu| {
                     let span = self.span(&wu);
-                    (wu, span)
+                    let rows = results.remove(&wu.id).unwrap_or_default();
+                    (wu, rows, span)
                 })
                 .collect();
             if share.is_empty() {
@@ -281,11 +311,11 @@ impl Assimilator {
             let (handler, stop) = (handler.clone(), stop.clone());
             running.spawn_blocking(move || {
                 let (mut done, mut failed) = (Vec::with_capacity(share.len()), Vec::new());
-                for (wu, span) in share {
+                for (wu, rows, span) in share {
                     if stop.should_stop() {
                         break;
                     }
-                    let ok = span.in_scope(|| log_outcome(handler.assimilate(&wu)));
+                    let ok = span.in_scope(|| log_outcome(handler.assimilate(&wu, &rows)));
                     if ok {
                         done.push(wu.id)
                     } else {

@@ -1,6 +1,6 @@
 //! `validator`: BOINC's generic validator with a choice of comparison (`--mode bitwise`,
-//! `--mode tolerance --tolerances FILE`, `--mode trivial`); see `rboinc_daemons::validator`.
-//! Accepts the C++ validator's flags.
+//! `--mode metrics`, `--mode tolerance --tolerances FILE`, `--mode trivial`); see
+//! `rboinc_daemons::validator`. Accepts the C++ validator's flags.
 
 use rboinc_daemons::validator::cli::{self, ModeChoice};
 

@@ -8,8 +8,10 @@
 //! - [`pfc`]: claimed peak FLOP counts, the pegged average that turns them into a job's credit,
 //!   and the app version statistics they feed.
 //! - [`ledger`]: granting credit to hosts, users and teams for a batch of results.
+//! - [`by_app`]: per-app credit of users and teams (`<credit_by_app>`).
 
 pub mod average;
+pub mod by_app;
 pub mod hav;
 pub mod ledger;
 pub mod pfc;

@@ -57,7 +57,7 @@ pub(super) fn job_size(wu: &ValidatorWorkunit) -> JobSize {
 
 /// The job's credit once a canonical result is found, by the policy's rule.
 pub(super) fn decide_credit(
-    cx: &Context<'_>,
+    cx: &Context,
     versions: &mut AppVersions,
     state: &mut BatchState,
     wu: &ValidatorWorkunit,

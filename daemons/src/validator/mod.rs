@@ -1,48 +1,50 @@
 //! The validator: compares a job's results, picks the canonical one and grants credit.
 //!
-//! BOINC's generic validator with its two sample plug-ins (bitwise and trivial) plus a
-//! tolerance mode for JSON metrics, on the same database and with the same decisions and
-//! credit numbers (checked against the stock daemons on the oracle scenarios). A pass takes the
-//! app's flagged jobs in batches:
+//! BOINC's generic validator, on the same database and with the same decisions and credit
+//! numbers (checked against the stock daemons on the oracle scenarios). The comparison is a
+//! [`plugin::Plugin`], as BOINC's `validate_util2` plug-ins: the built-in [`modes`] (bitwise,
+//! metrics, tolerance, trivial, scripts) or a project's own, run with [`run_with`]. A pass
+//! takes the app's flagged jobs in batches:
 //!
 //! 1. [`load`]: the flagged jobs and all their results (two queries);
-//! 2. [`compare`]: the outputs of every result that needs a comparison are read at once, in
-//!    parallel, off the async runtime (the C++ validator reads each file when it compares);
-//! 3. [`quorum`] and [`handle`]: consensus, credit ([`credit_policy`], [`crate::credit`]), the
-//!    job's new state, in memory;
+//! 2. [`judge`]: the plug-in reads and compares the results of every job ([`quorum`]), on a
+//!    few threads, before any lock is taken;
+//! 3. [`handle`]: credit ([`credit_policy`], [`crate::credit`]) and the job's new state, in
+//!    memory;
 //! 4. [`write`](mod@write): one transaction for the batch.
 //!
-//! Output files are located by `rboinc_core::job_files`; [`tolerance`] reads the tolerance file.
+//! Output files are located by `rboinc_core::job_files`.
 
 pub mod cli;
-pub mod compare;
 pub mod credit_policy;
 pub mod handle;
+pub mod judge;
 pub mod load;
+pub mod modes;
+pub mod plugin;
 pub mod quorum;
-pub mod tolerance;
 pub mod write;
+
+pub use cli::{PluginArgs, run_with, run_with_args};
 
 #[cfg(test)]
 pub(crate) mod test_rows;
 
-use std::collections::{HashMap, HashSet};
-
 use rboinc_core::clock;
 use rboinc_core::config::Config;
 use rboinc_core::daemon::{InfraError, ModSlice, PassOutcome};
-use rboinc_core::db::result::ResultRow;
-use rboinc_core::db::{ResultId, WorkunitId, app, is_retryable};
+use rboinc_core::db::{WorkunitId, app, is_retryable};
 use rboinc_core::hier::Hierarchy;
 use sqlx::{Acquire, MySqlConnection, MySqlPool};
 
 use crate::bulk::BulkError;
+use crate::credit::by_app::AppCreditLedger;
 use crate::credit::hav::{self, HavKey};
 use crate::credit::{AppCredit, AppVersions, CreditLedger};
-use compare::Mode;
-use handle::{AppFacts, BatchState, Context, CreditPolicy, handle_job, needs};
+use handle::{AppFacts, BatchState, Context, CreditPolicy, handle_job, hav_keys};
+use judge::{JudgeSettings, Judgement, judge_jobs};
 use load::{Job, Selection, load_batch};
-use quorum::Inits;
+use plugin::PluginHandle;
 
 /// Jobs per batch by default.
 pub const DEFAULT_BATCH: usize = 1000;
@@ -52,7 +54,8 @@ pub const DEFAULT_BATCH: usize = 1000;
 pub struct Options {
     /// `--app`.
     pub app: String,
-    pub mode: Mode,
+    /// The comparison.
+    pub plugin: PluginHandle,
     pub policy: CreditPolicy,
     /// Jobs per batch.
     pub batch: usize,
@@ -77,6 +80,11 @@ pub enum ValidatorError {
     RuntimeCreditUncapped,
     #[error("no app named {0:?} in the database")]
     NoSuchApp(String),
+    #[error(
+        "<credit_by_app> is set, but the database has no credit_user and credit_team tables \
+         (BOINC's schema.sql makes them; see docs/VALIDATOR.md)"
+    )]
+    NoCreditByAppTables,
 }
 
 /// What a pass did.
@@ -94,6 +102,7 @@ pub struct Validator {
     options: Options,
     upload: Hierarchy,
     daily_result_quota: i32,
+    credit_by_app: bool,
 }
 
 impl Validator {
@@ -101,17 +110,24 @@ impl Validator {
         if options.policy.from_runtime && options.policy.max_granted_credit == 0.0 {
             return Err(ValidatorError::RuntimeCreditUncapped);
         }
-        if config.sched.credit_by_app {
-            tracing::warn!(
-                "<credit_by_app> is set, but per-app credit (credit_user/credit_team) is not kept by this validator"
-            );
-        }
         Ok(Validator {
+            credit_by_app: config.sched.credit_by_app,
             pool,
             upload: config.upload_hier(),
             daily_result_quota: i32::try_from(config.sched.daily_result_quota).unwrap_or(i32::MAX),
             options,
         })
+    }
+
+    /// Checks what the configuration needs from the database (run once before the first pass).
+    pub async fn preflight(&self) -> Result<(), anyhow::Error> {
+        if self.credit_by_app {
+            let mut conn = self.pool.acquire().await?;
+            if !crate::credit::by_app::tables_exist(&mut conn).await? {
+                return Err(ValidatorError::NoCreditByAppTables.into());
+            }
+        }
+        Ok(())
     }
 
     /// One pass over the app's flagged jobs, checking `should_stop` between batches.
@@ -203,40 +219,36 @@ impl Validator {
         jobs: Vec<Job>,
     ) -> Result<Report, InfraError> {
         let started = std::time::Instant::now();
-        let mut to_read: HashSet<ResultId> = HashSet::new();
-        let mut hav_keys: Vec<HavKey> = Vec::new();
-        for job in &jobs {
-            let (read, havs) = needs(job, &self.options.policy);
-            to_read.extend(read);
-            hav_keys.extend(havs);
-        }
-        let rows: Vec<ResultRow> = jobs
-            .iter()
-            .flat_map(|j| &j.results)
-            .filter(|r| to_read.contains(&r.id))
-            .cloned()
-            .collect();
-        let (mode, upload) = (self.options.mode.clone(), self.upload.clone());
+        let hav_keys: Vec<HavKey> = jobs.iter().flat_map(hav_keys).collect();
+        let (plugin, upload) = (self.options.plugin.clone(), self.upload.clone());
+        let check_punitive = self.options.policy.check_punitive;
         let span = tracing::Span::current();
-        let inits = tokio::task::spawn_blocking(move || {
-            span.in_scope(|| read_outputs(&mode, &rows, &upload))
+        let (jobs, judgements) = tokio::task::spawn_blocking(move || {
+            let settings = JudgeSettings {
+                plugin: &plugin,
+                upload: &upload,
+                check_punitive,
+                app_target_nresults: app.target_nresults,
+            };
+            let judgements = span.in_scope(|| judge_jobs(settings, &jobs));
+            (jobs, judgements)
         })
         .await
-        .map_err(|e| InfraError::new("reading output files", e))?;
+        .map_err(|e| InfraError::new("reading and comparing output files", e))?;
 
         let read_done = started.elapsed();
         let mut attempt = 0;
         loop {
             attempt += 1;
             match self
-                .decide_and_write(conn, app, versions, &jobs, &hav_keys, &inits)
+                .decide_and_write(conn, app, versions, &jobs, &hav_keys, &judgements)
                 .await
             {
                 Ok((report, timings)) => {
                     let ms = |d: std::time::Duration| d.as_secs_f64() * 1e3;
                     tracing::debug!(
                         jobs = report.jobs,
-                        read_outputs_ms = ms(read_done),
+                        judge_ms = ms(read_done),
                         load_ms = ms(timings[0]),
                         decide_ms = ms(timings[1]),
                         write_ms = ms(timings[2]),
@@ -266,7 +278,7 @@ impl Validator {
         versions: &mut AppVersions,
         jobs: &[Job],
         hav_keys: &[HavKey],
-        inits: &Inits,
+        judgements: &[Judgement],
     ) -> Result<(Report, [std::time::Duration; 3]), BulkError> {
         let started = std::time::Instant::now();
         let mut tx = conn.begin().await?;
@@ -278,10 +290,26 @@ impl Validator {
             .map(|r| r.app_version_id.get())
             .collect();
         versions.load(&mut tx, version_ids).await?;
+        let by_app = if self.credit_by_app {
+            let granted = || {
+                jobs.iter()
+                    .flat_map(|j| &j.results)
+                    .filter(|r| r.outcome == rboinc_core::state::Outcome::Success)
+            };
+            AppCreditLedger::load(
+                &mut tx,
+                granted().map(|r| (r.userid.get(), r.appid.get())),
+                granted().map(|r| (r.teamid.get(), r.appid.get())),
+            )
+            .await?
+        } else {
+            AppCreditLedger::default()
+        };
         let loaded = started.elapsed();
 
         let mut state = BatchState {
             ledger,
+            by_app,
             havs_read: havs.clone(),
             havs,
             ..BatchState::default()
@@ -291,12 +319,11 @@ impl Validator {
             app,
             daily_result_quota: self.daily_result_quota,
             now: clock::now_f64(),
-            mode: &self.options.mode,
-            inits,
+            credit_by_app: self.credit_by_app,
         };
-        for job in jobs {
+        for (job, judgement) in jobs.iter().zip(judgements) {
             tracing::debug!(wu_id = %job.wu.id, wu = %job.wu.name, results = job.results.len(), "validating");
-            handle_job(&cx, versions, &mut state, job);
+            handle_job(&cx, versions, &mut state, job, judgement);
         }
         let decided = started.elapsed();
         let report = Report {
@@ -345,34 +372,4 @@ impl Validator {
             Ok(PassOutcome::Idle)
         }
     }
-}
-
-/// Reads the outputs of `rows`, on a few threads (the work is file I/O and hashing), each result
-/// in its own span under the caller's.
-fn read_outputs(mode: &Mode, rows: &[ResultRow], upload: &Hierarchy) -> Inits {
-    let batch_span = tracing::Span::current();
-    let threads = std::thread::available_parallelism()
-        .map_or(2, |n| n.get())
-        .clamp(2, 8);
-    let chunk = rows.len().div_ceil(threads).max(1);
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = rows
-            .chunks(chunk)
-            .map(|part| {
-                let parent = batch_span.clone();
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|r| {
-                            let span = tracing::info_span!(parent: &parent, "read_outputs", wu_id = %r.workunitid, result_id = %r.id);
-                            (r.id, span.in_scope(|| mode.init_result(r, upload)))
-                        })
-                        .collect::<Vec<_>>()
-                })
-            })
-            .collect();
-        handles
-            .into_iter()
-            .flat_map(|h| h.join().expect("reading outputs does not panic"))
-            .collect::<HashMap<_, _>>()
-    })
 }

@@ -128,6 +128,7 @@ pub async fn write_batch(
     delayed.execute(tx).await?;
 
     credited_job::insert_many(tx, &state.credited_jobs).await?;
+    state.by_app.write(tx).await?;
 
     for &(host, avid) in &state.punished {
         if !host_app_version::throttle(&mut *tx, host, avid).await? {

@@ -4,10 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-/// The workspace root (one level above this crate).
+/// The workspace root: the nearest directory above the crate holding `Cargo.lock` (this
+/// crate, or the example plug-in crate under `daemons/examples/`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
+        .ancestors()
+        .skip(1)
+        .find(|d| d.join("Cargo.lock").is_file())
         .expect("crate is inside the workspace")
         .to_path_buf()
 }
@@ -23,7 +26,7 @@ pub fn binary(name: &str) -> PathBuf {
     let path = dir.join(name);
     assert!(
         path.exists(),
-        "daemon binary {} was not built (is `{name}` a [[bin]] of rboinc-daemons?)",
+        "daemon binary {} was not built (is `{name}` a [[bin]] of the crate under test?)",
         path.display()
     );
     path

@@ -43,6 +43,13 @@ const MNIST_OUT_TEMPLATE: &str = "<output_template>
 /// Replays `scenario` (a directory name under `scenarios/`) and panics with the differences if our
 /// daemon's final state is not the oracle's.
 pub async fn run_scenario(scenario: &str) {
+    run_scenario_as(scenario, None).await
+}
+
+/// [`run_scenario`] with another program in place of `run.txt`'s first word (`program` is a
+/// command line of its own, e.g. `validator --mode metrics`; `run.txt`'s arguments follow): the
+/// oracle's expected state, reached by another comparison mode that must decide the same.
+pub async fn run_scenario_as(scenario: &str, program: Option<&str>) {
     let sdir = oracle_dir().join("scenarios").join(scenario);
     assert!(sdir.is_dir(), "no scenario {}", sdir.display());
     let db = TestDb::new().await;
@@ -52,7 +59,11 @@ pub async fn run_scenario(scenario: &str) {
 
     write_project(&project, &sdir, &db);
 
-    let run_line = fs::read_to_string(sdir.join("run.txt")).unwrap();
+    let mut run_line = fs::read_to_string(sdir.join("run.txt")).unwrap();
+    if let Some(program) = program {
+        let rest = run_line.trim().split_once(' ').map_or("", |(_, r)| r);
+        run_line = format!("{program} {rest}");
+    }
     let words = shell_words(run_line.trim());
     let (program, args) = words.split_first().expect("run.txt names a daemon");
 

@@ -6,10 +6,12 @@
 //! way, as BOINC does.
 
 use rboinc_core::auth as account_auth;
+use rboinc_core::clock;
 use rboinc_core::db::{self, TeamId};
 use sqlx::mysql::MySqlConnection;
 
 use super::auth::{Account, UserAccount};
+use super::global_prefs;
 use super::reply::AccountInfo;
 use super::request::SchedRequest;
 
@@ -24,7 +26,13 @@ pub async fn describe(
         .await?
         .map(|name| (account.user.teamid.get(), name));
     update_cross_project_id(conn, &account.user, &req.cross_project_id).await?;
-    Ok(account_info(account, team))
+    let mut info = account_info(account, team);
+    let prefs = global_prefs::decide(req, account, &info.email_hash, clock::now_f64());
+    if let Some(stored) = &prefs.store {
+        global_prefs::store(conn, account, stored).await?;
+    }
+    info.global_prefs = prefs.send;
+    Ok(info)
 }
 
 fn account_info(account: &Account, team: Option<(i64, String)>) -> AccountInfo {
@@ -45,6 +53,7 @@ fn account_info(account: &Account, team: Option<(i64, String)>) -> AccountInfo {
         cross_project_id: u.cross_project_id.clone(),
         external_cpid,
         project_prefs: u.project_prefs.clone(),
+        global_prefs: None,
         host_total_credit: h.total_credit,
         host_expavg_credit: h.expavg_credit,
         host_venue: h.venue.clone(),

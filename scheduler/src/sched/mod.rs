@@ -15,6 +15,7 @@
 //! | update the host record | [`host`] |
 //! | handle reported results | [`report`] |
 //! | resend lost results | [`resend`] |
+//! | tell the client which tasks to abort (`send_result_abort`) | [`abort`] |
 //! | send work: how much per processor type, which jobs with which version ([`versions`]), their XML | [`send`] (from the [`job_cache`], by [`claim`]) |
 //! | when to come back; write the reply | [`next_rpc`], [`reply`] |
 //!
@@ -37,6 +38,7 @@
 //! redundancy host classes), [`job`] and [`rows`] (what the job queries read). Plan classes —
 //! which builds a host can run, and how — are [`crate::plan_class`].
 
+pub mod abort;
 pub mod account_info;
 pub mod auth;
 pub mod catalog;
@@ -44,6 +46,7 @@ pub mod claim;
 pub mod connections;
 pub mod coprocs;
 pub mod elements;
+pub mod global_prefs;
 pub mod host;
 pub mod hr;
 pub mod job;
@@ -51,6 +54,7 @@ pub mod job_cache;
 pub mod next_rpc;
 pub mod perf;
 pub mod project_prefs;
+pub mod quota;
 pub mod reply;
 pub mod report;
 pub mod request;

@@ -54,6 +54,8 @@ pub struct AccountInfo {
     pub external_cpid: String,
     /// `user.project_prefs` verbatim (empty: an empty `<project_preferences>` is sent).
     pub project_prefs: String,
+    /// `user.global_prefs` verbatim, when the account's copy is newer than the client's.
+    pub global_prefs: Option<String>,
     pub host_total_credit: f64,
     pub host_expavg_credit: f64,
     pub host_venue: String,
@@ -76,6 +78,10 @@ pub struct SchedReply {
     /// Sent only when a host record was created or re-found (the client resets its seqno).
     pub new_hostid: Option<i64>,
     pub result_acks: Vec<String>,
+    /// Tasks the client must abort, running or not (see [`super::abort`]).
+    pub result_aborts: Vec<String>,
+    /// Tasks the client must abort unless it has started them.
+    pub result_aborts_if_not_started: Vec<String>,
     /// `<code_sign_key>` (and signature) elements, or empty.
     pub code_sign: String,
     /// `<no_rsc_apps>` (and, for clients before 7.0.40, `<no_cpu_apps>` …): the client's
@@ -216,6 +222,20 @@ impl SchedReply {
                 escape(name)
             );
         }
+        for name in &self.result_aborts {
+            let _ = write!(
+                out,
+                "<result_abort>\n    <name>{}</name>\n</result_abort>\n",
+                escape(name)
+            );
+        }
+        for name in &self.result_aborts_if_not_started {
+            let _ = write!(
+                out,
+                "<result_abort_if_not_started>\n    <name>{}</name>\n</result_abort_if_not_started>\n",
+                escape(name)
+            );
+        }
         for (_, xml) in self.apps.iter().chain(&self.app_versions) {
             out.push_str(xml);
         }
@@ -256,6 +276,10 @@ impl SchedReply {
                 escape(&a.cross_project_id),
                 a.external_cpid
             );
+        }
+        if let Some(prefs) = &a.global_prefs {
+            out.push_str(prefs.trim_end());
+            out.push('\n');
         }
         if a.project_prefs.trim().is_empty() {
             out.push_str("<project_preferences>\n</project_preferences>\n");

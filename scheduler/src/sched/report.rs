@@ -1,6 +1,6 @@
 //! Reported results: written as BOINC's scheduler writes them, then acknowledged.
 //!
-//! For each `<result>` in the request (BOINC's `handle_results`):
+//! For each `<result>` in the request (BOINC's `handle_results`), up to `report_max` of them:
 //! - unknown names, results never sent, results already reported, results of another
 //!   account's host, and results already over (except late ones: `NO_REPLY` or
 //!   `CLIENT_DETACHED`) are acknowledged and not written — the client must stop sending them;
@@ -9,7 +9,8 @@
 //!   (`client_state` 5) with exit status 0, else `CLIENT_ERROR` with `validate_state = INVALID`;
 //! - elapsed time is made plausible first (at least the CPU time for single-threaded builds,
 //!   at most the time between sending and reporting), as it feeds credit;
-//! - their workunits get `transition_time = now`, which wakes the transitioner.
+//! - their workunits get `transition_time = now`, which wakes the transitioner;
+//! - the host's daily quota for the result's version follows the outcome ([`super::quota`]).
 //!
 //! The writes go into the RPC's transaction (see [`super`]): either every accepted result and
 //! its workunit is updated and acknowledged, or nothing is and the client reports again later.
@@ -21,13 +22,16 @@ use std::collections::HashMap;
 use rboinc_core::db::{self, HostId, ResultId, UserId, WorkunitId, found_rows};
 use rboinc_core::state::{
     ClientState, EXIT_ABORTED_BY_PROJECT, Outcome, ServerState, ValidateState,
+    generalized_app_version_id,
 };
 use sqlx::Row;
 use sqlx::mysql::MySqlConnection;
 
 use super::auth::{Account, HostRecord};
 use super::catalog::Catalog;
+use super::quota::HostQuotas;
 use super::request::{ReportedResult, SchedRequest};
+use rboinc_core::config::SchedConfig;
 
 /// The database's view of a reported result.
 #[derive(Debug, Clone)]
@@ -41,6 +45,7 @@ struct Stored {
     received_time: i64,
     validate_state: i32,
     app_version_id: i64,
+    appid: i64,
 }
 
 /// What handling the reports did.
@@ -62,10 +67,17 @@ pub async fn handle(
     catalog: &Catalog,
     req: &SchedRequest,
     account: &Account,
-    dont_store_success_stderr: bool,
+    sched: &SchedConfig,
+    quotas: &mut HostQuotas,
     now: i64,
 ) -> Result<ReportOutcome, sqlx::Error> {
-    let reports = &req.results;
+    // `report_max`: the rest are neither written nor acknowledged; the client reports them
+    // again in a later RPC.
+    let n = sched
+        .report_max
+        .map_or(req.results.len(), |max| req.results.len().min(max as usize));
+    let reports = &req.results[..n];
+    let dont_store_success_stderr = sched.dont_store_success_stderr;
     let host = &account.host;
     let p_ncpus = req.host.p_ncpus;
     let mut outcome = ReportOutcome::default();
@@ -99,6 +111,12 @@ pub async fn handle(
         let row = written_row(r, s, catalog, p_ncpus, dont_store_success_stderr, now);
         if write(&mut *conn, catalog, r, s, account, &row, now).await? {
             outcome.written += 1;
+            let gavid = generalized_app_version_id(s.app_version_id, s.appid);
+            if row.outcome == Outcome::Success {
+                quotas.good_result(gavid);
+            } else if r.exit_status != EXIT_ABORTED_BY_PROJECT {
+                quotas.bad_result(gavid);
+            }
             if !wus.contains(&s.workunitid) {
                 wus.push(s.workunitid);
             }
@@ -183,7 +201,7 @@ async fn load(
     let placeholders = vec!["?"; reports.len()].join(",");
     let sql = format!(
         "SELECT id, name, workunitid, server_state, outcome, hostid, sent_time, received_time, \
-         validate_state, app_version_id FROM result WHERE name IN ({placeholders})"
+         validate_state, app_version_id, appid FROM result WHERE name IN ({placeholders})"
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for r in reports {
@@ -204,6 +222,7 @@ async fn load(
                 received_time: row.try_get::<i32, _>("received_time")?.into(),
                 validate_state: row.try_get("validate_state")?,
                 app_version_id: row.try_get::<i32, _>("app_version_id")?.into(),
+                appid: row.try_get::<i32, _>("appid")?.into(),
             },
         );
     }
@@ -321,6 +340,7 @@ mod tests {
             received_time: 0,
             validate_state: 0,
             app_version_id: 0,
+            appid: 1,
         }
     }
 

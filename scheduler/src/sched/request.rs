@@ -111,6 +111,14 @@ pub struct ClientAppVersion {
     pub coproc: Option<(String, f64)>,
 }
 
+/// The disk limits of the client's working preferences (0 = not set).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DiskPrefs {
+    pub max_used_gb: f64,
+    pub max_used_pct: f64,
+    pub min_free_gb: f64,
+}
+
 /// A task the client still holds and is not reporting (`<other_result>`).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OtherResult {
@@ -157,6 +165,14 @@ pub struct SchedRequest {
     pub code_sign_key: String,
     /// `max_ncpus_pct` of the working preferences (0 = not limited).
     pub max_ncpus_pct: f64,
+    /// The disk limits of the working preferences.
+    pub disk_prefs: DiskPrefs,
+    /// The client's master copy of the global preferences (`<global_preferences>`), whole.
+    pub global_prefs_xml: Option<String>,
+    /// `<mod_time>` of the working preferences (0: absent).
+    pub working_prefs_mod_time: f64,
+    /// The email hash of the account the master copy came from.
+    pub global_prefs_source_email_hash: String,
     pub host: HostInfo,
     pub results: Vec<ReportedResult>,
     pub client_app_versions: Vec<ClientAppVersion>,
@@ -243,6 +259,15 @@ impl SchedRequest {
                 "code_sign_key" => req.code_sign_key = e.content.trim().to_string(),
                 "duration_correction_factor" => req.host.duration_correction_factor = e.f64(),
                 "working_global_preferences" => req.parse_prefs(&e)?,
+                "global_preferences" => {
+                    req.global_prefs_xml = Some(format!(
+                        "<global_preferences>\n{}\n</global_preferences>\n",
+                        e.content.trim()
+                    ));
+                }
+                "global_prefs_source_email_hash" => {
+                    req.global_prefs_source_email_hash = clip_chars(e.text(), 64)
+                }
                 "host_info" => req.parse_host_info(&e)?,
                 "time_stats" => req.parse_time_stats(&e)?,
                 "net_stats" => req.parse_net_stats(&e)?,
@@ -304,6 +329,10 @@ impl SchedRequest {
                     let p = p?;
                     match p.name {
                         "max_ncpus_pct" => self.max_ncpus_pct = p.f64(),
+                        "mod_time" => self.working_prefs_mod_time = p.f64(),
+                        "disk_max_used_gb" => self.disk_prefs.max_used_gb = p.f64(),
+                        "disk_max_used_pct" => self.disk_prefs.max_used_pct = p.f64(),
+                        "disk_min_free_gb" => self.disk_prefs.min_free_gb = p.f64(),
                         "ram_max_used_busy_pct" => self.ram_max_used_busy_frac = p.f64() / 100.0,
                         "ram_max_used_idle_pct" => self.ram_max_used_idle_frac = p.f64() / 100.0,
                         _ => {}

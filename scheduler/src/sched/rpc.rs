@@ -9,7 +9,9 @@
 //! 5. [`report`]: reported results are written and acknowledged;
 //! 6. [`resend`]: if the client asks for work, its lost results are sent again;
 //! 7. [`send`]: new work, unless lost results were resent or the last request was too recent;
-//! 8. [`next_rpc`]: when the client should come back.
+//! 8. [`abort`]: with `send_result_abort`, the tasks the client holds that the server no longer
+//!    wants (read after the transaction: it writes nothing);
+//! 9. [`next_rpc`]: when the client should come back.
 //!
 //! Steps 4–7 write in one transaction whenever more than the host row is written: one commit
 //! (one log flush, the dominant cost of a write on a durable MySQL) per RPC, and a reply that
@@ -25,6 +27,7 @@
 //! [`report`]: super::report
 //! [`resend`]: super::resend
 //! [`send`]: super::send
+//! [`abort`]: super::abort
 //! [`next_rpc`]: super::next_rpc
 
 use std::collections::HashSet;
@@ -43,12 +46,13 @@ use super::catalog::Catalog;
 use super::coprocs::ProcType;
 use super::hr::HostKind;
 use super::project_prefs::ProjectPrefs;
+use super::quota::HostQuotas;
 use super::reply::{DELAY_MISSING_KEY, DELAY_UNSUPPORTED, Priority, SchedReply};
 use super::request::{self, SchedRequest};
 use super::send::{self, HostView, SendContext, WorkPlan};
 use super::shared::SchedState;
 use super::versions::{Chooser, Versions};
-use super::{account_info, host, next_rpc, report, resend};
+use super::{abort, account_info, host, next_rpc, report, resend};
 use crate::metrics::RpcKind;
 use crate::plan_class::host::HostFacts;
 
@@ -136,6 +140,14 @@ async fn steps(rpc: &Rpc<'_>, conn: &mut MySqlConnection) -> Result<(SchedReply,
     let external_ip = request::clip_bytes(rpc.client_addr, 254);
     let email = &account.user.email_addr;
     let (mut sent, mut resent) = (0, 0);
+    let mut quotas = HostQuotas::start(
+        account.host.id,
+        &account.host.app_version_stats,
+        sched.daily_result_quota,
+        i64::from(account.host.rpc_time),
+        now,
+    );
+    quotas.gpu_multiplier = state.settings.gpu_multiplier;
     if req.results.is_empty() && !wants_work {
         // Nothing but the host's new state: one statement.
         host::update(
@@ -148,6 +160,10 @@ async fn steps(rpc: &Rpc<'_>, conn: &mut MySqlConnection) -> Result<(SchedReply,
             external_ip,
         )
         .await?;
+        if quotas.changed() {
+            // A new day (or a first quota): rare enough for a statement of its own.
+            quotas.write(&mut *conn).await?;
+        }
     } else {
         let mut tx = conn.begin().await?;
         host::update(
@@ -160,30 +176,32 @@ async fn steps(rpc: &Rpc<'_>, conn: &mut MySqlConnection) -> Result<(SchedReply,
             external_ip,
         )
         .await?;
-        let reported = report::handle(
-            &mut tx,
-            &catalog,
-            req,
-            &account,
-            sched.dont_store_success_stderr,
-            now,
-        )
-        .await?;
+        let reported =
+            report::handle(&mut tx, &catalog, req, &account, sched, &mut quotas, now).await?;
         reply.result_acks = reported.acks;
         if wants_work {
-            (sent, resent) = send_jobs(
+            (sent, resent, quotas) = send_jobs(
                 rpc,
                 &mut tx,
                 &catalog,
                 &account,
-                versions,
-                reported.resend_lost,
+                HostWork {
+                    versions,
+                    resend_lost: reported.resend_lost,
+                    quotas,
+                },
                 &mut reply,
             )
             .await?;
         }
+        quotas.write(&mut tx).await?;
         tx.commit().await?;
         state.metrics.results_reported(reported.written as u64);
+    }
+    if sched.send_result_abort
+        && let Some(held) = &req.other_results
+    {
+        abort::send_aborts(conn, account.host.id, held, &mut reply).await?;
     }
     state.metrics.results_sent((sent + resent) as u64);
     state.metrics.results_resent(resent as u64);
@@ -261,6 +279,14 @@ fn code_sign_key(state: &SchedState, req: &SchedRequest, reply: &mut SchedReply)
     }
 }
 
+/// What sending work starts from, besides the request: the builds the host can run, whether
+/// a report asked for lost results to be resent, the host's daily quotas.
+struct HostWork<'a> {
+    versions: Versions<'a>,
+    resend_lost: bool,
+    quotas: HostQuotas,
+}
+
 /// Steps 6 and 7, in the RPC's transaction: lost results first; new work only if none was
 /// resent (BOINC's rule) and the host's last request is not too recent. Returns how many jobs
 /// were sent and resent.
@@ -269,13 +295,17 @@ async fn send_jobs(
     tx: &mut MySqlConnection,
     catalog: &Catalog,
     account: &Account,
-    versions: Versions<'_>,
-    resend_lost: bool,
+    work: HostWork<'_>,
     reply: &mut SchedReply,
-) -> Result<(usize, usize), sqlx::Error> {
+) -> Result<(usize, usize, HostQuotas), sqlx::Error> {
     let Rpc {
         state, req, now, ..
     } = *rpc;
+    let HostWork {
+        versions,
+        resend_lost,
+        quotas,
+    } = work;
     let settings = &state.settings;
     let sched = &settings.sched;
     let prefs = ProjectPrefs::parse(&account.user.project_prefs, &account.host.venue);
@@ -302,6 +332,7 @@ async fn send_jobs(
         have_apps,
     );
     plan.user_max_jobs = prefs.max_jobs.max(0) as usize;
+    plan.disk_available = send::disk::max_allowable_disk(req, settings.default_disk_min_free_gb);
     let usable_ram = usable_ram(req);
     let facts = HostFacts {
         req,
@@ -319,6 +350,7 @@ async fn send_jobs(
         facts,
         &settings.select,
         havs,
+        quotas,
         StdRng::from_rng(rand::thread_rng()).expect("the thread RNG seeds"),
     );
     let (cpu_frac, gpu_frac) = available_fracs(req);
@@ -351,7 +383,7 @@ async fn send_jobs(
         let resent =
             resend::resend_lost(&ctx, &mut *tx, held, &mut plan, reply, &mut in_reply).await?;
         if resent > 0 {
-            return Ok((0, resent));
+            return Ok((0, resent, take_quotas(&ctx)));
         }
     }
     let since_last = now - i64::from(account.host.rpc_time);
@@ -363,7 +395,7 @@ async fn send_jobs(
             format!("Not sending work. Last request too recent. Please wait {wait} seconds."),
         );
         reply.set_delay(1.01 * interval as f64);
-        return Ok((0, 0));
+        return Ok((0, 0, take_quotas(&ctx)));
     }
     let stats = send::send_work(&ctx, tx, &mut plan, reply, &mut in_reply).await?;
     if stats.sent == 0 {
@@ -386,7 +418,22 @@ async fn send_jobs(
     if stats.no_jobs_available {
         reply.message(Priority::Low, "Project has no tasks available");
     }
-    Ok((stats.sent, 0))
+    let quotas = take_quotas(&ctx);
+    if stats.sent == 0
+        && let Some(n) = quotas.exhausted
+    {
+        // BOINC's delay for it is 0: the client's own backoff applies.
+        reply.message(
+            Priority::Low,
+            format!("This computer has finished a daily quota of {n} tasks"),
+        );
+    }
+    Ok((stats.sent, 0, quotas))
+}
+
+/// The quotas back from the version choice, with the jobs it counted.
+fn take_quotas(ctx: &SendContext<'_>) -> HostQuotas {
+    std::mem::take(&mut ctx.chooser().quotas)
 }
 
 /// The reply's `<no_rsc_apps>`: each of the client's resource types (the CPU, and the GPUs it

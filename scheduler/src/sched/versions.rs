@@ -30,10 +30,11 @@ use std::sync::Arc;
 use rand::Rng;
 use rboinc_core::db::host_app_version::HostAppVersionRow;
 use rboinc_core::db::{AppId, AppVersionId, PlatformId};
-use rboinc_core::state::AnonymousPlatform;
+use rboinc_core::state::{AnonymousPlatform, generalized_app_version_id};
 
 use super::catalog::{AppEntry, Catalog, VersionEntry};
 use super::coprocs::ProcType;
+use super::quota::HostQuotas;
 use super::request::{ClientAppVersion, SchedRequest};
 use super::send::plan::WorkPlan;
 use crate::plan_class::HostUsage;
@@ -158,6 +159,8 @@ pub struct Chooser<'a, R> {
     usages: HashMap<AppVersionId, Option<HostUsage>>,
     /// Messages for the user if no work is sent.
     pub notes: NoWorkNotes,
+    /// The host's daily quotas: versions at their quota are not used.
+    pub quotas: HostQuotas,
 }
 
 impl<'a, R: Rng> Chooser<'a, R> {
@@ -167,6 +170,7 @@ impl<'a, R: Rng> Chooser<'a, R> {
         facts: HostFacts<'a>,
         select: &'a VersionSelect,
         havs: Vec<HostAppVersionRow>,
+        quotas: HostQuotas,
         rng: R,
     ) -> Self {
         Chooser {
@@ -179,7 +183,26 @@ impl<'a, R: Rng> Chooser<'a, R> {
             memo: HashMap::new(),
             usages: HashMap::new(),
             notes: NoWorkNotes::default(),
+            quotas,
         }
+    }
+
+    /// Whether the version `gavid` used as `usage` has reached the host's daily quota: its
+    /// per-processor quota times the processors of its type (BOINC's `daily_quota_exceeded`).
+    fn over_quota(&mut self, gavid: i64, usage: &HostUsage) -> bool {
+        let scale = match usage.proc_type {
+            ProcType::Cpu => f64::from(self.facts.req.host.p_ncpus.max(1)),
+            pt => {
+                let count = self
+                    .facts
+                    .req
+                    .coprocs
+                    .named(pt)
+                    .map_or(1, |c| c.count.max(1));
+                f64::from(count) * self.quotas.gpu_multiplier.max(1) as f64
+            }
+        };
+        self.quotas.exceeded(gavid, scale)
     }
 
     pub fn versions(&self) -> &Versions<'a> {
@@ -221,33 +244,37 @@ impl<'a, R: Rng> Chooser<'a, R> {
         if let Versions::Anonymous(list) = self.versions {
             return self.anonymous(app, list, needs_64b, plan, check_req);
         }
-        // The remembered choice, unless its type is no longer wanted or at its limit.
-        if let Some(memos) = self.memo.get_mut(&job.appid)
-            && let Some(i) = memos.iter().position(|m| m.needs_64b == needs_64b)
-        {
-            match &memos[i].best {
-                None => return None,
-                Some((v, usage)) => {
-                    let pt = usage.proc_type;
-                    if plan.limit_reached(&app.row.name, pt) || !wanted(pt) {
-                        memos.remove(i);
-                    } else if job.app_version_num == 0 || v.version_num == job.app_version_num {
-                        return Some(Chosen {
-                            build: Build::Project(Arc::clone(v)),
-                            usage: usage.clone(),
-                            fpops_scale: 1.0,
-                        });
-                    } else {
-                        // A pinned job: search again, keep the memo for the others.
-                        return self.search(app, job, needs_64b, plan, check_req).map(
-                            |(v, usage)| Chosen {
-                                build: Build::Project(v),
-                                usage,
-                                fpops_scale: 1.0,
-                            },
-                        );
-                    }
+        // The remembered choice, unless its type is no longer wanted, at its limit or at the
+        // host's daily quota.
+        let remembered = self.memo.get(&job.appid).and_then(|memos| {
+            let i = memos.iter().position(|m| m.needs_64b == needs_64b)?;
+            Some((i, memos[i].best.clone()))
+        });
+        if let Some((i, best)) = remembered {
+            let (v, usage) = best?;
+            let pt = usage.proc_type;
+            if plan.limit_reached(&app.row.name, pt)
+                || !wanted(pt)
+                || self.over_quota(v.id.get(), &usage)
+            {
+                if let Some(memos) = self.memo.get_mut(&job.appid) {
+                    memos.remove(i);
                 }
+            } else if job.app_version_num == 0 || v.version_num == job.app_version_num {
+                return Some(Chosen {
+                    build: Build::Project(v),
+                    usage,
+                    fpops_scale: 1.0,
+                });
+            } else {
+                // A pinned job: search again, keep the memo for the others.
+                return self
+                    .search(app, job, needs_64b, plan, check_req)
+                    .map(|(v, usage)| Chosen {
+                        build: Build::Project(v),
+                        usage,
+                        fpops_scale: 1.0,
+                    });
             }
         }
         let best = self.search(app, job, needs_64b, plan, check_req);
@@ -343,6 +370,7 @@ impl<'a, R: Rng> Chooser<'a, R> {
                 };
                 let pt = usage.proc_type;
                 if self.facts.prefs.dont_use[pt.index()]
+                    || self.over_quota(v.id.get(), &usage)
                     || plan.limit_reached(&app.row.name, pt)
                     || (check_req && plan.rsc_spec_request && !plan.need_proc_type(pt))
                 {
@@ -440,6 +468,13 @@ impl<'a, R: Rng> Chooser<'a, R> {
             found = true;
             let (usage, scale) = self.anonymous_usage(app, c);
             if check_req && plan.rsc_spec_request && !plan.need_proc_type(usage.proc_type) {
+                continue;
+            }
+            let gavid = generalized_app_version_id(
+                anonymous_code(usage.proc_type) as i64,
+                app.row.id.get(),
+            );
+            if self.over_quota(gavid, &usage) {
                 continue;
             }
             if best
@@ -608,6 +643,7 @@ mod tests {
                 facts,
                 &self.select,
                 vec![],
+                HostQuotas::default(),
                 StdRng::seed_from_u64(seed),
             );
             chooser

@@ -52,7 +52,7 @@ pub fn daemons(app: &str) -> Vec<DaemonLine> {
         plain("scheduler -d 3"),
         plain("transitioner -d 3"),
         per_app("work_generator", ""),
-        per_app("validator", " --mode bitwise"),
+        per_app("validator", " --mode metrics"),
         per_app("script_assimilator", " --builtin copy_metrics"),
         plain("file_deleter -d 3"),
     ]

@@ -45,6 +45,7 @@ pub const BINARIES: &[&str] = &[
     "validator",
     "sample_bitwise_validator",
     "sample_trivial_validator",
+    "script_validator",
     "script_assimilator",
     "sample_dummy_assimilator",
     "file_deleter",

@@ -25,6 +25,8 @@ pub struct UserAccount {
     pub teamid: TeamId,
     pub cross_project_id: String,
     pub project_prefs: String,
+    /// The account's global preferences (`user.global_prefs`), as stored.
+    pub global_prefs: String,
     pub venue: String,
 }
 
@@ -53,7 +55,7 @@ pub struct HostRecord {
 
 const USER_COLUMNS: &str = "u.id AS u_id, u.name AS u_name, u.email_addr, u.authenticator, \
      u.passwd_hash, u.total_credit AS u_total_credit, u.expavg_credit AS u_expavg_credit, \
-     u.create_time AS u_create_time, u.teamid, u.cross_project_id, u.project_prefs, \
+     u.create_time AS u_create_time, u.teamid, u.cross_project_id, u.project_prefs, u.global_prefs, \
      u.venue AS u_venue";
 
 /// The host columns an RPC reads, with the host's `host_app_version` statistics folded into
@@ -63,7 +65,7 @@ pub const HOST_COLUMNS: &str = "h.id, h.userid, h.rpc_seqno, h.rpc_time, h.creat
      h.total_credit, h.expavg_credit, h.venue, h.max_results_day, h.p_ncpus, h.p_vendor, \
      h.p_model, h.os_name, h.os_version, \
      (SELECT GROUP_CONCAT(CONCAT_WS(' ', hav.app_version_id, hav.pfc_n, hav.pfc_avg, hav.et_n, \
-     hav.et_avg, hav.max_jobs_per_day, hav.consecutive_valid) SEPARATOR ';') \
+     hav.et_avg, hav.max_jobs_per_day, hav.consecutive_valid, hav.n_jobs_today) SEPARATOR ';') \
      FROM host_app_version hav WHERE hav.host_id = h.id) AS hav_stats";
 
 /// Reads the `hav_stats` column of [`HOST_COLUMNS`] (entries that do not parse are skipped).
@@ -78,7 +80,7 @@ fn app_version_stats(host: HostId, text: Option<String>) -> Vec<HostAppVersionRo
                 .map(|x| x.parse::<f64>())
                 .collect::<Result<_, _>>()
                 .ok()?;
-            let [id, pfc_n, pfc_avg, et_n, et_avg, max_jobs, valid] = v[..] else {
+            let [id, pfc_n, pfc_avg, et_n, et_avg, max_jobs, valid, today] = v[..] else {
                 return None;
             };
             Some(HostAppVersionRow {
@@ -90,6 +92,7 @@ fn app_version_stats(host: HostId, text: Option<String>) -> Vec<HostAppVersionRo
                 et_avg,
                 max_jobs_per_day: max_jobs as i32,
                 consecutive_valid: valid as i32,
+                n_jobs_today: today as i32,
                 ..Default::default()
             })
         })
@@ -109,6 +112,7 @@ fn user_from_row(row: &MySqlRow) -> Result<UserAccount, sqlx::Error> {
         teamid: row.try_get("teamid")?,
         cross_project_id: row.try_get("cross_project_id")?,
         project_prefs: text(row, "project_prefs")?,
+        global_prefs: text(row, "global_prefs")?,
         venue: row.try_get("u_venue")?,
     })
 }
@@ -210,13 +214,14 @@ mod tests {
     fn statistics_are_read_from_the_folded_column() {
         let stats = app_version_stats(
             HostId(3),
-            Some("12 5 1.5e-3 11 0.25 0 2;-2 x;1000002 0 0 0 0 1 0".into()),
+            Some("12 5 1.5e-3 11 0.25 0 2 7;-2 x;1000002 0 0 0 0 1 0 0".into()),
         );
         assert_eq!(stats.len(), 2, "the malformed entry is skipped");
         assert_eq!(stats[0].app_version_id, 12);
         assert_eq!(stats[0].pfc_avg, 1.5e-3);
         assert_eq!(stats[0].et_n, 11.0);
         assert_eq!(stats[0].consecutive_valid, 2);
+        assert_eq!(stats[0].n_jobs_today, 7);
         assert_eq!(stats[1].max_jobs_per_day, 1);
         assert!(app_version_stats(HostId(3), None).is_empty());
     }

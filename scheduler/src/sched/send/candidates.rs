@@ -142,6 +142,21 @@ impl SendContext<'_> {
             return None;
         }
         if c.wu.rsc_memory_bound > self.host.usable_ram {
+            const MEGA: f64 = 1048576.0;
+            self.chooser().notes.add(&format!(
+                "{} needs {:.2} MB RAM but only {:.2} MB is available for use.",
+                app.friendly_name(),
+                c.wu.rsc_memory_bound / MEGA,
+                self.host.usable_ram / MEGA
+            ));
+            return None;
+        }
+        if c.wu.rsc_disk_bound > plan.disk_available {
+            self.chooser().notes.add(&super::disk::shortage_message(
+                app.friendly_name(),
+                c.wu.rsc_disk_bound,
+                plan.disk_available,
+            ));
             return None;
         }
         let est = self.estimate(&c.wu, &chosen);

@@ -13,6 +13,7 @@
 
 pub mod candidates;
 pub mod context;
+pub mod disk;
 pub mod job_xml;
 pub mod plan;
 
@@ -20,6 +21,7 @@ use std::collections::HashSet;
 use std::sync::Arc;
 
 use rboinc_core::db::{ResultId, WorkunitId};
+use rboinc_core::state::generalized_app_version_id;
 use sqlx::mysql::MySqlConnection;
 
 use crate::sched::claim::{self, Claim, Replicas};
@@ -152,6 +154,11 @@ async fn send_pass(
                         .map_or("", |a| a.row.name.as_str());
                     let u = &chosen.usage;
                     plan.add_job(app, u.proc_type, u.avg_ncpus, u.gpu_usage, est);
+                    plan.disk_available -= c.wu.rsc_disk_bound;
+                    ctx.chooser().quotas.job_sent(generalized_app_version_id(
+                        chosen.app_version_id(),
+                        c.wu.appid.get(),
+                    ));
                     in_reply.insert(c.wu.id);
                     stats.sent += 1;
                     ctx.jobs.claimed(&c);

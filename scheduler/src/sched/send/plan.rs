@@ -84,6 +84,8 @@ pub struct WorkPlan {
     pub jobs_sent: usize,
     /// `<max_jobs>` of the user's project preferences (0: none), against all jobs in progress.
     pub user_max_jobs: usize,
+    /// Bytes of disk the jobs still to send may take (see [`super::disk`]); infinite until set.
+    pub disk_available: f64,
     project_limits: Counted,
     app_limits: Vec<(String, Counted)>,
     /// The CPUs the host reports (the queue delay spreads over them).
@@ -161,6 +163,7 @@ impl WorkPlan {
             max_jobs,
             jobs_sent: 0,
             user_max_jobs: 0,
+            disk_available: f64::INFINITY,
             p_ncpus: f64::from(req.host.p_ncpus.max(1)),
             project_limits: Counted::new(&limits.project, &instances),
             app_limits: limits

@@ -32,7 +32,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::compare::short;
+use super::json_diff::short;
 
 /// One field's tolerance.
 #[derive(Debug, Clone, Copy, PartialEq, Default, Deserialize)]
