@@ -107,15 +107,7 @@ async fn metrics_mode_compares_metrics_without_the_host_object() {
     job_with_outputs(&p, 3, &metrics_json(0.9, 1), &reordered).await;
     let out = p.run(
         "validator",
-        &[
-            "--app",
-            "mnist",
-            "--drain",
-            "-d",
-            "3",
-            "--mode",
-            "metrics",
-        ],
+        &["--app", "mnist", "--drain", "-d", "3", "--mode", "metrics"],
     );
     let log = String::from_utf8_lossy(&out.stderr);
 
@@ -436,13 +428,7 @@ async fn sigkill_in_the_middle_of_a_pass_then_restart_equals_an_uninterrupted_ru
     many_jobs(&killed, n, hosts).await;
 
     let args = [
-        "--app",
-        "mnist",
-        "--drain",
-        "--batch",
-        "20",
-        "--mode",
-        "metrics",
+        "--app", "mnist", "--drain", "--batch", "20", "--mode", "metrics",
     ];
     whole.run("validator", &args);
 

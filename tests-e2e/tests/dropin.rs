@@ -464,6 +464,10 @@ async fn the_readme_drop_in_walk_on_a_stock_project() -> anyhow::Result<()> {
         canonical > 0 && assimilated == 2,
         "{canonical} {assimilated}"
     );
+    let valid: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM result WHERE validate_state = 1")
+        .fetch_one(pool)
+        .await?;
+    assert_eq!(valid, 2, "both replicas validated\n{}", p.logs());
     drop(volunteer);
 
     // 9: roll back. Our stop leaves nothing of ours: no process, no pid file, every lock free
