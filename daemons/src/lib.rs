@@ -1,5 +1,6 @@
 //! Back-end daemons (transitioner, validator, assimilators, file deleter, db purge).
 
+pub mod app_names;
 pub mod assimilator;
 pub mod bulk;
 pub mod credit;

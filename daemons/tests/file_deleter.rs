@@ -201,6 +201,69 @@ async fn sigkill_mid_pass_then_restart_equals_an_uninterrupted_run() {
     assert_eq!(killed.count_wus("file_delete_state", DONE).await, N as i64);
 }
 
+/// The mnist app's `weights.npy` is an `<optional/>` output a client may never upload: its
+/// absence (even with no hash directory) is normal — the row is DONE, nothing is logged above
+/// INFO, and the row's one INFO line counts it as `not_uploaded`, with `result_id`, `wu_id` and
+/// `app` at the top level of the JSON object.
+#[tokio::test]
+async fn an_optional_output_never_uploaded_is_done_quietly() {
+    let p = Project::new().await;
+    p.load(1, 1, Stage::DeleteFiles).await;
+    sqlx::query(
+        "UPDATE result SET xml_doc_in = REPLACE(CONCAT('<file_info>\\n    <name>w1_weights</name>\\n\
+         </file_info>\\n', xml_doc_in), '</result>', '    <file_ref>\\n        \
+         <file_name>w1_weights</file_name>\\n        <open_name>weights.npy</open_name>\\n        \
+         <optional/>\\n    </file_ref>\\n</result>') WHERE id = 1",
+    )
+    .execute(p.pool())
+    .await
+    .unwrap();
+    let app: String = sqlx::query_scalar(
+        "SELECT name FROM app WHERE id = (SELECT appid FROM result WHERE id = 1)",
+    )
+    .fetch_one(p.pool())
+    .await
+    .unwrap();
+
+    assert!(!app.is_empty());
+    let out = p.run("file_deleter", &["--one_pass", "--log-format", "json"]);
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["level"] != "WARN" && l["level"] != "ERROR"),
+        "{lines:#?}"
+    );
+    assert!(
+        result_states(&p)
+            .await
+            .iter()
+            .all(|&(_, s)| s == DONE as i32)
+    );
+    assert_eq!(p.count_wus("file_delete_state", DONE).await, 1);
+    let row = |message: &str, key: &str, id: i64| {
+        lines
+            .iter()
+            .find(|l| l["message"] == message && l[key] == id)
+            .unwrap_or_else(|| panic!("no {message:?} line with {key} = {id}: {lines:#?}"))
+            .clone()
+    };
+    let first = row("output files deleted", "result_id", 1);
+    assert_eq!(first["wu_id"], 1);
+    assert_eq!(first["app"], app.as_str());
+    assert_eq!(first["deleted"], 1);
+    assert_eq!(first["not_uploaded"], 1);
+    assert_eq!(
+        row("output files deleted", "result_id", 2)["not_uploaded"],
+        0
+    );
+    let input = row("input files deleted", "wu_id", 1);
+    assert_eq!(input["app"], app.as_str());
+}
+
 #[tokio::test]
 async fn one_pass_reads_one_batch_of_each_as_the_cpp_file_deleter() {
     let p = Project::new().await;

@@ -167,10 +167,10 @@ async fn drain_handles_every_batch_and_one_pass_only_one_as_the_cpp_transitioner
     assert_eq!(report.workunits, 0);
 }
 
-/// The `wu_id=` values of the "generating results" log lines.
+/// The `wu_id=` values of the log lines saying results were created.
 fn generated_for(log: &str) -> BTreeSet<i64> {
     log.lines()
-        .filter(|l| l.contains("generating results"))
+        .filter(|l| l.contains("workunit transitioned") && l.contains("created "))
         .filter_map(|l| {
             let at = l.find("wu_id=")? + 6;
             let digits: String = l[at..].chars().take_while(char::is_ascii_digit).collect();
@@ -381,4 +381,51 @@ async fn wu_id_handles_one_workunit_due_or_not() {
         .await
         .unwrap();
     assert_eq!(names, ["later_0", "later_1"]);
+}
+
+/// One INFO line per workunit the transitioner changes, with `wu_id` and `app`: in text, and
+/// in JSON (`--log-format json`) as top-level keys of the object; nothing at `-d 2`.
+#[tokio::test]
+async fn each_changed_workunit_gets_one_info_line_in_text_and_json() {
+    let p = Project::new("", false).await;
+    insert_workunits(p.pool(), &[WuSpec::fresh(1, "l1"), WuSpec::fresh(2, "l2")]).await;
+    let out = p.run(
+        "transitioner",
+        &["--one_pass", "-d", "3", "--log-format", "json"],
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON: {l}: {e}")))
+        .collect();
+    let changed: Vec<&serde_json::Value> = lines
+        .iter()
+        .filter(|l| l["message"] == "workunit transitioned")
+        .collect();
+    assert_eq!(changed.len(), 2, "{lines:#?}");
+    for (line, wu_id) in changed.iter().zip([1, 2]) {
+        assert_eq!(line["level"], "INFO");
+        assert_eq!(line["wu_id"], wu_id, "top-level wu_id: {line}");
+        assert_eq!(line["app"], "mnist");
+        assert_eq!(line["changes"], "created 2 results");
+    }
+
+    // The next pass changes nothing: no line. A new job in text format: one line.
+    insert_workunits(p.pool(), &[WuSpec::fresh(3, "l3")]).await;
+    let out = p.run("transitioner", &["--one_pass", "-d", "3"]);
+    let text = String::from_utf8_lossy(&out.stderr);
+    let changed: Vec<&str> = text
+        .lines()
+        .filter(|l| l.contains("workunit transitioned"))
+        .collect();
+    assert_eq!(changed.len(), 1, "{text}");
+    assert!(
+        changed[0].contains(" INFO ")
+            && changed[0].contains("wu_id=3 app=mnist changes=created 2 results"),
+        "{text}"
+    );
+
+    // At -d 2 (warnings) the transitioner is silent on the normal path.
+    insert_workunits(p.pool(), &[WuSpec::fresh(4, "l4")]).await;
+    let out = p.run("transitioner", &["--one_pass", "-d", "2"]);
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
 }

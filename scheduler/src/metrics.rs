@@ -73,6 +73,7 @@ enum Plain {
     ResultsSent,
     ResultsResent,
     ResultsReported,
+    ResultsReportedErrors,
     HostsCreated,
     UploadsOk,
     UploadsFailed,
@@ -83,7 +84,7 @@ enum Plain {
 }
 
 /// Name (the crate adds `_total`) and help (the crate adds the full stop) of each [`Plain`].
-const PLAIN: [(&str, &str); 10] = [
+const PLAIN: [(&str, &str); 11] = [
     (
         "rboinc_results_sent",
         "Results sent to clients (including resends)",
@@ -95,6 +96,10 @@ const PLAIN: [(&str, &str); 10] = [
     (
         "rboinc_results_reported",
         "Reported results accepted and written",
+    ),
+    (
+        "rboinc_results_reported_errors",
+        "Reported results written with an error outcome (the client failed the job)",
     ),
     (
         "rboinc_hosts_created",
@@ -151,7 +156,7 @@ pub struct Metrics {
     registry: Registry,
     rpcs: Family<KindLabel, Counter>,
     rpc_seconds: Family<KindLabel, Histogram, fn() -> Histogram>,
-    plain: [Counter; 10],
+    plain: [Counter; 11],
 }
 
 impl Default for Metrics {
@@ -176,7 +181,7 @@ impl Metrics {
             let _ = rpc_seconds.get_or_create(&KindLabel { kind });
         }
         registry.register(RPCS.0, RPCS.1, rpcs.clone());
-        let plain: [Counter; 10] = Default::default();
+        let plain: [Counter; 11] = Default::default();
         for ((name, help), counter) in PLAIN.iter().zip(&plain) {
             registry.register(*name, *help, counter.clone());
         }
@@ -209,6 +214,9 @@ impl Metrics {
     }
     pub fn results_reported(&self, n: u64) {
         self.add(Plain::ResultsReported, n);
+    }
+    pub fn results_reported_errors(&self, n: u64) {
+        self.add(Plain::ResultsReportedErrors, n);
     }
     pub fn host_created(&self) {
         self.add(Plain::HostsCreated, 1);

@@ -175,6 +175,9 @@ async fn two_stock_clients_run_one_workunit_and_are_acknowledged() {
         sched.log()
     );
     let log = sched.log();
-    assert!(log.contains("host record created"), "{log}");
+    assert!(
+        log.contains("scheduler RPC") && log.contains("new_host=true"),
+        "{log}"
+    );
     assert!(log.contains("stopping"), "{log}");
 }

@@ -4,7 +4,6 @@
 mod common;
 
 use std::collections::BTreeMap;
-use std::fs::File;
 
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
@@ -164,7 +163,7 @@ async fn metrics_can_be_opened_by_option_while_the_page_stays_closed() {
 struct Busy {
     h: Harness,
     /// Held so the transitioner counts as running (as `start` leaves its lock held).
-    _lock: File,
+    _lock: rboinc_core::run_files::HeldLock,
     hosts: Vec<i64>,
 }
 
@@ -241,8 +240,10 @@ async fn busy_project() -> Busy {
         format!("{}\n", std::process::id()),
     )
     .unwrap();
-    let lock = File::create(dir.pid_dir().join("transitioner.lock")).unwrap();
-    lock.lock().unwrap();
+    // The lock kind `start` takes (a record lock), so the probe sees it.
+    let lock = rboinc_core::run_files::try_lock(&dir.pid_dir().join("transitioner.lock"))
+        .unwrap()
+        .expect("the lock is free");
     std::fs::write(
         dir.log_dir().join("validator_mnist.log"),
         "2025-03-01T10:00:00.000000Z  INFO validator: started\n\
@@ -614,4 +615,184 @@ async fn a_database_outage_shows_on_the_page_and_in_metrics() {
     assert_eq!(parsed.value("rboinc_database_up", &[]), Some(0.0));
     assert_eq!(parsed.count("rboinc_results_unsent"), 0);
     assert_eq!(parsed.count("rboinc_daemon_up"), 6);
+}
+
+/// The issue-11 sections: a daemon's metrics file (written by the daemon loop's own writer),
+/// a host whose only report is a compute error, a validator log with a disagreement and a
+/// warning: the page shows them, and `/metrics` has the daemon's counters and every backlog.
+#[tokio::test]
+async fn the_page_and_metrics_show_daemon_activity_backlog_disagreements_and_error_hosts() {
+    use rboinc_core::daemon::ModSlice;
+    use rboinc_core::daemon::stats::{DaemonStats, PassEnd, PassTally};
+
+    let b = busy_project().await;
+    let h = &b.h;
+    // Host b's job fails on the client: its only report is an error.
+    let mut host_b = SimHost::new(&h.project.authenticator, "ops-host-b");
+    host_b.absorb(&parse_reply(&h.rpc(&host_b.request(1.0, &[])).await));
+    let job = host_b.holding[0].clone();
+    let failed = Report {
+        outputs: vec![],
+        job,
+        state: 3,
+        exit_status: 1,
+    };
+    host_b.absorb(&parse_reply(&h.rpc(&host_b.request(0.0, &[failed])).await));
+    assert_eq!(
+        results_where(h, &format!("hostid = {} AND outcome = 3", b.hosts[1])).await,
+        1
+    );
+
+    let dir = h.project.project_dir().unwrap();
+    let tally = PassTally::new(
+        &dir.pid_dir(),
+        DaemonStats::new("validator", Some("mnist"), ModSlice::ALL, 1_700_000_000),
+    );
+    tally.items("valid", 4);
+    tally.items("invalid", 1);
+    tally.errors(2);
+    tally.pass_done(
+        PassEnd::DidWork,
+        std::time::Duration::from_millis(40),
+        1_700_000_050,
+    );
+    tally.pass_done(
+        PassEnd::Idle,
+        std::time::Duration::from_millis(2),
+        1_700_000_060,
+    );
+    std::fs::write(
+        dir.log_dir().join("validator_mnist.log"),
+        "[2025/03/01 09:59:59] Executing command: validator -d 3 --app mnist\n\
+         2025-03-01T10:00:00.000000Z  WARN validator: slow disk\n\
+         2025-03-01T10:00:01.000000Z  INFO validator: results disagree wu_id=7 result_a=13 \
+         result_b=14 host_a=3 host_b=4 detail=\"history[1].val_acc: 0.9 vs 0.95\"\n",
+    )
+    .unwrap();
+
+    let html = login(h, ops::OPS_PATH).await.body;
+    // Backlog: the scheduler's unsent results now, no history yet.
+    let unsent = results_where(h, "server_state = 2").await;
+    assert!(html.contains(&format!(
+        "<td><b>scheduler</b></td><td>results to send</td>{}<td><span class=\"pill off\">no history yet</span></td>",
+        cell(unsent)
+    )));
+    assert!(html.contains("<td><b>transitioner</b></td><td>workunits due for a transition</td>"));
+    // Activity from the metrics file.
+    assert!(html.contains(
+        "<span class=\"item\">invalid <b>1</b></span> <span class=\"item\">valid <b>4</b></span>"
+    ));
+    // The disagreement, the host with only errors, the log's counts since its start.
+    assert!(html.contains(
+        "<td class=\"mono\">13 / 14</td><td class=\"mono\">3 / 4</td><td class=\"msg mono\">history[1].val_acc: 0.9 vs 0.95</td>"
+    ));
+    let error_row = format!(
+        "<tr><td class=\"n mono\">{}</td><td><b>sim</b></td>",
+        b.hosts[1]
+    );
+    let section = &html[html.find("id=\"error-hosts\"").unwrap()..];
+    let section = &section[..section.find("</section>").unwrap()];
+    assert!(section.contains(&error_row), "{section}");
+    assert!(!section.contains(&format!("<td class=\"n mono\">{}</td>", b.hosts[0])));
+    assert!(html.contains(
+        "<td class=\"mono\">validator_mnist.log</td><td class=\"n\"><span class=\"pill warn\">1</span></td><td class=\"n z\">0</td><td class=\"mono\">2025/03/01 09:59:59</td>"
+    ));
+
+    let m = login(h, ops::METRICS_PATH).await;
+    let parsed = Scrape::parse(&m.body);
+    let by_hand = samples_by_hand(&m.body);
+    let v = "daemon=\"validator\",app=\"mnist\",slice=\"\"";
+    assert_eq!(
+        by_hand[&format!("rboinc_daemon_items_total{{{v},outcome=\"valid\"}}")],
+        4.0
+    );
+    assert_eq!(by_hand[&format!("rboinc_daemon_errors_total{{{v}}}")], 2.0);
+    assert_eq!(
+        by_hand[&format!("rboinc_daemon_passes_total{{{v},result=\"did_work\"}}")],
+        1.0
+    );
+    assert!(parsed.count("rboinc_daemon_pass_duration_seconds") >= 1);
+    // The client error host b reported, among the two reports.
+    assert_eq!(by_hand["rboinc_results_reported_total"], 2.0);
+    assert_eq!(by_hand["rboinc_results_reported_errors_total"], 1.0);
+    assert_eq!(
+        by_hand["rboinc_daemon_pass_duration_seconds_count{daemon=\"validator\",app=\"mnist\",slice=\"\"}"],
+        2.0
+    );
+    // Each backlog gauge as the tables count it.
+    for (gauge, table, condition) in [
+        ("rboinc_results_unsent", "result", "server_state = 2"),
+        (
+            "rboinc_workunits_transition_due",
+            "workunit",
+            "transition_time < UNIX_TIMESTAMP()",
+        ),
+        (
+            "rboinc_results_file_delete_ready",
+            "result",
+            "file_delete_state = 1",
+        ),
+        (
+            "rboinc_workunits_file_delete_ready",
+            "workunit",
+            "file_delete_state = 1",
+        ),
+        (
+            "rboinc_workunits_purge_ready",
+            "workunit",
+            "file_delete_state = 2",
+        ),
+    ] {
+        let n: i64 = sqlx::query_scalar(sqlx::AssertSqlSafe(format!(
+            "SELECT COUNT(*) FROM {table} WHERE {condition}"
+        )))
+        .fetch_one(h.project.pool())
+        .await
+        .unwrap();
+        assert_eq!(
+            by_hand[&format!("{gauge}{{app=\"mnist\"}}")],
+            n as f64,
+            "{gauge}"
+        );
+    }
+}
+
+/// `docs/RUNBOOK.md` documents every metric family `/metrics` exports (the process's counters,
+/// the project's gauges and the daemons' families, all present in this scrape).
+#[tokio::test]
+async fn every_exported_metric_family_is_in_the_runbook() {
+    use rboinc_core::daemon::ModSlice;
+    use rboinc_core::daemon::stats::{DaemonStats, PassTally};
+
+    let b = busy_project().await;
+    let h = &b.h;
+    let dir = h.project.project_dir().unwrap();
+    let tally = PassTally::new(
+        &dir.pid_dir(),
+        DaemonStats::new("transitioner", None, ModSlice::ALL, 1_700_000_000),
+    );
+    tally.items("transitioned", 1);
+    tally.flush();
+    let m = login(h, ops::METRICS_PATH).await;
+    let families: Vec<&str> = m
+        .body
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(
+        families.contains(&"rboinc_daemon_passes_total"),
+        "{families:?}"
+    );
+    assert!(families.contains(&"rboinc_workunits_purge_ready"));
+    let runbook_path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../docs/RUNBOOK.md");
+    let runbook = std::fs::read_to_string(&runbook_path).unwrap();
+    let missing: Vec<&&str> = families
+        .iter()
+        .filter(|f| !runbook.contains(&format!("`{f}`")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "metric families missing in docs/RUNBOOK.md: {missing:?}"
+    );
 }

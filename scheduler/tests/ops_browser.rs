@@ -20,8 +20,14 @@ use rboinc_tools::daemons_ctl::report::StartOutcome;
 const CHROMIUM: &str = "/usr/bin/chromium";
 const PASSWORD: &str = "ops-browser-pw";
 
-/// Runs headless Chromium on `url` with `mode` (`--dump-dom` or `--screenshot=…`); its stdout.
+/// Runs headless Chromium on `url` with `mode` (`--dump-dom` or `--screenshot=…`) in a 1400 px
+/// wide window; its stdout.
 async fn chromium(profile: &Path, mode: &str, url: &str) -> String {
+    chromium_at(profile, mode, url, 1400).await
+}
+
+/// [`chromium`] in a window `width` px wide (2000 px high).
+async fn chromium_at(profile: &Path, mode: &str, url: &str, width: u32) -> String {
     let run = tokio::process::Command::new(CHROMIUM)
         .args([
             "--headless",
@@ -33,8 +39,8 @@ async fn chromium(profile: &Path, mode: &str, url: &str) -> String {
             "--disable-component-update",
             "--disable-sync",
             "--hide-scrollbars",
-            "--window-size=1400,2000",
         ])
+        .arg(format!("--window-size={width},2000"))
         .arg(format!("--user-data-dir={}", profile.display()))
         .arg(mode)
         .arg(url)
@@ -52,6 +58,80 @@ async fn chromium(profile: &Path, mode: &str, url: &str) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn basic_auth(user: &str, password: &str) -> String {
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    format!("Basic {token}")
+}
+
+/// The document's widths in a window of `width` px.
+#[derive(Debug)]
+struct Layout {
+    /// `document.documentElement.clientWidth`: the viewport.
+    client: u32,
+    /// `document.documentElement.scrollWidth`: the laid-out page.
+    scroll: u32,
+    /// Elements sticking out of the viewport (tag.class), for the failure message.
+    wide: String,
+}
+
+/// Headless Chromium's narrowest window: a narrower `--window-size` is widened to this.
+const MIN_WINDOW: u32 = 500;
+
+/// A page showing `html` (the ops page as served) in a frame exactly `width` px wide, so a phone
+/// width narrower than Chromium's narrowest headless window can be laid out: the frame is the
+/// page's viewport, and its media queries see `width`. The served page allows no script (its
+/// CSP header); this copy, in the frame's `srcdoc` (same origin as the wrapper), gets a small
+/// one that writes its widths into the wrapper's DOM, which `--dump-dom` shows.
+fn framed(html: &str, width: u32) -> String {
+    const PROBE: &str = "<script>\
+        const d = document.documentElement;\
+        const wide = [...document.querySelectorAll('body *')]\
+          .filter(e => e.getBoundingClientRect().right > d.clientWidth + 0.5)\
+          .filter(e => !e.closest('section'))\
+          .map(e => e.tagName + '.' + e.className).slice(0, 10).join(' ');\
+        parent.document.getElementById('probe').textContent =\
+          d.clientWidth + ' ' + d.scrollWidth + ' ' + wide;\
+        </script>";
+    let inner = html
+        .replace("</body>", &format!("{PROBE}</body>"))
+        .replace('&', "&amp;")
+        .replace('"', "&quot;");
+    format!(
+        "<!DOCTYPE html><html><body style=\"margin:0;background:#fff\">\
+         <iframe style=\"border:0;display:block\" width=\"{width}\" height=\"2000\" \
+         srcdoc=\"{inner}\"></iframe><pre id=\"probe\"></pre></body></html>"
+    )
+}
+
+/// Lays the page out at `width` px ([`framed`]) and measures it; also returns the framed
+/// page's file, for a screenshot.
+async fn measure_layout(profile: &Path, html: &str, width: u32) -> (Layout, PathBuf) {
+    let file = profile.with_extension("html");
+    std::fs::create_dir_all(profile).unwrap();
+    std::fs::write(&file, framed(html, width)).unwrap();
+    let dom = chromium_at(
+        profile,
+        "--dump-dom",
+        &format!("file://{}", file.display()),
+        (width + 20).max(MIN_WINDOW),
+    )
+    .await;
+    let start =
+        dom.find("<pre id=\"probe\">").expect("the probe's place") + "<pre id=\"probe\">".len();
+    let text = &dom[start..start + dom[start..].find("</pre>").unwrap()];
+    assert!(!text.is_empty(), "the probe did not run:\n{dom}");
+    let mut parts = text.splitn(3, ' ');
+    let mut num = || parts.next().unwrap().parse::<u32>().unwrap();
+    let (client, scroll) = (num(), num());
+    let layout = Layout {
+        client,
+        scroll,
+        wide: parts.next().unwrap_or_default().to_string(),
+    };
+    (layout, file)
 }
 
 /// Keeps only `scheduler` and `transitioner` enabled in config.xml's `<daemons>`, so `start`
@@ -223,6 +303,31 @@ async fn headless_chromium_shows_the_ops_page_of_a_running_server() {
     )
     .unwrap();
 
+    // A daemon's metrics file (as the daemon loop writes it) and a validator log with a
+    // disagreement and a warning since its start.
+    let dir = project.project_dir().unwrap();
+    let tally = rboinc_core::daemon::stats::PassTally::new(
+        &dir.pid_dir(),
+        rboinc_core::daemon::stats::DaemonStats::new(
+            "transitioner",
+            None,
+            rboinc_core::daemon::ModSlice::ALL,
+            rboinc_core::clock::now_i64() - 600,
+        ),
+    );
+    tally.items("transitioned", 2);
+    tally.items("results_created", 4);
+    tally.flush();
+    std::fs::write(
+        log_dir.join("validator_mnist.log"),
+        "[2025/03/01 09:59:00] Executing command: validator -d 3 --app mnist\n\
+         2025-03-01T10:00:00.000000Z  WARN validator: slow\n\
+         2025-03-01T10:00:01.000000Z  INFO validator: results disagree wu_id=7 result_a=13 \
+         result_b=14 host_a=3 host_b=4 detail=\"history[1].val_acc: 0.9 vs 0.95 and a long \
+         explanation of what differed that must wrap on a phone instead of widening the page\"\n",
+    )
+    .unwrap();
+
     let profile = tempfile::tempdir().unwrap();
     let port = project.port;
     let dom = chromium(
@@ -260,11 +365,23 @@ async fn headless_chromium_shows_the_ops_page_of_a_running_server() {
             "title=\"1 of 4 rounds finished\"><span style=\"width:25%\"></span></span>25%"
         )
     );
-    // The scheduler's log, as `start` captured it, ends with the RPC's host record.
+    // The scheduler's log, as `start` captured it, ends with the RPC's line.
     assert!(
-        dom.contains(&format!("host record created host_id={}", host.hostid)),
+        dom.contains(&format!("scheduler RPC host_id={}", host.hostid)),
         "the scheduler log's last line"
     );
+
+    // The issue-11 sections, as the browser built them.
+    assert!(dom.contains("<section id=\"backlog\">"), "{dom}");
+    assert!(
+        dom.contains("<td><b>scheduler</b></td><td>results to send</td><td class=\"n\">3</td>")
+    );
+    assert!(dom.contains("<span class=\"item\">results_created <b>4</b></span>"));
+    assert!(dom.contains("<td class=\"mono\">13 / 14</td><td class=\"mono\">3 / 4</td>"));
+    assert!(dom.contains(
+        "<td class=\"mono\">validator_mnist.log</td><td class=\"n\"><span class=\"pill warn\">1</span></td>"
+    ));
+    assert!(dom.contains("No host returned only errors in the last 7 days."));
 
     // Without the login the browser gets nothing of the page.
     let refused = chromium(
@@ -278,28 +395,65 @@ async fn headless_chromium_shows_the_ops_page_of_a_running_server() {
         "{refused}"
     );
 
-    let shot: PathBuf = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("ops-page.png");
-    let _ = std::fs::remove_file(&shot);
-    chromium(
-        &profile.path().join("c"),
-        &format!("--screenshot={}", shot.display()),
-        &format!("http://admin:{PASSWORD}@127.0.0.1:{port}/ops"),
+    // Phone and desktop: the page never scrolls sideways (wide tables scroll inside their
+    // section), and both screenshots are real renderings of the width asked for.
+    let page = rboinc_testkit::http::request(
+        project.addr(),
+        "GET",
+        ops::OPS_PATH,
+        &[("authorization", &basic_auth("admin", PASSWORD))],
+        &[],
     )
-    .await;
-    let png = std::fs::read(&shot).expect("the screenshot was written");
-    assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
-    let (width, height) = (
-        u32::from_be_bytes(png[16..20].try_into().unwrap()),
-        u32::from_be_bytes(png[20..24].try_into().unwrap()),
-    );
-    assert_eq!((width, height), (1400, 2000));
-    // A blank page compresses to almost nothing; the rendered one does not.
-    assert!(
-        png.len() > 40_000,
-        "suspiciously small screenshot: {} bytes",
-        png.len()
-    );
-    println!("ops page screenshot: {}", shot.display());
+    .await
+    .unwrap();
+    assert_eq!(page.status, 200);
+    for width in [400u32, 1400] {
+        let (measured, framed_file) = measure_layout(
+            &profile.path().join(format!("m{width}")),
+            &page.text(),
+            width,
+        )
+        .await;
+        assert_eq!(measured.client, width, "the viewport: {measured:?}");
+        assert!(
+            measured.scroll <= measured.client && measured.wide.is_empty(),
+            "the page is wider than a {width} px window: {measured:?}"
+        );
+        // The screenshot: the served page itself at 1400 px; at 400 px, the framed copy in
+        // Chromium's narrowest window (the frame 400 px, white beside it).
+        let shot: PathBuf =
+            PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("ops-page-{width}.png"));
+        let _ = std::fs::remove_file(&shot);
+        let (url, window) = if width >= MIN_WINDOW {
+            (
+                format!("http://admin:{PASSWORD}@127.0.0.1:{port}/ops"),
+                width,
+            )
+        } else {
+            (format!("file://{}", framed_file.display()), MIN_WINDOW)
+        };
+        chromium_at(
+            &profile.path().join(format!("c{width}")),
+            &format!("--screenshot={}", shot.display()),
+            &url,
+            window,
+        )
+        .await;
+        let png = std::fs::read(&shot).expect("the screenshot was written");
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"), "not a PNG");
+        let (w, h) = (
+            u32::from_be_bytes(png[16..20].try_into().unwrap()),
+            u32::from_be_bytes(png[20..24].try_into().unwrap()),
+        );
+        assert_eq!((w, h), (window, 2000));
+        // A blank page compresses to almost nothing; the rendered one does not.
+        assert!(
+            png.len() > 40_000,
+            "suspiciously small screenshot: {} bytes at {width} px",
+            png.len()
+        );
+        println!("ops page screenshot: {}", shot.display());
+    }
 
     let stopped = ctl.stop(Duration::from_secs(10)).unwrap();
     assert!(stopped.iter().all(|e| !matches!(

@@ -22,7 +22,13 @@ fn compose_config(env: &[(&str, &str)]) -> Output {
     for (k, _) in REQUIRED {
         cmd.env_remove(k);
     }
-    for v in ["RBOINC_PROJECT_NAME", "RBOINC_HTTP_PORT", "RBOINC_URL_BASE"] {
+    for v in [
+        "RBOINC_PROJECT_NAME",
+        "RBOINC_HTTP_PORT",
+        "RBOINC_URL_BASE",
+        "RBOINC_OPS_PASSWORD",
+        "RBOINC_PROMETHEUS_PORT",
+    ] {
         cmd.env_remove(v);
     }
     cmd.envs(env.iter().copied());
@@ -39,7 +45,7 @@ fn compose_file_is_valid_with_every_variable_set() {
         "docker-compose config failed:\n{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    for service in ["db:", "server:", "client-a:", "client-b:"] {
+    for service in ["db:", "server:", "client-a:", "client-b:", "prometheus:"] {
         assert!(
             stdout.contains(&format!("\n  {service}\n")),
             "service {service} missing:\n{stdout}"
@@ -67,6 +73,20 @@ fn compose_file_is_valid_with_every_variable_set() {
         "pid_<host>/log_<host> survive a recreated container"
     );
     assert!(stdout.contains("dockerfile: docker/client.Dockerfile"));
+    // Prometheus (profile `monitoring`): the repository's configuration and alert rules, its
+    // UI on localhost only, and the ops password from the environment, not from the file.
+    for part in [
+        "docker/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro",
+        "docker/prometheus/alerts.yml:/etc/prometheus/alerts.yml:ro",
+        "127.0.0.1:9090:9090",
+        "- monitoring",
+    ] {
+        assert!(stdout.contains(part), "{part} missing:\n{stdout}");
+    }
+    let prometheus_yml =
+        std::fs::read_to_string(workspace_root().join("docker/prometheus/prometheus.yml")).unwrap();
+    assert!(prometheus_yml.contains("password_file: /prometheus/ops-password"));
+    assert!(prometheus_yml.contains("targets: [\"server:8080\"]"));
 
     // Every setting can be changed from outside.
     let mut env = REQUIRED.to_vec();

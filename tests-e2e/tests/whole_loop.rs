@@ -9,8 +9,11 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{Stack, Tuning, Volunteer, alive, processes_in, text, wait_output};
-use rboinc_core::state::{AssimilateState, Outcome, ServerState, ValidateState};
+use common::{
+    Stack, Tuning, Volunteer, alive, processes_in, text, wait_output, wait_until,
+    warnings_and_errors,
+};
+use rboinc_core::state::{AssimilateState, FileDeleteState, Outcome, ServerState, ValidateState};
 
 /// `metrics.json` without its `host` object (the only part allowed to differ between runs).
 fn deterministic(path: &std::path::Path) -> serde_json::Value {
@@ -148,6 +151,45 @@ async fn two_stock_clients_run_a_series_from_make_project_to_stop() -> anyhow::R
         assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 1000, "{png}");
     }
 
+    // The file deleter finishes the job: every input and output file deleted, no row in an
+    // error state (an optional output the app did not write is not an error).
+    let error_rows = |table: &'static str| {
+        format!(
+            "SELECT CAST(COUNT(*) AS SIGNED) FROM {table} WHERE file_delete_state = {}",
+            FileDeleteState::Error as i32
+        )
+    };
+    wait_until(
+        Duration::from_secs(60),
+        "every workunit's and result's files deleted",
+        async || {
+            let (not_done,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+                "SELECT CAST((SELECT COUNT(*) FROM workunit WHERE file_delete_state <> {done}) + \
+                 (SELECT COUNT(*) FROM result WHERE file_delete_state <> {done}) AS SIGNED)",
+                done = FileDeleteState::Done as i32
+            )))
+            .fetch_one(pool)
+            .await?;
+            Ok((not_done == 0).then_some(()))
+        },
+        || stack.logs(),
+    )
+    .await?;
+    for table in ["workunit", "result"] {
+        let (n,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(error_rows(table)))
+            .fetch_one(pool)
+            .await?;
+        assert_eq!(n, 0, "{table} rows in file_delete_state ERROR");
+    }
+    let (bad,): (i64,) = sqlx::query_as(sqlx::AssertSqlSafe(format!(
+        "SELECT CAST(COUNT(*) AS SIGNED) FROM result WHERE outcome <> {} OR validate_state <> {}",
+        Outcome::Success as i32,
+        ValidateState::Valid as i32
+    )))
+    .fetch_one(pool)
+    .await?;
+    assert_eq!(bad, 0, "every result succeeded and is valid");
+
     // stop: every daemon gone, nothing left running in the project directory.
     let out = stack.stop()?;
     let stopped = String::from_utf8_lossy(&out.stdout);
@@ -160,5 +202,80 @@ async fn two_stock_clients_run_a_series_from_make_project_to_stop() -> anyhow::R
         assert!(!alive(pid), "daemon {pid} still running after stop");
     }
     assert!(processes_in(&stack.root).is_empty());
+
+    // One INFO line per event: each scheduler RPC, and each workunit's state changes in the
+    // daemon that made them, with the workunit's id.
+    let logs = stack.log_files();
+    let log = |file: &str| -> String {
+        logs.iter()
+            .find(|(p, _)| p.file_name().is_some_and(|n| n == file))
+            .map(|(_, t)| t.clone())
+            .unwrap_or_else(|| panic!("no {file} in {logs:?}"))
+    };
+    let has = |file: &str, parts: &[&str]| {
+        let text = log(file);
+        assert!(
+            text.lines()
+                .any(|l| l.contains(" INFO ") && parts.iter().all(|p| l.contains(p))),
+            "{file} has no INFO line with {parts:?}:\n{text}"
+        );
+    };
+    for (id, ..) in &wus {
+        let wu = format!("wu_id={id}");
+        let wu_in_sent = format!("(wu {id}, mnist 100)");
+        has(
+            "scheduler.log",
+            &["scheduler RPC", "client=7.20.5", &wu_in_sent],
+        );
+        has(
+            "transitioner.log",
+            &[
+                "workunit transitioned",
+                &wu,
+                "app=mnist",
+                "created 2 results",
+            ],
+        );
+        has(
+            "transitioner.log",
+            &["workunit transitioned", &wu, "ready to validate"],
+        );
+        has(
+            "transitioner.log",
+            &["workunit transitioned", &wu, "input files deletable"],
+        );
+        has(
+            "validator_mnist.log",
+            &["canonical result found", &wu, "app=mnist"],
+        );
+        has(
+            "script_assimilator_mnist.log",
+            &["workunit assimilated", &wu, "app=mnist"],
+        );
+        has(
+            "file_deleter.log",
+            &["input files deleted", &wu, "app=mnist"],
+        );
+        has(
+            "file_deleter.log",
+            &["output files deleted", &wu, "app=mnist", "not_uploaded=1"],
+        );
+    }
+    let reports = log("scheduler.log")
+        .lines()
+        .filter(|l| l.contains("scheduler RPC") && l.contains(" SUCCESS"))
+        .count();
+    assert!(
+        reports >= 1,
+        "an RPC line names the reported results' outcomes"
+    );
+
+    // The normal path is log-clean: a WARN or ERROR line means an operator must act.
+    let noisy = warnings_and_errors(&stack);
+    assert!(
+        noisy.is_empty(),
+        "WARN/ERROR lines after a clean series:\n{}",
+        noisy.join("\n")
+    );
     Ok(())
 }

@@ -18,6 +18,9 @@
 //!   [`InfraError`]; the loop logs it, backs off (1 s doubling to 60 s) and
 //!   retries, so a daemon never crash-loops while the database restarts.
 //! - [`ModSlice`]: `--mod N I` as an SQL predicate and a Rust check.
+//! - [`stats`]: what the daemon did (passes, items by outcome, errors, pass durations), written
+//!   to `pid_<host>/<instance>.metrics.json` for the scheduler's `/metrics`; a pass counts its
+//!   items with [`DaemonRuntime::tally`].
 //! - [`exit`]: the end of every daemon's `main`: the run's result as an exit status, the
 //!   error chain logged and printed.
 //!
@@ -104,6 +107,7 @@ mod exit;
 mod modulo;
 mod runtime;
 mod shutdown;
+pub mod stats;
 
 pub use args::{CommonDaemonArgs, normalize_args, parse_args, try_parse_args_from};
 pub use backoff::Backoff;
@@ -112,3 +116,4 @@ pub use exit::exit;
 pub use modulo::{ModError, ModSlice};
 pub use runtime::{DaemonRuntime, PassOutcome, Stopped};
 pub use shutdown::{Shutdown, StopReason, StopSignal};
+pub use stats::PassTally;

@@ -8,6 +8,7 @@ use super::backoff::Backoff;
 use super::error::{DaemonError, InfraError};
 use super::modulo::ModSlice;
 use super::shutdown::{Shutdown, StopReason};
+use super::stats::{DaemonStats, PassEnd, PassTally};
 use crate::config::Config;
 use crate::project::ProjectDir;
 
@@ -45,6 +46,7 @@ pub struct DaemonRuntime {
     modulo: ModSlice,
     backoff: Backoff,
     shutdown: Shutdown,
+    tally: PassTally,
 }
 
 impl DaemonRuntime {
@@ -79,6 +81,11 @@ impl DaemonRuntime {
         let project = ProjectDir::locate(common.project_dir.as_deref())?;
         let config = Config::load(project.root())?;
         let shutdown = Shutdown::new(Some(project.stop_daemons_path()));
+        let stats = DaemonStats::new(name, common.app.as_deref(), modulo, crate::clock::now_i64());
+        let mut tally = PassTally::new(&project.pid_dir(), stats);
+        if common.one_pass {
+            tally = tally.counting_only();
+        }
         Ok(DaemonRuntime {
             name: name.to_string(),
             project,
@@ -91,6 +98,7 @@ impl DaemonRuntime {
             modulo,
             backoff: Backoff::default(),
             shutdown,
+            tally,
         })
     }
 
@@ -162,6 +170,12 @@ impl DaemonRuntime {
         &self.shutdown
     }
 
+    /// The counts the pass adds to (items by outcome, per-item errors); the loop adds passes
+    /// and their durations, and writes them for `/metrics` ([`super::stats`]).
+    pub fn tally(&self) -> &PassTally {
+        &self.tally
+    }
+
     /// Whether to stop before the next item: call between items.
     pub fn should_stop(&self) -> bool {
         self.shutdown.should_stop()
@@ -191,10 +205,20 @@ impl DaemonRuntime {
         }
         let mut backoff = self.backoff.clone();
         let mut pass_number: u64 = 0;
+        self.tally.flush();
         loop {
             pass_number += 1;
             tracing::debug!(pass = pass_number, "starting a pass");
-            let wait = match pass(self).await {
+            let started = std::time::Instant::now();
+            let result = pass(self).await;
+            let end = match &result {
+                Ok(PassOutcome::DidWork) => PassEnd::DidWork,
+                Ok(PassOutcome::Idle) => PassEnd::Idle,
+                Err(_) => PassEnd::Failed,
+            };
+            self.tally
+                .pass_done(end, started.elapsed(), crate::clock::now_i64());
+            let wait = match result {
                 Ok(outcome) => {
                     if backoff.failures() > 0 {
                         tracing::info!(
@@ -204,6 +228,7 @@ impl DaemonRuntime {
                         backoff.reset();
                     }
                     if self.one_pass {
+                        self.tally.flush();
                         tracing::info!("one pass done; exiting");
                         return Ok(Stopped::OnePassDone);
                     }
@@ -244,6 +269,7 @@ impl DaemonRuntime {
     }
 
     fn stopped(&self, reason: StopReason) -> Stopped {
+        self.tally.flush();
         tracing::info!(reason = %reason, "stopping");
         Stopped::Requested(reason)
     }
@@ -470,6 +496,43 @@ mod tests {
             stopped,
             Stopped::Requested(StopReason::Signal(StopSignal::Term))
         );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn passes_and_items_reach_the_metrics_file() {
+        let (dir, rt) = project(&["--app", "mnist"]);
+        let mut n = 0;
+        rt.run(async |rt| {
+            n += 1;
+            match n {
+                1 => {
+                    rt.tally().items("valid", 2);
+                    rt.tally().errors(1);
+                    Ok(PassOutcome::DidWork)
+                }
+                2 => Err(std::io::Error::other("database gone").into()),
+                _ => {
+                    rt.shutdown().request(StopReason::Requested);
+                    Ok(PassOutcome::Idle)
+                }
+            }
+        })
+        .await
+        .unwrap();
+        let host = rt.project().host().to_string();
+        let path = dir
+            .path()
+            .join(format!("pid_{host}/demo_mnist.metrics.json"));
+        assert_eq!(rt.tally().path(), path);
+        let s = super::super::stats::DaemonStats::read(&path).unwrap();
+        assert_eq!((s.daemon.as_str(), s.app.as_str()), ("demo", "mnist"));
+        assert_eq!(
+            (s.passes.did_work, s.passes.failed, s.passes.idle),
+            (1, 1, 1)
+        );
+        assert_eq!((s.items["valid"], s.errors), (2, 1));
+        assert_eq!(s.pass_seconds.count, 3);
+        assert!(s.last_pass_end > 0);
     }
 
     #[test]

@@ -191,6 +191,9 @@ async fn serve(
     use anyhow::Context;
     rt.run(async |rt| {
         let report = assimilator.pass(rt.modulo(), rt.shutdown()).await?;
+        rt.tally().items("assimilated", report.assimilated);
+        rt.tally().items("waiting_for_retry", report.waiting);
+        rt.tally().errors(report.failed);
         if report.failed > 0 || report.waiting > 0 {
             tracing::warn!(
                 failed = report.failed,

@@ -161,7 +161,7 @@ impl Assimilator {
             }
             report.assimilated += done.len() as u64;
             if !done.is_empty() {
-                tracing::info!(app = %self.app_name, count = done.len(), "assimilated workunits");
+                tracing::debug!(app = %self.app_name, count = done.len(), "assimilated workunits");
             }
             if self.options.one_pass_n_wu.is_some() || self.options.single_batch || !full {
                 break;
@@ -343,7 +343,8 @@ impl Assimilator {
 fn log_outcome(outcome: Result<(), HandlerError>) -> bool {
     match outcome {
         Ok(()) => {
-            tracing::debug!("assimilated");
+            // The workunit's one INFO line; its span carries wu_id, result_id and app.
+            tracing::info!("workunit assimilated");
             true
         }
         Err(e) => {

@@ -31,6 +31,8 @@ use crate::bulk::id_list;
 
 /// FLOPS assumed for a device whose estimate is missing or is the benchmark-failure value 1e9.
 pub const AVG_CPU_FPOPS: f64 = 4.3e9;
+/// The CPU speed a client reports when its benchmarks have not run (BOINC's client default).
+pub const BENCHMARK_DEFAULT_FPOPS: f64 = 1e9;
 /// Host scaling needs this many PFC samples of the host.
 pub const MIN_HOST_SAMPLES: f64 = 10.0;
 /// Host scaling needs this many PFC samples of the app version.
@@ -268,11 +270,24 @@ pub fn claimed_pfc(
     if r.elapsed_time < 1e-6 {
         r.elapsed_time = r.cpu_time;
     }
-    if r.flops_estimate <= 0.0 || r.flops_estimate == 1e9 {
+    if r.flops_estimate <= 0.0 {
+        // Only a scheduler bug (or a hand-edited row) leaves it there: ours never sends a job
+        // without a positive estimate.
         tracing::warn!(
             result_id = %r.id,
             flops_estimate = r.flops_estimate,
-            "result has an unusable flops_estimate; assuming {AVG_CPU_FPOPS} and not counting it in statistics"
+            "result has a non-positive flops_estimate; assuming the average CPU speed and not counting it in statistics"
+        );
+        r.flops_estimate = AVG_CPU_FPOPS;
+        r.runtime_outlier = 1;
+    } else if r.flops_estimate == BENCHMARK_DEFAULT_FPOPS {
+        // A client that has not run (or skipped) its CPU benchmarks reports this speed, and
+        // the scheduler sends it back as the job's estimate. BOINC's validator logs it as a
+        // warning for every such result; it is a normal state of a volunteer's host that no
+        // project operator can change, so it is a debug line here. The substitution is BOINC's.
+        tracing::debug!(
+            result_id = %r.id,
+            "flops_estimate is the clients' benchmark default; assuming the average CPU speed and not counting it in statistics"
         );
         r.flops_estimate = AVG_CPU_FPOPS;
         r.runtime_outlier = 1;

@@ -73,6 +73,8 @@ pub async fn run(cli: DbPurgeCli) -> anyhow::Result<()> {
     let result = rt
         .run(async |rt| {
             let report = purger.pass(rt.shutdown()).await?;
+            rt.tally().items("workunits_purged", report.workunits);
+            rt.tally().items("results_purged", report.results);
             if report.max_reached {
                 tracing::info!(purged = purger.purged_total(), "--max reached; stopping");
                 rt.shutdown().request(StopReason::Requested);

@@ -13,12 +13,13 @@ pub mod cli;
 pub mod queue;
 pub mod record;
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rboinc_core::daemon::{InfraError, Shutdown};
-use rboinc_core::db::{ResultId, WorkunitId};
+use rboinc_core::db::{AppId, ResultId, WorkunitId};
 use sqlx::MySqlPool;
 
+use crate::app_names::{AppNames, name_of};
 use archive::{ArchiveSet, ArchiveSettings};
 use queue::{Selection, WithModTime};
 use rboinc_core::db::result::ResultRow;
@@ -63,6 +64,7 @@ pub struct Purger {
     archive: Option<ArchiveSet>,
     last_archive_time: Option<i64>,
     purged_total: u64,
+    app_names: AppNames,
 }
 
 impl Purger {
@@ -73,6 +75,7 @@ impl Purger {
             archive: None,
             last_archive_time: None,
             purged_total: 0,
+            app_names: AppNames::default(),
         }
     }
 
@@ -121,7 +124,7 @@ impl Purger {
         }
         report.max_reached = self.max_reached();
         if report.workunits > 0 {
-            tracing::info!(
+            tracing::debug!(
                 workunits = report.workunits,
                 results = report.results,
                 "purged"
@@ -142,6 +145,16 @@ impl Purger {
             .map_err(|e| InfraError::new("reading the results of purgeable workunits", e))?;
         let result_ids: Vec<ResultId> = results.iter().map(|r| r.row.id).collect();
         let n_results = result_ids.len() as u64;
+        // For the log lines: each workunit's app and number of results.
+        let mut purged: BTreeMap<WorkunitId, (AppId, usize)> = workunits
+            .iter()
+            .map(|w| (w.row.id, (w.row.appid, 0)))
+            .collect();
+        for r in &results {
+            if let Some(p) = purged.get_mut(&r.row.workunitid) {
+                p.1 += 1;
+            }
+        }
 
         if let Some(settings) = self.options.archive.clone() {
             let mut by_wu: HashMap<WorkunitId, Vec<WithModTime<ResultRow>>> = HashMap::new();
@@ -183,8 +196,20 @@ impl Purger {
             )
             .await
             .map_err(|e| InfraError::new("deleting purged rows", e))?;
-            for id in &wu_ids {
-                tracing::debug!(wu_id = %id, "purged workunit");
+            if tracing::enabled!(tracing::Level::INFO) {
+                let names = self
+                    .app_names
+                    .covering(&mut conn, purged.values().map(|p| p.0))
+                    .await
+                    .map_err(|e| InfraError::new("reading app names", e))?;
+                for (wu_id, (appid, results)) in purged {
+                    tracing::info!(
+                        wu_id = %wu_id,
+                        app = %name_of(&names, appid),
+                        results,
+                        "workunit purged"
+                    );
+                }
             }
         }
         self.purged_total += wu_ids.len() as u64;

@@ -70,8 +70,12 @@ pub async fn run(cli: FileDeleterCli) -> anyhow::Result<()> {
     let mut deleter = start(&rt, &cli).await.context("starting")?;
     rt.run(async |rt| {
         let report = deleter.pass(rt.shutdown()).await?;
+        let tally = rt.tally();
+        tally.items("result_files_deleted", report.results_done);
+        tally.items("workunit_files_deleted", report.workunits_done);
+        tally.errors(report.results_error + report.workunits_error);
         if report.changed() > 0 {
-            tracing::info!(
+            tracing::debug!(
                 results_done = report.results_done,
                 results_error = report.results_error,
                 workunits_done = report.workunits_done,

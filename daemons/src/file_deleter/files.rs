@@ -8,8 +8,14 @@
 //! - a file that is already gone while its hash directory exists is fine (a failed result may
 //!   never have uploaded anything); a missing hash directory is an error, because it usually
 //!   means a file system is not mounted, and the row is retried later;
+//! - an output file the result template marks `<optional/>` (its `<file_ref>` in
+//!   `result.xml_doc_in`) that the client never uploaded is not an error, even when its hash
+//!   directory was never created: the app did not write it, which is normal. BOINC's file
+//!   deleter logs it as critical (and as an error, leaving the row in ERROR, when the
+//!   directory is missing); here it is a debug line and the row is DONE;
 //! - an input file also takes its compressed copy `<name>.gz` and, with `<cache_md5_info>`, its
-//!   checksum cache `<name>.md5` along;
+//!   checksum cache `<name>.md5` along; a missing checksum cache is normal (only tools that
+//!   hash a file write one) and is a debug line, where BOINC logs a critical one;
 //! - a workunit whose name contains `nodelete` keeps its input files.
 //!
 //! Names come from the database, which clients and submitters fill, so every name must be a
@@ -24,6 +30,7 @@ use std::path::{Path, PathBuf};
 use rboinc_core::hier::HierError;
 pub use rboinc_core::hier::Hierarchy;
 use rboinc_core::job_files::file_infos;
+use rboinc_core::xml;
 
 /// Something that makes the row's deletion fail (its state becomes ERROR).
 #[derive(Debug, thiserror::Error)]
@@ -47,6 +54,8 @@ pub struct Deletion {
     pub deleted: Vec<PathBuf>,
     /// Files already gone (their directory exists).
     pub missing: Vec<PathBuf>,
+    /// Optional outputs the client never uploaded (not errors, not counted as missing).
+    pub never_uploaded: Vec<PathBuf>,
     pub errors: Vec<DeleteError>,
 }
 
@@ -82,7 +91,28 @@ fn remove(path: &Path) -> Result<Removal, DeleteError> {
 
 /// Deletes a result's output files (`result.xml_doc_in`) from the upload hierarchy.
 pub fn delete_output_files(xml_doc_in: &str, upload: &Hierarchy) -> Deletion {
-    delete_files(xml_doc_in, upload, |_, _| {})
+    // Read only when a file is missing (rare): most rows have every file.
+    let optional = std::cell::OnceCell::new();
+    delete_files(
+        xml_doc_in,
+        upload,
+        |name| {
+            optional
+                .get_or_init(|| optional_outputs(xml_doc_in))
+                .iter()
+                .any(|o| o == name)
+        },
+        |_, _| {},
+    )
+}
+
+/// The physical names of the outputs whose `<file_ref>` says `<optional/>`.
+fn optional_outputs(xml_doc_in: &str) -> Vec<String> {
+    xml::raw_elements(xml_doc_in, "file_ref")
+        .into_iter()
+        .filter(|body| xml::flag(body, "optional"))
+        .filter_map(|body| xml::text(body, "file_name"))
+        .collect()
 }
 
 /// Deletes a workunit's input files (`workunit.xml_doc`) from the download hierarchy, with
@@ -97,35 +127,43 @@ pub fn delete_input_files(
         tracing::debug!("the workunit's name contains \"nodelete\": keeping its input files");
         return Deletion::default();
     }
-    delete_files(xml_doc, download, |path, existed| {
-        let sibling = |suffix: &str, required: bool| {
-            let mut p = path.as_os_str().to_owned();
-            p.push(suffix);
-            let p = PathBuf::from(p);
-            match fs::remove_file(&p) {
-                Ok(()) => tracing::info!(path = %p.display(), "deleted"),
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {
-                    if required {
-                        tracing::warn!(path = %p.display(), "no checksum cache file to delete");
+    delete_files(
+        xml_doc,
+        download,
+        |_| false,
+        |path, existed| {
+            let sibling = |suffix: &str| {
+                let mut p = path.as_os_str().to_owned();
+                p.push(suffix);
+                let p = PathBuf::from(p);
+                match fs::remove_file(&p) {
+                    Ok(()) => tracing::debug!(path = %p.display(), "deleted"),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        tracing::debug!(path = %p.display(), "no such file");
+                    }
+                    Err(e) => {
+                        // As in BOINC, a sibling that cannot be removed does not fail the row.
+                        tracing::error!(path = %p.display(), error = %e, "cannot delete a compressed copy or checksum cache");
                     }
                 }
-                Err(e) => {
-                    // As in BOINC, a sibling that cannot be removed does not fail the row.
-                    tracing::error!(path = %p.display(), error = %e, "cannot delete");
-                }
+            };
+            sibling(".gz");
+            if cache_md5 && existed {
+                sibling(".md5");
             }
-        };
-        sibling(".gz", false);
-        if cache_md5 {
-            // The cache is expected next to a file that was there.
-            sibling(".md5", existed);
-        }
-    })
+        },
+    )
 }
 
 /// The shared loop: `after_file(path, existed)` runs after each named file was deleted
 /// (`existed`) or found missing with its directory present, for the siblings of input files.
-fn delete_files(doc: &str, hierarchy: &Hierarchy, after_file: impl Fn(&Path, bool)) -> Deletion {
+/// A missing file `optional(name)` accepts goes to `never_uploaded`.
+fn delete_files(
+    doc: &str,
+    hierarchy: &Hierarchy,
+    optional: impl Fn(&str) -> bool,
+    after_file: impl Fn(&Path, bool),
+) -> Deletion {
     let mut deletion = Deletion::default();
     for entry in file_infos(doc) {
         if entry.no_delete {
@@ -141,12 +179,16 @@ fn delete_files(doc: &str, hierarchy: &Hierarchy, after_file: impl Fn(&Path, boo
         };
         match remove(&path) {
             Ok(Removal::Deleted) => {
-                tracing::info!(path = %path.display(), "deleted");
+                tracing::debug!(path = %path.display(), "deleted");
                 after_file(&path, true);
                 deletion.deleted.push(path);
             }
+            Ok(Removal::Missing | Removal::MissingDir) if optional(&entry.name) => {
+                tracing::debug!(path = %path.display(), "optional output never uploaded");
+                deletion.never_uploaded.push(path);
+            }
             Ok(Removal::Missing) => {
-                tracing::info!(path = %path.display(), "already gone");
+                tracing::debug!(path = %path.display(), "already gone");
                 after_file(&path, false);
                 deletion.missing.push(path);
             }
@@ -227,6 +269,40 @@ mod tests {
 
         let d = delete_output_files(&doc(&["nowhere"]), &h);
         assert!(matches!(d.errors.as_slice(), [DeleteError::MissingDir(_)]));
+    }
+
+    #[test]
+    fn an_optional_output_never_uploaded_is_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = hierarchy(dir.path());
+        let metrics = put(&h, "r_0");
+        // "r_1" (optional) was never uploaded, and its hash directory never created.
+        assert!(!h.path("r_1").unwrap().parent().unwrap().exists());
+        let d = "<file_info><name>r_0</name></file_info>\n<file_info><name>r_1</name></file_info>\n\
+                 <result><file_ref><file_name>r_0</file_name><open_name>metrics.json</open_name></file_ref>\
+                 <file_ref><file_name>r_1</file_name><open_name>weights.npy</open_name><optional/></file_ref></result>";
+        let deletion = delete_output_files(d, &h);
+        assert!(deletion.ok(), "{:?}", deletion.errors);
+        assert_eq!(deletion.deleted, [metrics]);
+        assert!(deletion.missing.is_empty());
+        assert_eq!(deletion.never_uploaded, [h.path("r_1").unwrap()]);
+        // The same file without <optional/> is an error (its directory is missing).
+        let required = d.replace("<optional/>", "");
+        put(&h, "r_0");
+        assert!(matches!(
+            delete_output_files(&required, &h).errors.as_slice(),
+            [DeleteError::MissingDir(_)]
+        ));
+    }
+
+    #[test]
+    fn a_missing_checksum_cache_is_fine() {
+        let dir = tempfile::tempdir().unwrap();
+        let h = hierarchy(dir.path());
+        let p = put(&h, "in");
+        let d = delete_input_files("wu", &doc(&["in"]), &h, true);
+        assert!(d.ok() && d.missing.is_empty());
+        assert_eq!(d.deleted, [p]);
     }
 
     #[test]

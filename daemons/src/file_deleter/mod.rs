@@ -247,7 +247,7 @@ impl FileDeleter {
         let upload = self.options.upload.clone();
         let preserve = self.options.preserve_result_files;
         in_parallel(batch, self.options.threads, move |r| {
-            let span = tracing::info_span!("delete_outputs", result_id = %r.id);
+            let span = tracing::debug_span!("delete_outputs", result_id = %r.id);
             let _enter = span.enter();
             if preserve {
                 return (r.id, true);
@@ -255,12 +255,26 @@ impl FileDeleter {
             let deletion = files::delete_output_files(&r.xml_doc_in, &upload);
             if !deletion.missing.is_empty() && r.outcome == Outcome::Success as i32 {
                 tracing::warn!(
+                    result_id = %r.id,
+                    wu_id = %r.workunitid,
+                    app = %r.app,
                     result = %r.name,
                     missing = deletion.missing.len(),
                     "a successful result had no file to delete"
                 );
             }
-            log_failure(&deletion);
+            if deletion.ok() {
+                tracing::info!(
+                    result_id = %r.id,
+                    wu_id = %r.workunitid,
+                    app = %r.app,
+                    deleted = deletion.deleted.len(),
+                    not_uploaded = deletion.never_uploaded.len(),
+                    "output files deleted"
+                );
+            } else {
+                log_failure(&deletion, Some(r.id), r.workunitid, &r.app);
+            }
             (r.id, deletion.ok())
         })
         .await
@@ -274,26 +288,38 @@ impl FileDeleter {
         let preserve = self.options.preserve_wu_files;
         let cache_md5 = self.options.cache_md5_info;
         in_parallel(batch, self.options.threads, move |wu| {
-            let span = tracing::info_span!("delete_inputs", wu_id = %wu.id);
+            let span = tracing::debug_span!("delete_inputs", wu_id = %wu.id);
             let _enter = span.enter();
             if preserve {
                 return (wu.id, true);
             }
             let deletion = files::delete_input_files(&wu.name, &wu.xml_doc, &download, cache_md5);
-            log_failure(&deletion);
+            if deletion.ok() {
+                tracing::info!(
+                    wu_id = %wu.id,
+                    app = %wu.app,
+                    deleted = deletion.deleted.len(),
+                    "input files deleted"
+                );
+            } else {
+                log_failure(&deletion, None, wu.id, &wu.app);
+            }
             (wu.id, deletion.ok())
         })
         .await
     }
 }
 
-fn log_failure(deletion: &Deletion) {
-    if !deletion.ok() {
-        tracing::error!(
-            errors = deletion.errors.len(),
-            "file deletion failed; the row is in state ERROR and will be retried"
-        );
-    }
+/// The row's one line when a file could not be deleted (the causes were logged as they
+/// happened).
+fn log_failure(deletion: &Deletion, result_id: Option<ResultId>, wu_id: WorkunitId, app: &str) {
+    tracing::error!(
+        result_id = result_id.map(|r| r.get()),
+        wu_id = %wu_id,
+        app = %app,
+        errors = deletion.errors.len(),
+        "file deletion failed; the row is in state ERROR and will be retried"
+    );
 }
 
 /// Applies `f` to each row on `threads` blocking threads (file system calls wait on the disk,

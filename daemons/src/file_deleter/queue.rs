@@ -48,6 +48,11 @@ pub struct ResultFiles {
     pub xml_doc_in: String,
     /// Only for the log (a missing output of a failed result is expected).
     pub outcome: i32,
+    /// For the log line.
+    pub workunitid: WorkunitId,
+    /// The app's name, for the log line (empty if the app row is gone).
+    #[sqlx(try_from = "NullableText")]
+    pub app: String,
 }
 
 /// A workunit whose input files are to be deleted.
@@ -57,6 +62,9 @@ pub struct WorkunitFiles {
     pub name: String,
     #[sqlx(try_from = "NullableText")]
     pub xml_doc: String,
+    /// The app's name, for the log line (empty if the app row is gone).
+    #[sqlx(try_from = "NullableText")]
+    pub app: String,
 }
 
 /// Up to `limit` results in `state` with id above `after` (index `res_filedel`).
@@ -68,7 +76,8 @@ pub async fn results(
     limit: u32,
 ) -> Result<Vec<ResultFiles>, sqlx::Error> {
     let sql = format!(
-        "SELECT id, name, xml_doc_in, outcome FROM result \
+        "SELECT id, name, xml_doc_in, outcome, workunitid, \
+         (SELECT app.name FROM app WHERE app.id = result.appid) AS app FROM result \
          WHERE file_delete_state = ? AND {} AND id > ? ORDER BY id LIMIT ?",
         selection.predicate()
     );
@@ -94,7 +103,8 @@ pub async fn workunits(
         ""
     };
     let sql = format!(
-        "SELECT id, name, xml_doc FROM workunit \
+        "SELECT id, name, xml_doc, \
+         (SELECT app.name FROM app WHERE app.id = workunit.appid) AS app FROM workunit \
          WHERE file_delete_state = ? AND {}{like} AND id > ? ORDER BY id LIMIT ?",
         selection.predicate()
     );

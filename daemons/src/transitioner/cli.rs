@@ -44,8 +44,12 @@ pub async fn run(mut cli: TransitionerCli) -> anyhow::Result<()> {
     };
     let transitioner =
         Transitioner::new(pool, rt.config(), options).context("reading the configuration")?;
-    rt.run(async |rt| transitioner.daemon_pass(|| rt.should_stop()).await)
-        .await
-        .context("running")?;
+    rt.run(async |rt| {
+        transitioner
+            .daemon_pass(|| rt.should_stop(), rt.tally())
+            .await
+    })
+    .await
+    .context("running")?;
     Ok(())
 }

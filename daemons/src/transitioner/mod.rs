@@ -9,7 +9,8 @@
 //! 1. [`load`]: the due jobs of a batch and all their results (two queries);
 //! 2. [`plan`]: the state machine, a pure function per job;
 //! 3. [`create`]: names and `xml_doc_in` of new results (templates, upload signatures);
-//! 4. [`apply`]: everything written in one transaction.
+//! 4. [`apply`]: everything written in one transaction;
+//! 5. [`log`]: one INFO line per job whose state changed.
 //!
 //! A concurrent change of a job's `transition_time` (a result was reported meanwhile) is never
 //! overwritten: the new value is written only if the row still holds the value read, as BOINC
@@ -19,6 +20,7 @@ pub mod apply;
 pub mod cli;
 pub mod create;
 pub mod load;
+pub mod log;
 pub mod plan;
 
 use std::collections::HashMap;
@@ -26,12 +28,13 @@ use std::collections::HashMap;
 use rboinc_core::clock;
 use rboinc_core::config::Config;
 use rboinc_core::crypt::{CryptError, PrivateKey};
-use rboinc_core::daemon::{InfraError, ModSlice, PassOutcome};
-use rboinc_core::db::{WorkunitId, is_retryable};
+use rboinc_core::daemon::{InfraError, ModSlice, PassOutcome, PassTally};
+use rboinc_core::db::{AppId, WorkunitId, is_retryable};
 use sqlx::{MySqlConnection, MySqlPool};
 use tokio::task::{JoinError, JoinSet};
 use tracing::Instrument;
 
+use crate::app_names::{AppNames, name_of};
 use crate::bulk::BulkError;
 use apply::{Written, write_batch};
 use create::ReplicaFactory;
@@ -120,6 +123,7 @@ pub struct Transitioner {
     rules: Rules,
     daily_result_quota: i32,
     options: Options,
+    app_names: AppNames,
 }
 
 impl Transitioner {
@@ -152,6 +156,7 @@ impl Transitioner {
             },
             daily_result_quota: i32::try_from(sched.daily_result_quota).unwrap_or(i32::MAX),
             options,
+            app_names: AppNames::default(),
         })
     }
 
@@ -269,18 +274,6 @@ impl Transitioner {
                 success = c.success, errors = c.errors, no_reply = c.no_reply,
                 "transitioning"
             );
-            if let Some(new) = p.new_replicas {
-                tracing::info!(
-                    wu_id = %g.wu.id,
-                    wu = %g.wu.name,
-                    count = new.count,
-                    target = g.wu.target_nresults,
-                    "generating results"
-                );
-            }
-            if p.wu.error_mask.is_some() {
-                tracing::info!(wu_id = %g.wu.id, wu = %g.wu.name, error_mask = %p.error_mask, "workunit failed");
-            }
             plans.push(p);
         }
         let jobs: Vec<_> = groups
@@ -313,6 +306,19 @@ impl Transitioner {
         let written = self
             .write_with_retry(conn, &plans, &new_rows, &delay_bounds, now)
             .await?;
+        if tracing::enabled!(tracing::Level::INFO) {
+            let apps: HashMap<WorkunitId, AppId> =
+                groups.iter().map(|g| (g.wu.id, g.wu.appid)).collect();
+            let names = self
+                .app_names
+                .covering(conn, apps.values().copied())
+                .await
+                .map_err(|e| InfraError::new("reading app names", e))?;
+            for p in plans.iter().filter(|p| log::is_notable(p)) {
+                let app = apps.get(&p.wu_id).map_or("", |a| name_of(&names, *a));
+                log::emit(p, app);
+            }
+        }
         tracing::debug!(
             workunits = plans.len(),
             plan_and_build_ms = built.as_secs_f64() * 1e3,
@@ -366,10 +372,14 @@ impl Transitioner {
     pub async fn daemon_pass(
         &self,
         should_stop: impl Fn() -> bool,
+        tally: &PassTally,
     ) -> Result<PassOutcome, InfraError> {
         let report = self.pass(should_stop).await?;
+        tally.items("transitioned", report.workunits);
+        tally.items("results_created", report.written.results_created);
+        tally.errors(report.failed);
         if report.workunits > 0 {
-            tracing::info!(
+            tracing::debug!(
                 workunits = report.workunits,
                 created = report.written.results_created,
                 changed = report.written.results_changed,

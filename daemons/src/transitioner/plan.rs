@@ -200,7 +200,7 @@ pub fn plan(group: &WorkunitGroup, now: i32, rules: Rules) -> Plan {
             SERVER_INACTIVE | SERVER_UNSENT => c.unsent += 1,
             SERVER_IN_PROGRESS => {
                 if r.report_deadline < now {
-                    tracing::info!(
+                    tracing::debug!(
                         wu_id = %wu.id,
                         result_id = %r.id,
                         deadline = r.report_deadline,

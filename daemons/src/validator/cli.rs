@@ -371,7 +371,7 @@ async fn run(
     let pool = db::connect_lazy(rt.config().db_settings());
     let validator = Validator::new(pool, rt.config(), options)?;
     validator.preflight().await.context("starting")?;
-    rt.run(async |rt| validator.daemon_pass(|| rt.should_stop()).await)
+    rt.run(async |rt| validator.daemon_pass(|| rt.should_stop(), rt.tally()).await)
         .await
         .context("running")?;
     Ok(())

@@ -32,9 +32,10 @@ pub(crate) mod test_rows;
 
 use rboinc_core::clock;
 use rboinc_core::config::Config;
-use rboinc_core::daemon::{InfraError, ModSlice, PassOutcome};
+use rboinc_core::daemon::{InfraError, ModSlice, PassOutcome, PassTally};
 use rboinc_core::db::{WorkunitId, app, is_retryable};
 use rboinc_core::hier::Hierarchy;
+use rboinc_core::state::ValidateState;
 use sqlx::{Acquire, MySqlConnection, MySqlPool};
 
 use crate::bulk::BulkError;
@@ -93,6 +94,30 @@ pub struct Report {
     pub jobs: u64,
     pub canonical_found: u64,
     pub results_written: u64,
+    /// Of the results written: VALID, INVALID, INCONCLUSIVE (the rest changed otherwise).
+    pub valid: u64,
+    pub invalid: u64,
+    pub inconclusive: u64,
+}
+
+impl Report {
+    fn add(&mut self, other: Report) {
+        self.jobs += other.jobs;
+        self.canonical_found += other.canonical_found;
+        self.results_written += other.results_written;
+        self.valid += other.valid;
+        self.invalid += other.invalid;
+        self.inconclusive += other.inconclusive;
+    }
+
+    /// The results written, by outcome, into the daemon's metrics.
+    fn tally(&self, tally: &PassTally) {
+        let other = self.results_written - (self.valid + self.invalid + self.inconclusive);
+        tally.items("valid", self.valid);
+        tally.items("invalid", self.invalid);
+        tally.items("inconclusive", self.inconclusive);
+        tally.items("other", other);
+    }
 }
 
 /// A configured validator.
@@ -195,9 +220,7 @@ impl Validator {
             let done = self
                 .handle_batch(&mut conn, facts, &mut versions, batch.jobs)
                 .await?;
-            report.jobs += done.jobs;
-            report.canonical_found += done.canonical_found;
-            report.results_written += done.results_written;
+            report.add(done);
             if batch.scanned < limit
                 || self.options.wu_id.is_some()
                 || self.options.dry_run
@@ -334,6 +357,9 @@ impl Validator {
                 .filter(|w| w.canonical.is_some())
                 .count() as u64,
             results_written: state.results.len() as u64,
+            valid: count_state(&state, ValidateState::Valid),
+            invalid: count_state(&state, ValidateState::Invalid),
+            inconclusive: count_state(&state, ValidateState::Inconclusive),
         };
         if self.options.dry_run {
             tracing::info!(jobs = report.jobs, "dry run: nothing written");
@@ -358,8 +384,10 @@ impl Validator {
     pub async fn daemon_pass(
         &self,
         should_stop: impl Fn() -> bool,
+        tally: &PassTally,
     ) -> Result<PassOutcome, InfraError> {
         let report = self.pass(should_stop).await?;
+        report.tally(tally);
         if report.jobs > 0 {
             tracing::info!(
                 jobs = report.jobs,
@@ -372,4 +400,13 @@ impl Validator {
             Ok(PassOutcome::Idle)
         }
     }
+}
+
+/// Results of the batch written with `validate_state`.
+fn count_state(state: &BatchState, which: ValidateState) -> u64 {
+    state
+        .results
+        .values()
+        .filter(|r| r.validate_state == which)
+        .count() as u64
 }

@@ -34,7 +34,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let app = rt.app().unwrap_or(rboinc_tools::make_project::APP);
     let pool = rboinc_core::db::connect_lazy(rt.config().db_settings());
     let mut generator = WorkGenerator::new(pool, rt.config_arc(), app.to_string(), cli.cushion);
-    rt.run(async |_rt| generator.pass().await)
+    rt.run(async |rt| generator.pass(rt.tally()).await)
         .await
         .context("running")?;
     Ok(())

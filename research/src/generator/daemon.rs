@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use rboinc_core::config::Config;
-use rboinc_core::daemon::{InfraError, PassOutcome};
+use rboinc_core::daemon::{InfraError, PassOutcome, PassTally};
 use rboinc_core::db;
 use rboinc_tools::create_work::WorkCreator;
 
@@ -36,7 +36,8 @@ impl WorkGenerator {
     }
 
     /// Tops the cushion up once; [`PassOutcome::DidWork`] if it created workunits.
-    pub async fn pass(&mut self) -> Result<PassOutcome, InfraError> {
+    /// One pass; the workunits created (and the rounds that failed) go into `tally`.
+    pub async fn pass(&mut self, tally: &PassTally) -> Result<PassOutcome, InfraError> {
         let app = &self.app;
         if self.creator.is_none() {
             let c = WorkCreator::new(&self.pool, self.config.clone(), app)
@@ -48,6 +49,8 @@ impl WorkGenerator {
         let created = top_up(&self.pool, c, self.cushion)
             .await
             .map_err(|e| InfraError::new("work generation pass", e))?;
+        tally.items("workunits_created", created.workunits.len() as u64);
+        tally.errors(created.failed.len() as u64);
         for f in &created.failed {
             tracing::error!(round_id = f.round_id, wu_name = %f.wu_name, app = %app, error = %f.error, "cannot create the round's workunit");
         }

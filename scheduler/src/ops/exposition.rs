@@ -12,8 +12,11 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::info::Info;
 use prometheus_client::registry::Registry;
 
+use rboinc_core::daemon::stats::DaemonStats;
+
+use super::daemon_metrics;
 use super::daemons::DaemonView;
-use super::snapshot::QueueSizes;
+use super::queues::QueueSizes;
 
 /// What `/metrics` adds to the process counters.
 #[derive(Debug, Clone, Default)]
@@ -22,6 +25,10 @@ pub struct ProjectGauges {
     pub queues: Option<QueueSizes>,
     /// `None` when config.xml could not be read.
     pub daemons: Option<Vec<DaemonView>>,
+    /// The daemons' metrics files in `pid_<host>/`.
+    pub daemon_stats: Vec<DaemonStats>,
+    /// The project directory's file system: bytes available, size (`None` if unreadable).
+    pub disk: Option<(u64, u64)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash, EncodeLabelSet)]
@@ -50,33 +57,12 @@ pub fn render_gauges(g: &ProjectGauges) -> String {
     up.set(i64::from(g.queues.is_some()));
     registry.register(
         "rboinc_database_up",
-        "Whether the database answered the queue queries of this scrape",
+        "Whether the database answered the latest queue queries (cached up to 5 s)",
         up,
     );
     if let Some(q) = &g.queues {
-        let queues = [
-            (
-                "rboinc_results_unsent",
-                "Results waiting to be sent (server_state UNSENT)",
-                &q.unsent,
-            ),
-            (
-                "rboinc_results_in_progress",
-                "Results sent and not yet reported or timed out (server_state IN_PROGRESS)",
-                &q.in_progress,
-            ),
-            (
-                "rboinc_workunits_need_validate",
-                "Workunits flagged for the validator",
-                &q.need_validate,
-            ),
-            (
-                "rboinc_workunits_assimilate_ready",
-                "Workunits waiting for the assimilator (assimilate_state READY)",
-                &q.assimilate_ready,
-            ),
-        ];
-        for (name, help, by_app) in queues {
+        for (queue, by_app) in q.all() {
+            let (name, help) = queue.gauge();
             let family = Family::<AppLabel, Gauge>::default();
             for (app, n) in by_app {
                 family.get_or_create(&AppLabel { app: app.clone() }).set(*n);
@@ -99,6 +85,25 @@ pub fn render_gauges(g: &ProjectGauges) -> String {
             family,
         );
     }
+    if let Some((avail, size)) = g.disk {
+        for (name, help, v) in [
+            (
+                "rboinc_project_filesystem_avail_bytes",
+                "Bytes available to the project on its directory's file system",
+                avail,
+            ),
+            (
+                "rboinc_project_filesystem_size_bytes",
+                "Size of the project directory's file system in bytes",
+                size,
+            ),
+        ] {
+            let g = Gauge::<i64>::default();
+            g.set(i64::try_from(v).unwrap_or(i64::MAX));
+            registry.register(name, help, g);
+        }
+    }
+    daemon_metrics::register(&mut registry, &g.daemon_stats);
     let mut out = String::with_capacity(1024);
     prometheus_client::encoding::prometheus_text::encode(&mut out, &registry)
         .expect("writing to a String cannot fail");
@@ -137,9 +142,12 @@ mod tests {
                 daemon("validator --app \"x\"", false, false),
                 daemon("feeder", false, true),
             ]),
+            daemon_stats: Vec::new(),
+            disk: Some((1024, 4096)),
         });
         for line in [
             "rboinc_database_up 1",
+            "rboinc_project_filesystem_avail_bytes 1024",
             "rboinc_results_unsent{app=\"mnist\"} 3",
             "rboinc_workunits_assimilate_ready{app=\"odd \\\"app\\\"\\\\\\nname\"} 7",
             "rboinc_daemon_up{daemon=\"transitioner\",cmd=\"transitioner -d 3\"} 1",

@@ -8,6 +8,10 @@
 //! - the C++ daemons' format (`2025-01-02 03:04:05.6789 [CRITICAL] message`), for projects that
 //!   still run some of BOINC's own daemons;
 //! - a Rust panic (`thread 'main' panicked at …`), which ends a daemon without a log line.
+//!
+//! The same reading counts each log's WARN and ERROR lines since its program last started
+//! (the `Executing command` line `start` writes): a number that should stay zero on a healthy
+//! project, so any other value is worth a look.
 
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
@@ -16,9 +20,9 @@ use std::path::Path;
 use super::daemons::{cut, strip_ansi};
 
 /// Bytes read from the end of each log.
-const TAIL_BYTES: u64 = 256 * 1024;
+pub(super) const TAIL_BYTES: u64 = 256 * 1024;
 /// Longest message shown.
-const MAX_MESSAGE_CHARS: usize = 600;
+pub(super) const MAX_MESSAGE_CHARS: usize = 600;
 
 /// One error line.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -39,9 +43,9 @@ type Parsed = (String, String, String);
 const ERROR_LEVELS: [&str; 3] = ["ERROR", "CRITICAL", "FATAL"];
 const OTHER_LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "WARNING", "NORMAL"];
 
-/// What a log line is: `Some(Ok(error))`, `Some(Err(time))` for another line with a
-/// timestamp, `None` for a line that says nothing we can use.
-fn classify(line: &str) -> Option<Result<Parsed, String>> {
+/// What a log line is: `Some(Ok(error))`, `Some(Err((time, level)))` for another line with a
+/// level, `None` for a line that says nothing we can use.
+fn classify(line: &str) -> Option<Result<Parsed, (String, String)>> {
     let line = line.trim();
     if line.starts_with('{') {
         return classify_json(line);
@@ -64,7 +68,7 @@ fn classify(line: &str) -> Option<Result<Parsed, String>> {
             return None;
         }
         if !is_error {
-            return Some(Err(time));
+            return Some(Err((time, word)));
         }
         let rest = tokens[i + 1..].join(" ");
         return Some(Ok((time, word, rest.trim().to_string())));
@@ -78,7 +82,7 @@ fn looks_like_time(s: &str) -> bool {
     b.len() >= 10 && b[..4].iter().all(u8::is_ascii_digit) && b[4] == b'-' && b[7] == b'-'
 }
 
-fn classify_json(line: &str) -> Option<Result<Parsed, String>> {
+fn classify_json(line: &str) -> Option<Result<Parsed, (String, String)>> {
     let value: serde_json::Value = serde_json::from_str(line).ok()?;
     let obj = value.as_object()?;
     let time = obj
@@ -88,7 +92,7 @@ fn classify_json(line: &str) -> Option<Result<Parsed, String>> {
         .to_string();
     let level = obj.get("level")?.as_str()?.to_ascii_uppercase();
     if !ERROR_LEVELS.contains(&level.as_str()) {
-        return Some(Err(time));
+        return Some(Err((time, level)));
     }
     // The event's fields are at the top level (flattened) or under "fields".
     let fields = obj.get("fields").and_then(|f| f.as_object()).unwrap_or(obj);
@@ -110,7 +114,7 @@ fn classify_json(line: &str) -> Option<Result<Parsed, String>> {
 }
 
 /// `YYYY-MM-DD HH:MM:SS` from the start of a raw time, or the raw text if it is shorter.
-fn normalize_time(raw: &str) -> String {
+pub(super) fn normalize_time(raw: &str) -> String {
     let t: String = raw.chars().take(19).collect();
     t.replace('T', " ")
 }
@@ -148,7 +152,7 @@ pub fn errors_in(path: &Path) -> std::io::Result<Vec<LogError>> {
                     message: cut(&message, MAX_MESSAGE_CHARS),
                 });
             }
-            Some(Err(time)) if !time.is_empty() => last_time = normalize_time(&time),
+            Some(Err((time, _))) if !time.is_empty() => last_time = normalize_time(&time),
             _ => {}
         }
     }
@@ -181,6 +185,108 @@ pub fn recent_errors(log_dir: &Path, limit: usize) -> Vec<LogError> {
         (b.time.as_str(), ib, b.file.as_str()).cmp(&(a.time.as_str(), ia, a.file.as_str()))
     });
     all.into_iter().take(limit).map(|(_, e)| e).collect()
+}
+
+/// Bytes read from the end of a log to count its lines since the last start.
+const COUNT_BYTES: u64 = 16 * 1024 * 1024;
+/// The line `start` writes before each start of a program.
+const START_MARKER: &str = "] Executing command: ";
+
+/// A log's warnings and errors since its program last started.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct LogCounts {
+    pub file: String,
+    /// WARN (and WARNING) lines.
+    pub warn: u64,
+    /// ERROR, CRITICAL, FATAL lines and panics.
+    pub error: u64,
+    /// The last start's time as `start` wrote it, if its line was seen.
+    pub since: Option<String>,
+    /// The log is longer than what was read and no start line was found in it: the counts
+    /// cover only its last 16 MiB.
+    pub partial: bool,
+}
+
+/// The counts of one log: lines after the last `Executing command` line (or all of them).
+pub fn counts_in(path: &Path) -> std::io::Result<LogCounts> {
+    let text = tail(path, COUNT_BYTES)?;
+    let mut counts = LogCounts {
+        file: file_name(path),
+        partial: text.cut,
+        ..LogCounts::default()
+    };
+    for raw in text.lines() {
+        if let Some(i) = raw.find(START_MARKER) {
+            counts.since = Some(raw[..i].trim_start_matches('[').to_string());
+            counts.warn = 0;
+            counts.error = 0;
+            counts.partial = false;
+            continue;
+        }
+        match classify(&strip_ansi(raw)) {
+            Some(Ok(_)) => counts.error += 1,
+            Some(Err((_, level))) if level == "WARN" || level == "WARNING" => counts.warn += 1,
+            _ => {}
+        }
+    }
+    Ok(counts)
+}
+
+/// The counts of every `*.log` and `*.out` file in `log_dir`, by file name.
+pub fn level_counts(log_dir: &Path) -> Vec<LogCounts> {
+    let mut all: Vec<LogCounts> = log_files(log_dir)
+        .iter()
+        .filter_map(|p| counts_in(p).ok())
+        .collect();
+    all.sort_by(|a, b| a.file.cmp(&b.file));
+    all
+}
+
+/// The end of a file as text, and whether it was cut.
+pub(super) struct Tail {
+    text: String,
+    cut: bool,
+}
+
+impl Tail {
+    pub(super) fn lines(&self) -> impl Iterator<Item = &str> {
+        let mut lines = self.text.lines();
+        if self.cut {
+            lines.next(); // cut in the middle
+        }
+        lines
+    }
+}
+
+pub(super) fn tail(path: &Path, bytes: u64) -> std::io::Result<Tail> {
+    let mut f = File::open(path)?;
+    let len = f.metadata()?.len();
+    let start = len.saturating_sub(bytes);
+    f.seek(SeekFrom::Start(start))?;
+    let mut buf = Vec::new();
+    f.read_to_end(&mut buf)?;
+    Ok(Tail {
+        text: String::from_utf8_lossy(&buf).into_owned(),
+        cut: start > 0,
+    })
+}
+
+pub(super) fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// The `*.log` and `*.out` files of `log_dir` (none if it is missing).
+pub(super) fn log_files(log_dir: &Path) -> Vec<std::path::PathBuf> {
+    let Ok(entries) = std::fs::read_dir(log_dir) else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "log" || e == "out") && p.is_file())
+        .collect()
 }
 
 #[cfg(test)]
@@ -296,5 +402,40 @@ mod tests {
         let errors = errors_in(&path).unwrap();
         assert_eq!(errors.len(), 1);
         assert_eq!(errors[0].message, "x: recent");
+    }
+
+    #[test]
+    fn counts_start_over_at_each_start_of_the_program() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("validator_mnist.log"),
+            "[2025/01/02 03:00:00] Executing command: validator -d 3\n\
+             2025-01-02T03:00:01.000Z ERROR v: before the restart\n\
+             [2025/01/02 04:00:00] Executing command: validator -d 3\n\
+             2025-01-02T04:00:01.000Z  WARN v: slow\n\
+             2025-01-02T04:00:02.000Z  INFO v: WARN in a message is not a warning\n\
+             {\"timestamp\":\"2025-01-02T04:00:03Z\",\"level\":\"WARN\",\"message\":\"m\"}\n\
+             2025-01-02 04:00:04.0000 [CRITICAL] stock daemon\n\
+             thread 'main' panicked at src/x.rs:1:2:\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("transitioner.log"), "").unwrap();
+        let counts = level_counts(dir.path());
+        assert_eq!(
+            counts,
+            [
+                LogCounts {
+                    file: "transitioner.log".into(),
+                    ..LogCounts::default()
+                },
+                LogCounts {
+                    file: "validator_mnist.log".into(),
+                    warn: 2,
+                    error: 2,
+                    since: Some("2025/01/02 04:00:00".into()),
+                    partial: false,
+                },
+            ]
+        );
     }
 }

@@ -26,16 +26,23 @@
 //! like the project's other paths: basic auth needs TLS on the way in.
 //!
 //! Map: [`access`] and [`htpasswd`] (the login), [`daemons`] (liveness from pid and lock
-//! files), [`logs`] (error lines), [`snapshot`] (database figures), [`page`] (HTML),
-//! [`exposition`] (the project's gauges for Prometheus), [`clock`] (times as shown).
+//! files), [`daemon_metrics`] (the daemons' counters from their metrics files), [`logs`]
+//! (error lines, each log's counts), [`disagreements`] (the validator's), [`snapshot`]
+//! (database figures), [`queues`] (each daemon's backlog), [`backlog`] (queue sizes cached,
+//! and their trend), [`page`] (HTML), [`exposition`] (the project's gauges for Prometheus),
+//! [`clock`] (times as shown).
 
 pub mod access;
+pub mod backlog;
 pub mod clock;
+pub mod daemon_metrics;
 pub mod daemons;
+pub mod disagreements;
 pub mod exposition;
 pub mod htpasswd;
 pub mod logs;
 pub mod page;
+pub mod queues;
 pub mod snapshot;
 
 use std::path::{Path, PathBuf};
@@ -49,6 +56,7 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use rboinc_core::config::{Config, ConfigError};
+use rboinc_core::daemon::stats::DaemonStats;
 use rboinc_core::db::Pool;
 use rboinc_core::project::ProjectDir;
 use tracing::Span;
@@ -70,6 +78,8 @@ pub const METRICS_PUBLIC_OPTION: &str = "ops_metrics_public";
 
 /// Error lines shown on the page, at most.
 pub const ERROR_LINES: usize = 50;
+/// Validator disagreements shown on the page, at most.
+pub const DISAGREEMENTS: usize = 20;
 /// How long the page and `/metrics` wait for the database before showing it as down.
 const DB_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -117,6 +127,7 @@ pub struct OpsSources {
 struct Ops {
     src: OpsSources,
     gate: Arc<Gate>,
+    backlog: Arc<backlog::BacklogCache>,
 }
 
 /// The logged-in user, set by the login check for the handlers.
@@ -137,7 +148,11 @@ pub fn router<S>(src: OpsSources) -> Router<S> {
     };
     let realm = format!("{} operations", src.project_name);
     let gate = Arc::new(Gate::new(settings.htpasswd.clone(), root, &realm));
-    let ops = Ops { src, gate };
+    let ops = Ops {
+        src,
+        gate,
+        backlog: Arc::default(),
+    };
     let mut protected = Router::new().route(OPS_PATH, get(ops_page));
     if !settings.metrics_public {
         protected = protected.route(METRICS_PATH, get(metrics));
@@ -169,15 +184,37 @@ async fn require_login(State(ops): State<Ops>, mut req: Request, next: Next) -> 
     }
 }
 
-/// The daemons of this host (or why config.xml could not be read) and, if `with_errors`, the
-/// recent log errors; file work, done off the async threads.
-async fn files_view(
-    project: &Arc<ProjectDir>,
-    with_errors: bool,
-) -> (
-    Result<Vec<daemons::DaemonView>, String>,
-    Vec<logs::LogError>,
-) {
+/// What the ops routes read from the project's files.
+#[derive(Debug)]
+struct FilesView {
+    /// The daemons of this host, or why config.xml could not be read.
+    daemons: Result<Vec<daemons::DaemonView>, String>,
+    /// The daemons' metrics files.
+    stats: Vec<DaemonStats>,
+    /// The project directory's file system: bytes available to the project, and its size.
+    disk: Option<(u64, u64)>,
+    /// For the page only: recent error lines, each log's counts, the last disagreements.
+    errors: Vec<logs::LogError>,
+    log_counts: Vec<logs::LogCounts>,
+    disagreements: Vec<disagreements::Disagreement>,
+}
+
+impl Default for FilesView {
+    fn default() -> Self {
+        FilesView {
+            daemons: Ok(Vec::new()),
+            stats: Vec::new(),
+            disk: None,
+            errors: Vec::new(),
+            log_counts: Vec::new(),
+            disagreements: Vec::new(),
+        }
+    }
+}
+
+/// The project's files as the ops routes see them (the logs read only for the page); file
+/// work, done off the async threads.
+async fn files_view(project: &Arc<ProjectDir>, for_page: bool) -> FilesView {
     let project = Arc::clone(project);
     let span = Span::current();
     tokio::task::spawn_blocking(move || {
@@ -185,16 +222,43 @@ async fn files_view(
             let daemons = Config::load(project.root())
                 .map(|config| daemons::survey(&config, &project))
                 .map_err(|e| format!("Cannot read config.xml: {e}"));
-            let errors = if with_errors {
-                logs::recent_errors(&project.log_dir(), ERROR_LINES)
-            } else {
-                Vec::new()
+            let stats = rboinc_core::daemon::stats::read_all(&project.pid_dir());
+            let disk = rustix::fs::statvfs(project.root()).ok().map(|v| {
+                (
+                    v.f_bavail.saturating_mul(v.f_frsize),
+                    v.f_blocks.saturating_mul(v.f_frsize),
+                )
+            });
+            let mut view = FilesView {
+                daemons,
+                stats,
+                disk,
+                ..FilesView::default()
             };
-            (daemons, errors)
+            if for_page {
+                let dir = project.log_dir();
+                view.errors = logs::recent_errors(&dir, ERROR_LINES);
+                view.log_counts = logs::level_counts(&dir);
+                view.disagreements = disagreements::recent(&dir, DISAGREEMENTS);
+            }
+            view
         })
     })
     .await
-    .unwrap_or_else(|e| (Err(format!("internal error: {e}")), Vec::new()))
+    .unwrap_or_else(|e| FilesView {
+        daemons: Err(format!("internal error: {e}")),
+        ..FilesView::default()
+    })
+}
+
+/// The queue sizes, from the cache while it is fresh.
+async fn queue_sizes(ops: &Ops, now: i64) -> Result<queues::QueueSizes, String> {
+    if let Some(q) = ops.backlog.fresh() {
+        return Ok(q);
+    }
+    let q = with_db("queues", queues::queues(&ops.src.pool, now)).await?;
+    ops.backlog.store(&q, now);
+    Ok(q)
 }
 
 /// Runs a database read with [`DB_TIMEOUT`]; failures are logged and become a short note.
@@ -223,18 +287,24 @@ async fn ops_page(
     axum::Extension(Operator(user)): axum::Extension<Operator>,
 ) -> Response {
     let now = rboinc_core::clock::now_i64();
-    let ((daemons, errors), db) = tokio::join!(
+    let (files, db, queues) = tokio::join!(
         files_view(&ops.src.project, true),
         with_db("snapshot", snapshot::snapshot(&ops.src.pool, now)),
+        queue_sizes(&ops, now),
     );
+    let backlog = queues.map(|q| ops.backlog.trends(&q, now));
     let data = page::PageData {
         project_name: ops.src.project_name.clone(),
         host: ops.src.project.host().to_string(),
         user,
         now,
-        daemons,
+        daemons: files.daemons,
         db,
-        errors,
+        backlog,
+        stats: files.stats,
+        log_counts: files.log_counts,
+        disagreements: files.disagreements,
+        errors: files.errors,
         counters: ops.src.metrics.readings(),
         metrics_path: METRICS_PATH.to_string(),
     };
@@ -272,13 +342,13 @@ fn html_headers() -> HeaderMap {
 }
 
 async fn metrics(State(ops): State<Ops>) -> Response {
-    let ((daemons, _), queues) = tokio::join!(
-        files_view(&ops.src.project, false),
-        with_db("queues", snapshot::queues(&ops.src.pool)),
-    );
+    let now = rboinc_core::clock::now_i64();
+    let (files, queues) = tokio::join!(files_view(&ops.src.project, false), queue_sizes(&ops, now));
     let gauges = exposition::ProjectGauges {
         queues: queues.ok(),
-        daemons: daemons.ok(),
+        daemons: files.daemons.ok(),
+        daemon_stats: files.stats,
+        disk: files.disk,
     };
     let mut text = ops.src.metrics.render();
     text.push_str(&exposition::render_gauges(&gauges));

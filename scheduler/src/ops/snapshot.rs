@@ -2,7 +2,8 @@
 //!
 //! Read-only, a handful of grouped queries that the BOINC schema's indexes serve
 //! (`res_app_state`, `wu_val`, `wu_assim`); the ops page asks for a full picture, `/metrics`
-//! only for the queue sizes, which are cheap enough to scrape every few seconds. States are
+//! only for the queue sizes ([`super::queues`]), which are cheap enough to scrape every few
+//! seconds. States are
 //! grouped the way an operator reads them (what is waiting, running, done, failed), from the
 //! numeric BOINC states in [`rboinc_core::state`].
 //!
@@ -131,13 +132,20 @@ pub struct HostTotals {
     pub last_day: i64,
 }
 
-/// The queues `/metrics` reports, per app name.
+/// A host none of whose recently reported results was good.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct QueueSizes {
-    pub unsent: BTreeMap<String, i64>,
-    pub in_progress: BTreeMap<String, i64>,
-    pub need_validate: BTreeMap<String, i64>,
-    pub assimilate_ready: BTreeMap<String, i64>,
+pub struct ErrorHost {
+    pub id: i64,
+    pub domain_name: String,
+    pub user: String,
+    /// Results reported in the window: all of them errors.
+    pub results: i64,
+    /// Of those: client errors, validate errors, invalid.
+    pub client_error: i64,
+    pub validate_error: i64,
+    pub invalid: i64,
+    /// The newest report (Unix seconds).
+    pub last_received: i64,
 }
 
 /// The ops page's database figures.
@@ -148,6 +156,57 @@ pub struct Snapshot {
     pub series: Option<Vec<SeriesProgress>>,
     pub hosts: Vec<HostLine>,
     pub host_totals: HostTotals,
+    /// Hosts that returned only errors in the last [`ERROR_HOST_WINDOW`] seconds.
+    pub error_hosts: Vec<ErrorHost>,
+}
+
+/// How far back a host's reports are judged (seconds).
+pub const ERROR_HOST_WINDOW: i64 = 7 * 86_400;
+/// Error-only hosts listed, most results first.
+pub const ERROR_HOST_LIMIT: i64 = 20;
+
+/// Hosts whose results reported in the window were all errors (a client error, a validate
+/// error, or a result judged invalid), with at least one such result. Timed-out results are not
+/// reports and do not count either way.
+pub async fn error_hosts(pool: &Pool, now: i64) -> Result<Vec<ErrorHost>, sqlx::Error> {
+    let over = ServerState::Over as i32;
+    let success = Outcome::Success as i32;
+    let client_error = Outcome::ClientError as i32;
+    let validate_error = Outcome::ValidateError as i32;
+    let invalid = ValidateState::Invalid as i32;
+    let sql = format!(
+        "SELECT CAST(h.id AS SIGNED), COALESCE(h.domain_name, ''), COALESCE(u.name, ''), \
+         CAST(COUNT(*) AS SIGNED), {ce}, {ve}, {inv}, CAST(MAX(r.received_time) AS SIGNED) \
+         FROM result r JOIN host h ON h.id = r.hostid LEFT JOIN user u ON u.id = h.userid \
+         WHERE r.server_state = {over} AND r.received_time >= ? \
+         AND r.outcome IN ({success}, {client_error}, {validate_error}) \
+         GROUP BY h.id \
+         HAVING {ce} + {ve} + {inv} = COUNT(*) \
+         ORDER BY COUNT(*) DESC, h.id LIMIT {ERROR_HOST_LIMIT}",
+        ce = sum(&format!("r.outcome = {client_error}")),
+        ve = sum(&format!("r.outcome = {validate_error}")),
+        inv = sum(&format!(
+            "r.outcome = {success} AND r.validate_state = {invalid}"
+        )),
+    );
+    type Row = (i64, String, String, i64, i64, i64, i64, i64);
+    let rows: Vec<Row> = sqlx::query_as(AssertSqlSafe(sql))
+        .bind(now - ERROR_HOST_WINDOW)
+        .fetch_all(pool)
+        .await?;
+    Ok(rows
+        .into_iter()
+        .map(|r| ErrorHost {
+            id: r.0,
+            domain_name: r.1,
+            user: r.2,
+            results: r.3,
+            client_error: r.4,
+            validate_error: r.5,
+            invalid: r.6,
+            last_received: r.7,
+        })
+        .collect())
 }
 
 /// Hosts listed on the page, most recently heard from first.
@@ -155,11 +214,11 @@ pub const HOST_LIMIT: i64 = 50;
 /// Series listed on the page, newest first.
 pub const SERIES_LIMIT: i64 = 20;
 
-fn sum(condition: &str) -> String {
+pub(super) fn sum(condition: &str) -> String {
     format!("CAST(COALESCE(SUM({condition}), 0) AS SIGNED)")
 }
 
-async fn app_names(pool: &Pool) -> Result<Vec<(i64, String, bool)>, sqlx::Error> {
+pub(super) async fn app_names(pool: &Pool) -> Result<Vec<(i64, String, bool)>, sqlx::Error> {
     let rows: Vec<(i64, String, i64)> = sqlx::query_as(
         "SELECT CAST(id AS SIGNED), name, CAST(deprecated AS SIGNED) FROM app ORDER BY id",
     )
@@ -409,62 +468,19 @@ pub async fn hosts(pool: &Pool, now: i64) -> Result<(Vec<HostLine>, HostTotals),
 
 /// Everything the ops page shows from the database.
 pub async fn snapshot(pool: &Pool, now: i64) -> Result<Snapshot, sqlx::Error> {
-    let (apps, series, (hosts, host_totals)) =
-        tokio::try_join!(apps(pool), series(pool), hosts(pool, now))?;
+    let (apps, series, (hosts, host_totals), error_hosts) = tokio::try_join!(
+        apps(pool),
+        series(pool),
+        hosts(pool, now),
+        error_hosts(pool, now)
+    )?;
     Ok(Snapshot {
         apps,
         series,
         hosts,
         host_totals,
+        error_hosts,
     })
-}
-
-/// The queue sizes for `/metrics`, with every app present (zero when empty).
-pub async fn queues(pool: &Pool) -> Result<QueueSizes, sqlx::Error> {
-    let unsent = ServerState::Unsent as i32;
-    let in_progress = ServerState::InProgress as i32;
-    let ready = AssimilateState::Ready as i32;
-    let results_sql = format!(
-        "SELECT CAST(appid AS SIGNED), {}, {} FROM result \
-         WHERE server_state IN ({unsent}, {in_progress}) GROUP BY appid",
-        sum(&format!("server_state = {unsent}")),
-        sum(&format!("server_state = {in_progress}")),
-    );
-    let wus_sql = format!(
-        "SELECT CAST(appid AS SIGNED), {}, {} FROM workunit \
-         WHERE need_validate <> 0 OR assimilate_state = {ready} GROUP BY appid",
-        sum("need_validate <> 0"),
-        sum(&format!("assimilate_state = {ready}")),
-    );
-    let results = sqlx::query_as::<_, (i64, i64, i64)>(AssertSqlSafe(results_sql)).fetch_all(pool);
-    let wus = sqlx::query_as::<_, (i64, i64, i64)>(AssertSqlSafe(wus_sql)).fetch_all(pool);
-    let (names, results, wus) = tokio::try_join!(app_names(pool), results, wus)?;
-    let mut q = QueueSizes::default();
-    let name_of = |id: i64| {
-        names
-            .iter()
-            .find(|(a, _, _)| *a == id)
-            .map_or_else(|| format!("appid {id}"), |(_, n, _)| n.clone())
-    };
-    for (_, name, _) in &names {
-        for map in [
-            &mut q.unsent,
-            &mut q.in_progress,
-            &mut q.need_validate,
-            &mut q.assimilate_ready,
-        ] {
-            map.insert(name.clone(), 0);
-        }
-    }
-    for (app, u, p) in results {
-        *q.unsent.entry(name_of(app)).or_default() += u;
-        *q.in_progress.entry(name_of(app)).or_default() += p;
-    }
-    for (app, nv, ar) in wus {
-        *q.need_validate.entry(name_of(app)).or_default() += nv;
-        *q.assimilate_ready.entry(name_of(app)).or_default() += ar;
-    }
-    Ok(q)
 }
 
 #[cfg(test)]

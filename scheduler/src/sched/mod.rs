@@ -18,6 +18,7 @@
 //! | tell the client which tasks to abort (`send_result_abort`) | [`abort`] |
 //! | send work: how much per processor type, which jobs with which version ([`versions`]), their XML | [`send`] (from the [`job_cache`], by [`claim`]) |
 //! | when to come back; write the reply | [`next_rpc`], [`reply`] |
+//! | the RPC's one INFO line | [`rpc_log`] |
 //!
 //! The steps run on one database connection ([`connections`], kept for the next RPC if this one
 //! got through), and everything they write after authentication is one transaction (an RPC
@@ -27,7 +28,9 @@
 //! authentication has established them. Each step has a span of its own, and each job sent or
 //! resent and each report written one with its `result_id` and `wu_id` (and `app`), all at
 //! DEBUG level (`-d 4`): at the default INFO level they are never built, so they cost an RPC
-//! nothing; the step's INFO and WARN lines carry their ids as fields.
+//! nothing. At the default level an RPC leaves exactly one INFO line, written by [`rpc_log`]
+//! when the reply is ready; the steps' own lines are DEBUG, except WARN and ERROR lines
+//! (something an operator must look at), which carry their ids as fields.
 //!
 //! Every failure is a well-formed reply: clients log its message and back off by its
 //! `request_delay`; an HTTP error would only make them retry blindly.
@@ -61,6 +64,7 @@ pub mod request;
 pub mod resend;
 pub mod rows;
 pub mod rpc;
+pub mod rpc_log;
 pub mod send;
 pub mod shared;
 pub mod versions;
@@ -83,6 +87,7 @@ use crate::metrics::RpcKind;
 use reply::{DELAY_UNSUPPORTED, Priority, SchedReply};
 use request::SchedRequest;
 use rpc::Rpc;
+use rpc_log::RpcLog;
 pub use shared::{Caches, SchedState};
 
 /// Delay asked of a client whose request was too large to read.
@@ -106,22 +111,31 @@ async fn rpc(State(state): State<SchedState>, addr: ClientAddr, body: Body) -> R
     response
 }
 
-/// Handles one RPC and returns the reply text. Counts it by kind, with its latency.
+/// Handles one RPC and returns the reply text. Counts it by kind, with its latency, and logs
+/// its one INFO line ([`rpc_log`]).
 pub async fn handle(state: &SchedState, client_addr: &str, body: Body) -> String {
     let started = Instant::now();
-    let (reply, kind) = answer(state, client_addr, body).await;
+    let mut log = RpcLog::default();
+    let (reply, kind) = answer(state, client_addr, body, &mut log).await;
     let settings = &state.settings;
     let text = reply.render(
         &settings.project_name,
         &settings.urls.master_url,
         settings.sched.min_sendwork_interval.as_secs_f64(),
     );
-    state.metrics.rpc(kind, started.elapsed());
+    let took = started.elapsed();
+    state.metrics.rpc(kind, took);
+    rpc_log::emit(&log, &reply, kind, took);
     text
 }
 
 /// The request-level checks of the module docs, then [`rpc::process`].
-async fn answer(state: &SchedState, client_addr: &str, body: Body) -> (SchedReply, RpcKind) {
+async fn answer(
+    state: &SchedState,
+    client_addr: &str,
+    body: Body,
+    log: &mut RpcLog,
+) -> (SchedReply, RpcKind) {
     let settings = &state.settings;
     if settings.sched_stopped() {
         let reply = SchedReply::project_down(
@@ -134,6 +148,12 @@ async fn answer(state: &SchedState, client_addr: &str, body: Body) -> (SchedRepl
         Ok(req) => req,
         Err(refusal) => return (refusal, RpcKind::Refused),
     };
+    log.client_version = Some((
+        req.core_client_major_version,
+        req.core_client_minor_version,
+        req.core_client_release,
+    ));
+    log.platform = req.platform_name.clone();
     // The host and user ids go into the span once authentication has established them.
     let span = Span::current();
     span.record("rpc_seqno", req.rpc_seqno);
@@ -163,10 +183,10 @@ async fn answer(state: &SchedState, client_addr: &str, body: Body) -> (SchedRepl
     let mut attempt = 0;
     loop {
         attempt += 1;
-        match rpc::process(&rpc).await {
+        match rpc::process(&rpc, log).await {
             Ok(done) => return done,
             Err(e) if attempt == 1 && is_retryable(&e) => {
-                tracing::info!(error = %e, "transaction conflict; retrying the RPC once");
+                tracing::debug!(error = %e, "transaction conflict; retrying the RPC once");
             }
             Err(e) => {
                 state.metrics.error();

@@ -87,6 +87,8 @@ pub struct SchedReply {
     /// `<no_rsc_apps>` (and, for clients before 7.0.40, `<no_cpu_apps>` …): the client's
     /// resource types the project has no versions for, so it stops asking work for them.
     pub no_apps: String,
+    /// The jobs in this reply, for the RPC's log line (not part of the reply text).
+    pub sent_jobs: Vec<super::rpc_log::SentJob>,
     apps: Vec<(i64, String)>,
     app_versions: Vec<(i64, String)>,
     workunits: Vec<(i64, String)>,

@@ -31,6 +31,7 @@ use super::auth::{Account, HostRecord};
 use super::catalog::Catalog;
 use super::quota::HostQuotas;
 use super::request::{ReportedResult, SchedRequest};
+use super::rpc_log;
 use rboinc_core::config::SchedConfig;
 
 /// The database's view of a reported result.
@@ -55,6 +56,10 @@ pub struct ReportOutcome {
     pub acks: Vec<String>,
     /// Results written.
     pub written: usize,
+    /// Each result written, with its outcome, for the RPC's log line.
+    pub written_results: Vec<rpc_log::ReportedResult>,
+    /// Of those, results written with an error outcome (the client's failure).
+    pub errors: usize,
     /// A result was reported again after a successful report: the previous reply may have
     /// been lost, so lost results should be resent (BOINC's rule).
     pub resend_lost: bool,
@@ -96,7 +101,7 @@ pub async fn handle(
             if s.server_state == ServerState::Over as i32 && s.outcome == Outcome::Success as i32 {
                 outcome.resend_lost = true;
             }
-            tracing::info!(host_id = %host.id, result_id = %s.id, wu_id = %s.workunitid, reason = why, "reported result not written");
+            tracing::debug!(host_id = %host.id, result_id = %s.id, wu_id = %s.workunitid, reason = why, "reported result not written");
             outcome.acks.push(r.name.clone());
             continue;
         }
@@ -111,6 +116,14 @@ pub async fn handle(
         let row = written_row(r, s, catalog, p_ncpus, dont_store_success_stderr, now);
         if write(&mut *conn, catalog, r, s, account, &row, now).await? {
             outcome.written += 1;
+            outcome.written_results.push(rpc_log::ReportedResult {
+                result_id: s.id,
+                outcome: row.outcome,
+                client_state: r.client_state,
+            });
+            if row.outcome != Outcome::Success {
+                outcome.errors += 1;
+            }
             let gavid = generalized_app_version_id(s.app_version_id, s.appid);
             if row.outcome == Outcome::Success {
                 quotas.good_result(gavid);
@@ -180,7 +193,7 @@ async fn write(
     if applied {
         tracing::debug!(result_id = %s.id, wu_id = %s.workunitid, outcome = ?row.outcome, "result reported");
     } else {
-        tracing::info!(result_id = %s.id, "result was reported meanwhile by another request");
+        tracing::debug!(result_id = %s.id, "result was reported meanwhile by another request");
     }
     Ok(applied)
 }
@@ -308,7 +321,7 @@ fn written_row<'a>(
         (Outcome::Success, s.validate_state)
     } else {
         if r.exit_status != EXIT_ABORTED_BY_PROJECT {
-            tracing::info!(result_id = %s.id, exit_status = r.exit_status, client_state = r.client_state, "result reported as an error");
+            tracing::debug!(result_id = %s.id, exit_status = r.exit_status, client_state = r.client_state, "result reported as an error");
         }
         (Outcome::ClientError, ValidateState::Invalid as i32)
     };

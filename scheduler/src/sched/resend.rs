@@ -20,6 +20,7 @@ use super::job::{COLUMNS, JobWorkunit};
 use super::reply::{Priority, SchedReply};
 use super::request::OtherResult;
 use super::rows::text;
+use super::rpc_log::SentJob;
 use super::send::job_xml::{add_to_reply, job_xml};
 use super::send::{SendContext, WorkPlan};
 
@@ -79,7 +80,7 @@ pub async fn resend_lost(
             error_mask: row.try_get("error_mask")?,
             canonical_resultid: row.try_get::<i32, _>("canonical_resultid")?.into(),
         };
-        tracing::info!(host_id = %ctx.host.id, result_id = %lost.id, wu_id = %lost.wu.id, "lost result found");
+        tracing::debug!(host_id = %ctx.host.id, result_id = %lost.id, wu_id = %lost.wu.id, "lost result found");
         if resend_one(ctx, &mut *conn, &lost, plan, reply).await? {
             in_reply.insert(lost.wu.id);
             resent += 1;
@@ -139,7 +140,7 @@ async fn resend_one(
             Priority::Low,
             format!("Didn't resend lost task {} (expired)", lost.name),
         );
-        tracing::info!(result_id = %lost.id, "lost result not resent; deadline set to now");
+        tracing::debug!(result_id = %lost.id, "lost result not resent; deadline set to now");
         return Ok(false);
     };
     let xml = match job_xml(
@@ -177,6 +178,15 @@ async fn resend_one(
         .catalog
         .app(lost.wu.appid)
         .map_or("", |a| a.row.name.as_str());
+    let (_, version_num, plan_class) = chosen.identity();
+    reply.sent_jobs.push(SentJob {
+        result_id: lost.id,
+        wu_id: lost.wu.id,
+        app: app.to_string(),
+        version_num,
+        plan_class: plan_class.to_string(),
+        resent: true,
+    });
     let u = &chosen.usage;
     plan.add_job(
         app,

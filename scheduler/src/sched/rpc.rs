@@ -49,6 +49,7 @@ use super::project_prefs::ProjectPrefs;
 use super::quota::HostQuotas;
 use super::reply::{DELAY_MISSING_KEY, DELAY_UNSUPPORTED, Priority, SchedReply};
 use super::request::{self, SchedRequest};
+use super::rpc_log::RpcLog;
 use super::send::{self, HostView, SendContext, WorkPlan};
 use super::shared::SchedState;
 use super::versions::{Chooser, Versions};
@@ -86,11 +87,14 @@ impl From<sqlx::Error> for Stop {
 
 /// Runs the steps of the module docs. Database errors end the RPC (the caller answers
 /// "project down"); everything else is a message in the reply.
-pub async fn process(rpc: &Rpc<'_>) -> Result<(SchedReply, RpcKind), sqlx::Error> {
+pub async fn process(
+    rpc: &Rpc<'_>,
+    log: &mut RpcLog,
+) -> Result<(SchedReply, RpcKind), sqlx::Error> {
     // One connection for the whole RPC: a request never waits for a second one (a busy pool
     // would deadlock). Kept for the next RPC only if this one got through.
     let mut conn = rpc.state.conns.acquire().await?;
-    let done = match steps(rpc, &mut conn).await {
+    let done = match steps(rpc, &mut conn, log).await {
         Ok(done) => done,
         Err(Stop::Refused(reply)) => (*reply, RpcKind::Refused),
         Err(Stop::Db(e)) => return Err(e),
@@ -99,7 +103,11 @@ pub async fn process(rpc: &Rpc<'_>) -> Result<(SchedReply, RpcKind), sqlx::Error
     Ok(done)
 }
 
-async fn steps(rpc: &Rpc<'_>, conn: &mut MySqlConnection) -> Result<(SchedReply, RpcKind), Stop> {
+async fn steps(
+    rpc: &Rpc<'_>,
+    conn: &mut MySqlConnection,
+    log: &mut RpcLog,
+) -> Result<(SchedReply, RpcKind), Stop> {
     let Rpc {
         state, req, now, ..
     } = *rpc;
@@ -107,6 +115,9 @@ async fn steps(rpc: &Rpc<'_>, conn: &mut MySqlConnection) -> Result<(SchedReply,
     let catalog = state.caches.catalog.get(conn).await?;
 
     let account = authenticate(rpc, conn).await?;
+    log.host_id = Some(account.host.id.get());
+    log.user_id = Some(account.user.id.get());
+    log.new_host = account.host_created;
     let mut reply = SchedReply::default();
     reply.dont_use_dcf = req.core_client_version() >= DONT_USE_DCF_FROM;
     reply.account = Some(account_info::describe(conn, req, &account).await?);
@@ -179,6 +190,7 @@ async fn steps(rpc: &Rpc<'_>, conn: &mut MySqlConnection) -> Result<(SchedReply,
         let reported =
             report::handle(&mut tx, &catalog, req, &account, sched, &mut quotas, now).await?;
         reply.result_acks = reported.acks;
+        log.reported = reported.written_results;
         if wants_work {
             (sent, resent, quotas) = send_jobs(
                 rpc,
@@ -197,6 +209,9 @@ async fn steps(rpc: &Rpc<'_>, conn: &mut MySqlConnection) -> Result<(SchedReply,
         quotas.write(&mut tx).await?;
         tx.commit().await?;
         state.metrics.results_reported(reported.written as u64);
+        state
+            .metrics
+            .results_reported_errors(reported.errors as u64);
     }
     if sched.send_result_abort
         && let Some(held) = &req.other_results

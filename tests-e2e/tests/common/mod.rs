@@ -142,6 +142,8 @@ pub struct Stack {
     pub port: u16,
     pub master_url: String,
     pub authenticator: String,
+    /// The ops page's password (user `admin`), as `make_project` printed it.
+    pub ops_password: String,
     stopped: bool,
 }
 
@@ -177,6 +179,11 @@ impl Stack {
         };
         let authenticator = field("authenticator").context("no authenticator printed")?;
         let master_url = field("master URL").context("no master URL printed")?;
+        let ops_password = summary
+            .lines()
+            .find_map(|l| l.trim().strip_prefix("user admin  password "))
+            .map(|p| p.trim().to_string())
+            .context("no ops password printed")?;
         let stack = Stack {
             db,
             dir,
@@ -184,6 +191,7 @@ impl Stack {
             port,
             master_url,
             authenticator,
+            ops_password,
             stopped: false,
         };
         stack.tune(&tuning)?;
@@ -314,6 +322,23 @@ impl Stack {
             }
         }
         s
+    }
+
+    /// Every log file of the project (`log_<host>/*`), with its text.
+    pub fn log_files(&self) -> Vec<(PathBuf, String)> {
+        let host = rboinc_core::project::short_hostname();
+        let mut files: Vec<(PathBuf, String)> =
+            std::fs::read_dir(self.root.join(format!("log_{host}")))
+                .into_iter()
+                .flatten()
+                .flatten()
+                .map(|e| {
+                    let text = std::fs::read_to_string(e.path()).unwrap_or_default();
+                    (e.path(), text)
+                })
+                .collect();
+        files.sort();
+        files
     }
 
     pub fn temp(&self) -> &Path {
@@ -516,4 +541,31 @@ pub async fn wait_until<T>(
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+}
+
+/// The level of a text log line (`2026-01-02T03:04:05.678Z  WARN target: message`), if it has
+/// one (`start`'s `[date] Executing command` lines do not).
+pub fn log_level(line: &str) -> Option<&str> {
+    let mut words = line.split_whitespace();
+    let stamp = words.next()?;
+    if !stamp.starts_with(|c: char| c.is_ascii_digit()) || !stamp.contains('T') {
+        return None;
+    }
+    words
+        .next()
+        .filter(|l| ["TRACE", "DEBUG", "INFO", "WARN", "ERROR"].contains(l))
+}
+
+/// The WARN and ERROR lines of every log of `stack`, as `file: line`.
+pub fn warnings_and_errors(stack: &Stack) -> Vec<String> {
+    let mut out = vec![];
+    for (path, text) in stack.log_files() {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        for line in text.lines() {
+            if matches!(log_level(line), Some("WARN" | "ERROR")) {
+                out.push(format!("{name}: {line}"));
+            }
+        }
+    }
+    out
 }

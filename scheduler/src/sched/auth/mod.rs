@@ -113,7 +113,7 @@ pub async fn authenticate(
                         notes,
                     });
                 }
-                tracing::info!(
+                tracing::debug!(
                     host_id = %host.id, user_id = %user.id,
                     "host record belongs to another account or its rpc_seqno went back; \
                      making a new host record"
@@ -122,7 +122,7 @@ pub async fn authenticate(
             }
             _ => {
                 notes.push("Can't find host record".to_string());
-                tracing::info!(host_id = req.hostid, "no such host record");
+                tracing::debug!(host_id = req.hostid, "no such host record");
             }
         }
     }
@@ -143,7 +143,7 @@ pub async fn authenticate(
         if let Some(row) = row {
             let host = host_from_row(&row)?;
             if !obviously_different(&host, req) {
-                tracing::info!(host_id = %host.id, user_id = %user.id, "returning host found by CPID");
+                tracing::debug!(host_id = %host.id, user_id = %user.id, "returning host found by CPID");
                 if req.allow_multiple_clients != 1
                     && req.other_results.as_ref().is_none_or(Vec::is_empty)
                 {
@@ -194,7 +194,7 @@ async fn new_or_similar_host(
             .await?;
         if let Some(row) = row {
             let host = host_from_row(&row)?;
-            tracing::info!(host_id = %host.id, user_id = %user.id, "similar host of this account reused");
+            tracing::debug!(host_id = %host.id, user_id = %user.id, "similar host of this account reused");
             if req.other_results.as_ref().is_none_or(Vec::is_empty) {
                 mark_results_lost(&mut *conn, host.id, now).await?;
             }
@@ -209,7 +209,7 @@ async fn new_or_similar_host(
     }
     let row = new_host_row(req, &user, now);
     let id = db::host::insert(&mut *conn, &row).await?;
-    tracing::info!(host_id = %id, user_id = %user.id, "host record created");
+    tracing::debug!(host_id = %id, user_id = %user.id, "host record created");
     let host = HostRecord {
         id,
         userid: user.id,

@@ -28,6 +28,7 @@ use crate::sched::claim::{self, Claim, Replicas};
 use crate::sched::coprocs::ProcType;
 use crate::sched::job::Candidate;
 use crate::sched::reply::SchedReply;
+use crate::sched::rpc_log::SentJob;
 use crate::sched::versions::Chosen;
 use candidates::{Commit, Refusal};
 pub use context::{HostView, SendContext};
@@ -263,5 +264,14 @@ async fn claim_and_add(
     }
     tracing::debug!(result_id = %c.result_id, wu_id = %c.wu.id, host_id = %ctx.host.id, "job sent");
     add_to_reply(reply, &c.wu, xml);
+    let (_, version_num, plan_class) = chosen.identity();
+    reply.sent_jobs.push(SentJob {
+        result_id: c.result_id,
+        wu_id: c.wu.id,
+        app: app.row.name.clone(),
+        version_num,
+        plan_class: plan_class.to_string(),
+        resent: false,
+    });
     Ok(Sent::Yes(ctx.estimate(&c.wu, chosen)))
 }

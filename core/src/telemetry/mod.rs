@@ -11,12 +11,21 @@
 //!   debug level).
 //! - `RUST_LOG`, if set, overrides the level with a full filter
 //!   (`RUST_LOG=info,sqlx=warn`).
+//!
+//! A JSON line carries every field at the top level, the spans' too ([`flat_json`]), so
+//! `jq 'select(.wu_id == 42)'` finds a workunit in any daemon's log.
+
+pub mod flat_json;
 
 use std::io::IsTerminal;
 use std::str::FromStr;
 
+use tracing::Dispatch;
 use tracing::level_filters::LevelFilter;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::fmt::format::JsonFields;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Environment variable choosing the log format (`text` or `json`).
 pub const LOG_FORMAT_ENV: &str = "RBOINC_LOG_FORMAT";
@@ -30,7 +39,7 @@ pub enum LogFormat {
     /// Human-readable lines.
     #[default]
     Text,
-    /// One JSON object per line, event fields at the top level.
+    /// One JSON object per line, event and span fields at the top level.
     Json,
 }
 
@@ -84,21 +93,96 @@ fn filter(debug_level: u8) -> EnvFilter {
 /// Installs the global subscriber. Returns false (and changes nothing) if
 /// one is already installed, so calling it twice is harmless.
 pub fn init(format: LogFormat, debug_level: u8) -> bool {
+    let ansi = format == LogFormat::Text && std::io::stderr().is_terminal();
+    dispatch(format, filter(debug_level), ansi, std::io::stderr)
+        .try_init()
+        .is_ok()
+}
+
+/// The subscriber [`init`] installs, writing to `writer` (tests capture lines with it).
+fn dispatch<W>(format: LogFormat, filter: EnvFilter, ansi: bool, writer: W) -> Dispatch
+where
+    W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+{
     let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter(debug_level))
-        .with_writer(std::io::stderr);
+        .with_env_filter(filter)
+        .with_writer(writer);
     match format {
-        LogFormat::Text => builder
-            .with_ansi(std::io::stderr().is_terminal())
-            .try_init()
-            .is_ok(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .with_span_list(false)
-            .try_init()
-            .is_ok(),
+        LogFormat::Text => Dispatch::new(builder.with_ansi(ansi).finish()),
+        LogFormat::Json => Dispatch::new(
+            builder
+                .fmt_fields(JsonFields::new())
+                .event_format(flat_json::FlatJson)
+                .finish(),
+        ),
+    }
+}
+
+/// For tests: the production subscriber of `format` at BOINC debug level
+/// `debug_level`, writing into memory. Install it with
+/// `tracing::dispatcher::set_default(&captured.dispatch)` (this thread) and read
+/// the lines with [`Captured::lines`].
+#[cfg(feature = "test-support")]
+pub fn capture(format: LogFormat, debug_level: u8) -> Captured {
+    let buffer = capture::Buffer::default();
+    let filter = EnvFilter::default().add_directive(level_for_debug_level(debug_level).into());
+    Captured {
+        dispatch: dispatch(format, filter, false, buffer.clone()),
+        buffer,
+    }
+}
+
+/// Log lines captured by [`capture`].
+#[cfg(feature = "test-support")]
+#[derive(Clone, Debug)]
+pub struct Captured {
+    pub dispatch: Dispatch,
+    buffer: capture::Buffer,
+}
+
+#[cfg(feature = "test-support")]
+impl Captured {
+    /// The lines written so far.
+    pub fn lines(&self) -> Vec<String> {
+        self.buffer.text().lines().map(str::to_string).collect()
+    }
+}
+
+#[cfg(feature = "test-support")]
+mod capture {
+    use std::io;
+    use std::sync::{Arc, Mutex};
+
+    use tracing_subscriber::fmt::MakeWriter;
+
+    /// Bytes written by the subscriber, shared with the test.
+    #[derive(Clone, Default, Debug)]
+    pub struct Buffer(Arc<Mutex<Vec<u8>>>);
+
+    impl Buffer {
+        pub fn text(&self) -> String {
+            String::from_utf8_lossy(&self.0.lock().unwrap_or_else(|e| e.into_inner())).into_owned()
+        }
+    }
+
+    impl io::Write for Buffer {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> MakeWriter<'a> for Buffer {
+        type Writer = Buffer;
+        fn make_writer(&'a self) -> Buffer {
+            self.clone()
+        }
     }
 }
 

@@ -9,11 +9,19 @@
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
 
+use rboinc_core::daemon::stats::DaemonStats;
+
+use super::backlog::Trend;
 use super::clock::{ago, uptime, utc};
 use super::daemons::DaemonView;
-use super::logs::LogError;
+use super::disagreements::Disagreement;
+use super::logs::{LogCounts, LogError};
+use super::queues::Queue;
 use super::snapshot::{AppCounts, HostLine, SeriesProgress, Snapshot};
 use crate::metrics::Reading;
+use watch::{activity, backlog, disagreements, error_hosts, log_counts};
+
+mod watch;
 
 /// Everything the page shows.
 #[derive(Debug, Clone)]
@@ -28,6 +36,14 @@ pub struct PageData {
     pub daemons: Result<Vec<DaemonView>, String>,
     /// Or a short note on why the database did not answer.
     pub db: Result<Snapshot, String>,
+    /// Each queue with its trend, or why the database did not answer.
+    pub backlog: Result<Vec<(Queue, Trend)>, String>,
+    /// The daemons' metrics files.
+    pub stats: Vec<DaemonStats>,
+    /// Each log's warnings and errors since its program started.
+    pub log_counts: Vec<LogCounts>,
+    /// The validator's last disagreements, newest first.
+    pub disagreements: Vec<Disagreement>,
     pub errors: Vec<LogError>,
     /// This process's counters.
     pub counters: Vec<Reading>,
@@ -104,10 +120,13 @@ pub fn render(d: &PageData) -> String {
                     }
                     nav {
                         a href="#daemons" { "Daemons" }
+                        a href="#backlog" { "Backlog" }
                         a href="#workunits" { "Workunits" }
                         a href="#results" { "Results" }
                         a href="#series" { "Series" }
                         a href="#hosts" { "Hosts" }
+                        a href="#disagreements" { "Disagreements" }
+                        a href="#logs" { "Logs" }
                         a href="#errors" { "Recent errors" }
                         a href="#server" { "This server" }
                         a href=(d.metrics_path) { "Metrics" }
@@ -116,10 +135,15 @@ pub fn render(d: &PageData) -> String {
                 main {
                     (summary(d))
                     (daemons(d))
+                    (backlog(d))
+                    (activity(d))
                     (workunits(d))
                     (results(d))
                     (series(d))
                     (hosts(d))
+                    (error_hosts(d))
+                    (disagreements(d))
+                    (log_counts(d))
                     (errors(d))
                     (server(d))
                 }
@@ -458,7 +482,7 @@ fn server(d: &PageData) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ops::snapshot::{HostTotals, ResultCounts, WorkunitCounts};
+    use crate::ops::snapshot::{ErrorHost, HostTotals, ResultCounts, WorkunitCounts};
 
     fn data() -> PageData {
         PageData {
@@ -499,7 +523,54 @@ mod tests {
                     ..Default::default()
                 }],
                 host_totals: HostTotals::default(),
+                error_hosts: vec![ErrorHost {
+                    id: 9,
+                    domain_name: "flaky <pc>".into(),
+                    results: 3,
+                    client_error: 2,
+                    invalid: 1,
+                    last_received: 1_700_000_000 - 600,
+                    ..Default::default()
+                }],
             }),
+            backlog: Ok(vec![(
+                Queue::NeedValidate,
+                Trend {
+                    now: 5,
+                    delta: 3,
+                    over: 600,
+                    points: vec![2, 4, 5],
+                },
+            )]),
+            stats: vec![{
+                let mut s = DaemonStats::new(
+                    "validator",
+                    Some("mnist"),
+                    rboinc_core::daemon::ModSlice::ALL,
+                    1_700_000_000 - 3600,
+                );
+                s.items.insert("valid".into(), 12);
+                s.errors = 1;
+                s.last_pass_end = 1_700_000_000 - 5;
+                s
+            }],
+            log_counts: vec![LogCounts {
+                file: "validator_mnist.log".into(),
+                warn: 2,
+                error: 0,
+                since: Some("2023/11/14 21:00:00".into()),
+                partial: false,
+            }],
+            disagreements: vec![Disagreement {
+                time: "2023-11-14 22:00:00".into(),
+                file: "validator_mnist.log".into(),
+                wu_id: "7".into(),
+                result_a: "13".into(),
+                result_b: "14".into(),
+                host_a: "3".into(),
+                host_b: "4".into(),
+                detail: "val_acc: 0.9 vs <0.95>".into(),
+            }],
             errors: vec![LogError {
                 file: "a.log".into(),
                 time: "2023-11-14 22:00:00".into(),
@@ -542,6 +613,21 @@ mod tests {
             "<td><span class=\"pill warn\">2023-11-12 22:13:20 UTC</span> <span class=\"z\">(2 d ago)</span></td>"
         ));
         assert!(html.contains("<style>\n:root{"));
+        // The sections added for issue 11: backlog with its trend, activity, disagreements,
+        // error-only hosts, log counts.
+        assert!(html.contains(
+            "<td><b>validator</b></td><td>workunits to validate</td><td class=\"n\">5</td>\
+             <td><span class=\"pill warn\">▲ +3 in 10 min</span></td>"
+        ));
+        assert!(html.contains("<polyline points=\"0.0,17.0 48.0,6.3 96.0,1.0\""));
+        assert!(html.contains("<span class=\"item\">valid <b>12</b></span>"));
+        assert!(html.contains(
+            "<td class=\"mono\">3 / 4</td><td class=\"msg mono\">val_acc: 0.9 vs &lt;0.95&gt;</td>"
+        ));
+        assert!(html.contains("<td><b>flaky &lt;pc&gt;</b></td>"));
+        assert!(html.contains(
+            "<td class=\"mono\">validator_mnist.log</td><td class=\"n\"><span class=\"pill warn\">2</span></td><td class=\"n z\">0</td><td class=\"mono\">2023/11/14 21:00:00</td>"
+        ));
         assert!(html.contains("font:14px/1.45 system-ui,-apple-system,\"Segoe UI\""));
     }
 
@@ -550,8 +636,9 @@ mod tests {
         let mut d = data();
         d.db = Err("the database did not answer".into());
         d.daemons = Err("cannot read config.xml".into());
+        d.backlog = Err("the database did not answer".into());
         let html = render(&d);
-        assert_eq!(html.matches("the database did not answer").count(), 4);
+        assert_eq!(html.matches("the database did not answer").count(), 6);
         assert!(html.contains("cannot read config.xml"));
         assert!(html.contains("<div class=\"v\">down</div>"));
     }
