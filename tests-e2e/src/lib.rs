@@ -12,6 +12,10 @@
 //!   times out and is reissued to a host without a result of that workunit), a client whose
 //!   anonymous-platform build alters one metric (rejected; a third host settles the quorum),
 //!   the scheduler killed and restarted mid-series (nothing lost or done twice);
+//! - `tests/dropin.rs`: the README's drop-in walk, its code blocks run as written on a stock
+//!   BOINC project (the stock `make_project` output, BOINC's schema, a stand-in for BOINC's
+//!   lockf-based `start` in `tests/dropin_stock/`), a job through a stock client, rollback
+//!   and roll-forward with no daemon ever doubled;
 //! - `tests/demo.rs`: `scripts/demo.sh` (the README's main command) with a small series and
 //!   its embedded private MariaDB, run twice in one directory, then `--stop` with no process
 //!   left;

@@ -25,6 +25,7 @@ use anyhow::{Context, bail, ensure};
 use common::{Volunteer, app_binary, bins, processes_in, text, wait_until};
 use rboinc_core::project::short_hostname;
 use rboinc_core::test_support::TestDb;
+use rboinc_core::test_support::stock_lock::lockf_would_block;
 use rboinc_e2e::workspace_root;
 use rboinc_testkit::net::free_port;
 
@@ -408,6 +409,14 @@ async fn the_readme_drop_in_walk_on_a_stock_project() -> anyhow::Result<()> {
         ours,
         "the stock start started no second copy"
     );
+    // And the stock status sees ours as running: every lock file held.
+    let out = Command::new("python3")
+        .arg(p.root.join("bin.boinc/start"))
+        .arg("--status")
+        .output()?;
+    let shown = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(shown.matches("  locked ").count(), 5, "{}", text(&out));
+    assert!(!shown.contains("UNLOCKED"), "{}", text(&out));
 
     // 8: a job, through a stock client.
     let client_blocks = p.run_step(&steps[7])?;
@@ -455,6 +464,10 @@ async fn the_readme_drop_in_walk_on_a_stock_project() -> anyhow::Result<()> {
         canonical > 0 && assimilated == 2,
         "{canonical} {assimilated}"
     );
+    let valid: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM result WHERE validate_state = 1")
+        .fetch_one(pool)
+        .await?;
+    assert_eq!(valid, 2, "both replicas validated\n{}", p.logs());
     drop(volunteer);
 
     // 9: roll back. Our stop leaves nothing of ours: no process, no pid file, every lock free
@@ -470,6 +483,16 @@ async fn the_readme_drop_in_walk_on_a_stock_project() -> anyhow::Result<()> {
             .map(|d| format!("{d}.pid"))
             .collect::<BTreeSet<_>>()
     );
+    for lock in [
+        "scheduler.lock",
+        "validator_mnist.log.lock",
+        "script_assimilator_mnist.log.lock",
+    ] {
+        assert!(
+            !lockf_would_block(&p.pid_dir().join(lock)),
+            "{lock} is free for BOINC's start"
+        );
+    }
     let status = p.status()?;
     assert!(status.iter().all(|(_, r, _)| *r), "{status:?}");
     // Our start, with the stock config, refuses to double any of them.

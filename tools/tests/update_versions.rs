@@ -276,3 +276,28 @@ async fn xadd_adds_the_stock_project_xml_and_updates_names() {
         .unwrap();
     assert_eq!(row.user_friendly_name, "Example App 2");
 }
+
+#[tokio::test]
+async fn the_command_exits_non_zero_naming_xadd_when_an_app_is_listed_nowhere() {
+    let p = common::project("uvcli").await;
+    let scratch = tempfile::tempdir().unwrap();
+    let bin = fake_app(scratch.path(), "nolist", "#!/bin/sh\necho x\n");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_update_versions"))
+        .arg("--project-dir")
+        .arg(p.root())
+        .arg("--add-app-binary")
+        .arg(&bin)
+        .args(["--app", "nolist", "--version", "1.0"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("app nolist") && stderr.contains("bin/xadd"),
+        "{stderr}"
+    );
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("no new app versions"),
+        "no silent success"
+    );
+}
