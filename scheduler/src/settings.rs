@@ -11,6 +11,7 @@
 //! | `<upload_max_bytes>` | largest upload body when upload certificates are ignored (with certificates, each file's signed `max_nbytes` is the limit) | 256 MiB |
 //! | `<sched_db_connections>` | database connections this process may open | 16 |
 //! | `<min_passwd_length>` | advertised by `get_project_config.php` (read by the stock web code too) | 6 |
+//! | `<http_idle_timeout>` | seconds a connection may stall (headers not complete, keep-alive idle, a request body sending nothing) before it is dropped | 30 |
 //!
 //! BOINC's own `<next_rpc_delay>` is honoured as in BOINC: it is sent in every reply, and so
 //! are BOINC's version-choice options ([`VersionSelect`]) and `<gpu_multiplier>`.
