@@ -437,12 +437,21 @@ impl Plugin for Scripts {
             ScriptEnd::Exited(EXIT_TRANSIENT) | ScriptEnd::TimedOut => Err(
                 CompareError::Transient(self.describe("compare script", cmd, &run)),
             ),
-            ScriptEnd::Exited(code) => Ok(Verdict::Differ(Difference {
-                file: String::new(),
-                field: "compare script exit status".into(),
-                left: code.to_string(),
-                right: "0".into(),
-            })),
+            ScriptEnd::Exited(code) => {
+                // What the script printed is its own account of the difference.
+                let printed: String = run.output.trim().escape_debug().take(300).collect();
+                let left = if printed.is_empty() {
+                    format!("exit status {code}")
+                } else {
+                    format!("exit status {code}, printed: {printed}")
+                };
+                Ok(Verdict::Differ(Difference {
+                    file: String::new(),
+                    field: "compare script".into(),
+                    left,
+                    right: String::new(),
+                }))
+            }
             ScriptEnd::Signalled(_) => Err(CompareError::Failed(self.describe(
                 "compare script",
                 cmd,
