@@ -30,8 +30,9 @@
 //!   script runs (BOINC passes the path of the missing file to the script);
 //! - an unknown word is an error at start-up (BOINC ignores it silently);
 //! - what a script prints (stdout and stderr, at most [`MAX_CAPTURED`] bytes kept) is logged
-//!   at debug level, and with the exit status when it fails; a script printing without end
-//!   cannot fill memory.
+//!   at debug level, with the exit status when it fails, and in the `results disagree` line
+//!   when a compare script says the results differ; a script printing without end cannot fill
+//!   memory.
 
 use std::ffi::OsString;
 use std::io::Read;
