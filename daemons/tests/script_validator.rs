@@ -73,7 +73,11 @@ fn validate(p: &Project, extra: &[&str]) -> String {
 #[tokio::test]
 async fn compare_scripts_that_agree_and_disagree() {
     let p = Project::new("", false).await;
-    script(&p, "same", r#"exec cmp -s "$1" "$2""#);
+    script(
+        &p,
+        "same",
+        r#"cmp -s "$1" "$2" || { echo "$1 and $2 differ"; exit 1; }"#,
+    );
     let doc = metrics_json(0.9, 1);
     job(&p, 1, &doc, &doc).await;
     job(&p, 2, &doc, &metrics_json(0.95, 1)).await;
@@ -97,7 +101,8 @@ async fn compare_scripts_that_agree_and_disagree() {
         "result_b=4",
         "host_a=1",
         "host_b=2",
-        "detail=compare script exit status: 1 vs 0",
+        "detail=compare script: exit status 1, printed: ",
+        " differ",
     ] {
         assert!(line.contains(part), "{part} missing in: {line}");
     }

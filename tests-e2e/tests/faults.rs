@@ -6,7 +6,8 @@
 //!   build that alters `val_acc` before upload): the validator rejects it, a third result goes
 //!   to the third host, the series completes;
 //! - the scheduler crashes in the middle of a series and is started again: clients retry,
-//!   nothing is lost or done twice.
+//!   nothing is lost or done twice (this project validates with `script_validator` and a
+//!   Python compare script instead of `validator --mode metrics`).
 
 mod common;
 
@@ -293,7 +294,19 @@ async fn a_wrong_metric_is_rejected_and_a_third_host_settles_the_quorum() -> any
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_scheduler_restarted_mid_series_loses_nothing() -> anyhow::Result<()> {
-    let mut stack = Stack::start(Tuning::default()).await?;
+    let validator = (
+        "script_validator -d 3 --app mnist --compare_script compare_metrics.py --sleep_interval 1"
+            .to_string(),
+        vec![(
+            "compare_metrics.py".to_string(),
+            COMPARE_METRICS.to_string(),
+        )],
+    );
+    let mut stack = Stack::start(Tuning {
+        validator: Some(validator),
+        ..Tuning::default()
+    })
+    .await?;
     let clients = [
         Volunteer::start("a", |_| {}).await?,
         Volunteer::start("b", |_| {}).await?,
@@ -370,6 +383,13 @@ async fn the_scheduler_restarted_mid_series_loses_nothing() -> anyhow::Result<()
         let hosts: BTreeSet<i64> = rs.iter().map(|r| r.1).collect();
         assert_eq!(hosts.len(), 2, "{name}: {rs:?}");
     }
+    let host = rboinc_core::project::short_hostname();
+    let validator_log =
+        std::fs::read_to_string(stack.root.join(format!("log_{host}/validator_mnist.log")))?;
+    assert!(
+        validator_log.contains("comparison=\"script\""),
+        "script_validator compared the results:\n{validator_log}"
+    );
     stack.stop()?;
     Ok(())
 }
@@ -483,3 +503,34 @@ async fn a_cancelled_series_is_aborted_on_the_clients() -> anyhow::Result<()> {
     stack.stop()?;
     Ok(())
 }
+
+/// A project's compare script for `script_validator`: `files files2` gives both results' output
+/// files (metrics.json, weights.npy); two results agree when their metrics documents are equal
+/// but for the per-host `host` object and their other files are byte-identical.
+const COMPARE_METRICS: &str = r#"#!/usr/bin/env python3
+import json
+import sys
+
+
+def content(path):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        return None  # an optional output (weights.npy) that was not written
+    try:
+        doc = json.loads(data)
+    except ValueError:
+        return data
+    if isinstance(doc, dict):
+        doc.pop("host", None)
+    return doc
+
+
+files = sys.argv[1:]
+half = len(files) // 2
+same = len(files) % 2 == 0 and all(
+    content(a) == content(b) for a, b in zip(files[:half], files[half:])
+)
+sys.exit(0 if same else 1)
+"#;

@@ -159,7 +159,8 @@ pub enum InitError {
 
 /// Where two results differ, for the `results disagree` log line: the output file (its open
 /// name, empty if not about one file), what differs there (a JSON field such as
-/// `history[1].val_acc`, `byte 1234`, `exit status`) and the two sides.
+/// `history[1].val_acc`, `byte 1234`, `compare script`) and the two sides (`right` empty when
+/// there is one answer, not two values: a compare script's exit status and what it printed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Difference {
     pub file: String,
@@ -173,7 +174,11 @@ impl fmt::Display for Difference {
         if !self.file.is_empty() {
             write!(f, "{}: ", self.file)?;
         }
-        write!(f, "{}: {} vs {}", self.field, self.left, self.right)
+        if self.right.is_empty() {
+            write!(f, "{}: {}", self.field, self.left)
+        } else {
+            write!(f, "{}: {} vs {}", self.field, self.left, self.right)
+        }
     }
 }
 

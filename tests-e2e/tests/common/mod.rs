@@ -121,6 +121,9 @@ fn kill_all_in(dir: &Path) {
 pub struct Tuning {
     pub next_rpc_delay: u32,
     pub sleep_interval: u32,
+    /// Another validator in place of `make_project`'s: its `<cmd>` after the program's `-d 3
+    /// --app mnist`, and scripts (name, text) installed in the project's `bin/` first.
+    pub validator: Option<(String, Vec<(String, String)>)>,
 }
 
 impl Default for Tuning {
@@ -128,6 +131,7 @@ impl Default for Tuning {
         Tuning {
             next_rpc_delay: 3,
             sleep_interval: 1,
+            validator: None,
         }
     }
 }
@@ -226,6 +230,21 @@ impl Stack {
             ),
             1,
         );
+        if let Some((cmd, scripts)) = &t.validator {
+            use std::os::unix::fs::PermissionsExt;
+            for (name, text) in scripts {
+                let path = self.root.join("bin").join(name);
+                std::fs::write(&path, text)?;
+                std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755))?;
+            }
+            let line = xml
+                .lines()
+                .find(|l| l.contains("<cmd>validator "))
+                .context("no validator <daemon> in config.xml")?
+                .to_string();
+            let indent = &line[..line.find("<cmd>").unwrap_or(0)];
+            xml = xml.replace(&line, &format!("{indent}<cmd>{cmd}</cmd>"));
+        }
         for daemon in [
             "transitioner",
             "work_generator",

@@ -30,8 +30,9 @@
 //!   script runs (BOINC passes the path of the missing file to the script);
 //! - an unknown word is an error at start-up (BOINC ignores it silently);
 //! - what a script prints (stdout and stderr, at most [`MAX_CAPTURED`] bytes kept) is logged
-//!   at debug level, and with the exit status when it fails; a script printing without end
-//!   cannot fill memory.
+//!   at debug level, with the exit status when it fails, and in the `results disagree` line
+//!   when a compare script says the results differ; a script printing without end cannot fill
+//!   memory.
 
 use std::ffi::OsString;
 use std::io::Read;
@@ -437,12 +438,21 @@ impl Plugin for Scripts {
             ScriptEnd::Exited(EXIT_TRANSIENT) | ScriptEnd::TimedOut => Err(
                 CompareError::Transient(self.describe("compare script", cmd, &run)),
             ),
-            ScriptEnd::Exited(code) => Ok(Verdict::Differ(Difference {
-                file: String::new(),
-                field: "compare script exit status".into(),
-                left: code.to_string(),
-                right: "0".into(),
-            })),
+            ScriptEnd::Exited(code) => {
+                // What the script printed is its own account of the difference.
+                let printed: String = run.output.trim().escape_debug().take(300).collect();
+                let left = if printed.is_empty() {
+                    format!("exit status {code}")
+                } else {
+                    format!("exit status {code}, printed: {printed}")
+                };
+                Ok(Verdict::Differ(Difference {
+                    file: String::new(),
+                    field: "compare script".into(),
+                    left,
+                    right: String::new(),
+                }))
+            }
             ScriptEnd::Signalled(_) => Err(CompareError::Failed(self.describe(
                 "compare script",
                 cmd,
