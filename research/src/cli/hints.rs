@@ -4,14 +4,20 @@
 use rboinc_core::db;
 use rboinc_tools::project::Project;
 
-use crate::health;
 use crate::store::SeriesRow;
+use crate::{health, replicas};
 
 /// Says what keeps a series from moving; returns what it said.
 pub async fn warn(project: &Project, pool: &db::Pool, s: &SeriesRow) -> Vec<String> {
     let hints = health::hints(project, pool, s.appid).await;
     print(&hints);
     hints
+}
+
+/// The rounds of `s` no host that asks for work may take (see [`replicas`]), one warning each;
+/// `status` prints them with [`print`], `wait` whenever they change.
+pub async fn blocked(project: &Project, pool: &db::Pool, s: &SeriesRow) -> Vec<String> {
+    replicas::hints(pool, &project.config.sched, s.id).await
 }
 
 /// Prints warnings to standard error.

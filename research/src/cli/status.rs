@@ -18,17 +18,26 @@ pub async fn one(project: &Project, pool: &db::Pool, name: &str) -> anyhow::Resu
     );
     if s.state != store::SERIES_CANCELLED && !progress::Totals::of(&rounds).all_finished() {
         hints::warn(project, pool, &s).await;
+        hints::print(&hints::blocked(project, pool, &s).await);
     }
     Ok(())
 }
 
-/// Every series, one line each; the warnings for the first unfinished one.
+/// Every series, one line each; the warnings for the first unfinished one, and the rounds no
+/// host may take of each.
 pub async fn all(project: &Project, pool: &db::Pool) -> anyhow::Result<()> {
     let mut unfinished = None;
+    let mut blocked = Vec::new();
     for s in store::all_series(pool).await? {
         let t = progress::Totals::of(&progress::rounds(pool, &s).await?);
         if s.state != store::SERIES_CANCELLED && !t.all_finished() {
             unfinished.get_or_insert(s.clone());
+            blocked.extend(
+                hints::blocked(project, pool, &s)
+                    .await
+                    .into_iter()
+                    .map(|h| format!("{}: {h}", s.name)),
+            );
         }
         println!(
             "{}: {}/{} rounds done ({} failed){}",
@@ -46,5 +55,6 @@ pub async fn all(project: &Project, pool: &db::Pool) -> anyhow::Result<()> {
     if let Some(s) = unfinished {
         hints::warn(project, pool, &s).await;
     }
+    hints::print(&blocked);
     Ok(())
 }

@@ -49,9 +49,10 @@ pub struct SubmitArgs {
     min_quorum: i32,
     #[arg(long = "target-nresults", default_value_t = 2)]
     target_nresults: i32,
-    /// Seconds a host has for a job before it goes to another.
-    #[arg(long = "delay-bound", default_value_t = 3600)]
-    delay_bound: i32,
+    /// Seconds a host has for a job before it goes to another [default: about four times the
+    /// job's run time on a slow host, at least 300].
+    #[arg(long = "delay-bound")]
+    delay_bound: Option<i32>,
     #[arg(long, default_value_t = 0)]
     priority: i32,
     /// Email of the submitting account [default: the project's first account].
