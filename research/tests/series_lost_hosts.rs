@@ -210,9 +210,8 @@ async fn a_replica_no_asking_host_may_take_is_named() {
     assert!(stderr(&o).contains(want), "{want}\nnot in:\n{}", stderr(&o));
     let o = series(p.root(), &["status"]);
     assert!(
-        stderr(&o).contains(&format!(
-            "series: warning: stuck: round 1 waits for a host without a replica of it"
-        )),
+        stderr(&o)
+            .contains("series: warning: stuck: round 1 waits for a host without a replica of it"),
         "{}",
         stderr(&o)
     );
