@@ -6,7 +6,7 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use rboinc_core::clock::now_i32;
 use rboinc_core::db::{UserId, host, workunit};
@@ -215,6 +215,23 @@ async fn a_replica_no_asking_host_may_take_is_named() {
         "{}",
         stderr(&o)
     );
+    // A reader that goes away early (`series status | head`) ends the command quietly; the
+    // warnings still go to standard error.
+    for args in [&["status", "stuck"][..], &["status"][..]] {
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = Command::new(env!("CARGO_BIN_EXE_series"))
+            .arg("--project-dir")
+            .arg(p.root())
+            .args(args)
+            .stdout(Stdio::from(writer))
+            .output()
+            .unwrap();
+        let err = stderr(&o);
+        assert!(o.status.success(), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(err.contains("round 1 waits for a host"), "{err}");
+    }
     // `wait` says it once, not at every poll.
     let o = series(
         p.root(),

@@ -3,14 +3,15 @@
 use rboinc_core::db;
 
 use super::find;
+use rboinc_tools::output;
 
 /// `series cancel`.
 pub async fn command(pool: &db::Pool, name: &str) -> anyhow::Result<()> {
     let s = find(pool, name).await?;
     let c = crate::cancel::cancel(pool, &s).await?;
-    println!(
+    output::println(format_args!(
         "cancelled {}: {} queued rounds dropped, {} workunits cancelled",
         s.name, c.rounds_dropped, c.workunits_cancelled
-    );
+    ))?;
     Ok(())
 }

@@ -6,6 +6,7 @@ use rboinc_tools::project::Project;
 
 use crate::store::SeriesRow;
 use crate::{health, replicas};
+use rboinc_tools::output;
 
 /// Says what keeps a series from moving; returns what it said.
 pub async fn warn(project: &Project, pool: &db::Pool, s: &SeriesRow) -> Vec<String> {
@@ -23,6 +24,6 @@ pub async fn blocked(project: &Project, pool: &db::Pool, s: &SeriesRow) -> Vec<S
 /// Prints warnings to standard error.
 pub fn print(hints: &[String]) {
     for h in hints {
-        eprintln!("series: warning: {h}");
+        output::eprintln(format_args!("series: warning: {h}"));
     }
 }

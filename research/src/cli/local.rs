@@ -12,6 +12,7 @@ use super::find;
 use crate::local::{self, Runner};
 use crate::store::{self, SeriesRow};
 use crate::{SeriesParams, report};
+use rboinc_tools::output;
 
 #[derive(Debug, Args, Clone)]
 pub struct LocalOpts {
@@ -68,12 +69,12 @@ pub async fn run(
     let n = rounds.len();
     tokio::task::spawn_blocking(move || {
         local::run(&runner, &dataset, &params, &rounds, &dir, |r| {
-            eprintln!(
+            output::eprintln(format_args!(
                 "local run {}/{n} (seed {}) done: {}",
                 r.round,
                 r.seed,
                 r.metrics.display()
-            );
+            ));
         })
     })
     .await

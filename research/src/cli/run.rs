@@ -7,6 +7,7 @@ use rboinc_core::db;
 use rboinc_tools::project::Project;
 
 use super::{LocalOpts, SubmitArgs, WaitOpts, local, report, submit, wait};
+use rboinc_tools::output;
 
 /// `series run`.
 pub async fn command(
@@ -19,15 +20,15 @@ pub async fn command(
     let started = Instant::now();
     let (sub, hints) = submit::submit(project, pool, a).await?;
     let s = sub.series;
-    eprintln!(
+    output::eprintln(format_args!(
         "submitted {} ({} rounds, {} workunits created now)",
         s.name, s.rounds, sub.created
-    );
+    ));
     wait::wait(project, pool, &s, w, hints).await?;
-    eprintln!(
+    output::eprintln(format_args!(
         "distributed part finished in {:.1} s",
         started.elapsed().as_secs_f64()
-    );
+    ));
     local::run(project, pool, &s, l).await?;
     report::write(project, pool, &s).await
 }

@@ -7,15 +7,16 @@ use rboinc_tools::project::Project;
 use super::{find, hints};
 use crate::progress;
 use crate::store;
+use rboinc_tools::output;
 
 /// One series: its progress table, and the warnings while it is unfinished.
 pub async fn one(project: &Project, pool: &db::Pool, name: &str) -> anyhow::Result<()> {
     let s = find(pool, name).await?;
     let rounds = progress::rounds(pool, &s).await?;
-    print!(
+    output::print(format_args!(
         "{}",
         progress::render(&s, &rounds, f64::from(now_i32() - s.create_time))
-    );
+    ))?;
     if s.state != store::SERIES_CANCELLED && !progress::Totals::of(&rounds).all_finished() {
         hints::warn(project, pool, &s).await;
         hints::print(&hints::blocked(project, pool, &s).await);
@@ -39,7 +40,7 @@ pub async fn all(project: &Project, pool: &db::Pool) -> anyhow::Result<()> {
                     .map(|h| format!("{}: {h}", s.name)),
             );
         }
-        println!(
+        output::println(format_args!(
             "{}: {}/{} rounds done ({} failed){}",
             s.name,
             t.finished(),
@@ -50,7 +51,7 @@ pub async fn all(project: &Project, pool: &db::Pool) -> anyhow::Result<()> {
             } else {
                 ""
             }
-        );
+        ))?;
     }
     if let Some(s) = unfinished {
         hints::warn(project, pool, &s).await;

@@ -8,6 +8,7 @@ use rboinc_tools::project::Project;
 
 use super::hints;
 use crate::{SeriesParams, SubmitOptions, Submitted, generator};
+use rboinc_tools::output;
 
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
@@ -102,7 +103,7 @@ fn default_dataset() -> PathBuf {
 /// `series submit`: prints the new series' name.
 pub async fn command(project: &Project, pool: &db::Pool, a: SubmitArgs) -> anyhow::Result<()> {
     let (s, _) = submit(project, pool, a).await?;
-    println!("{}", s.series.name);
+    output::println(s.series.name)?;
     Ok(())
 }
 
@@ -114,7 +115,7 @@ pub async fn submit(
     a: SubmitArgs,
 ) -> anyhow::Result<(Submitted, Vec<String>)> {
     let s = crate::submit(project, pool, &a.options()).await?;
-    eprintln!(
+    output::eprintln(format_args!(
         "series {}: {} rounds queued as batch {}, {} workunits created; dataset {} ({} training rows)",
         s.series.name,
         s.series.rounds,
@@ -122,7 +123,7 @@ pub async fn submit(
         s.created,
         s.series.dataset_file,
         s.dataset_train_rows
-    );
+    ));
     let hints = hints::warn(project, pool, &s.series).await;
     Ok((s, hints))
 }

@@ -12,6 +12,7 @@ use rboinc_tools::project::Project;
 use super::{find, hints};
 use crate::progress;
 use crate::store::SeriesRow;
+use rboinc_tools::output;
 
 #[derive(Debug, Args)]
 pub struct WaitArgs {
@@ -64,13 +65,13 @@ pub async fn wait(
         };
         if tty {
             // Redraw in place, the warnings under the progress.
-            eprint!("\x1b[H\x1b[2J{text}");
+            output::eprint(format_args!("\x1b[H\x1b[2J{text}"));
             hints::print(&hints);
             hints::print(&now_blocked);
         } else {
             let head = text.lines().next().unwrap_or("").to_string();
             if head != last {
-                eprintln!("{head}");
+                output::eprintln(&head);
                 last = head;
             }
             if now_blocked != blocked {
