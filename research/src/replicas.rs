@@ -45,7 +45,7 @@ impl ReplicaRule {
 pub struct BlockedRound {
     pub round: i32,
     pub workunit_id: i64,
-    /// The hosts that asked recently, all holding a replica.
+    /// The hosts that asked recently (all holding a replica, or their owners one).
     pub hosts: i64,
 }
 
@@ -71,23 +71,36 @@ pub async fn blocked_rounds(
     rule: ReplicaRule,
     now: i32,
 ) -> Result<Vec<BlockedRound>, sqlx::Error> {
-    let held = match rule {
+    // Per workunit, only its own few results are looked at (and the hosts they name): the
+    // recently seen hosts (or their owners) holding one are counted and compared with all of
+    // them, counted once for the whole query.
+    let (holding, asking) = match rule {
         ReplicaRule::None => return Ok(Vec::new()),
-        ReplicaRule::PerHost => "x.hostid = h.id",
-        ReplicaRule::PerUser => "x.userid = h.userid",
+        ReplicaRule::PerHost => (
+            "SELECT COUNT(DISTINCT x.hostid) FROM result x JOIN host h ON h.id = x.hostid \
+             WHERE x.workunitid = w.id AND h.rpc_time >= ?",
+            "SELECT COUNT(*) FROM host WHERE rpc_time >= ?",
+        ),
+        ReplicaRule::PerUser => (
+            "SELECT COUNT(DISTINCT x.userid) FROM result x WHERE x.workunitid = w.id \
+             AND EXISTS (SELECT 1 FROM host h WHERE h.userid = x.userid AND h.rpc_time >= ?)",
+            "SELECT COUNT(DISTINCT userid) FROM host WHERE rpc_time >= ?",
+        ),
     };
     let sql = format!(
-        "SELECT r.round, w.id AS workunit_id, COUNT(*) AS hosts, \
-         CAST(SUM(EXISTS (SELECT 1 FROM result x WHERE x.workunitid = w.id AND {held})) AS SIGNED) AS holding \
-         FROM rb_series_round r \
-         JOIN workunit w ON w.id = r.workunit_id \
-         JOIN host h ON h.rpc_time >= ? \
+        "SELECT r.round, w.id AS workunit_id, \
+         ({holding}) AS holding, ({asking}) AS asking, \
+         (SELECT COUNT(*) FROM host WHERE rpc_time >= ?) AS hosts \
+         FROM rb_series_round r JOIN workunit w ON w.id = r.workunit_id \
          WHERE r.series_id = ? AND w.error_mask = 0 AND w.canonical_resultid = 0 \
          AND EXISTS (SELECT 1 FROM result u WHERE u.workunitid = w.id AND u.server_state = 2) \
-         GROUP BY r.id, r.round, w.id HAVING holding = hosts ORDER BY r.round"
+         HAVING holding > 0 AND holding = asking ORDER BY r.round"
     );
+    let since = now - RECENT_RPC_SECS;
     let rows = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(now - RECENT_RPC_SECS)
+        .bind(since)
+        .bind(since)
+        .bind(since)
         .bind(series_id)
         .fetch_all(pool)
         .await?;
