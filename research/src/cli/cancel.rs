@@ -1,9 +1,9 @@
 //! `series cancel NAME`: stops a series (see [`crate::cancel`]) and says what it dropped.
 
 use rboinc_core::db;
+use rboinc_tools::output;
 
 use super::find;
-use rboinc_tools::output;
 
 /// `series cancel`.
 pub async fn command(pool: &db::Pool, name: &str) -> anyhow::Result<()> {

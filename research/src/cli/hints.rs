@@ -2,11 +2,11 @@
 //! (what to say is [`crate::health`]'s job).
 
 use rboinc_core::db;
+use rboinc_tools::output;
 use rboinc_tools::project::Project;
 
 use crate::store::SeriesRow;
 use crate::{health, replicas};
-use rboinc_tools::output;
 
 /// Says what keeps a series from moving; returns what it said.
 pub async fn warn(project: &Project, pool: &db::Pool, s: &SeriesRow) -> Vec<String> {

@@ -6,13 +6,13 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use rboinc_core::db;
+use rboinc_tools::output;
 use rboinc_tools::project::Project;
 
 use super::find;
 use crate::local::{self, Runner};
 use crate::store::{self, SeriesRow};
 use crate::{SeriesParams, report};
-use rboinc_tools::output;
 
 #[derive(Debug, Args, Clone)]
 pub struct LocalOpts {

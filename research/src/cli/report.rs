@@ -1,12 +1,12 @@
 //! `series report NAME`: writes `reports/<series>/` and prints its directory.
 
 use rboinc_core::db;
+use rboinc_tools::output;
 use rboinc_tools::project::Project;
 
 use super::find;
 use crate::report::{self, Report};
 use crate::store::SeriesRow;
-use rboinc_tools::output;
 
 /// `series report`.
 pub async fn command(project: &Project, pool: &db::Pool, name: &str) -> anyhow::Result<()> {

@@ -4,10 +4,10 @@
 use std::time::Instant;
 
 use rboinc_core::db;
+use rboinc_tools::output;
 use rboinc_tools::project::Project;
 
 use super::{LocalOpts, SubmitArgs, WaitOpts, local, report, submit, wait};
-use rboinc_tools::output;
 
 /// `series run`.
 pub async fn command(

@@ -2,20 +2,21 @@
 
 use rboinc_core::clock::now_i32;
 use rboinc_core::db;
+use rboinc_tools::output;
 use rboinc_tools::project::Project;
 
 use super::{find, hints};
 use crate::progress;
 use crate::store;
-use rboinc_tools::output;
 
 /// One series: its progress table, and the warnings while it is unfinished.
 pub async fn one(project: &Project, pool: &db::Pool, name: &str) -> anyhow::Result<()> {
     let s = find(pool, name).await?;
     let rounds = progress::rounds(pool, &s).await?;
-    output::print(format_args!(
-        "{}",
-        progress::render(&s, &rounds, f64::from(now_i32() - s.create_time))
+    output::print(progress::render(
+        &s,
+        &rounds,
+        f64::from(now_i32() - s.create_time),
     ))?;
     if s.state != store::SERIES_CANCELLED && !progress::Totals::of(&rounds).all_finished() {
         hints::warn(project, pool, &s).await;

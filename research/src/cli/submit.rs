@@ -4,11 +4,11 @@ use std::path::PathBuf;
 
 use clap::Args;
 use rboinc_core::db;
+use rboinc_tools::output;
 use rboinc_tools::project::Project;
 
 use super::hints;
 use crate::{SeriesParams, SubmitOptions, Submitted, generator};
-use rboinc_tools::output;
 
 #[derive(Debug, Args)]
 pub struct SubmitArgs {

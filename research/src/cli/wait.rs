@@ -7,12 +7,12 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use rboinc_core::clock::now_i32;
 use rboinc_core::db;
+use rboinc_tools::output;
 use rboinc_tools::project::Project;
 
 use super::{find, hints};
 use crate::progress;
 use crate::store::SeriesRow;
-use rboinc_tools::output;
 
 #[derive(Debug, Args)]
 pub struct WaitArgs {
