@@ -70,9 +70,7 @@ impl SubmitOptions {
             cushion: generator::DEFAULT_CUSHION,
         }
     }
-}
 
-impl SubmitOptions {
     /// The `delay_bound` of the series' workunits: the one given, else one fitted to the job.
     pub fn delay_bound(&self) -> i32 {
         self.delay_bound
