@@ -433,6 +433,9 @@ attached_at=$(date +%s.%N)
 # ---- 7. the series ---------------------------------------------------------------------------
 step "series run: $ROUNDS rounds × 2 clients ($SAMPLES samples, $EPOCHS epochs, batch $BATCH, lr $LR)"
 series_name=demo_$(date -u +%Y%m%d_%H%M%S)
+# No --delay-bound: `series` fits it to the job (the floor, 5 minutes, for this one), so a round
+# held by a client that was killed goes to another host within minutes; with the two clients of
+# the demo and one replica per host, the progress says which round waits for a third host.
 set +e
 "$BIN_DIR/series" --project-dir "$PROJECT" run --name "$series_name" --rounds "$ROUNDS" \
   --sample-count "$SAMPLES" --train-epochs "$EPOCHS" --batch-size "$BATCH" \

@@ -8,7 +8,7 @@
 //! at a time ([`generator`]), both staging job files a chunk ahead of the inserts
 //! ([`job_files`]); [`progress`] says where each round is; [`local`] runs the same jobs here;
 //! [`report`] writes the summary and plots; [`cancel`] stops a series; [`health`] says what keeps
-//! a series from moving. [`params`] holds a round's training parameters (the mnist app's job
+//! a series from moving, [`replicas`] which rounds no host that asks may take. [`params`] holds a round's training parameters (the mnist app's job
 //! file) and [`error`] the one error type.
 //!
 //! The generic BOINC parts — workunit creation, staging, opening a project — come from
@@ -28,6 +28,7 @@ pub mod job_files;
 pub mod local;
 pub mod params;
 pub mod progress;
+pub mod replicas;
 pub mod report;
 pub mod store;
 pub mod submit;

@@ -59,7 +59,42 @@ impl SeriesParams {
             self.val_count.unwrap_or(10_000) as f64 * self.train_epochs as f64 * per_row / 3.0;
         (train + val).max(1e9)
     }
+
+    /// The `delay_bound` a round gets when the researcher gives none: long enough for a slow
+    /// host, short enough that a round held by a client that vanished is sent to another host
+    /// within minutes rather than the hour a fixed default would cost.
+    ///
+    /// The run time is [`Self::fpops_estimate`] at [`SLOW_HOST_FLOPS`], times
+    /// [`DELAY_BOUND_FACTOR`] for the queue, the download and the upload around it; never less
+    /// than [`MIN_DELAY_BOUND_SECS`] nor more than [`MAX_DELAY_BOUND_SECS`]. A short deadline
+    /// also makes stock clients report at once: they report a finished task when its deadline
+    /// is less than a day away.
+    pub fn default_delay_bound(&self) -> i32 {
+        let secs = (self.fpops_estimate() / SLOW_HOST_FLOPS * DELAY_BOUND_FACTOR).ceil();
+        secs.clamp(
+            f64::from(MIN_DELAY_BOUND_SECS),
+            f64::from(MAX_DELAY_BOUND_SECS),
+        ) as i32
+    }
 }
+
+/// Floating-point operations per second assumed of a slow volunteer host: a tenth of the
+/// 1 GFLOPS a BOINC client claims without benchmarks, since the trainer's plain loops reach far
+/// less than a core's peak and a host may run other projects' work at the same time.
+pub const SLOW_HOST_FLOPS: f64 = 1e8;
+
+/// How many slow-host run times a host gets for a round: waiting in the client's queue,
+/// downloading the dataset and uploading the results take time besides the run.
+pub const DELAY_BOUND_FACTOR: f64 = 4.0;
+
+/// The shortest default `delay_bound` (5 minutes): a client that backs off after a failed
+/// scheduler request or transfer retries after a minute or more, so a healthy host must not
+/// miss a deadline over one retry; tiny jobs get this.
+pub const MIN_DELAY_BOUND_SECS: i32 = 300;
+
+/// The longest default `delay_bound` (one week, as BOINC's `create_work` default); a job that
+/// needs longer is given `--delay-bound` explicitly.
+pub const MAX_DELAY_BOUND_SECS: i32 = 7 * 86_400;
 
 /// `n` seeds drawn from `base` (six-digit numbers like the original experiment's), all distinct.
 pub fn seeds_from_base(base: u64, n: usize) -> Vec<u64> {
@@ -96,6 +131,37 @@ mod tests {
         let set: std::collections::HashSet<_> = a.iter().collect();
         assert_eq!(set.len(), 100);
         assert!(a.iter().all(|s| (100_000..1_000_000).contains(s)));
+    }
+
+    #[test]
+    fn the_default_delay_bound_fits_the_job() {
+        // The original experiment: about 5.3e9 operations, under a minute on a slow host.
+        let original = SeriesParams::default();
+        assert_eq!(original.default_delay_bound(), MIN_DELAY_BOUND_SECS);
+        // A tiny job gets the floor too, not an hour.
+        let tiny = SeriesParams {
+            sample_count: 100,
+            train_epochs: 1,
+            val_count: Some(100),
+            ..SeriesParams::default()
+        };
+        assert_eq!(tiny.default_delay_bound(), 300);
+        // A big one: 60,000 samples × 100 epochs ≈ 2.8e11 + 1.6e10 operations, 3.3 hours.
+        let big = SeriesParams {
+            sample_count: 60_000,
+            train_epochs: 100,
+            ..SeriesParams::default()
+        };
+        let expected = (big.fpops_estimate() / SLOW_HOST_FLOPS * DELAY_BOUND_FACTOR).ceil();
+        assert_eq!(f64::from(big.default_delay_bound()), expected);
+        assert!((3_000..30_000).contains(&big.default_delay_bound()));
+        // Absurd sizes stop at a week.
+        let huge = SeriesParams {
+            sample_count: 60_000,
+            train_epochs: 1_000_000,
+            ..SeriesParams::default()
+        };
+        assert_eq!(huge.default_delay_bound(), MAX_DELAY_BOUND_SECS);
     }
 
     #[test]

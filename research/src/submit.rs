@@ -41,8 +41,9 @@ pub struct SubmitOptions {
     pub dataset: PathBuf,
     pub min_quorum: i32,
     pub target_nresults: i32,
-    /// Seconds a host has for a job before it is sent to another.
-    pub delay_bound: i32,
+    /// Seconds a host has for a job before it is sent to another [default: fitted to the job,
+    /// [`SeriesParams::default_delay_bound`]].
+    pub delay_bound: Option<i32>,
     pub priority: i32,
     /// The submitting account's email [default: the project's first account].
     pub submitter: Option<String>,
@@ -63,11 +64,17 @@ impl SubmitOptions {
             dataset,
             min_quorum: 2,
             target_nresults: 2,
-            delay_bound: 3600,
+            delay_bound: None,
             priority: 0,
             submitter: None,
             cushion: generator::DEFAULT_CUSHION,
         }
+    }
+
+    /// The `delay_bound` of the series' workunits: the one given, else one fitted to the job.
+    pub fn delay_bound(&self) -> i32 {
+        self.delay_bound
+            .unwrap_or_else(|| self.params.default_delay_bound())
     }
 }
 
@@ -119,6 +126,11 @@ pub async fn submit(
         Some(s) => s.clone(),
         None => seeds_from_base(o.base_seed.unwrap_or_else(rand::random), o.rounds),
     };
+    if let Some(d) = o.delay_bound.filter(|d| *d < 1) {
+        return Err(SeriesError::Invalid(format!(
+            "--delay-bound {d}: a host needs at least 1 second for a job"
+        )));
+    }
     if o.min_quorum < 1 || o.target_nresults < o.min_quorum {
         return Err(SeriesError::Invalid(format!(
             "--min-quorum {} and --target-nresults {}: need 1 <= quorum <= target",
@@ -310,7 +322,7 @@ async fn write_series(
     .bind(&dataset.sha256)
     .bind(o.min_quorum)
     .bind(o.target_nresults)
-    .bind(o.delay_bound)
+    .bind(o.delay_bound())
     .bind(o.priority)
     .execute(&mut *tx)
     .await?;
@@ -321,7 +333,7 @@ async fn write_series(
             batch: batch_id,
             min_quorum: o.min_quorum,
             target_nresults: o.target_nresults,
-            delay_bound: o.delay_bound,
+            delay_bound: o.delay_bound(),
             priority: o.priority,
         },
         InputArg::Staged(dataset.file.clone()),

@@ -10,10 +10,12 @@
 //! - [`stage`]: putting input files into the download hierarchy.
 //! - [`project`]: opening an existing project (directory, `config.xml`, database).
 //! - [`daemons_ctl`]: `start`, `stop`, `status` — BOINC's `bin/start` for `<daemons>` and `<tasks>`.
+//! - [`output`]: printing that ends quietly when the reader of a pipe goes away.
 
 pub mod create_work;
 pub mod daemons_ctl;
 pub mod make_project;
+pub mod output;
 pub mod project;
 pub mod stage;
 pub mod update_versions;

@@ -1,6 +1,7 @@
 //! `series cancel NAME`: stops a series (see [`crate::cancel`]) and says what it dropped.
 
 use rboinc_core::db;
+use rboinc_tools::output;
 
 use super::find;
 
@@ -8,9 +9,9 @@ use super::find;
 pub async fn command(pool: &db::Pool, name: &str) -> anyhow::Result<()> {
     let s = find(pool, name).await?;
     let c = crate::cancel::cancel(pool, &s).await?;
-    println!(
+    output::println(format_args!(
         "cancelled {}: {} queued rounds dropped, {} workunits cancelled",
         s.name, c.rounds_dropped, c.workunits_cancelled
-    );
+    ))?;
     Ok(())
 }

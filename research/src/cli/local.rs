@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use rboinc_core::db;
+use rboinc_tools::output;
 use rboinc_tools::project::Project;
 
 use super::find;
@@ -68,12 +69,12 @@ pub async fn run(
     let n = rounds.len();
     tokio::task::spawn_blocking(move || {
         local::run(&runner, &dataset, &params, &rounds, &dir, |r| {
-            eprintln!(
+            output::eprintln(format_args!(
                 "local run {}/{n} (seed {}) done: {}",
                 r.round,
                 r.seed,
                 r.metrics.display()
-            );
+            ));
         })
     })
     .await

@@ -1,6 +1,7 @@
 //! `series report NAME`: writes `reports/<series>/` and prints its directory.
 
 use rboinc_core::db;
+use rboinc_tools::output;
 use rboinc_tools::project::Project;
 
 use super::find;
@@ -17,14 +18,14 @@ pub async fn command(project: &Project, pool: &db::Pool, name: &str) -> anyhow::
 pub async fn write(project: &Project, pool: &db::Pool, s: &SeriesRow) -> anyhow::Result<()> {
     let r = report::write(project, pool, s).await?;
     summarize(&r);
-    println!("{}", r.dir.display());
+    output::println(r.dir.display())?;
     Ok(())
 }
 
 fn summarize(r: &Report) {
     let (same, differ, missing) = r.identical_counts();
-    eprintln!(
+    output::eprintln(format_args!(
         "report: {} ({same} rounds bit-identical to the local run, {differ} different, {missing} not comparable)",
         r.summary.display()
-    );
+    ));
 }

@@ -4,6 +4,7 @@
 use std::time::Instant;
 
 use rboinc_core::db;
+use rboinc_tools::output;
 use rboinc_tools::project::Project;
 
 use super::{LocalOpts, SubmitArgs, WaitOpts, local, report, submit, wait};
@@ -19,15 +20,15 @@ pub async fn command(
     let started = Instant::now();
     let (sub, hints) = submit::submit(project, pool, a).await?;
     let s = sub.series;
-    eprintln!(
+    output::eprintln(format_args!(
         "submitted {} ({} rounds, {} workunits created now)",
         s.name, s.rounds, sub.created
-    );
+    ));
     wait::wait(project, pool, &s, w, hints).await?;
-    eprintln!(
+    output::eprintln(format_args!(
         "distributed part finished in {:.1} s",
         started.elapsed().as_secs_f64()
-    );
+    ));
     local::run(project, pool, &s, l).await?;
     report::write(project, pool, &s).await
 }

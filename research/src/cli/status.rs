@@ -2,6 +2,7 @@
 
 use rboinc_core::clock::now_i32;
 use rboinc_core::db;
+use rboinc_tools::output;
 use rboinc_tools::project::Project;
 
 use super::{find, hints};
@@ -12,25 +13,35 @@ use crate::store;
 pub async fn one(project: &Project, pool: &db::Pool, name: &str) -> anyhow::Result<()> {
     let s = find(pool, name).await?;
     let rounds = progress::rounds(pool, &s).await?;
-    print!(
-        "{}",
-        progress::render(&s, &rounds, f64::from(now_i32() - s.create_time))
-    );
+    output::print(progress::render(
+        &s,
+        &rounds,
+        f64::from(now_i32() - s.create_time),
+    ))?;
     if s.state != store::SERIES_CANCELLED && !progress::Totals::of(&rounds).all_finished() {
         hints::warn(project, pool, &s).await;
+        hints::print(&hints::blocked(project, pool, &s).await);
     }
     Ok(())
 }
 
-/// Every series, one line each; the warnings for the first unfinished one.
+/// Every series, one line each; the warnings for the first unfinished one, and the rounds no
+/// host may take of each.
 pub async fn all(project: &Project, pool: &db::Pool) -> anyhow::Result<()> {
     let mut unfinished = None;
+    let mut blocked = Vec::new();
     for s in store::all_series(pool).await? {
         let t = progress::Totals::of(&progress::rounds(pool, &s).await?);
         if s.state != store::SERIES_CANCELLED && !t.all_finished() {
             unfinished.get_or_insert(s.clone());
+            blocked.extend(
+                hints::blocked(project, pool, &s)
+                    .await
+                    .into_iter()
+                    .map(|h| format!("{}: {h}", s.name)),
+            );
         }
-        println!(
+        output::println(format_args!(
             "{}: {}/{} rounds done ({} failed){}",
             s.name,
             t.finished(),
@@ -41,10 +52,11 @@ pub async fn all(project: &Project, pool: &db::Pool) -> anyhow::Result<()> {
             } else {
                 ""
             }
-        );
+        ))?;
     }
     if let Some(s) = unfinished {
         hints::warn(project, pool, &s).await;
     }
+    hints::print(&blocked);
     Ok(())
 }

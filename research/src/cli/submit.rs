@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use rboinc_core::db;
+use rboinc_tools::output;
 use rboinc_tools::project::Project;
 
 use super::hints;
@@ -49,9 +50,10 @@ pub struct SubmitArgs {
     min_quorum: i32,
     #[arg(long = "target-nresults", default_value_t = 2)]
     target_nresults: i32,
-    /// Seconds a host has for a job before it goes to another.
-    #[arg(long = "delay-bound", default_value_t = 3600)]
-    delay_bound: i32,
+    /// Seconds a host has for a job before it goes to another [default: about four times the
+    /// job's run time on a slow host, at least 300].
+    #[arg(long = "delay-bound")]
+    delay_bound: Option<i32>,
     #[arg(long, default_value_t = 0)]
     priority: i32,
     /// Email of the submitting account [default: the project's first account].
@@ -101,7 +103,7 @@ fn default_dataset() -> PathBuf {
 /// `series submit`: prints the new series' name.
 pub async fn command(project: &Project, pool: &db::Pool, a: SubmitArgs) -> anyhow::Result<()> {
     let (s, _) = submit(project, pool, a).await?;
-    println!("{}", s.series.name);
+    output::println(s.series.name)?;
     Ok(())
 }
 
@@ -113,7 +115,7 @@ pub async fn submit(
     a: SubmitArgs,
 ) -> anyhow::Result<(Submitted, Vec<String>)> {
     let s = crate::submit(project, pool, &a.options()).await?;
-    eprintln!(
+    output::eprintln(format_args!(
         "series {}: {} rounds queued as batch {}, {} workunits created; dataset {} ({} training rows)",
         s.series.name,
         s.series.rounds,
@@ -121,7 +123,7 @@ pub async fn submit(
         s.created,
         s.series.dataset_file,
         s.dataset_train_rows
-    );
+    ));
     let hints = hints::warn(project, pool, &s.series).await;
     Ok((s, hints))
 }

@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 use clap::Args;
 use rboinc_core::clock::now_i32;
 use rboinc_core::db;
+use rboinc_tools::output;
 use rboinc_tools::project::Project;
 
 use super::{find, hints};
@@ -49,22 +50,35 @@ pub async fn wait(
     let start = Instant::now();
     let mut last = String::new();
     let (mut first, mut checked_late) = (true, false);
+    // The rounds no host may take, as last said (checked every poll: a replica can get stuck
+    // at any time, when a host vanishes or fails).
+    let mut blocked: Vec<String> = Vec::new();
     loop {
         let rounds = progress::rounds(pool, s).await?;
         let totals = progress::Totals::of(&rounds);
         let elapsed = f64::from(now_i32() - s.create_time);
         let text = progress::render(s, &rounds, elapsed);
+        let now_blocked = if totals.all_finished() {
+            Vec::new()
+        } else {
+            hints::blocked(project, pool, s).await
+        };
         if tty {
             // Redraw in place, the warnings under the progress.
-            eprint!("\x1b[H\x1b[2J{text}");
+            output::eprint(format_args!("\x1b[H\x1b[2J{text}"));
             hints::print(&hints);
+            hints::print(&now_blocked);
         } else {
             let head = text.lines().next().unwrap_or("").to_string();
             if head != last {
-                eprintln!("{head}");
+                output::eprintln(&head);
                 last = head;
             }
+            if now_blocked != blocked {
+                hints::print(&now_blocked);
+            }
         }
+        blocked = now_blocked;
         if totals.all_finished() {
             return Ok(());
         }

@@ -12,7 +12,7 @@ async fn main() -> ExitCode {
     match cli::run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("create_work: {e:#}");
+            rboinc_tools::output::eprintln(format_args!("create_work: {e:#}"));
             ExitCode::FAILURE
         }
     }

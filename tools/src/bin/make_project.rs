@@ -11,7 +11,7 @@ async fn main() -> ExitCode {
     match cli::run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("make_project: {e:#}");
+            rboinc_tools::output::eprintln(format_args!("make_project: {e:#}"));
             ExitCode::FAILURE
         }
     }

@@ -10,7 +10,7 @@ async fn main() -> ExitCode {
     match cli::run(Cli::parse_args()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("update_versions: {e:#}");
+            rboinc_tools::output::eprintln(format_args!("update_versions: {e:#}"));
             ExitCode::FAILURE
         }
     }

@@ -8,6 +8,7 @@ use anyhow::Context;
 use clap::Parser;
 
 use super::{InputArg, JobDesc, JobOverrides, WorkCreator, WorkSpec, bulk, line};
+use crate::output;
 use crate::project::Project;
 use rboinc_core::clock::now_i32;
 
@@ -257,7 +258,8 @@ async fn from_stdin(
             .collect();
         Ok(spec)
     };
-    let on_skip = |e: &bulk::BulkError| eprintln!("create_work: {e} (skipped)");
+    let on_skip =
+        |e: &bulk::BulkError| output::eprintln(format_args!("create_work: {e} (skipped)"));
     let input = std::io::BufReader::new(std::io::stdin());
     let done = bulk::create(
         pool,
@@ -278,7 +280,7 @@ async fn from_stdin(
         committing_s = done.committing.as_secs_f64(),
         "bulk creation done"
     );
-    println!(
+    output::println(format_args!(
         "created {} workunits{}",
         done.created,
         if done.skipped > 0 {
@@ -286,7 +288,7 @@ async fn from_stdin(
         } else {
             String::new()
         }
-    );
+    ))?;
     Ok(())
 }
 
@@ -304,10 +306,10 @@ async fn one(
     let mut conn = pool.acquire().await?;
     super::insert(&mut conn, std::slice::from_ref(&p), now_i32()).await?;
     if cli.wu_name.is_none() {
-        println!("workunit name: {}", p.name);
+        output::println(format_args!("workunit name: {}", p.name))?;
     }
     if cli.verbose {
-        println!("{}", p.xml_doc);
+        output::println(p.xml_doc)?;
     }
     Ok(())
 }

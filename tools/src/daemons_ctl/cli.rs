@@ -27,6 +27,7 @@ use clap::{ArgGroup, Parser};
 
 use super::report::{self, StartEntry, StopOutcome};
 use super::{Controller, DEFAULT_START_CHECK, DEFAULT_STOP_TIMEOUT};
+use crate::output;
 
 /// Starts, stops or shows the project's daemons from config.xml's <daemons> and runs its
 /// <tasks>, like BOINC's bin/start, bin/stop and bin/status.
@@ -144,16 +145,16 @@ pub fn main() -> ExitCode {
     let name = program_name(args.first().map_or("".as_ref(), |a| a.as_os_str()));
     let cli = Cli::parse_from(boinc_spellings(args));
     let Some(action) = cli.action(Action::from_program_name(&name)) else {
-        eprintln!(
+        output::eprintln(format_args!(
             "{name}: no action given, and the name `{name}` is not start, stop or status; \
              use --enable, --disable, --status or --cron"
-        );
+        ));
         return ExitCode::FAILURE;
     };
     match run(&cli, action) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("{name}: {e:#}");
+            output::eprintln(format_args!("{name}: {e:#}"));
             ExitCode::FAILURE
         }
     }
@@ -163,19 +164,20 @@ fn run(cli: &Cli, action: Action) -> anyhow::Result<ExitCode> {
     let ctl = Controller::open(cli.project_dir.as_deref())?;
     let check = secs(cli.start_check, "start-check")?;
     let timeout = secs(cli.timeout, "timeout")?;
-    let say = |text: &str| {
+    let say = |text: &str| -> std::io::Result<()> {
         if !cli.quiet {
-            print!("{text}");
+            output::print(text)?;
         }
+        Ok(())
     };
     match action {
         Action::Enable => {
             say(&format!(
                 "Starting daemons of {}\n",
                 ctl.project().root().display()
-            ));
+            ))?;
             let entries = ctl.start(check)?;
-            say(&report::render_start(&entries));
+            say(&report::render_start(&entries))?;
             report_failures(&entries);
             let ok = entries.iter().all(|e| e.outcome.is_ok());
             if cli.foreground {
@@ -187,15 +189,19 @@ fn run(cli: &Cli, action: Action) -> anyhow::Result<ExitCode> {
             say(&format!(
                 "Stopping daemons of {}\n",
                 ctl.project().root().display()
-            ));
+            ))?;
             let entries = ctl.stop(timeout)?;
-            say(&report::render_stop(&entries));
+            say(&report::render_stop(&entries))?;
             let failed: Vec<_> = entries
                 .iter()
                 .filter(|e| matches!(e.outcome, StopOutcome::Failed(_)))
                 .collect();
             for e in &failed {
-                eprintln!("could not stop {}: {:?}", e.pid_file.display(), e.outcome);
+                output::eprintln(format_args!(
+                    "could not stop {}: {:?}",
+                    e.pid_file.display(),
+                    e.outcome
+                ));
             }
             Ok(exit(failed.is_empty()))
         }
@@ -210,11 +216,11 @@ fn run(cli: &Cli, action: Action) -> anyhow::Result<ExitCode> {
                     "daemons": rows,
                     "tasks": tasks,
                 });
-                println!("{}", serde_json::to_string_pretty(&doc)?);
+                output::println(serde_json::to_string_pretty(&doc)?)?;
             } else {
                 let now = rboinc_core::clock::now_f64();
-                print!("{}", report::render_status(enabled, &rows));
-                print!("{}", report::render_task_status(&tasks, now));
+                output::print(report::render_status(enabled, &rows))?;
+                output::print(report::render_task_status(&tasks, now))?;
             }
             let healthy = enabled && rows.iter().all(|r| r.running || r.disabled);
             Ok(if healthy {
@@ -228,13 +234,13 @@ fn run(cli: &Cli, action: Action) -> anyhow::Result<ExitCode> {
             let mut ok = true;
             match daemons {
                 Some(entries) => {
-                    say(&report::render_start(&entries));
+                    say(&report::render_start(&entries))?;
                     report_failures(&entries);
                     ok &= entries.iter().all(|e| e.outcome.is_ok());
                 }
-                None => say("Project is DISABLED: no daemon started\n"),
+                None => say("Project is DISABLED: no daemon started\n")?,
             }
-            say(&report::render_tasks(&tasks));
+            say(&report::render_tasks(&tasks))?;
             ok &= !tasks
                 .iter()
                 .any(|t| matches!(t, report::TaskOutcome::Failed { .. }));
@@ -254,7 +260,11 @@ fn exit(ok: bool) -> ExitCode {
 /// Failures go to stderr even with --quiet.
 fn report_failures(entries: &[StartEntry]) {
     for e in entries.iter().filter(|e| !e.outcome.is_ok()) {
-        eprintln!("daemon `{}` is not running; see {}", e.cmd, e.log.display());
+        output::eprintln(format_args!(
+            "daemon `{}` is not running; see {}",
+            e.cmd,
+            e.log.display()
+        ));
     }
 }
 
@@ -300,30 +310,31 @@ fn supervise(
                             )
                         })
                         .collect();
+                    // Supervision goes on whatever becomes of standard output.
                     if !cli.quiet && !restarted.is_empty() {
-                        print!("{}", report::render_start(&restarted));
+                        let _ = output::print(report::render_start(&restarted));
                     }
                     let ran: Vec<_> = tasks
                         .into_iter()
                         .filter(|t| !matches!(t, report::TaskOutcome::NotDue { .. }))
                         .collect();
                     if !cli.quiet && !ran.is_empty() {
-                        print!("{}", report::render_tasks(&ran));
+                        let _ = output::print(report::render_tasks(&ran));
                     }
                 }
                 // Another start/stop holds the project lock for a moment: try next round.
                 Err(super::CtlError::Busy(_)) => {}
-                Err(e) => eprintln!("start: supervision round failed: {e}"),
+                Err(e) => output::eprintln(format_args!("start: supervision round failed: {e}")),
             }
         }
     })?;
     if !cli.quiet {
-        println!("{signal}: stopping daemons");
+        output::println(format_args!("{signal}: stopping daemons"))?;
     }
     let entries = ctl.stop(timeout)?;
     reap_children();
     if !cli.quiet {
-        print!("{}", report::render_stop(&entries));
+        output::print(report::render_stop(&entries))?;
     }
     Ok(exit(
         entries

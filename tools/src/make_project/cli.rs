@@ -8,6 +8,7 @@ use clap::Parser;
 use rboinc_core::config::Secret;
 
 use super::{BinSource, MakeProjectOptions};
+use crate::output;
 
 /// Creates a new rboinc/BOINC project: directory tree, config.xml, keys, database, the mnist
 /// app and a submitter account. Refuses to touch an existing project.
@@ -106,6 +107,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         short_name: cli.short_name,
     };
     let report = super::create(&opts).await?;
-    print!("{}", super::summary(&report));
+    output::print(super::summary(&report))?;
     Ok(())
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::Parser;
 
+use crate::output;
 use crate::project::Project;
 
 /// Registers every app version under apps/<app>/<version>/<platform>[__<plan_class>]/ that is
@@ -50,23 +51,23 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let project = Project::open(cli.project_dir.as_deref())?;
     if let (Some(bin), Some(app), Some(version)) = (&cli.add_app_binary, &cli.app, &cli.version) {
         let dir = super::add_app_binary(&project.config.app_dir, app, version, &cli.platform, bin)?;
-        println!("laid out {}", dir.display());
+        output::println(format_args!("laid out {}", dir.display()))?;
     }
     let pool = project.connect().await?;
     let report = super::run(&project, &pool).await?;
     for o in &report.added_from_project_xml {
-        println!("{o} (listed in project.xml)");
+        output::println(format_args!("{o} (listed in project.xml)"))?;
     }
     if cli.verbose {
         for s in &report.skipped {
-            println!("skipped {s}");
+            output::println(format_args!("skipped {s}"))?;
         }
     }
     for w in &report.warnings {
-        eprintln!("warning: {w}");
+        output::eprintln(format_args!("warning: {w}"));
     }
     for r in &report.registered {
-        println!(
+        output::println(format_args!(
             "registered {} {}.{:02} {}{} (app_version {}): {}",
             r.app,
             r.version_num / 100,
@@ -79,10 +80,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             },
             r.id,
             r.files.join(" ")
-        );
+        ))?;
     }
     if report.registered.is_empty() {
-        println!("no new app versions (use --verbose to see what was skipped)");
+        output::println(format_args!(
+            "no new app versions (use --verbose to see what was skipped)"
+        ))?;
     }
     Ok(())
 }

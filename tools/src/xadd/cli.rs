@@ -7,6 +7,7 @@ use anyhow::Context;
 use clap::Parser;
 
 use super::ProjectXml;
+use crate::output;
 use crate::project::Project;
 
 /// Adds the platforms and apps listed in project.xml to the database, and updates the names of
@@ -38,18 +39,18 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         path.display()
     );
     if doc.nameless > 0 {
-        eprintln!(
+        output::eprintln(format_args!(
             "warning: {}: {} entries without <name> left out",
             path.display(),
             doc.nameless
-        );
+        ));
     }
     let pool = project.connect().await?;
     let outcomes = super::apply(&pool, &doc, rboinc_core::clock::now_i32())
         .await
         .context("writing the platform and app rows")?;
     for o in &outcomes {
-        println!("{o}");
+        output::println(o)?;
     }
     project
         .dir
