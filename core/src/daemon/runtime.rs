@@ -12,6 +12,9 @@ use super::stats::{DaemonStats, PassEnd, PassTally};
 use crate::config::Config;
 use crate::project::ProjectDir;
 
+/// While passes keep failing, the WARN is repeated this often (not once per pass).
+pub const STILL_FAILING_EVERY: Duration = Duration::from_secs(600);
+
 /// What one pass found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PassOutcome {
@@ -185,9 +188,12 @@ impl DaemonRuntime {
     ///
     /// - `Ok(DidWork)`: the next pass starts at once;
     /// - `Ok(Idle)`: sleep [`DaemonRuntime::sleep_interval`] first;
-    /// - `Err(_)`: log the error, wait (capped exponential backoff) and try
-    ///   again, for as long as it takes: a daemon whose database is down
-    ///   keeps running and resumes when the database is back.
+    /// - `Err(_)`: wait (capped exponential backoff) and try again, for as
+    ///   long as it takes: a daemon whose database is down keeps running and
+    ///   resumes when the database is back. An outage is logged once: one WARN
+    ///   at its first failed pass (repeated every [`STILL_FAILING_EVERY`] while
+    ///   it lasts), the following failures at DEBUG, and one INFO when a pass
+    ///   succeeds again.
     ///
     /// A stop (signal or `stop_daemons`) is seen between passes and every
     /// second while sleeping; `pass` should also check
@@ -205,6 +211,8 @@ impl DaemonRuntime {
         }
         let mut backoff = self.backoff.clone();
         let mut pass_number: u64 = 0;
+        // When the current run of failed passes began, and when it was last logged as a WARN.
+        let mut failing_since: Option<(tokio::time::Instant, tokio::time::Instant)> = None;
         self.tally.flush();
         loop {
             pass_number += 1;
@@ -221,8 +229,12 @@ impl DaemonRuntime {
             let wait = match result {
                 Ok(outcome) => {
                     if backoff.failures() > 0 {
+                        let down_secs = failing_since
+                            .take()
+                            .map_or(0.0, |(start, _)| start.elapsed().as_secs_f64());
                         tracing::info!(
                             failed_passes = backoff.failures(),
+                            down_secs,
                             "pass succeeded after failures; resuming normal operation"
                         );
                         backoff.reset();
@@ -249,12 +261,33 @@ impl DaemonRuntime {
                         return Err(DaemonError::PassFailed(e.to_string()));
                     }
                     let delay = backoff.next_delay();
-                    tracing::error!(
-                        error = %e,
-                        attempt = backoff.failures(),
-                        retry_in_secs = delay.as_secs_f64(),
-                        "pass failed; retrying after a pause"
-                    );
+                    let now = tokio::time::Instant::now();
+                    let warn = match &mut failing_since {
+                        None => {
+                            failing_since = Some((now, now));
+                            true
+                        }
+                        Some((_, warned)) if now.duration_since(*warned) >= STILL_FAILING_EVERY => {
+                            *warned = now;
+                            true
+                        }
+                        Some(_) => false,
+                    };
+                    if warn {
+                        tracing::warn!(
+                            error = %e,
+                            attempt = backoff.failures(),
+                            retry_in_secs = delay.as_secs_f64(),
+                            "pass failed; retrying after a pause"
+                        );
+                    } else {
+                        tracing::debug!(
+                            error = %e,
+                            attempt = backoff.failures(),
+                            retry_in_secs = delay.as_secs_f64(),
+                            "pass failed again; still retrying"
+                        );
+                    }
                     Some(delay)
                 }
             };
@@ -368,6 +401,55 @@ mod tests {
         // Waits 1, 2, 4, 4, 4 (capped); success resets; the next failure
         // waits 1 again.
         assert_eq!(times, [0, 1, 3, 7, 11, 15, 15, 16]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_outage_is_one_warn_and_one_info_not_a_line_per_pass() {
+        let captured = crate::telemetry::capture(crate::telemetry::LogFormat::Text, 3);
+        let _guard = tracing::dispatcher::set_default(&captured.dispatch);
+        let (_dir, rt) = project(&[]);
+        let rt = rt.with_backoff(Backoff::new(Duration::from_secs(1), Duration::from_secs(4)));
+        let mut n = 0;
+        rt.run(async |rt| {
+            n += 1;
+            match n {
+                // An outage of 6 failed passes, a recovery, then a second outage of 200
+                // passes (about 13 minutes at the 4 s cap: the WARN is repeated once).
+                1..=6 | 8..=207 => Err(InfraError::new(
+                    "query",
+                    std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused"),
+                )),
+                208 => {
+                    rt.shutdown().request(StopReason::Requested);
+                    Ok(PassOutcome::Idle)
+                }
+                _ => Ok(PassOutcome::DidWork),
+            }
+        })
+        .await
+        .unwrap();
+        let lines = captured.lines();
+        let count = |level: &str, message: &str| {
+            lines
+                .iter()
+                .filter(|l| l.contains(level) && l.contains(message))
+                .count()
+        };
+        assert_eq!(
+            count("WARN", "pass failed; retrying after a pause"),
+            3,
+            "one per outage, plus one reminder after 10 minutes:\n{lines:#?}"
+        );
+        assert_eq!(
+            count("INFO", "resuming normal operation"),
+            2,
+            "{lines:#?}"
+        );
+        assert_eq!(count("ERROR", ""), 0, "{lines:#?}");
+        assert!(
+            lines.iter().any(|l| l.contains("failed_passes=6")),
+            "{lines:#?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -10,10 +10,18 @@
 //! rows-matched check, `READ COMMITTED`), so `sched_db_connections` still bounds them all; the
 //! stack holds at most half of them, so the other routes always find one. A connection that sat
 //! idle for a while is pinged before use, and one idle for long is closed.
+//!
+//! They also know when the database is down ([`DbOutage`]): a failure to get a connection, or
+//! an RPC that lost its connection, marks it down; while it is marked, a connection is waited
+//! for at most [`ACQUIRE_WHILE_DOWN`] rather than the pool's 30 s, so clients get their
+//! "project down" reply at once instead of holding a request (and a worker) for the pool's
+//! time-out; the first connection obtained again clears the mark.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+pub use super::db_outage::DbOutage;
 
 use rboinc_core::db::Pool;
 use sqlx::Connection;
@@ -25,6 +33,8 @@ use sqlx::pool::PoolConnection;
 pub const PING_IF_IDLE: Duration = Duration::from_secs(1);
 /// An idle connection this old is closed rather than used (servers drop idle sessions).
 pub const CLOSE_IF_IDLE: Duration = Duration::from_secs(600);
+/// The longest wait for a new connection while the database is known to be down.
+pub const ACQUIRE_WHILE_DOWN: Duration = Duration::from_millis(500);
 
 /// The connections of scheduler RPCs. See the module docs.
 #[derive(Debug)]
@@ -34,6 +44,7 @@ pub struct RpcConnections {
     /// At most this many kept idle.
     keep: usize,
     ping_after: Duration,
+    outage: DbOutage,
 }
 
 impl RpcConnections {
@@ -50,7 +61,13 @@ impl RpcConnections {
             idle: Mutex::new(Vec::new()),
             keep,
             ping_after,
+            outage: DbOutage::default(),
         }
+    }
+
+    /// Whether the database is known to be down, and since when.
+    pub fn outage(&self) -> &DbOutage {
+        &self.outage
     }
 
     fn pop_idle(&self) -> Option<(PoolConnection<MySql>, Instant)> {
@@ -79,8 +96,28 @@ impl RpcConnections {
             }
             conn.close_on_drop();
         }
+        let conn = if self.outage.is_down() {
+            match tokio::time::timeout(ACQUIRE_WHILE_DOWN, self.pool.acquire()).await {
+                Ok(got) => got,
+                Err(_) => Err(sqlx::Error::PoolTimedOut),
+            }
+        } else {
+            self.pool.acquire().await
+        };
+        let conn = match conn {
+            Ok(conn) => {
+                self.outage.mark_up();
+                conn
+            }
+            Err(e) => {
+                if super::db_outage::is_unreachable(&e) {
+                    self.outage.mark_down(&e);
+                }
+                return Err(e);
+            }
+        };
         Ok(RpcConn {
-            conn: Some(self.pool.acquire().await?),
+            conn: Some(conn),
             owner: self,
             clean: false,
         })
