@@ -440,11 +440,7 @@ mod tests {
             3,
             "one per outage, plus one reminder after 10 minutes:\n{lines:#?}"
         );
-        assert_eq!(
-            count("INFO", "resuming normal operation"),
-            2,
-            "{lines:#?}"
-        );
+        assert_eq!(count("INFO", "resuming normal operation"), 2, "{lines:#?}");
         assert_eq!(count("ERROR", ""), 0, "{lines:#?}");
         assert!(
             lines.iter().any(|l| l.contains("failed_passes=6")),

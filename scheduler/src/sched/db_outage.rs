@@ -28,7 +28,10 @@ pub fn is_unreachable(e: &sqlx::Error) -> bool {
             .is_some_and(|m| {
                 matches!(
                     m.number(),
-                    ER_SERVER_SHUTDOWN | ER_CONNECTION_KILLED | CR_SERVER_GONE_ERROR | CR_SERVER_LOST
+                    ER_SERVER_SHUTDOWN
+                        | ER_CONNECTION_KILLED
+                        | CR_SERVER_GONE_ERROR
+                        | CR_SERVER_LOST
                 )
             }),
         _ => false,
