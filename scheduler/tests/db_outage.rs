@@ -80,3 +80,26 @@ async fn rpcs_during_an_outage_get_project_down_at_once_and_work_again_after() {
     assert_eq!(count("ERROR", ""), 0, "{lines:#?}");
     drop(h);
 }
+
+#[tokio::test]
+async fn the_outage_delay_defaults_to_a_minute_and_nonsense_is_refused() {
+    let h = Harness::new().await;
+    assert_eq!(h.state.settings.db_outage_delay, Duration::from_secs(60));
+    assert_eq!(
+        h.state.settings.sched.maintenance_delay,
+        Duration::from_secs(3600),
+        "stop_sched keeps BOINC's maintenance_delay"
+    );
+    for bad in ["0", "-5", "86401", "soon"] {
+        h.project.set_option("db_outage_delay", bad).unwrap();
+        let config = h.project.config().unwrap();
+        let dir = h.project.project_dir().unwrap();
+        let e = rboinc_scheduler::state::AppState::new(&config, &dir, h.project.pool().clone())
+            .err()
+            .unwrap_or_else(|| panic!("<db_outage_delay>{bad} accepted"));
+        assert!(
+            e.to_string().contains("db_outage_delay"),
+            "{bad}: the error names the element: {e}"
+        );
+    }
+}
