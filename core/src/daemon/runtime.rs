@@ -218,6 +218,7 @@ impl DaemonRuntime {
             pass_number += 1;
             tracing::debug!(pass = pass_number, "starting a pass");
             let started = std::time::Instant::now();
+            let pass_started = tokio::time::Instant::now();
             let result = pass(self).await;
             let end = match &result {
                 Ok(PassOutcome::DidWork) => PassEnd::DidWork,
@@ -264,7 +265,8 @@ impl DaemonRuntime {
                     let now = tokio::time::Instant::now();
                     let warn = match &mut failing_since {
                         None => {
-                            failing_since = Some((now, now));
+                            // The outage began at the latest when this pass did.
+                            failing_since = Some((pass_started, now));
                             true
                         }
                         Some((_, warned)) if now.duration_since(*warned) >= STILL_FAILING_EVERY => {
