@@ -77,6 +77,7 @@ async fn rpcs_during_an_outage_get_project_down_at_once_and_work_again_after() {
         "one WARN for the outage:\n{lines:#?}"
     );
     assert_eq!(count("INFO", "database reachable again"), 1, "{lines:#?}");
+    assert_eq!(count("WARN", ""), 1, "no other WARN:\n{lines:#?}");
     assert_eq!(count("ERROR", ""), 0, "{lines:#?}");
     drop(h);
 }

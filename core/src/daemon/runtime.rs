@@ -406,51 +406,6 @@ mod tests {
     }
 
     #[tokio::test(start_paused = true)]
-    async fn an_outage_is_one_warn_and_one_info_not_a_line_per_pass() {
-        let captured = crate::telemetry::capture(crate::telemetry::LogFormat::Text, 3);
-        let _guard = tracing::dispatcher::set_default(&captured.dispatch);
-        let (_dir, rt) = project(&[]);
-        let rt = rt.with_backoff(Backoff::new(Duration::from_secs(1), Duration::from_secs(4)));
-        let mut n = 0;
-        rt.run(async |rt| {
-            n += 1;
-            match n {
-                // An outage of 6 failed passes, a recovery, then a second outage of 200
-                // passes (about 13 minutes at the 4 s cap: the WARN is repeated once).
-                1..=6 | 8..=207 => Err(InfraError::new(
-                    "query",
-                    std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused"),
-                )),
-                208 => {
-                    rt.shutdown().request(StopReason::Requested);
-                    Ok(PassOutcome::Idle)
-                }
-                _ => Ok(PassOutcome::DidWork),
-            }
-        })
-        .await
-        .unwrap();
-        let lines = captured.lines();
-        let count = |level: &str, message: &str| {
-            lines
-                .iter()
-                .filter(|l| l.contains(level) && l.contains(message))
-                .count()
-        };
-        assert_eq!(
-            count("WARN", "pass failed; retrying after a pause"),
-            3,
-            "one per outage, plus one reminder after 10 minutes:\n{lines:#?}"
-        );
-        assert_eq!(count("INFO", "resuming normal operation"), 2, "{lines:#?}");
-        assert_eq!(count("ERROR", ""), 0, "{lines:#?}");
-        assert!(
-            lines.iter().any(|l| l.contains("failed_passes=6")),
-            "{lines:#?}"
-        );
-    }
-
-    #[tokio::test(start_paused = true)]
     async fn a_stop_during_backoff_ends_the_wait() {
         let (dir, rt) = project(&[]);
         let rt = rt.with_backoff(Backoff::new(
