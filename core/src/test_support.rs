@@ -28,6 +28,8 @@
 //! * `RBOINC_KEEP_TEST_DB=1` keeps the databases for inspection (their names
 //!   are printed to stderr); leftovers older than a day, e.g. from a killed
 //!   run, are removed by the next `TestDb`.
+//! * [`private_mariadb`]: a MariaDB server of the test's own, which it can stop and start
+//!   again (a database outage); [`TestDb::create_on`] makes a database on it.
 //! * [`stock_lock`]: a process holding a lock file's lock as BOINC's Python `bin/start` does.
 //! * [`TestDb::empty`] gives a database without tables, [`TestDb::stock_boinc`]
 //!   one with the 46 tables stock BOINC's make_project creates (not migrated).
@@ -38,6 +40,7 @@
 //!   and creates databases with the server's default collation. Prefer
 //!   `TestDb`.
 
+pub mod private_mariadb;
 pub mod stock_lock;
 
 use std::str::FromStr;
@@ -126,7 +129,14 @@ impl TestDb {
     /// Like [`TestDb::new`] / [`TestDb::empty`], returning the error.
     pub async fn create(migrated: bool) -> Result<TestDb, TestDbError> {
         let raw = std::env::var(DATABASE_URL_VAR).map_err(|_| TestDbError::NoUrl)?;
-        let base = ServerUrl::parse(&raw)?;
+        Self::create_on(&raw, migrated).await
+    }
+
+    /// Like [`TestDb::create`] on the server of `server_url` (a `mysql://` URL, e.g.
+    /// [`private_mariadb::PrivateMariaDb::url`]) rather than `DATABASE_URL`'s.
+    pub async fn create_on(server_url: &str, migrated: bool) -> Result<TestDb, TestDbError> {
+        let raw = server_url;
+        let base = ServerUrl::parse(raw)?;
         let server = base.connect_options()?;
         let mut conn = server
             .connect()

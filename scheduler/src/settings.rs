@@ -11,6 +11,7 @@
 //! | `<upload_max_bytes>` | largest upload body when upload certificates are ignored (with certificates, each file's signed `max_nbytes` is the limit) | 256 MiB |
 //! | `<sched_db_connections>` | database connections this process may open | 16 |
 //! | `<min_passwd_length>` | advertised by `get_project_config.php` (read by the stock web code too) | 6 |
+//! | `<db_outage_delay>` | seconds clients are asked to wait when the database cannot be reached (an unplanned outage, usually short; `<maintenance_delay>` is for a planned `stop_sched`) | 60 |
 //! | `<http_idle_timeout>` | seconds a connection may stall (headers not complete, keep-alive idle, a request body sending nothing) before it is dropped | 30 |
 //!
 //! BOINC's own `<next_rpc_delay>` is honoured as in BOINC: it is sent in every reply, and so
@@ -28,10 +29,14 @@ pub const NEXT_RPC_DELAY_BUSY_OPTION: &str = "next_rpc_delay_busy";
 pub const MAX_REQUEST_BYTES_OPTION: &str = "sched_max_request_bytes";
 pub const UPLOAD_MAX_BYTES_OPTION: &str = "upload_max_bytes";
 pub const DB_CONNECTIONS_OPTION: &str = "sched_db_connections";
+pub const DB_OUTAGE_DELAY_OPTION: &str = "db_outage_delay";
 
 const DEFAULT_MAX_REQUEST_BYTES: u64 = 16 << 20;
 const DEFAULT_UPLOAD_MAX_BYTES: u64 = 256 << 20;
 const DEFAULT_DB_CONNECTIONS: u32 = 16;
+/// Long enough not to hammer a database coming back, short enough that a restart of a minute
+/// or so costs clients little.
+const DEFAULT_DB_OUTAGE_DELAY: Duration = Duration::from_secs(60);
 
 /// A setting the server cannot run with.
 #[derive(Debug, thiserror::Error)]
@@ -94,6 +99,9 @@ pub struct ServerSettings {
     /// `<http_idle_timeout>` (rboinc's, seconds): a connection that sends no complete headers,
     /// or a request body that sends no data, for this long is dropped (default 30).
     pub http_idle_timeout: Duration,
+    /// `<db_outage_delay>` (rboinc's, seconds): the `request_delay` of the "project down"
+    /// reply sent while the database cannot be reached (default 60).
+    pub db_outage_delay: Duration,
     pub next_rpc_delay_busy: Option<Duration>,
     pub max_request_bytes: usize,
     pub upload_max_bytes: u64,
@@ -180,8 +188,19 @@ impl ServerSettings {
                 });
             }
         };
+        let db_outage_delay = match options.float(DB_OUTAGE_DELAY_OPTION)? {
+            None => DEFAULT_DB_OUTAGE_DELAY,
+            Some(x) if x > 0.0 && x <= 86_400.0 => Duration::from_secs_f64(x),
+            Some(_) => {
+                return Err(SettingsError::Range {
+                    element: DB_OUTAGE_DELAY_OPTION,
+                    expected: "a number of seconds between 0 and 86400",
+                });
+            }
+        };
         Ok(ServerSettings {
             select,
+            db_outage_delay,
             http_idle_timeout,
             gpu_multiplier,
             default_disk_min_free_gb,

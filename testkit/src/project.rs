@@ -42,7 +42,16 @@ pub struct TestProject {
 impl TestProject {
     /// Makes a project whose URLs are on a free port of 127.0.0.1.
     pub async fn create() -> anyhow::Result<TestProject> {
-        let db = TestDb::new().await;
+        Self::create_with(TestDb::new().await).await
+    }
+
+    /// Like [`TestProject::create`], its database on the MariaDB server of `server_url`
+    /// (e.g. a test's private server, which it can stop: a database outage).
+    pub async fn create_on(server_url: &str) -> anyhow::Result<TestProject> {
+        Self::create_with(TestDb::create_on(server_url, true).await?).await
+    }
+
+    async fn create_with(db: TestDb) -> anyhow::Result<TestProject> {
         let dir = tempfile::Builder::new().prefix("rboinc-proj-").tempdir()?;
         let root = dir.path().join(SHORT_NAME);
         let port = free_port();

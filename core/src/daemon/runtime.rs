@@ -12,6 +12,9 @@ use super::stats::{DaemonStats, PassEnd, PassTally};
 use crate::config::Config;
 use crate::project::ProjectDir;
 
+/// While passes keep failing, the WARN is repeated this often (not once per pass).
+pub const STILL_FAILING_EVERY: Duration = Duration::from_secs(600);
+
 /// What one pass found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PassOutcome {
@@ -185,9 +188,12 @@ impl DaemonRuntime {
     ///
     /// - `Ok(DidWork)`: the next pass starts at once;
     /// - `Ok(Idle)`: sleep [`DaemonRuntime::sleep_interval`] first;
-    /// - `Err(_)`: log the error, wait (capped exponential backoff) and try
-    ///   again, for as long as it takes: a daemon whose database is down
-    ///   keeps running and resumes when the database is back.
+    /// - `Err(_)`: wait (capped exponential backoff) and try again, for as
+    ///   long as it takes: a daemon whose database is down keeps running and
+    ///   resumes when the database is back. An outage is logged once: one WARN
+    ///   at its first failed pass (repeated every [`STILL_FAILING_EVERY`] while
+    ///   it lasts), the following failures at DEBUG, and one INFO when a pass
+    ///   succeeds again.
     ///
     /// A stop (signal or `stop_daemons`) is seen between passes and every
     /// second while sleeping; `pass` should also check
@@ -205,11 +211,14 @@ impl DaemonRuntime {
         }
         let mut backoff = self.backoff.clone();
         let mut pass_number: u64 = 0;
+        // When the current run of failed passes began, and when it was last logged as a WARN.
+        let mut failing_since: Option<(tokio::time::Instant, tokio::time::Instant)> = None;
         self.tally.flush();
         loop {
             pass_number += 1;
             tracing::debug!(pass = pass_number, "starting a pass");
             let started = std::time::Instant::now();
+            let pass_started = tokio::time::Instant::now();
             let result = pass(self).await;
             let end = match &result {
                 Ok(PassOutcome::DidWork) => PassEnd::DidWork,
@@ -221,8 +230,12 @@ impl DaemonRuntime {
             let wait = match result {
                 Ok(outcome) => {
                     if backoff.failures() > 0 {
+                        let down_secs = failing_since
+                            .take()
+                            .map_or(0.0, |(start, _)| start.elapsed().as_secs_f64());
                         tracing::info!(
                             failed_passes = backoff.failures(),
+                            down_secs,
                             "pass succeeded after failures; resuming normal operation"
                         );
                         backoff.reset();
@@ -249,12 +262,34 @@ impl DaemonRuntime {
                         return Err(DaemonError::PassFailed(e.to_string()));
                     }
                     let delay = backoff.next_delay();
-                    tracing::error!(
-                        error = %e,
-                        attempt = backoff.failures(),
-                        retry_in_secs = delay.as_secs_f64(),
-                        "pass failed; retrying after a pause"
-                    );
+                    let now = tokio::time::Instant::now();
+                    let warn = match &mut failing_since {
+                        None => {
+                            // The outage began at the latest when this pass did.
+                            failing_since = Some((pass_started, now));
+                            true
+                        }
+                        Some((_, warned)) if now.duration_since(*warned) >= STILL_FAILING_EVERY => {
+                            *warned = now;
+                            true
+                        }
+                        Some(_) => false,
+                    };
+                    if warn {
+                        tracing::warn!(
+                            error = %e,
+                            attempt = backoff.failures(),
+                            retry_in_secs = delay.as_secs_f64(),
+                            "pass failed; retrying after a pause"
+                        );
+                    } else {
+                        tracing::debug!(
+                            error = %e,
+                            attempt = backoff.failures(),
+                            retry_in_secs = delay.as_secs_f64(),
+                            "pass failed again; still retrying"
+                        );
+                    }
                     Some(delay)
                 }
             };

@@ -59,6 +59,9 @@ pub fn pool_options() -> MySqlPoolOptions {
     MySqlPoolOptions::new()
         .max_connections(5)
         .acquire_timeout(Duration::from_secs(30))
+        // A slow acquire (the pool waited for the database to come back, or for a busy
+        // connection) is not for the operator to act on: a pass that timed out says so.
+        .acquire_slow_level(log::LevelFilter::Info)
         .after_connect(|conn, _meta| {
             Box::pin(async move {
                 found_rows::verify(conn).await.map_err(|e| match e {

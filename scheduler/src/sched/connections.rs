@@ -10,10 +10,21 @@
 //! rows-matched check, `READ COMMITTED`), so `sched_db_connections` still bounds them all; the
 //! stack holds at most half of them, so the other routes always find one. A connection that sat
 //! idle for a while is pinged before use, and one idle for long is closed.
+//!
+//! They also know when the database is down ([`DbOutage`]): a failure to get a connection, or
+//! an RPC that lost its connection, marks it down; while it is marked, a connection is waited
+//! for at most [`ACQUIRE_WHILE_DOWN`] rather than the pool's 30 s, so clients get their
+//! "project down" reply at once instead of holding a request (and a worker) for the pool's
+//! time-out; the first connection obtained again clears the mark. Before the mark is set, a
+//! connection the pool must open (it is below its limit, or an idle one was found dead) is
+//! waited for at most [`CONNECT_WITHIN`]: the pool would otherwise retry a refused connection
+//! for its whole time-out. Only waiting for a connection in use takes the pool's time-out.
 
 use std::ops::{Deref, DerefMut};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+pub use super::db_outage::DbOutage;
 
 use rboinc_core::db::Pool;
 use sqlx::Connection;
@@ -25,6 +36,12 @@ use sqlx::pool::PoolConnection;
 pub const PING_IF_IDLE: Duration = Duration::from_secs(1);
 /// An idle connection this old is closed rather than used (servers drop idle sessions).
 pub const CLOSE_IF_IDLE: Duration = Duration::from_secs(600);
+/// The longest wait for a new connection while the database is known to be down.
+pub const ACQUIRE_WHILE_DOWN: Duration = Duration::from_millis(500);
+/// The longest wait for a connection the pool has to open (rather than wait for one in use):
+/// generous for a connection, far below the pool's time-out, which it would spend retrying a
+/// server that refuses connections.
+pub const CONNECT_WITHIN: Duration = Duration::from_secs(3);
 
 /// The connections of scheduler RPCs. See the module docs.
 #[derive(Debug)]
@@ -34,6 +51,7 @@ pub struct RpcConnections {
     /// At most this many kept idle.
     keep: usize,
     ping_after: Duration,
+    outage: DbOutage,
 }
 
 impl RpcConnections {
@@ -50,7 +68,13 @@ impl RpcConnections {
             idle: Mutex::new(Vec::new()),
             keep,
             ping_after,
+            outage: DbOutage::default(),
         }
+    }
+
+    /// Whether the database is known to be down, and since when.
+    pub fn outage(&self) -> &DbOutage {
+        &self.outage
     }
 
     fn pop_idle(&self) -> Option<(PoolConnection<MySql>, Instant)> {
@@ -60,6 +84,7 @@ impl RpcConnections {
     /// A connection for one RPC: the most recently used idle one, else one from the pool
     /// (waiting while the pool is at its limit).
     pub async fn acquire(&self) -> Result<RpcConn<'_>, sqlx::Error> {
+        let mut lost_one = false;
         while let Some((mut conn, since)) = self.pop_idle() {
             let idle = since.elapsed();
             let alive = idle < CLOSE_IF_IDLE
@@ -77,10 +102,39 @@ impl RpcConnections {
                     clean: false,
                 });
             }
+            lost_one = true;
             conn.close_on_drop();
         }
+        let limit = if self.outage.is_down() {
+            Some(ACQUIRE_WHILE_DOWN)
+        } else if lost_one || self.pool.size() < self.pool.options().get_max_connections() {
+            // A connection is to be opened, not waited for: that is quick unless the server
+            // is gone (then the pool would retry for its whole time-out).
+            Some(CONNECT_WITHIN)
+        } else {
+            None
+        };
+        let conn = match limit {
+            Some(limit) => match tokio::time::timeout(limit, self.pool.acquire()).await {
+                Ok(got) => got,
+                Err(_) => Err(sqlx::Error::PoolTimedOut),
+            },
+            None => self.pool.acquire().await,
+        };
+        let conn = match conn {
+            Ok(conn) => {
+                self.outage.mark_up();
+                conn
+            }
+            Err(e) => {
+                if super::db_outage::is_unreachable(&e) {
+                    self.outage.mark_down(&e);
+                }
+                return Err(e);
+            }
+        };
         Ok(RpcConn {
-            conn: Some(self.pool.acquire().await?),
+            conn: Some(conn),
             owner: self,
             clean: false,
         })

@@ -3,7 +3,8 @@
 //! [`handle`] does what concerns the request as a whole: `stop_sched` present → "project down"
 //! with a delay and no database access; the body read within its limit and parsed (raw body:
 //! clients label it a form) — errors become a `<message>`; clients too old refused; a deadlock
-//! with another writer retried once; a database failure answered "project down". The RPC
+//! with another writer retried once; a database failure answered "project down" (with the
+//! short `<db_outage_delay>` when the database is unreachable: [`db_outage`]). The RPC
 //! itself is [`rpc::process`], a short sequence of named steps, one module each, in BOINC's
 //! order (the C++ `process_request`):
 //!
@@ -48,6 +49,7 @@ pub mod catalog;
 pub mod claim;
 pub mod connections;
 pub mod coprocs;
+pub mod db_outage;
 pub mod elements;
 pub mod global_prefs;
 pub mod host;
@@ -185,9 +187,21 @@ async fn answer(
     loop {
         attempt += 1;
         match rpc::process(&rpc, log).await {
-            Ok(done) => return done,
+            Ok(done) => {
+                state.conns.outage().mark_up();
+                return done;
+            }
             Err(e) if attempt == 1 && is_retryable(&e) => {
                 tracing::debug!(error = %e, "transaction conflict; retrying the RPC once");
+            }
+            Err(e) if db_outage::is_unreachable(&e) => {
+                state.conns.outage().mark_down(&e);
+                tracing::debug!(error = %chain(&e), "database unreachable; project down");
+                let reply = SchedReply::project_down(
+                    "Server can't open database",
+                    settings.db_outage_delay.as_secs_f64(),
+                );
+                return (reply, RpcKind::ProjectDown);
             }
             Err(e) => {
                 state.metrics.error();
