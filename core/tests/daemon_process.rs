@@ -413,7 +413,10 @@ fn outside_a_project_it_exits_1_with_a_clear_message() {
 fn database_down_logs_backs_off_and_keeps_retrying_until_stopped() {
     let port = closed_port();
     let p = Project::new(&format!("127.0.0.1:{port}"));
+    // -d 4: after the first failure's WARN, the retries are logged at debug level.
     let mut child = p.spawn(&[
+        "-d",
+        "4",
         "--check_db",
         "--backoff_ms",
         "100",
@@ -530,6 +533,8 @@ fn database_outage_then_recovery() {
     let p = Project::with_db(&format!("127.0.0.1:{proxy_port}"), &db, &user);
     p.queue([1, 2]);
     let mut child = p.spawn(&[
+        "-d",
+        "4",
         "--check_db",
         "--backoff_ms",
         "100",
