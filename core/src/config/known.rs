@@ -27,6 +27,8 @@ use Support::{Honoured, NotApplicable, NotImplemented};
 const NO_FEEDER: &str = "no shared-memory feeder: the scheduler caches jobs itself";
 const DEBUG_FLAG: &str = "a C++ log category: detail comes with -d 4 or RUST_LOG";
 const LOG_LEVEL: &str = "the level comes from the scheduler's -d flag in <daemons>";
+const NO_ERROR_RATE: &str = "BOINC's scheduler parses it but no longer reads it: reliability counts \
+     consecutive valid results since the host error rate was dropped";
 const WEB_CODE: &str = "read by BOINC's web code and tools, not by the daemons";
 
 /// The options BOINC's `SCHED_CONFIG::parse` reads, with this server's support, by name.
@@ -123,12 +125,12 @@ pub const KNOWN_OPTIONS: &[(&str, Support)] = &[
     ("one_result_per_user_per_wu", Honoured),
     ("prefer_primary_platform", Honoured),
     ("project_dir", Honoured),
-    ("reliable_max_avg_turnaround", NotImplemented),
-    ("reliable_max_error_rate", NotImplemented),
-    ("reliable_on_priority", NotImplemented),
+    ("reliable_max_avg_turnaround", Honoured),
+    ("reliable_max_error_rate", NotApplicable(NO_ERROR_RATE)),
+    ("reliable_on_priority", Honoured),
     ("reliable_priority_on_over", Honoured),
     ("reliable_priority_on_over_except_error", Honoured),
-    ("reliable_reduced_delay_bound", NotImplemented),
+    ("reliable_reduced_delay_bound", Honoured),
     ("replace_download_url_by_timezone", NotImplemented),
     ("replica_db_host", NotApplicable(WEB_CODE)),
     ("replica_db_name", NotApplicable(WEB_CODE)),

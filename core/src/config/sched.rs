@@ -63,6 +63,16 @@ pub struct SchedConfig {
     pub fuh_debug_level: i32,
     /// Seconds clients should wait when the project is down (default 3600).
     pub maintenance_delay: Duration,
+    /// Results with at least this priority go only to hosts reliable for the version they
+    /// would run (0: off) (BOINC's `need_reliable`).
+    pub reliable_on_priority: i32,
+    /// A host whose average turnaround for a version exceeds this many seconds (× 1.8 on
+    /// platforms other than Windows, Linux and Intel Macs) is not reliable for it (0: no
+    /// limit).
+    pub reliable_max_avg_turnaround: i32,
+    /// The delay bound sent with a `reliable_on_priority` job is the workunit's times this
+    /// (applies above 0.01).
+    pub reliable_reduced_delay_bound: f64,
 
     // --- files ---
     /// The transitioner does not sign output file descriptions.
@@ -205,6 +215,9 @@ impl SchedConfig {
             sched_debug_level: int("sched_debug_level", 3)?,
             fuh_debug_level: int("fuh_debug_level", 3)?,
             maintenance_delay: secs(o.float("maintenance_delay")?.unwrap_or(3600.0)),
+            reliable_on_priority: int("reliable_on_priority", 0)?,
+            reliable_max_avg_turnaround: int("reliable_max_avg_turnaround", 0)?,
+            reliable_reduced_delay_bound: o.float("reliable_reduced_delay_bound")?.unwrap_or(0.0),
             dont_generate_upload_certificates: flag("dont_generate_upload_certificates")?,
             ignore_upload_certificates: flag("ignore_upload_certificates")?,
             cache_md5_info: flag("cache_md5_info")?,

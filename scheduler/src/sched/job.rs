@@ -12,7 +12,8 @@ use super::rows::text;
 /// The workunit columns [`JobWorkunit::from_row`] reads (the workunit aliased `w`).
 pub const COLUMNS: &str = "w.id AS wu_id, w.appid, w.name AS wu_name, w.xml_doc, \
      w.rsc_fpops_est, w.rsc_fpops_bound, w.rsc_memory_bound, w.rsc_disk_bound, w.delay_bound, \
-     w.app_version_num, w.keywords, w.hr_class, w.app_version_id AS wu_app_version_id, w.batch";
+     w.app_version_num, w.keywords, w.hr_class, w.app_version_id AS wu_app_version_id, w.batch, \
+     w.target_nresults";
 
 /// The workunit fields a reply needs.
 #[derive(Debug, Clone, PartialEq)]
@@ -34,13 +35,15 @@ pub struct JobWorkunit {
     /// Homogeneous app version: the version its replicas are committed to (0: none yet).
     pub app_version_id: i64,
     pub batch: i64,
+    /// Replicas wanted; 1 for a job that adaptive replication may leave single.
+    pub target_nresults: i32,
 }
 
 impl JobWorkunit {
     /// Reads the workunit columns of a job query's row, selected as `w.id AS wu_id, w.appid,
     /// w.name AS wu_name, w.xml_doc, w.rsc_fpops_est, w.rsc_fpops_bound, w.rsc_memory_bound,
     /// w.rsc_disk_bound, w.delay_bound, w.app_version_num, w.keywords, w.hr_class,
-    /// w.app_version_id AS wu_app_version_id, w.batch` ([`COLUMNS`]).
+    /// w.app_version_id AS wu_app_version_id, w.batch, w.target_nresults` ([`COLUMNS`]).
     pub fn from_row(row: &MySqlRow) -> Result<JobWorkunit, sqlx::Error> {
         Ok(JobWorkunit {
             id: row.try_get("wu_id")?,
@@ -57,6 +60,7 @@ impl JobWorkunit {
             hr_class: row.try_get("hr_class")?,
             app_version_id: row.try_get::<i32, _>("wu_app_version_id")?.into(),
             batch: row.try_get::<i32, _>("batch")?.into(),
+            target_nresults: row.try_get("target_nresults")?,
         })
     }
 }

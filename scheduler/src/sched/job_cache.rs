@@ -308,6 +308,7 @@ mod tests {
                 hr_class: 0,
                 app_version_id: 0,
                 batch: 0,
+                target_nresults: 1,
             }),
         })
     }

@@ -38,7 +38,8 @@
 //!
 //! Also here: [`shared`] (what the RPC takes from the server's state), [`request`],
 //! [`coprocs`] and [`elements`] (reading the request, its GPUs and their work requests),
-//! [`project_prefs`] (the user's beta and processor-type choices), [`hr`] (homogeneous
+//! [`project_prefs`] (the user's beta, app and processor-type choices), [`reliability`]
+//! (adaptive replication and reliable hosts), [`hr`] (homogeneous
 //! redundancy host classes), [`job`] and [`rows`] (what the job queries read). Plan classes —
 //! which builds a host can run, and how — are [`crate::plan_class`].
 
@@ -60,6 +61,7 @@ pub mod next_rpc;
 pub mod perf;
 pub mod project_prefs;
 pub mod quota;
+pub mod reliability;
 pub mod reply;
 pub mod report;
 pub mod request;

@@ -151,6 +151,13 @@ impl HostQuotas {
         }
     }
 
+    /// `(max_jobs_per_day, consecutive_valid)` of version `gavid` as they now are.
+    pub fn current(&self, gavid: i64) -> Option<(i32, i32)> {
+        self.rows
+            .get(&gavid)
+            .map(|(_, c)| (c.max_jobs_per_day, c.consecutive_valid))
+    }
+
     /// Whether any row differs from what was loaded.
     pub fn changed(&self) -> bool {
         self.rows

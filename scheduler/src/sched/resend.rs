@@ -5,8 +5,9 @@
 //! come back after their deadline. With `<resend_lost_results>`, every RPC that lists the tasks
 //! the client holds (`<other_results>`) and asks for work is compared with the host's jobs in
 //! progress, as BOINC's `resend_lost_work` does: each missing one is sent again with a new
-//! deadline if it can still be finished in time (and its workunit still needs it), or else
-//! given a deadline in the past so the transitioner re-issues it now.
+//! deadline if it can still be finished in time (and its workunit still needs it, and the user
+//! still selects its app), or else given a deadline in the past so the transitioner re-issues
+//! it now.
 
 use std::collections::HashSet;
 
@@ -121,7 +122,10 @@ async fn resend_one(
     let feasible = chosen
         .as_ref()
         .is_some_and(|c| ctx.estimate(&lost.wu, c) <= (deadline - now) as f64);
-    let usable = lost.error_mask == 0 && lost.canonical_resultid == 0;
+    // An app the user no longer selects is not resent (BOINC's "app is not selected").
+    let usable = lost.error_mask == 0
+        && lost.canonical_resultid == 0
+        && ctx.selection().selects(lost.wu.appid.get());
     let (Some(chosen), true, true) = (chosen, usable, feasible) else {
         // Let it time out now, so the transitioner replaces it.
         let claim = Claim {

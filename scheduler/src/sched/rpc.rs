@@ -37,6 +37,7 @@ use rand::SeedableRng;
 use rand::rngs::StdRng;
 
 use rboinc_core::crypt::CodeSignReply;
+use rboinc_core::db::AppId;
 use sqlx::Connection;
 use sqlx::mysql::MySqlConnection;
 use tracing::Span;
@@ -45,8 +46,9 @@ use super::auth::{self, Account, AuthError};
 use super::catalog::Catalog;
 use super::coprocs::ProcType;
 use super::hr::HostKind;
-use super::project_prefs::ProjectPrefs;
+use super::project_prefs::{AppSelection, ProjectPrefs};
 use super::quota::HostQuotas;
+use super::reliability::{Record, Trust, turnaround_multiplier};
 use super::reply::{DELAY_MISSING_KEY, DELAY_UNSUPPORTED, Priority, SchedReply};
 use super::request::{self, SchedRequest};
 use super::rpc_log::RpcLog;
@@ -359,6 +361,18 @@ async fn send_jobs(
     };
     // The host's statistics per version rank its versions (read with the host record).
     let havs = account.host.app_version_stats.clone();
+    let mut rng = StdRng::from_rng(rand::thread_rng()).expect("the thread RNG seeds");
+    let trust = Trust::decide(
+        havs.iter().map(|row| {
+            let (max_jobs, valid) = quotas
+                .current(row.app_version_id)
+                .unwrap_or((row.max_jobs_per_day, row.consecutive_valid));
+            (row.app_version_id, Record::of(row, max_jobs, valid))
+        }),
+        sched,
+        turnaround_multiplier(&req.host.os_name, &req.host.p_vendor),
+        &mut rng,
+    );
     let chooser = Chooser::new(
         versions,
         catalog,
@@ -366,7 +380,7 @@ async fn send_jobs(
         &settings.select,
         havs,
         quotas,
-        StdRng::from_rng(rand::thread_rng()).expect("the thread RNG seeds"),
+        rng,
     );
     let (cpu_frac, gpu_frac) = available_fracs(req);
     let ctx = SendContext {
@@ -387,6 +401,8 @@ async fn send_jobs(
             p_model: &req.host.p_model,
         },
         prefs: &prefs,
+        selection: Mutex::new(AppSelection::new(&prefs)),
+        trust,
         client_version: req.core_client_version(),
         chooser: Mutex::new(chooser),
         now,
@@ -414,6 +430,16 @@ async fn send_jobs(
     }
     let stats = send::send_work(&ctx, tx, &mut plan, reply, &mut in_reply).await?;
     if stats.sent == 0 {
+        // BOINC's order: the selected apps without work, the other reasons, the selection.
+        let selection = ctx.selection().clone();
+        for appid in selection.without_work() {
+            if let Some(app) = catalog.app(AppId(appid)) {
+                reply.message(
+                    Priority::Low,
+                    format!("No tasks are available for {}", app.friendly_name()),
+                );
+            }
+        }
         let notes = std::mem::take(&mut ctx.chooser().notes);
         for note in notes.0 {
             let priority = if note == send::candidates::HR_COMMITTED {
@@ -427,6 +453,12 @@ async fn send_jobs(
             reply.message(
                 Priority::Notice,
                 "Your computer type is not supported by this project",
+            );
+        }
+        if selection.refused {
+            reply.message(
+                Priority::Low,
+                "No tasks are available for the applications you have selected.",
             );
         }
     }

@@ -65,7 +65,8 @@ pub const HOST_COLUMNS: &str = "h.id, h.userid, h.rpc_seqno, h.rpc_time, h.creat
      h.total_credit, h.expavg_credit, h.venue, h.max_results_day, h.p_ncpus, h.p_vendor, \
      h.p_model, h.os_name, h.os_version, \
      (SELECT GROUP_CONCAT(CONCAT_WS(' ', hav.app_version_id, hav.pfc_n, hav.pfc_avg, hav.et_n, \
-     hav.et_avg, hav.max_jobs_per_day, hav.consecutive_valid, hav.n_jobs_today) SEPARATOR ';') \
+     hav.et_avg, hav.max_jobs_per_day, hav.consecutive_valid, hav.n_jobs_today, hav.turnaround_n, \
+     hav.turnaround_avg) SEPARATOR ';') \
      FROM host_app_version hav WHERE hav.host_id = h.id) AS hav_stats";
 
 /// Reads the `hav_stats` column of [`HOST_COLUMNS`] (entries that do not parse are skipped).
@@ -80,7 +81,7 @@ fn app_version_stats(host: HostId, text: Option<String>) -> Vec<HostAppVersionRo
                 .map(|x| x.parse::<f64>())
                 .collect::<Result<_, _>>()
                 .ok()?;
-            let [id, pfc_n, pfc_avg, et_n, et_avg, max_jobs, valid, today] = v[..] else {
+            let [id, pfc_n, pfc_avg, et_n, et_avg, max_jobs, valid, today, t_n, t_avg] = v[..] else {
                 return None;
             };
             Some(HostAppVersionRow {
@@ -93,6 +94,8 @@ fn app_version_stats(host: HostId, text: Option<String>) -> Vec<HostAppVersionRo
                 max_jobs_per_day: max_jobs as i32,
                 consecutive_valid: valid as i32,
                 n_jobs_today: today as i32,
+                turnaround_n: t_n,
+                turnaround_avg: t_avg,
                 ..Default::default()
             })
         })
@@ -214,7 +217,7 @@ mod tests {
     fn statistics_are_read_from_the_folded_column() {
         let stats = app_version_stats(
             HostId(3),
-            Some("12 5 1.5e-3 11 0.25 0 2 7;-2 x;1000002 0 0 0 0 1 0 0".into()),
+            Some("12 5 1.5e-3 11 0.25 0 2 7 12 3600.5;-2 x;1000002 0 0 0 0 1 0 0 0 0".into()),
         );
         assert_eq!(stats.len(), 2, "the malformed entry is skipped");
         assert_eq!(stats[0].app_version_id, 12);
@@ -222,6 +225,8 @@ mod tests {
         assert_eq!(stats[0].et_n, 11.0);
         assert_eq!(stats[0].consecutive_valid, 2);
         assert_eq!(stats[0].n_jobs_today, 7);
+        assert_eq!(stats[0].turnaround_n, 12.0);
+        assert_eq!(stats[0].turnaround_avg, 3600.5);
         assert_eq!(stats[1].max_jobs_per_day, 1);
         assert!(app_version_stats(HostId(3), None).is_empty());
     }

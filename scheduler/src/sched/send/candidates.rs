@@ -2,8 +2,12 @@
 //!
 //! A candidate suits the host if no other job of its workunit is in this reply, its app is not
 //! a beta app the user refuses, the host can run a version of it the request wants
-//! ([`crate::sched::versions`]; a plan class may also exclude some workunits), the host has the
-//! memory the job needs, and it can finish before its deadline behind the work it has queued.
+//! ([`crate::sched::versions`]; a plan class may also exclude some workunits), its app is one
+//! the user selected (or others are allowed now: [`crate::sched::project_prefs`]), the host is
+//! reliable for that version if the job's priority asks for it
+//! ([`crate::sched::reliability`]), the host has the memory and disk the job needs, and it can
+//! finish before its deadline behind the work it has queued — the shortened deadline of a job
+//! for reliable hosts if it can, else the workunit's.
 //!
 //! Homogeneous redundancy: a workunit already committed to a host class (`hr_class`) suits only
 //! hosts of that class, and a host whose class is unknown gets no work of an HR app. The first
@@ -19,6 +23,7 @@ use std::sync::Arc;
 
 use rboinc_core::config::SchedConfig;
 use rboinc_core::db::WorkunitId;
+use rboinc_core::state::generalized_app_version_id;
 use sqlx::mysql::MySqlConnection;
 
 use super::context::{HostView, SendContext};
@@ -107,14 +112,15 @@ impl SendContext<'_> {
         fpops / chosen.usage.projected_flops / self.available_frac(chosen.usage.proc_type)
     }
 
-    /// The version a candidate would be sent with, if it suits this host (the checks that need
-    /// no database; see the module docs). `in_reply` holds the workunits already in the reply.
+    /// The version a candidate would be sent with and the delay bound it gets, if it suits
+    /// this host (the checks that need no database; see the module docs). `in_reply` holds the
+    /// workunits already in the reply.
     pub fn suits<'c>(
         &'c self,
         c: &Candidate,
         in_reply: &HashSet<WorkunitId>,
         plan: &WorkPlan,
-    ) -> Option<Chosen<'c>> {
+    ) -> Option<(Chosen<'c>, i32)> {
         if in_reply.contains(&c.wu.id) {
             return None;
         }
@@ -133,6 +139,19 @@ impl SendContext<'_> {
             }
         }
         let chosen = self.chooser().choose(&c.wu.needs(), plan, true)?;
+        // After the version choice, as BOINC does, so only runnable jobs count as work.
+        if !self.selection().allows(c.wu.appid.get()) {
+            return None;
+        }
+        if app.row.beta == 0
+            && self.trust.needs_reliable(c.priority)
+            && !self.trust.reliable(generalized_app_version_id(
+                chosen.app_version_id(),
+                c.wu.appid.get(),
+            ))
+        {
+            return None;
+        }
         if let Build::Project(v) = &chosen.build
             && self
                 .catalog
@@ -160,8 +179,16 @@ impl SendContext<'_> {
             return None;
         }
         let est = self.estimate(&c.wu, &chosen);
-        plan.meets_deadline(chosen.usage.proc_type, est, f64::from(c.wu.delay_bound))
-            .then_some(chosen)
+        let pt = chosen.usage.proc_type;
+        let (opt, pess) = self.trust.delay_bounds(c.priority, c.wu.delay_bound, est);
+        let bound = if plan.meets_deadline(pt, est, opt) {
+            opt
+        } else if opt != pess && plan.meets_deadline(pt, est, pess) {
+            pess
+        } else {
+            return None;
+        };
+        Some((chosen, bound as i32))
     }
 }
 

@@ -12,7 +12,8 @@ use crate::sched::catalog::Catalog;
 use crate::sched::coprocs::ProcType;
 use crate::sched::hr::HostKind;
 use crate::sched::job_cache::JobCache;
-use crate::sched::project_prefs::ProjectPrefs;
+use crate::sched::project_prefs::{AppSelection, ProjectPrefs};
+use crate::sched::reliability::Trust;
 use crate::sched::versions::Chooser;
 
 /// The host as work sending sees it.
@@ -39,6 +40,11 @@ pub struct SendContext<'a> {
     /// What homogeneous redundancy looks at.
     pub kind: HostKind<'a>,
     pub prefs: &'a ProjectPrefs,
+    /// The user's app selection as this RPC uses it (a lock for the job cache's filter, as
+    /// the chooser's).
+    pub selection: Mutex<AppSelection>,
+    /// Which of the host's versions are reliable and trusted in this RPC.
+    pub trust: Trust,
     /// `major*10000 + minor*100 + release` of the client.
     pub client_version: u32,
     /// The RPC's version choices (a lock only to share it with the job cache's filter; an RPC
@@ -50,6 +56,10 @@ pub struct SendContext<'a> {
 impl<'a> SendContext<'a> {
     pub fn chooser(&self) -> MutexGuard<'_, Chooser<'a, StdRng>> {
         self.chooser.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    pub fn selection(&self) -> MutexGuard<'_, AppSelection> {
+        self.selection.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The share of time jobs of type `pt` can run.

@@ -187,6 +187,7 @@ mod tests {
             hr_class: 0,
             app_version_id: 0,
             batch: 0,
+            target_nresults: 1,
         };
         let chosen = Chosen {
             build: Build::Project(Arc::clone(catalog.version(AppVersionId(5)).unwrap())),

@@ -10,6 +10,13 @@
 //! satisfied or the cache has nothing more for this host. A candidate is only ever in one
 //! request's hands: what it cannot use goes back to the list for other hosts, and what another
 //! process sent first is forgotten. What sending needs to know of the RPC is its [`context`].
+//!
+//! When the user selected apps and allows others (`<allow_non_preferred_apps>`), the passes
+//! run again for the other apps' jobs if the selected apps' jobs left the request unfilled:
+//! BOINC's score-based scheduler ranks a job of an app not selected one point lower.
+//!
+//! A job of an app with `target_nresults` > 1 whose workunit has one replica, sent to a host
+//! not trusted for its version, makes the workunit replicated ([`crate::sched::reliability`]).
 
 pub mod candidates;
 pub mod context;
@@ -27,6 +34,7 @@ use sqlx::mysql::MySqlConnection;
 use crate::sched::claim::{self, Claim, Replicas};
 use crate::sched::coprocs::ProcType;
 use crate::sched::job::Candidate;
+use crate::sched::reliability;
 use crate::sched::reply::SchedReply;
 use crate::sched::rpc_log::SentJob;
 use crate::sched::versions::Chosen;
@@ -69,15 +77,25 @@ pub async fn send_work(
     }
     let mut refilled = false;
     let mut found_none = false;
-    for pt in ProcType::ALL.into_iter().rev() {
-        if !plan.need_proc_type(pt) {
-            continue;
+    loop {
+        for pt in ProcType::ALL.into_iter().rev() {
+            if !plan.need_proc_type(pt) {
+                continue;
+            }
+            plan.only(pt);
+            let pass =
+                send_pass(ctx, conn, plan, reply, in_reply, &mut stats, &mut refilled).await;
+            plan.restore();
+            ctx.chooser().end_pass();
+            found_none |= pass?;
         }
-        plan.only(pt);
-        let pass = send_pass(ctx, conn, plan, reply, in_reply, &mut stats, &mut refilled).await;
-        plan.restore();
-        ctx.chooser().end_pass();
-        found_none |= pass?;
+        // The selected apps had too little: other apps' jobs, if the user allows them.
+        let mut selection = ctx.selection();
+        if !selection.may_open() || !plan.needed() {
+            break;
+        }
+        tracing::debug!("sending jobs of apps the user did not select");
+        selection.others_now = true;
     }
     stats.no_jobs_available = found_none && stats.sent == 0;
     tracing::Span::current().record("sent", stats.sent);
@@ -127,7 +145,7 @@ async fn send_pass(
             } else {
                 ctx.suits(&c, in_reply, plan)
             };
-            let Some(chosen) = chosen else {
+            let Some((chosen, delay_bound)) = chosen else {
                 // No longer wanted, or no longer suitable (the request changed as jobs were
                 // added): back to the list.
                 if !plan.needed() {
@@ -138,7 +156,8 @@ async fn send_pass(
                 ctx.jobs.put_back(vec![c]);
                 continue;
             };
-            let outcome = claim_and_add(ctx, &mut *conn, &c, &chosen, replicas, reply).await;
+            let outcome =
+                claim_and_add(ctx, &mut *conn, &c, (&chosen, delay_bound), replicas, reply).await;
             let outcome = match outcome {
                 Ok(Sent::Refused(commit)) => {
                     candidates::refusal(&mut *conn, &c, &ctx.host, replicas, commit)
@@ -209,7 +228,8 @@ enum Sent {
     Unusable,
 }
 
-/// Claims one candidate and adds it to the reply.
+/// Claims one candidate, sent with `chosen` and a deadline `delay_bound` from now, and adds it
+/// to the reply.
 #[tracing::instrument(
     level = "debug",
     skip_all,
@@ -223,14 +243,14 @@ async fn claim_and_add(
     ctx: &SendContext<'_>,
     conn: &mut MySqlConnection,
     c: &Candidate,
-    chosen: &Chosen<'_>,
+    (chosen, delay_bound): (&Chosen<'_>, i32),
     replicas: Replicas,
     reply: &mut SchedReply,
 ) -> Result<Sent, sqlx::Error> {
     let Some(app) = ctx.catalog.app(c.wu.appid) else {
         return Ok(Sent::Unusable);
     };
-    let client_deadline = ctx.now + i64::from(c.wu.delay_bound);
+    let client_deadline = ctx.now + i64::from(delay_bound);
     let xml = match job_xml(
         ctx.catalog,
         &c.wu,
@@ -263,6 +283,16 @@ async fn claim_and_add(
         return Ok(Sent::Refused(commit));
     }
     tracing::debug!(result_id = %c.result_id, wu_id = %c.wu.id, host_id = %ctx.host.id, "job sent");
+    let gavid = generalized_app_version_id(chosen.app_version_id(), c.wu.appid.get());
+    if c.wu.target_nresults == 1 && app.row.target_nresults > 1 {
+        if ctx.trust.trusted(gavid) {
+            tracing::debug!(wu_id = %c.wu.id, "trusted app version: not replicating");
+        } else if reliability::replicate(&mut *conn, c.wu.id, app.row.target_nresults, ctx.now)
+            .await?
+        {
+            tracing::debug!(wu_id = %c.wu.id, "sent to an untrusted host: replicating");
+        }
+    }
     add_to_reply(reply, &c.wu, xml);
     let (_, version_num, plan_class) = chosen.identity();
     reply.sent_jobs.push(SentJob {
