@@ -62,7 +62,9 @@ async fn project(jobs_each: usize) -> (Harness, i64, i64) {
 
 async fn set_prefs(h: &Harness, prefs: &str) {
     sqlx::query("UPDATE user SET project_prefs = ? WHERE authenticator = ?")
-        .bind(format!("<project_preferences>{prefs}</project_preferences>"))
+        .bind(format!(
+            "<project_preferences>{prefs}</project_preferences>"
+        ))
         .bind(&h.project.authenticator)
         .execute(h.project.pool())
         .await
@@ -131,12 +133,13 @@ async fn app_not_selected_a_selected_app_without_jobs_is_named() {
     let mut host = hungry(&h, "waiting");
     let got = host.rpc(&h).await;
     assert!(got.jobs.is_empty());
-    let mnist_name: String =
-        sqlx::query_scalar("SELECT IF(user_friendly_name = '', name, user_friendly_name) FROM app WHERE id = ?")
-            .bind(mnist)
-            .fetch_one(h.project.pool())
-            .await
-            .unwrap();
+    let mnist_name: String = sqlx::query_scalar(
+        "SELECT IF(user_friendly_name = '', name, user_friendly_name) FROM app WHERE id = ?",
+    )
+    .bind(mnist)
+    .fetch_one(h.project.pool())
+    .await
+    .unwrap();
     for app in [mnist_name.as_str(), "Other app"] {
         assert!(
             got.text.contains(&format!(
@@ -153,9 +156,7 @@ async fn allow_non_preferred_apps_other_apps_fill_what_the_selected_ones_cannot(
     let (h, mnist, _) = project(2).await;
     set_prefs(
         &h,
-        &format!(
-            "<app_id>{mnist}</app_id><allow_non_preferred_apps>1</allow_non_preferred_apps>"
-        ),
+        &format!("<app_id>{mnist}</app_id><allow_non_preferred_apps>1</allow_non_preferred_apps>"),
     )
     .await;
     let mut host = hungry(&h, "flexible");

@@ -104,7 +104,11 @@ async fn set_trust_a_single_job_sent_to_an_untrusted_host_is_replicated_as_boinc
     let got = newcomer.rpc(&h).await;
     assert_eq!(got.jobs.len(), 1, "{}", got.text);
     let job = &got.jobs[0].name;
-    assert_eq!(replication(&h, job).await, (3, 3), "the app's target_nresults");
+    assert_eq!(
+        replication(&h, job).await,
+        (3, 3),
+        "the app's target_nresults"
+    );
     h.project.run_transitioner().await.unwrap();
     assert_eq!(
         results_of_wu_of(&h, job).await,
@@ -226,7 +230,12 @@ async fn get_delay_bound_range_ordinary_jobs_keep_the_workunits_delay_bound() {
     .await;
     let mut newcomer = host(&h, "newcomer").await;
     let got = newcomer.rpc(&h).await;
-    assert_eq!(got.jobs.len(), 1, "priority 0 needs no reliable host:\n{}", got.text);
+    assert_eq!(
+        got.jobs.len(),
+        1,
+        "priority 0 needs no reliable host:\n{}",
+        got.text
+    );
     let (report_deadline, sent_time) = deadline(&h, &got).await;
     assert_eq!(report_deadline - sent_time, 10000);
 }

@@ -215,14 +215,20 @@ mod tests {
             turnaround_n: 10.0,
             ..record(10)
         };
-        assert!(is_reliable(&few, &s, 1.0), "10 samples are not enough to judge");
+        assert!(
+            is_reliable(&few, &s, 1.0),
+            "10 samples are not enough to judge"
+        );
         assert!(!is_reliable(&record(9), &s, 1.8));
         let penalised = Record {
             max_jobs_per_day: 99,
             ..record(50)
         };
         assert!(!is_reliable(&penalised, &s, 1.8));
-        assert!(is_reliable(&penalised, &sched(""), 1.0), "no quota configured");
+        assert!(
+            is_reliable(&penalised, &sched(""), 1.0),
+            "no quota configured"
+        );
         assert_eq!(turnaround_multiplier("Linux Debian", "AuthenticAMD"), 1.0);
         assert_eq!(turnaround_multiplier("Darwin", "Power Macintosh"), 1.8);
         assert_eq!(turnaround_multiplier("FreeBSD", "x"), 1.8);
@@ -248,7 +254,11 @@ mod tests {
         assert_eq!(t.delay_bounds(5, 1000, 10.0), (500.0, 1000.0));
         assert_eq!(t.delay_bounds(5, 1000, 300.0), (600.0, 1000.0), "2 × 300 s");
         assert_eq!(t.delay_bounds(5, 1000, 200.0), (500.0, 1000.0));
-        assert_eq!(t.delay_bounds(5, 1000, 600.0), (500.0, 1000.0), "1200 s ≥ 1000 s");
+        assert_eq!(
+            t.delay_bounds(5, 1000, 600.0),
+            (500.0, 1000.0),
+            "1200 s ≥ 1000 s"
+        );
         let off = Trust::decide(Vec::new(), &sched(""), 1.0, &mut rand::thread_rng());
         assert!(!off.needs_reliable(i32::MAX));
     }

@@ -81,7 +81,19 @@ fn app_version_stats(host: HostId, text: Option<String>) -> Vec<HostAppVersionRo
                 .map(|x| x.parse::<f64>())
                 .collect::<Result<_, _>>()
                 .ok()?;
-            let [id, pfc_n, pfc_avg, et_n, et_avg, max_jobs, valid, today, t_n, t_avg] = v[..] else {
+            let [
+                id,
+                pfc_n,
+                pfc_avg,
+                et_n,
+                et_avg,
+                max_jobs,
+                valid,
+                today,
+                t_n,
+                t_avg,
+            ] = v[..]
+            else {
                 return None;
             };
             Some(HostAppVersionRow {

@@ -83,8 +83,7 @@ pub async fn send_work(
                 continue;
             }
             plan.only(pt);
-            let pass =
-                send_pass(ctx, conn, plan, reply, in_reply, &mut stats, &mut refilled).await;
+            let pass = send_pass(ctx, conn, plan, reply, in_reply, &mut stats, &mut refilled).await;
             plan.restore();
             ctx.chooser().end_pass();
             found_none |= pass?;
