@@ -43,8 +43,13 @@ pub struct Cli {
 pub enum Command {
     /// Queue a series and create its first workunits.
     Submit(SubmitArgs),
-    /// Show where each round is (all series if no name).
-    Status { name: Option<String> },
+    /// Show where each round is, per configuration of a sweep (all series if no name).
+    Status {
+        name: Option<String>,
+        /// Print JSON for scripts (totals, ETA, hosts working, configurations, rounds).
+        #[arg(long)]
+        json: bool,
+    },
     /// Follow a series until every round is finished.
     Wait(WaitArgs),
     /// submit + wait + local + report: the whole experiment in one command.
@@ -74,8 +79,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let pool = project.connect().await?;
     match cli.command {
         Command::Submit(a) => submit::command(&project, &pool, a).await,
-        Command::Status { name: Some(name) } => status::one(&project, &pool, &name).await,
-        Command::Status { name: None } => status::all(&project, &pool).await,
+        Command::Status {
+            name: Some(name),
+            json,
+        } => status::one(&project, &pool, &name, json).await,
+        Command::Status { name: None, json } => status::all(&project, &pool, json).await,
         Command::Wait(w) => wait::command(&project, &pool, &w).await,
         Command::Run {
             submit: a,

@@ -5,8 +5,10 @@
 //! `metrics.json` under `results/<app>/<wu>/`) and the local run's are bit-identical — every
 //! field but the `host` object, whose facts (times, CPU) differ by design. Floats are compared
 //! as the JSON text the app wrote (shortest round-trip form), so equal text means equal bits.
+//! A sweep's report also has the rounds grouped by configuration ([`sweep`]).
 
 pub mod plot;
+pub mod sweep;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -24,6 +26,8 @@ use rboinc_tools::project::Project;
 #[derive(Debug, Clone)]
 pub struct RoundReport {
     pub round: i32,
+    /// The round's configuration (0-based).
+    pub config: i32,
     pub seed: u64,
     pub wu_name: String,
     pub state: String,
@@ -134,6 +138,8 @@ pub struct Report {
     pub curves: PathBuf,
     pub final_val_acc: PathBuf,
     pub rounds: Vec<RoundReport>,
+    /// The configurations, summarised (one for a plain series).
+    pub configs: Vec<sweep::ConfigSummary>,
 }
 
 impl Report {
@@ -184,6 +190,7 @@ pub async fn write(
         };
         rounds.push(RoundReport {
             round: p.round,
+            config: p.config,
             seed: p.seed,
             wu_name: p.wu_name.clone(),
             state: p.state().to_string(),
@@ -198,10 +205,12 @@ pub async fn write(
             local: read_json(&local::metrics_path(&dir, p.round)),
         });
     }
+    let labels = crate::store::labels(&crate::store::configs(pool, series).await?);
     let report = Report {
         summary: dir.join("summary.md"),
         curves: dir.join("acc_loss_curves.png"),
         final_val_acc: dir.join("final_val_acc.png"),
+        configs: sweep::summarise(&rounds, &labels),
         dir,
         rounds,
     };
@@ -266,6 +275,23 @@ fn draw(series: &SeriesRow, report: &Report) -> Result<(), SeriesError> {
         ),
     )
     .map_err(e)?;
+    if report.configs.len() > 1 {
+        sweep::draw_final(
+            &report.dir.join("config_val_acc.png"),
+            &report.configs,
+            &format!(
+                "Series {}: final validation accuracy per configuration (mean ± std, and each seed)",
+                series.name
+            ),
+        )
+        .map_err(e)?;
+        sweep::draw_curves(
+            &report.dir.join("config_curves.png"),
+            &report.configs,
+            &format!("Series {}: learning curves per configuration", series.name),
+        )
+        .map_err(e)?;
+    }
     Ok(())
 }
 
@@ -275,12 +301,21 @@ fn fmt(v: Option<f64>, digits: usize) -> String {
 
 fn markdown(series: &SeriesRow, report: &Report) -> String {
     let mut s = String::new();
+    let sweep = report.configs.len() > 1;
     let _ = writeln!(s, "# Series `{}`\n", series.name);
     let _ = writeln!(
         s,
-        "{} rounds; parameters `{}`; quorum {} of {}; dataset sha256 `{}` (staged as `{}`); BOINC batch {}.\n",
+        "{} rounds; parameters `{}`{}; quorum {} of {}; dataset sha256 `{}` (staged as `{}`); BOINC batch {}.\n",
         series.rounds,
         series.params,
+        if sweep {
+            format!(
+                " (those of configuration 1; a sweep of {} configurations)",
+                report.configs.len()
+            )
+        } else {
+            String::new()
+        },
         series.min_quorum,
         series.target_nresults,
         series.dataset_sha256,
@@ -289,7 +324,9 @@ fn markdown(series: &SeriesRow, report: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "| round | seed | state | host | train acc | train loss | val acc | val loss | runtime (s) | local val acc |\n|---:|---:|---|---|---:|---:|---:|---:|---:|---:|"
+        "| round |{} seed | state | host | train acc | train loss | val acc | val loss | runtime (s) | local val acc |\n|---:|{}---:|---|---|---:|---:|---:|---:|---:|---:|",
+        if sweep { " config |" } else { "" },
+        if sweep { "---:|" } else { "" },
     );
     for r in &report.rounds {
         let d = r.distributed.as_ref();
@@ -297,8 +334,13 @@ fn markdown(series: &SeriesRow, report: &Report) -> String {
         let runtime = d.and_then(|v| metrics_doc::host_part(v)?.get("runtime_s")?.as_f64());
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} |{} {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.round,
+            if sweep {
+                format!(" {} |", r.config + 1)
+            } else {
+                String::new()
+            },
             r.seed,
             r.state,
             r.host.as_deref().unwrap_or("–"),
@@ -309,6 +351,10 @@ fn markdown(series: &SeriesRow, report: &Report) -> String {
             fmt(runtime, 2),
             fmt(r.local.as_ref().and_then(|v| num(v, "val_acc")), 4),
         );
+    }
+    if report.configs.len() > 1 {
+        let _ = writeln!(s);
+        s.push_str(&sweep::markdown(&report.configs));
     }
     let _ = writeln!(s, "\n## Mean ± standard deviation over rounds\n");
     let _ = writeln!(s, "| metric | distributed | local |\n|---|---:|---:|");
