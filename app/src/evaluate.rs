@@ -50,7 +50,11 @@ pub fn load_weights(path: &Path) -> Result<Model, EvalError> {
             "expected a C-order <f4 array of shape (785, 10), got {} {:?}{}",
             h.descr,
             h.shape,
-            if h.fortran_order { " (Fortran order)" } else { "" }
+            if h.fortran_order {
+                " (Fortran order)"
+            } else {
+                ""
+            }
         )));
     }
     if data.len() != (PIXELS + 1) * CLASSES * 4 {
@@ -293,8 +297,7 @@ mod tests {
     use crate::trainer::Trainer;
 
     fn data() -> Dataset {
-        crate::dataset::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist-10k"))
-            .unwrap()
+        crate::dataset::load(&Path::new(env!("CARGO_MANIFEST_DIR")).join("data/mnist-10k")).unwrap()
     }
 
     #[test]

@@ -20,8 +20,8 @@ use crate::job_files::{
     CHUNK_ROUNDS, JobFiles, Round, SeriesSettings, StagedRound, WorkunitSettings,
 };
 use crate::params::{MIN_DELAY_BOUND_SECS, SeriesParams, seeds_from_base};
-use crate::sweep::{self, Grid};
 use crate::store::{self, ROUND_CREATED, ROUND_QUEUED, SERIES_ACTIVE, SeriesRow};
+use crate::sweep::{self, Grid};
 use rboinc_core::clock::now_i32;
 use rboinc_tools::create_work::{self, CreateWorkError, InputArg, WorkCreator};
 use rboinc_tools::project::Project;

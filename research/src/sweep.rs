@@ -196,7 +196,10 @@ mod tests {
                 .all(|p| p.train_epochs == base.train_epochs && p.sample_count == 8000)
         );
         assert_eq!(Grid::default().configs(&base), [base.clone()]);
-        assert_eq!(round_plan(2, 3), [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]);
+        assert_eq!(
+            round_plan(2, 3),
+            [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]
+        );
     }
 
     #[test]
@@ -205,7 +208,10 @@ mod tests {
         let c = grid().configs(&base);
         assert_eq!(label(&c[1], &c), "lr=0.01 batch=256");
         let one = [base.clone()];
-        assert_eq!(label(&base, &one), "lr=0.05 batch=256 epochs=10 samples=8000");
+        assert_eq!(
+            label(&base, &one),
+            "lr=0.05 batch=256 epochs=10 samples=8000"
+        );
     }
 
     #[test]
@@ -225,7 +231,12 @@ mod tests {
             "{e}"
         );
         assert!(grid().check(&base, 5, 30).is_ok());
-        assert!(grid().check(&base, 5, 29).unwrap_err().contains("--max-jobs 29"));
+        assert!(
+            grid()
+                .check(&base, 5, 29)
+                .unwrap_err()
+                .contains("--max-jobs 29")
+        );
     }
 
     #[test]

@@ -20,7 +20,9 @@ pub async fn one(project: &Project, pool: &db::Pool, name: &str, json: bool) -> 
     let labels = store::labels(&store::configs(pool, &s).await?);
     let elapsed = f64::from(now_i32() - s.create_time);
     if json {
-        output::println(serde_json::to_string_pretty(&to_json(&s, &rounds, &labels, elapsed))?)?;
+        output::println(serde_json::to_string_pretty(&to_json(
+            &s, &rounds, &labels, elapsed,
+        ))?)?;
         return Ok(());
     }
     output::print(progress::render(&s, &rounds, elapsed, &labels))?;

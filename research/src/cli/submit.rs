@@ -156,7 +156,11 @@ pub async fn submit(
         s.series.name,
         s.series.rounds,
         if s.configs > 1 {
-            format!(" ({} configurations × {} seeds)", s.configs, s.series.rounds as usize / s.configs)
+            format!(
+                " ({} configurations × {} seeds)",
+                s.configs,
+                s.series.rounds as usize / s.configs
+            )
         } else {
             String::new()
         },

@@ -76,9 +76,11 @@ pub async fn wait(
             if head != last {
                 output::eprintln(&head);
                 // The ETA and the hosts working.
-                for line in text.lines().skip(1).take_while(|l| {
-                    l.starts_with("elapsed ") || l.starts_with("hosts working:")
-                }) {
+                for line in text
+                    .lines()
+                    .skip(1)
+                    .take_while(|l| l.starts_with("elapsed ") || l.starts_with("hosts working:"))
+                {
                     output::eprintln(line);
                 }
                 last = head;
@@ -116,7 +118,10 @@ pub async fn wait(
 
 /// `round N (seed S): STATE [on hosts …]` for each round whose state changed since `states`
 /// (which is updated); nothing for a series of more than 40 rounds (the head line says enough).
-fn round_changes(states: &mut Vec<(i32, String)>, rounds: &[progress::RoundProgress]) -> Vec<String> {
+fn round_changes(
+    states: &mut Vec<(i32, String)>,
+    rounds: &[progress::RoundProgress],
+) -> Vec<String> {
     let mut out = Vec::new();
     if rounds.len() > 40 {
         return out;
@@ -126,7 +131,12 @@ fn round_changes(states: &mut Vec<(i32, String)>, rounds: &[progress::RoundProgr
             r.state().to_string()
         } else {
             let hosts: Vec<String> = r.hosts.iter().map(i64::to_string).collect();
-            format!("{} on host{} {}", r.state(), if hosts.len() == 1 { "" } else { "s" }, hosts.join(", "))
+            format!(
+                "{} on host{} {}",
+                r.state(),
+                if hosts.len() == 1 { "" } else { "s" },
+                hosts.join(", ")
+            )
         };
         match states.iter_mut().find(|(n, _)| *n == r.round) {
             Some((_, was)) if *was == now => {}

@@ -106,7 +106,14 @@ pub fn markdown(configs: &[ConfigSummary]) -> String {
     }
     let _ = writeln!(s, "\n|---:|---|---:|---:|---:|---:|---:|---:|");
     for c in configs {
-        let _ = write!(s, "| {} | {} | {} of {} |", c.config + 1, c.label, c.n, c.rounds);
+        let _ = write!(
+            s,
+            "| {} | {} | {} of {} |",
+            c.config + 1,
+            c.label,
+            c.n,
+            c.rounds
+        );
         for (m, stat) in &c.stats {
             let digits = if m == "runtime_s" { 2 } else { 4 };
             let cell = stat.map_or("–".to_string(), |(mean, sd)| {
@@ -213,11 +220,23 @@ pub fn draw_curves(path: &Path, configs: &[ConfigSummary], title: &str) -> DrawR
             &c.train_loss_curve
         }),
     ] {
-        let epochs = configs.iter().map(|c| curve(c).len()).max().unwrap_or(1).max(1);
-        let (lo, hi) = range_of(configs.iter().flat_map(|c| curve(c).iter().copied()), 0.06, 0.06);
+        let epochs = configs
+            .iter()
+            .map(|c| curve(c).len())
+            .max()
+            .unwrap_or(1)
+            .max(1);
+        let (lo, hi) = range_of(
+            configs.iter().flat_map(|c| curve(c).iter().copied()),
+            0.06,
+            0.06,
+        );
         let mut chart = ChartBuilder::on(area)
             .margin(16)
-            .caption(format!("{what} per epoch (mean over seeds)"), ("sans-serif", 18))
+            .caption(
+                format!("{what} per epoch (mean over seeds)"),
+                ("sans-serif", 18),
+            )
             .x_label_area_size(44)
             .y_label_area_size(64)
             .build_cartesian_2d(0.75f64..(epochs as f64 + 0.25), lo..hi)?;
@@ -314,7 +333,10 @@ mod tests {
         assert!((c[1].val_acc_curve[0] - 0.78).abs() < 1e-12);
         assert_eq!(best(&c).unwrap().label, "lr=0.1");
         let md = markdown(&c);
-        assert!(md.contains("| 2 | lr=0.1 | 2 of 3 | 0.8900 ± 0.0283 |"), "{md}");
+        assert!(
+            md.contains("| 2 | lr=0.1 | 2 of 3 | 0.8900 ± 0.0283 |"),
+            "{md}"
+        );
         assert!(md.contains("| 3 | lr=1 | 0 of 1 | – |"), "{md}");
         assert!(
             md.contains("**Best: configuration 2 (lr=0.1), final validation accuracy 0.8800 ± 0.0283 over 2 seeds.**"),
