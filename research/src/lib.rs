@@ -7,7 +7,8 @@
 //! staged as one bundle ([`dataset`]); the `work_generator` daemon creates the rest a cushion
 //! at a time ([`generator`]), both staging job files a chunk ahead of the inserts
 //! ([`job_files`]); [`progress`] says where each round is; [`local`] runs the same jobs here;
-//! [`report`] writes the summary and plots; [`cancel`] stops a series; [`health`] says what keeps
+//! [`report`] writes the summary and plots; [`export`] gathers the validated models;
+//! [`cancel`] stops a series; [`health`] says what keeps
 //! a series from moving, [`replicas`] which rounds no host that asks may take; [`sweep`] makes
 //! one series of a grid of parameters. [`params`] holds a round's training parameters (the mnist app's job
 //! file) and [`error`] the one error type.
@@ -23,6 +24,7 @@ pub mod cancel;
 pub mod cli;
 pub mod dataset;
 pub mod error;
+pub mod export;
 pub mod generator;
 pub mod health;
 pub mod job_files;

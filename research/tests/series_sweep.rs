@@ -233,7 +233,7 @@ async fn the_report_groups_a_sweep_by_configuration() {
         )),
         "{md}"
     );
-    assert!(md.contains(&format!("| 1 | lr=0.05 | 2 of 2 | ")), "{md}");
+    assert!(md.contains("| 1 | lr=0.05 | 2 of 2 | "), "{md}");
     assert!(md.contains("| round | config | seed |"), "{md}");
     for png in ["config_val_acc.png", "config_curves.png"] {
         let bytes = std::fs::read(r.dir.join(png)).unwrap();

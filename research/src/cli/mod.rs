@@ -7,6 +7,7 @@
 //! report directory) to standard output.
 
 pub mod cancel;
+pub mod export;
 pub mod hints;
 pub mod local;
 pub mod report;
@@ -71,6 +72,13 @@ pub enum Command {
     Report { name: String },
     /// Stop a series: queued rounds are dropped, created workunits cancelled.
     Cancel { name: String },
+    /// Gather the validated weights of every round (round_<n>.npy) with a model card each.
+    Export {
+        name: String,
+        /// The folder to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// Runs one `series` command line.
@@ -93,6 +101,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Local { name, local: l } => local::command(&project, &pool, &name, &l).await,
         Command::Report { name } => report::command(&project, &pool, &name).await,
         Command::Cancel { name } => cancel::command(&pool, &name).await,
+        Command::Export { name, out } => export::command(&project, &pool, &name, &out).await,
     }
 }
 

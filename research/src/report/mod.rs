@@ -7,6 +7,7 @@
 //! as the JSON text the app wrote (shortest round-trip form), so equal text means equal bits.
 //! A sweep's report also has the rounds grouped by configuration ([`sweep`]).
 
+pub mod ensemble;
 pub mod plot;
 pub mod sweep;
 
@@ -140,6 +141,9 @@ pub struct Report {
     pub rounds: Vec<RoundReport>,
     /// The configurations, summarised (one for a plain series).
     pub configs: Vec<sweep::ConfigSummary>,
+    /// The rounds' exported models and their ensemble, if any round exported its weights.
+    pub ensemble: Option<ensemble::EnsembleReport>,
+    labels: Vec<String>,
 }
 
 impl Report {
@@ -206,7 +210,28 @@ pub async fn write(
         });
     }
     let labels = crate::store::labels(&crate::store::configs(pool, series).await?);
+    let weights: Vec<(i32, i32, PathBuf)> = progress
+        .iter()
+        .filter(|p| p.assimilated)
+        .map(|p| {
+            let w = project.results_dir().join(&app_name).join(&p.wu_name).join("weights.npy");
+            (p.round, p.config, w)
+        })
+        .filter(|(_, _, w)| w.is_file())
+        .collect();
+    let ensemble = if weights.is_empty() {
+        None
+    } else {
+        let stager = rboinc_tools::stage::Stager::from_config(&project.config)?;
+        let dataset = stager.path_of(&series.dataset_file)?;
+        tokio::task::spawn_blocking(move || ensemble::compute(&dataset, &weights))
+            .await
+            .expect("scoring does not panic")
+            .map_err(|e| SeriesError::Report(format!("cannot score the exported models: {e}")))?
+    };
     let report = Report {
+        ensemble,
+        labels: labels.clone(),
         summary: dir.join("summary.md"),
         curves: dir.join("acc_loss_curves.png"),
         final_val_acc: dir.join("final_val_acc.png"),
@@ -355,6 +380,10 @@ fn markdown(series: &SeriesRow, report: &Report) -> String {
     if report.configs.len() > 1 {
         let _ = writeln!(s);
         s.push_str(&sweep::markdown(&report.configs));
+    }
+    if let Some(e) = &report.ensemble {
+        let _ = writeln!(s);
+        s.push_str(&ensemble::markdown(e, &report.labels));
     }
     let _ = writeln!(s, "\n## Mean ± standard deviation over rounds\n");
     let _ = writeln!(s, "| metric | distributed | local |\n|---|---:|---:|");
