@@ -64,7 +64,8 @@ pub async fn export(
         let p = state.get(&r.round);
         if !p.is_some_and(|p| p.assimilated) {
             let what = p.map_or("unknown", |p| p.state());
-            e.skipped.push((r.round, format!("not assimilated ({what})")));
+            e.skipped
+                .push((r.round, format!("not assimilated ({what})")));
             continue;
         }
         let dir = results.join(&r.wu_name);

@@ -43,7 +43,8 @@ async fn exported_weights_reproduce_the_reported_accuracy() {
     // Rounds 1 and 2 validated by two hosts and assimilated (outputs filed where the
     // assimilator files them, computed independently here); round 3 not finished.
     let ran = tempfile::tempdir().unwrap();
-    let runs = local::run_each(&Runner::InProcess, &dataset, &jobs[..2], ran.path(), |_| {}).unwrap();
+    let runs =
+        local::run_each(&Runner::InProcess, &dataset, &jobs[..2], ran.path(), |_| {}).unwrap();
     let mut hosts = Vec::new();
     for (i, name) in ["volunteer-a", "volunteer-b"].into_iter().enumerate() {
         hosts.push(
@@ -64,7 +65,11 @@ async fn exported_weights_reproduce_the_reported_accuracy() {
         let target = p.root().join("results/mnist").join(&r.wu_name);
         std::fs::create_dir_all(&target).unwrap();
         std::fs::copy(&run.metrics, target.join("metrics.json")).unwrap();
-        std::fs::copy(run.metrics.with_file_name("weights.npy"), target.join("weights.npy")).unwrap();
+        std::fs::copy(
+            run.metrics.with_file_name("weights.npy"),
+            target.join("weights.npy"),
+        )
+        .unwrap();
         for (k, h) in hosts.iter().enumerate() {
             sqlx::query(
                 "INSERT INTO result (create_time, workunitid, server_state, outcome, client_state, hostid, userid, \
@@ -93,10 +98,16 @@ async fn exported_weights_reproduce_the_reported_accuracy() {
     }
 
     let out = tempfile::tempdir().unwrap();
-    let e = export::export(&p.project, p.pool(), &row, out.path()).await.unwrap();
+    let e = export::export(&p.project, p.pool(), &row, out.path())
+        .await
+        .unwrap();
     assert_eq!(e.written, [1, 2]);
     assert_eq!(e.skipped.len(), 1);
-    assert!(e.skipped[0].1.contains("not assimilated"), "{:?}", e.skipped);
+    assert!(
+        e.skipped[0].1.contains("not assimilated"),
+        "{:?}",
+        e.skipped
+    );
     let ds = mnist_app::dataset::load(&dataset).unwrap();
     for (i, r) in rounds[..2].iter().enumerate() {
         let card: serde_json::Value = serde_json::from_slice(
@@ -115,19 +126,30 @@ async fn exported_weights_reproduce_the_reported_accuracy() {
         assert_eq!(agreed, ["volunteer-a", "volunteer-b"]);
         // The exported weights score exactly what the round reported, on its validation rows.
         let job = mnist_app::job::Job::parse(
-            &std::fs::read_to_string(out.path().join(format!("round_{}_job.json", r.round))).unwrap(),
+            &std::fs::read_to_string(out.path().join(format!("round_{}_job.json", r.round)))
+                .unwrap(),
         )
         .unwrap();
-        let model = evaluate::load_weights(&out.path().join(format!("round_{}.npy", r.round))).unwrap();
+        let model =
+            evaluate::load_weights(&out.path().join(format!("round_{}.npy", r.round))).unwrap();
         let ev = evaluate::evaluate(&model, &evaluate::rows(&ds, Some(&job)).unwrap());
         // (serde_json's float parsing may be one ulp off the written shortest form; the
         // counts are exact.)
         let reported = card["metrics"]["val_acc"].as_f64().unwrap();
         assert_eq!(ev.rows, 300);
-        assert_eq!(ev.correct as f64, (reported * 300.0).round(), "round {}", i + 1);
+        assert_eq!(
+            ev.correct as f64,
+            (reported * 300.0).round(),
+            "round {}",
+            i + 1
+        );
         assert!((ev.accuracy() - reported).abs() <= 1e-15, "round {}", i + 1);
         let loss = card["metrics"]["val_loss"].as_f64().unwrap();
-        assert!((ev.loss - loss).abs() <= 1e-14 * loss, "{} vs {loss}", ev.loss);
+        assert!(
+            (ev.loss - loss).abs() <= 1e-14 * loss,
+            "{} vs {loss}",
+            ev.loss
+        );
     }
 
     // The report scores both models and their ensemble on the same rows.
@@ -137,6 +159,15 @@ async fn exported_weights_reproduce_the_reported_accuracy() {
     assert_eq!(ens.all.rows, 10_000);
     let md = std::fs::read_to_string(&r.summary).unwrap();
     assert!(md.contains("## Ensemble of the rounds' models"), "{md}");
-    assert!(md.contains("all 10000 training rows (the dataset has no test split)"), "{md}");
-    assert!(md.contains(&format!("| **ensemble of all 2 models** | **{:.4}** |", ens.all.accuracy())), "{md}");
+    assert!(
+        md.contains("all 10000 training rows (the dataset has no test split)"),
+        "{md}"
+    );
+    assert!(
+        md.contains(&format!(
+            "| **ensemble of all 2 models** | **{:.4}** |",
+            ens.all.accuracy()
+        )),
+        "{md}"
+    );
 }

@@ -162,11 +162,19 @@ async fn two_stock_clients_run_a_series_from_make_project_to_stop() -> anyhow::R
         assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 1000, "{png}");
     }
     // The sweep's report: a row per configuration with n = 1, the best one named.
-    for label in ["| 1 | lr=0.05 | 1 of 1 |", "| 2 | lr=0.2 | 1 of 1 |", "**Best: configuration "] {
+    for label in [
+        "| 1 | lr=0.05 | 1 of 1 |",
+        "| 2 | lr=0.2 | 1 of 1 |",
+        "**Best: configuration ",
+    ] {
         assert!(summary.contains(label), "{label:?} not in\n{summary}");
     }
     // `series status --json`: both configurations finished, for scripts.
-    let out = wait_output(stack.series(&["status", "e2e", "--json"])?, Duration::from_secs(60)).await?;
+    let out = wait_output(
+        stack.series(&["status", "e2e", "--json"])?,
+        Duration::from_secs(60),
+    )
+    .await?;
     assert!(out.status.success(), "{}", text(&out));
     let status: serde_json::Value = serde_json::from_slice(&out.stdout)?;
     assert_eq!(status["totals"]["assimilated"], 2, "{status}");
@@ -175,7 +183,11 @@ async fn two_stock_clients_run_a_series_from_make_project_to_stop() -> anyhow::R
     assert_eq!(configs.len(), 2, "{status}");
     for (i, c) in configs.iter().enumerate() {
         assert_eq!(c["label"], ["lr=0.05", "lr=0.2"][i], "{status}");
-        assert_eq!((c["rounds"].as_u64(), c["finished"].as_u64()), (Some(1), Some(1)), "{status}");
+        assert_eq!(
+            (c["rounds"].as_u64(), c["finished"].as_u64()),
+            (Some(1), Some(1)),
+            "{status}"
+        );
     }
 
     // `series export`: each round's validated weights with its model card; the static app's
@@ -190,7 +202,11 @@ async fn two_stock_clients_run_a_series_from_make_project_to_stop() -> anyhow::R
     for round in 1..=2 {
         let card: serde_json::Value =
             serde_json::from_slice(&std::fs::read(export.join(format!("round_{round}.json")))?)?;
-        assert_eq!(card["validated_by"].as_array().map(Vec::len), Some(2), "{card}");
+        assert_eq!(
+            card["validated_by"].as_array().map(Vec::len),
+            Some(2),
+            "{card}"
+        );
         let out = std::process::Command::new(common::app_binary())
             .arg("evaluate")
             .arg("--weights")
@@ -210,10 +226,16 @@ async fn two_stock_clients_run_a_series_from_make_project_to_stop() -> anyhow::R
         // The same figure as metrics.json's (to the last digit serde_json's float parsing
         // keeps).
         let reported = card["metrics"]["val_acc"].as_f64().unwrap();
-        assert!((acc - reported).abs() <= 1e-15, "round {round}: {said} vs {reported}");
+        assert!(
+            (acc - reported).abs() <= 1e-15,
+            "round {round}: {said} vs {reported}"
+        );
         assert!(export.join("confusion.png").is_file());
     }
-    assert!(summary.contains("## Ensemble of the rounds' models"), "{summary}");
+    assert!(
+        summary.contains("## Ensemble of the rounds' models"),
+        "{summary}"
+    );
 
     // The file deleter finishes the job: every input and output file deleted, no row in an
     // error state (an optional output the app did not write is not an error).
@@ -320,9 +342,17 @@ async fn two_stock_clients_run_a_series_from_make_project_to_stop() -> anyhow::R
             "file_deleter.log",
             &["input files deleted", &wu, "app=mnist"],
         );
+        // Both outputs were uploaded (the series exported its weights); an optional output a
+        // client never uploads is daemons/tests/file_deleter.rs's case.
         has(
             "file_deleter.log",
-            &["output files deleted", &wu, "app=mnist", "not_uploaded=1"],
+            &[
+                "output files deleted",
+                &wu,
+                "app=mnist",
+                "deleted=2",
+                "not_uploaded=0",
+            ],
         );
     }
     let reports = log("scheduler.log")

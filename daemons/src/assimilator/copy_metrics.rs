@@ -219,7 +219,10 @@ mod tests {
         let w = hier::create_dir_hier_path(&handler.upload.root, "w_0_r1_1", 16).unwrap();
         fs::write(&w, b"\x93NUMPY weights").unwrap();
         handler.assimilate(&wu("w", Some(doc))).unwrap();
-        assert_eq!(fs::read(out.join("weights.npy")).unwrap(), b"\x93NUMPY weights");
+        assert_eq!(
+            fs::read(out.join("weights.npy")).unwrap(),
+            b"\x93NUMPY weights"
+        );
         let mut names: Vec<_> = fs::read_dir(&out)
             .unwrap()
             .map(|e| e.unwrap().file_name())

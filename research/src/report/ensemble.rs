@@ -34,7 +34,11 @@ pub fn compute(
     let rows = evaluate::rows(&ds, None).map_err(|e| e.to_string())?;
     let mut models = Vec::with_capacity(weights.len());
     for (round, config, path) in weights {
-        models.push((*round, *config, evaluate::load_weights(path).map_err(|e| e.to_string())?));
+        models.push((
+            *round,
+            *config,
+            evaluate::load_weights(path).map_err(|e| e.to_string())?,
+        ));
     }
     let singles = models
         .iter()
@@ -77,7 +81,10 @@ pub fn markdown(e: &EnsembleReport, labels: &[String]) -> String {
     let _ = writeln!(s, "| model | accuracy | loss |\n|---|---:|---:|");
     for (round, config, ev) in &e.singles {
         let label = if labels.len() > 1 {
-            format!(" ({})", labels.get(*config as usize).map_or("?", String::as_str))
+            format!(
+                " ({})",
+                labels.get(*config as usize).map_or("?", String::as_str)
+            )
         } else {
             String::new()
         };
@@ -98,8 +105,8 @@ pub fn markdown(e: &EnsembleReport, labels: &[String]) -> String {
             ev.loss
         );
     }
-    let mean = e.singles.iter().map(|(_, _, v)| v.accuracy()).sum::<f64>()
-        / e.singles.len().max(1) as f64;
+    let mean =
+        e.singles.iter().map(|(_, _, v)| v.accuracy()).sum::<f64>() / e.singles.len().max(1) as f64;
     let _ = writeln!(
         s,
         "| **ensemble of all {} models** | **{:.4}** | **{:.4}** |\n\nMean single-model accuracy {mean:.4}; the ensemble {:+.4} against it.\n",

@@ -214,7 +214,11 @@ pub async fn write(
         .iter()
         .filter(|p| p.assimilated)
         .map(|p| {
-            let w = project.results_dir().join(&app_name).join(&p.wu_name).join("weights.npy");
+            let w = project
+                .results_dir()
+                .join(&app_name)
+                .join(&p.wu_name)
+                .join("weights.npy");
             (p.round, p.config, w)
         })
         .filter(|(_, _, w)| w.is_file())
