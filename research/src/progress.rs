@@ -255,7 +255,7 @@ pub fn render(
     if rounds.len() <= 40 {
         let _ = writeln!(
             s,
-            "{:>5} {:>6}  {:>7}  {:<12} {:>6} {:>11} {:>8} {:>9} {:>6}  {}",
+            "{:>5} {:>6}  {:>7}  {:<12} {:>6} {:>11} {:>8} {:>9} {:>6}  hosts",
             "round",
             "config",
             "seed",
@@ -265,7 +265,6 @@ pub fn render(
             "uploaded",
             "validated",
             "errors",
-            "hosts"
         );
         for r in rounds {
             let hosts: Vec<String> = r.hosts.iter().map(i64::to_string).collect();

@@ -137,7 +137,8 @@ fn plural(n: usize) -> &'static str {
 /// or all four when nothing varies.
 pub fn label(c: &SeriesParams, all: &[SeriesParams]) -> String {
     let varies = |f: fn(&SeriesParams) -> String| all.iter().any(|o| f(o) != f(c));
-    let parts: [(&str, fn(&SeriesParams) -> String); 4] = [
+    type Part = (&'static str, fn(&SeriesParams) -> String);
+    let parts: [Part; 4] = [
         ("lr", |p| p.learning_rate.to_string()),
         ("batch", |p| p.batch_size.to_string()),
         ("epochs", |p| p.train_epochs.to_string()),
@@ -195,7 +196,7 @@ mod tests {
             c.iter()
                 .all(|p| p.train_epochs == base.train_epochs && p.sample_count == 8000)
         );
-        assert_eq!(Grid::default().configs(&base), [base.clone()]);
+        assert_eq!(Grid::default().configs(&base), std::slice::from_ref(&base));
         assert_eq!(
             round_plan(2, 3),
             [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1), (1, 2)]

@@ -102,8 +102,7 @@ pub async fn create_rounds(
     .await?;
     creator.new_batch();
     // Each round is keyed by its row id and its configuration's settings.
-    let mut series: HashMap<(i64, i32), Result<(SeriesParams, Arc<SeriesSettings>), String>> =
-        HashMap::new();
+    let mut series: HashMap<(i64, i32), Result<ConfigSettings, String>> = HashMap::new();
     let mut rounds = Vec::with_capacity(rows.len());
     for row in &rows {
         let round_id: i64 = row.try_get("id")?;
@@ -161,6 +160,9 @@ pub async fn create_rounds(
 }
 
 type Key = (i64, Arc<SeriesSettings>);
+
+/// A configuration's parameters and workunit settings.
+type ConfigSettings = (SeriesParams, Arc<SeriesSettings>);
 
 /// Renders and inserts the claimed rounds' workunits a chunk at a time, marking each round
 /// created; rounds that fail go to `out.failed` (and stay queued).
