@@ -68,7 +68,8 @@ pub enum Command {
         #[command(flatten)]
         local: LocalOpts,
     },
-    /// Write reports/<series>/ (summary.md, acc_loss_curves.png, final_val_acc.png).
+    /// Write reports/<series>/ (summary.md, acc_loss_curves.png, final_val_acc.png; for a
+    /// sweep also config_val_acc.png and config_curves.png).
     Report { name: String },
     /// Stop a series: queued rounds are dropped, created workunits cancelled.
     Cancel { name: String },

@@ -5,7 +5,8 @@
 //! `metrics.json` under `results/<app>/<wu>/`) and the local run's are bit-identical — every
 //! field but the `host` object, whose facts (times, CPU) differ by design. Floats are compared
 //! as the JSON text the app wrote (shortest round-trip form), so equal text means equal bits.
-//! A sweep's report also has the rounds grouped by configuration ([`sweep`]).
+//! A sweep's report also has the rounds grouped by configuration ([`sweep`]); when rounds
+//! exported their weights, the models and their ensemble are scored ([`ensemble`]).
 
 pub mod ensemble;
 pub mod plot;

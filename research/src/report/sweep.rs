@@ -2,8 +2,8 @@
 //!
 //! - a table per configuration: mean ± standard deviation of every metric over its finished
 //!   rounds, and n; the best configuration (highest mean final validation accuracy) named;
-//! - `config_val_acc.png`: each configuration's final validation accuracies (small dots), their
-//!   mean (large dot) and ± one standard deviation (bar);
+//! - `config_val_acc.png`: each configuration's final validation accuracies (small dots in the
+//!   configuration's colour), their mean (large black dot) and ± one standard deviation (bar);
 //! - `config_curves.png`: validation accuracy (left) and training loss (right) per epoch, the
 //!   mean over each configuration's rounds, a line per configuration.
 
@@ -13,7 +13,7 @@ use std::path::Path;
 use plotters::prelude::*;
 use serde_json::Value;
 
-use super::plot::{BLUE, range_of, register_font, whole};
+use super::plot::{range_of, register_font, whole};
 use super::{RoundReport, history, mean_std, num};
 
 /// The metrics summarised per configuration, as named in `metrics.json`.
@@ -193,9 +193,9 @@ pub fn draw_final(path: &Path, configs: &[ConfigSummary], title: &str) -> DrawRe
         if let Some((m, sd)) = mean_std(&c.final_val_acc) {
             chart.draw_series(std::iter::once(PathElement::new(
                 vec![(x, m - sd), (x, m + sd)],
-                BLUE.stroke_width(3),
+                BLACK.stroke_width(3),
             )))?;
-            chart.draw_series(std::iter::once(Circle::new((x, m), 8, BLUE.filled())))?;
+            chart.draw_series(std::iter::once(Circle::new((x, m), 8, BLACK.filled())))?;
         }
     }
     root.present()?;
