@@ -152,3 +152,52 @@ fn round_changes(
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::RoundProgress;
+
+    fn round(n: i32, in_progress: i64, hosts: Vec<i64>) -> RoundProgress {
+        RoundProgress {
+            round: n,
+            config: 0,
+            hosts,
+            seed: 100 + n as u64,
+            wu_name: format!("s_{n}"),
+            workunit_id: i64::from(n),
+            unsent: 2 - in_progress,
+            in_progress,
+            uploaded: 0,
+            validated: 0,
+            errors: 0,
+            assimilated: false,
+            failed: false,
+            queued: false,
+            canonical_resultid: 0,
+            created_time: 0,
+        }
+    }
+
+    #[test]
+    fn a_line_per_round_whose_state_or_hosts_changed() {
+        let mut states = Vec::new();
+        let first = [round(1, 0, vec![]), round(2, 0, vec![])];
+        assert_eq!(
+            round_changes(&mut states, &first),
+            ["round 1 (seed 101): unsent", "round 2 (seed 102): unsent"]
+        );
+        assert!(round_changes(&mut states, &first).is_empty(), "nothing new");
+        let later = [round(1, 2, vec![3, 4]), round(2, 1, vec![3])];
+        assert_eq!(
+            round_changes(&mut states, &later),
+            [
+                "round 1 (seed 101): in progress on hosts 3, 4",
+                "round 2 (seed 102): in progress on host 3"
+            ]
+        );
+        assert_eq!(progress::hosts_working(&later), [(3, 2), (4, 1)]);
+        let many: Vec<RoundProgress> = (1..=41).map(|n| round(n, 0, vec![])).collect();
+        assert!(round_changes(&mut Vec::new(), &many).is_empty());
+    }
+}
