@@ -37,7 +37,7 @@ pub struct SubmitArgs {
         long = "learning-rate",
         value_delimiter = ',',
         default_value = "0.05",
-        allow_negative_numbers = true
+        allow_hyphen_values = true
     )]
     learning_rate: Vec<f64>,
     /// Refuse a series of more rounds (configurations × seeds) than this.
@@ -171,4 +171,49 @@ pub async fn submit(
     ));
     let hints = hints::warn(project, pool, &s.series).await;
     Ok((s, hints))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use crate::cli::{Cli, Command};
+
+    fn options(args: &[&str]) -> crate::SubmitOptions {
+        let cli = Cli::try_parse_from([&["series", "submit"][..], args].concat()).unwrap();
+        match cli.command {
+            Command::Submit(a) => a.options(),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn comma_lists_make_a_sweep_and_single_values_do_not() {
+        let o = options(&[
+            "--learning-rate",
+            "0.01,0.05,0.1",
+            "--batch-size",
+            "64,256",
+            "--rounds",
+            "5",
+            "--train-epochs",
+            "3",
+        ]);
+        assert_eq!(o.grid.learning_rate, [0.01, 0.05, 0.1]);
+        assert_eq!(o.grid.batch_size, [64, 256]);
+        assert!(o.grid.train_epochs.is_empty() && o.grid.sample_count.is_empty());
+        assert_eq!((o.params.learning_rate, o.params.batch_size), (0.01, 64));
+        assert_eq!(
+            (o.params.train_epochs, o.rounds, o.configs().len()),
+            (3, 5, 6)
+        );
+        assert_eq!(o.max_jobs, crate::sweep::DEFAULT_MAX_JOBS);
+        let plain = options(&["--learning-rate", "0.1"]);
+        assert!(!plain.is_sweep());
+        assert_eq!(plain.params.learning_rate, 0.1);
+        // A negative value reaches the checks (which name it) instead of being taken for a flag.
+        let neg = options(&["--learning-rate", "-0.1,0.05", "--max-jobs", "5000"]);
+        assert_eq!(neg.grid.learning_rate, [-0.1, 0.05]);
+        assert_eq!(neg.max_jobs, 5000);
+    }
 }
