@@ -9,7 +9,8 @@
 # with this file in the project's bin/ directory. Arguments:
 #   success: assimilate_metrics.sh WU_NAME PATH OPEN_NAME [PATH OPEN_NAME ...]
 #            copies the output whose logical name is metrics.json to
-#            results/<app>/<WU_NAME>/metrics.json
+#            results/<app>/<WU_NAME>/metrics.json, and first the one named weights.npy (when
+#            the job exported its weights and it was uploaded) to .../weights.npy
 #   failure: assimilate_metrics.sh --error ERROR_MASK WU_NAME WU_ID BATCH
 #            writes results/<app>/<WU_NAME>/error.txt
 # Files are written under a temporary name and renamed into place, so nobody ever reads half a
@@ -66,9 +67,12 @@ check_name "$wu_name"
 [ $(($# % 2)) -eq 0 ] || usage
 
 src=
+weights=
 while [ $# -gt 0 ]; do
     if [ "$2" = metrics.json ]; then
         src=$1
+    elif [ "$2" = weights.npy ]; then
+        weights=$1
     fi
     shift 2
 done
@@ -83,5 +87,9 @@ fi
 
 dir=$project/results/$app/$wu_name
 mkdir -p "$dir"
+if [ -n "$weights" ] && [ -f "$weights" ]; then
+    cp "$weights" "$dir/.weights.npy.tmp.$$"
+    publish "$dir" weights.npy
+fi
 cp "$src" "$dir/.metrics.json.tmp.$$"
 publish "$dir" metrics.json

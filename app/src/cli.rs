@@ -5,6 +5,9 @@
 //!   a standalone reference run, same code path.
 //! - `mnist pack-dataset --dataset PATH --out FILE`: write the single-file dataset bundle that
 //!   workunits carry as their `dataset` input.
+//! - `mnist evaluate --weights W --dataset D [--job J] [--confusion PNG]`: the accuracy of
+//!   exported weights (on the job's validation rows, else the test split) and the confusion
+//!   matrix as a picture.
 //!
 //! Exit status: 0 success (or a BOINC quit), 1 other failure, 2 bad command line, 3 bad job
 //! file, 4 bad dataset or a job that does not fit it, 5 output not writable, 194 aborted by the
@@ -62,6 +65,22 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Score exported weights (weights.npy) on a dataset: accuracy, loss, confusion matrix.
+    Evaluate {
+        /// The weights (.npy, <f4, shape (785, 10)).
+        #[arg(long)]
+        weights: PathBuf,
+        /// The dataset: an IDX directory, a .npz or a bundle.
+        #[arg(long)]
+        dataset: PathBuf,
+        /// Score on this job's validation rows (reproduces its metrics.json's val_acc)
+        /// [default: the test split, else every training row].
+        #[arg(long)]
+        job: Option<PathBuf>,
+        /// Where to write the confusion matrix picture [default: confusion.png beside --weights].
+        #[arg(long)]
+        confusion: Option<PathBuf>,
+    },
 }
 
 /// Parses the command line, runs, and returns the exit status.
@@ -69,6 +88,12 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::PackDataset { dataset, out }) => pack(&dataset, &out),
+        Some(Command::Evaluate {
+            weights,
+            dataset,
+            job,
+            confusion,
+        }) => evaluate(&weights, &dataset, job.as_deref(), confusion),
         None => match cli.standalone.job.clone() {
             Some(job) => standalone(job, cli.standalone),
             None => {
@@ -97,6 +122,65 @@ fn pack(dataset: &std::path::Path, out: &std::path::Path) -> i32 {
             4
         }
     }
+}
+
+fn evaluate(
+    weights: &std::path::Path,
+    dataset: &std::path::Path,
+    job: Option<&std::path::Path>,
+    confusion: Option<PathBuf>,
+) -> i32 {
+    use crate::evaluate as ev;
+    let job = match job.map(|p| {
+        std::fs::read_to_string(p)
+            .map_err(|e| format!("cannot read {}: {e}", p.display()))
+            .and_then(|t| crate::job::Job::parse(&t).map_err(|e| format!("{}: {e}", p.display())))
+    }) {
+        None => None,
+        Some(Ok(j)) => Some(j),
+        Some(Err(e)) => {
+            eprintln!("mnist evaluate: {e}");
+            return 3;
+        }
+    };
+    let model = match ev::load_weights(weights) {
+        Ok(m) => m,
+        Err(e) => {
+            eprintln!("mnist evaluate: {e}");
+            return 4;
+        }
+    };
+    let ds = match crate::dataset::load(dataset) {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("mnist evaluate: {e}");
+            return 4;
+        }
+    };
+    let rows = match ev::rows(&ds, job.as_ref()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("mnist evaluate: {e}");
+            return 4;
+        }
+    };
+    let e = ev::evaluate(&model, &rows);
+    let png = confusion.unwrap_or_else(|| weights.with_file_name("confusion.png"));
+    if let Err(err) = ev::confusion_png(&e, &png) {
+        eprintln!("mnist evaluate: cannot write {}: {err}", png.display());
+        return 5;
+    }
+    println!(
+        "accuracy {} ({} of {} rows), loss {}, on {} of dataset {}; confusion matrix: {}",
+        e.accuracy(),
+        e.correct,
+        e.rows,
+        e.loss,
+        rows.what,
+        ds.sha256,
+        png.display()
+    );
+    0
 }
 
 fn standalone(job: PathBuf, args: StandaloneArgs) -> i32 {

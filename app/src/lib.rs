@@ -12,6 +12,8 @@
 //! - [`rng`], [`split`], [`model`], [`trainer`]: the seeded generator, the train/validation rows,
 //!   the fixed-order arithmetic and the epoch loop.
 //! - [`checkpoint`]: exact resumable state.
+//! - [`evaluate`]: exported weights scored on a dataset (`mnist evaluate`), alone or as an
+//!   ensemble.
 //! - [`metrics`] (with the metrics.json schema), [`npy`], [`host`]: the outputs.
 //! - [`boinc`]: the app runtime (link files, `init_data.xml`, shared memory, markers).
 //! - [`run`]: one job from inputs to outputs; [`slot`]: the BOINC entry point; [`cli`]: the
@@ -27,6 +29,7 @@ pub mod boinc;
 pub mod checkpoint;
 pub mod cli;
 pub mod dataset;
+pub mod evaluate;
 pub mod host;
 pub mod job;
 pub mod metrics;

@@ -7,8 +7,10 @@
 //! staged as one bundle ([`dataset`]); the `work_generator` daemon creates the rest a cushion
 //! at a time ([`generator`]), both staging job files a chunk ahead of the inserts
 //! ([`job_files`]); [`progress`] says where each round is; [`local`] runs the same jobs here;
-//! [`report`] writes the summary and plots; [`cancel`] stops a series; [`health`] says what keeps
-//! a series from moving, [`replicas`] which rounds no host that asks may take. [`params`] holds a round's training parameters (the mnist app's job
+//! [`report`] writes the summary and plots; [`export`] gathers the validated models;
+//! [`cancel`] stops a series; [`health`] says what keeps
+//! a series from moving, [`replicas`] which rounds no host that asks may take; [`sweep`] makes
+//! one series of a grid of parameters. [`params`] holds a round's training parameters (the mnist app's job
 //! file) and [`error`] the one error type.
 //!
 //! The generic BOINC parts — workunit creation, staging, opening a project — come from
@@ -22,6 +24,7 @@ pub mod cancel;
 pub mod cli;
 pub mod dataset;
 pub mod error;
+pub mod export;
 pub mod generator;
 pub mod health;
 pub mod job_files;
@@ -32,6 +35,7 @@ pub mod replicas;
 pub mod report;
 pub mod store;
 pub mod submit;
+pub mod sweep;
 
 pub use error::SeriesError;
 pub use params::SeriesParams;

@@ -72,10 +72,27 @@ pub fn run(
     params: &SeriesParams,
     rounds: &[(i32, u64)],
     report_dir: &Path,
+    progress: impl FnMut(&LocalRun),
+) -> Result<Vec<LocalRun>, SeriesError> {
+    let jobs: Vec<(i32, u64, SeriesParams)> = rounds
+        .iter()
+        .map(|&(round, seed)| (round, seed, params.clone()))
+        .collect();
+    run_each(runner, dataset, &jobs, report_dir, progress)
+}
+
+/// Runs `rounds` (round number, seed, the round's parameters — a sweep's differ) on
+/// `dataset`, writing under `report_dir`.
+pub fn run_each(
+    runner: &Runner,
+    dataset: &Path,
+    rounds: &[(i32, u64, SeriesParams)],
+    report_dir: &Path,
     mut progress: impl FnMut(&LocalRun),
 ) -> Result<Vec<LocalRun>, SeriesError> {
     let mut out = Vec::with_capacity(rounds.len());
-    for &(round, seed) in rounds {
+    for (round, seed, params) in rounds {
+        let (round, seed) = (*round, *seed);
         let metrics = metrics_path(report_dir, round);
         let dir = metrics.parent().expect("has a parent").to_path_buf();
         std::fs::create_dir_all(&dir)

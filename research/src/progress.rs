@@ -1,5 +1,6 @@
 //! Where each round of a series is: queued, unsent, in progress, uploaded, validated,
-//! assimilated, or failed — from the job tables, in one query.
+//! assimilated, or failed — from the job tables, in one query; the same per configuration of
+//! a sweep, the hosts working on it, and the estimated time left.
 
 use std::fmt::Write as _;
 
@@ -12,6 +13,10 @@ use crate::store::{ROUND_CANCELLED, ROUND_QUEUED, SeriesRow};
 #[derive(Debug, Clone, PartialEq)]
 pub struct RoundProgress {
     pub round: i32,
+    /// The round's configuration (0-based; see [`crate::sweep`]).
+    pub config: i32,
+    /// Hosts holding a replica in progress, by id.
+    pub hosts: Vec<i64>,
     pub seed: u64,
     pub wu_name: String,
     pub workunit_id: i64,
@@ -65,7 +70,9 @@ pub async fn rounds(
     series: &SeriesRow,
 ) -> Result<Vec<RoundProgress>, sqlx::Error> {
     let rows = sqlx::query(
-        "SELECT r.round, r.seed, r.state, r.workunit_id, r.wu_name, r.created_time, \
+        "SELECT r.round, r.config, r.seed, r.state, r.workunit_id, r.wu_name, r.created_time, \
+         CAST(COALESCE(GROUP_CONCAT(DISTINCT CASE WHEN x.server_state = 4 THEN x.hostid END \
+           ORDER BY x.hostid), '') AS CHAR) AS hosts, \
          COALESCE(w.assimilate_state, 0) AS assimilate_state, COALESCE(w.error_mask, 0) AS error_mask, \
          COALESCE(w.canonical_resultid, 0) AS canonical_resultid, \
          CAST(COALESCE(SUM(x.server_state = 2), 0) AS SIGNED) AS unsent, \
@@ -86,8 +93,14 @@ pub async fn rounds(
             let state: i32 = r.try_get("state")?;
             let error_mask: i32 = r.try_get("error_mask")?;
             let assimilate_state: i32 = r.try_get("assimilate_state")?;
+            let hosts: String = r.try_get("hosts")?;
             Ok(RoundProgress {
                 round: r.try_get("round")?,
+                config: r.try_get("config")?,
+                hosts: hosts
+                    .split(',')
+                    .filter_map(|h| h.trim().parse().ok())
+                    .collect(),
                 seed: r.try_get("seed")?,
                 wu_name: r.try_get("wu_name")?,
                 workunit_id: r.try_get("workunit_id")?,
@@ -160,8 +173,32 @@ pub fn eta(totals: &Totals, elapsed_s: f64) -> Option<f64> {
     Some((totals.rounds - done) as f64 * elapsed_s / done as f64)
 }
 
-/// The table `series status` prints.
-pub fn render(series: &SeriesRow, rounds: &[RoundProgress], elapsed_s: f64) -> String {
+/// The rounds of each configuration, in configuration order.
+pub fn by_config(rounds: &[RoundProgress]) -> Vec<(i32, Vec<RoundProgress>)> {
+    let mut out: std::collections::BTreeMap<i32, Vec<RoundProgress>> = Default::default();
+    for r in rounds {
+        out.entry(r.config).or_default().push(r.clone());
+    }
+    out.into_iter().collect()
+}
+
+/// The hosts holding replicas in progress, with how many each holds, by host id.
+pub fn hosts_working(rounds: &[RoundProgress]) -> Vec<(i64, usize)> {
+    let mut out: std::collections::BTreeMap<i64, usize> = Default::default();
+    for h in rounds.iter().flat_map(|r| &r.hosts) {
+        *out.entry(*h).or_default() += 1;
+    }
+    out.into_iter().collect()
+}
+
+/// The table `series status` prints; `labels` names the configurations of a sweep (by index;
+/// empty for a plain series).
+pub fn render(
+    series: &SeriesRow,
+    rounds: &[RoundProgress],
+    elapsed_s: f64,
+    labels: &[String],
+) -> String {
     let t = Totals::of(rounds);
     let mut s = String::new();
     let _ = writeln!(
@@ -186,24 +223,64 @@ pub fn render(series: &SeriesRow, rounds: &[RoundProgress], elapsed_s: f64) -> S
         None => "ETA unknown (no round finished yet)".to_string(),
     };
     let _ = writeln!(s, "elapsed {}, {eta}", human_duration(elapsed_s));
+    let hosts = hosts_working(rounds);
+    if !hosts.is_empty() {
+        let list: Vec<String> = hosts
+            .iter()
+            .map(|(h, n)| format!("host {h} ({n} job{})", if *n == 1 { "" } else { "s" }))
+            .collect();
+        let _ = writeln!(s, "hosts working: {}", list.join(", "));
+    }
+    if labels.len() > 1 {
+        let _ = writeln!(
+            s,
+            "{:>6}  {:<32} {:>6} {:>6} {:>11} {:>6}",
+            "config", "parameters", "done", "rounds", "in progress", "failed"
+        );
+        for (c, rs) in by_config(rounds) {
+            let ct = Totals::of(&rs);
+            let label = labels.get(c as usize).map_or("?", String::as_str);
+            let _ = writeln!(
+                s,
+                "{:>6}  {:<32} {:>6} {:>6} {:>11} {:>6}",
+                c + 1,
+                label,
+                ct.finished(),
+                ct.rounds,
+                ct.in_progress,
+                ct.failed
+            );
+        }
+    }
     if rounds.len() <= 40 {
         let _ = writeln!(
             s,
-            "{:>5}  {:>7}  {:<12} {:>6} {:>11} {:>8} {:>9} {:>6}",
-            "round", "seed", "state", "unsent", "in progress", "uploaded", "validated", "errors"
+            "{:>5} {:>6}  {:>7}  {:<12} {:>6} {:>11} {:>8} {:>9} {:>6}  hosts",
+            "round",
+            "config",
+            "seed",
+            "state",
+            "unsent",
+            "in progress",
+            "uploaded",
+            "validated",
+            "errors",
         );
         for r in rounds {
+            let hosts: Vec<String> = r.hosts.iter().map(i64::to_string).collect();
             let _ = writeln!(
                 s,
-                "{:>5}  {:>7}  {:<12} {:>6} {:>11} {:>8} {:>9} {:>6}",
+                "{:>5} {:>6}  {:>7}  {:<12} {:>6} {:>11} {:>8} {:>9} {:>6}  {}",
                 r.round,
+                r.config + 1,
                 r.seed,
                 r.state(),
                 r.unsent,
                 r.in_progress,
                 r.uploaded,
                 r.validated,
-                r.errors
+                r.errors,
+                hosts.join(",")
             );
         }
     }

@@ -1,4 +1,4 @@
-//! The `rb_series` and `rb_series_round` tables (migrations 0002 and 0003).
+//! The `rb_series` and `rb_series_round` tables (migrations 0002, 0003 and 0004).
 
 use rboinc_core::db::{AppId, BatchId, UserId, WorkunitId};
 use sqlx::mysql::MySqlExecutor;
@@ -42,6 +42,17 @@ pub struct RoundRow {
     pub wu_name: String,
     pub create_time: i32,
     pub created_time: i32,
+    /// The round's configuration in a sweep (0-based; 0 for a plain series).
+    pub config: i32,
+    /// The round's parameters (JSON) in a sweep; `None`: the series' own.
+    pub params: Option<String>,
+}
+
+impl RoundRow {
+    /// The parameters the round runs with.
+    pub fn params_of(&self, series: &SeriesRow) -> Result<crate::SeriesParams, serde_json::Error> {
+        serde_json::from_str(self.params.as_deref().unwrap_or(&series.params))
+    }
 }
 
 pub async fn series_by_name(
@@ -93,4 +104,38 @@ pub async fn set_series_state(
         .execute(ex)
         .await?;
     Ok(done.rows_affected() > 0)
+}
+
+/// A series' configurations, by index (see [`crate::sweep`]); a plain series has one, its own
+/// parameters.
+pub async fn configs(
+    ex: impl MySqlExecutor<'_>,
+    series: &SeriesRow,
+) -> Result<Vec<crate::SeriesParams>, crate::SeriesError> {
+    let rows: Vec<(i32, Option<String>)> = sqlx::query_as(
+        "SELECT config, MIN(params) FROM rb_series_round WHERE series_id = ? \
+         GROUP BY config ORDER BY config",
+    )
+    .bind(series.id)
+    .fetch_all(ex)
+    .await?;
+    let parse = |text: &str| {
+        serde_json::from_str(text).map_err(|e| {
+            crate::SeriesError::Invalid(format!("series {}: parameters: {e}", series.name))
+        })
+    };
+    if rows.is_empty() {
+        return Ok(vec![parse(&series.params)?]);
+    }
+    rows.iter()
+        .map(|(_, p)| parse(p.as_deref().unwrap_or(&series.params)))
+        .collect()
+}
+
+/// The configurations' names for tables and legends (see [`crate::sweep::label`]).
+pub fn labels(configs: &[crate::SeriesParams]) -> Vec<String> {
+    configs
+        .iter()
+        .map(|c| crate::sweep::label(c, configs))
+        .collect()
 }

@@ -19,8 +19,9 @@ use crate::generator;
 use crate::job_files::{
     CHUNK_ROUNDS, JobFiles, Round, SeriesSettings, StagedRound, WorkunitSettings,
 };
-use crate::params::{SeriesParams, seeds_from_base};
+use crate::params::{MIN_DELAY_BOUND_SECS, SeriesParams, seeds_from_base};
 use crate::store::{self, ROUND_CREATED, ROUND_QUEUED, SERIES_ACTIVE, SeriesRow};
+use crate::sweep::{self, Grid};
 use rboinc_core::clock::now_i32;
 use rboinc_tools::create_work::{self, CreateWorkError, InputArg, WorkCreator};
 use rboinc_tools::project::Project;
@@ -31,9 +32,15 @@ pub struct SubmitOptions {
     /// Default `series_<unix time>`.
     pub name: Option<String>,
     pub app: String,
+    /// The parameters, or the base of a sweep (its values stand where `grid` lists none).
     pub params: SeriesParams,
+    /// The sweep's lists ([`crate::sweep`]); empty for a series of one configuration.
+    pub grid: Grid,
+    /// Seeds per configuration: the series has `configurations × rounds` rounds.
     pub rounds: usize,
-    /// Explicit seeds (one per round); otherwise drawn from `base_seed`.
+    /// Refuse a series of more rounds than this (the researcher raises it with `--max-jobs`).
+    pub max_jobs: usize,
+    /// Explicit seeds (one per configuration's round); otherwise drawn from `base_seed`.
     pub seeds: Option<Vec<u64>>,
     /// Default: random.
     pub base_seed: Option<u64>,
@@ -58,7 +65,9 @@ impl SubmitOptions {
             name: None,
             app: rboinc_tools::make_project::APP.to_string(),
             params: SeriesParams::default(),
+            grid: Grid::default(),
             rounds,
+            max_jobs: usize::MAX,
             seeds: None,
             base_seed: None,
             dataset,
@@ -71,10 +80,26 @@ impl SubmitOptions {
         }
     }
 
-    /// The `delay_bound` of the series' workunits: the one given, else one fitted to the job.
+    /// The `delay_bound` of the series' workunits: the one given, else one fitted to the
+    /// longest configuration's job.
     pub fn delay_bound(&self) -> i32 {
-        self.delay_bound
-            .unwrap_or_else(|| self.params.default_delay_bound())
+        self.delay_bound.unwrap_or_else(|| {
+            self.configs()
+                .iter()
+                .map(SeriesParams::default_delay_bound)
+                .max()
+                .unwrap_or(MIN_DELAY_BOUND_SECS)
+        })
+    }
+
+    /// The configurations: the grid's, or the one of `params`.
+    pub fn configs(&self) -> Vec<SeriesParams> {
+        self.grid.configs(&self.params)
+    }
+
+    /// Whether the series is a sweep (more than one configuration).
+    pub fn is_sweep(&self) -> bool {
+        self.configs().len() > 1
     }
 }
 
@@ -85,6 +110,8 @@ pub struct Submitted {
     /// Workunits created at once.
     pub created: usize,
     pub dataset_train_rows: usize,
+    /// Configurations (1 unless a sweep).
+    pub configs: usize,
 }
 
 fn check_name(name: &str) -> Result<(), SeriesError> {
@@ -109,12 +136,14 @@ pub async fn submit(
     pool: &db::Pool,
     o: &SubmitOptions,
 ) -> Result<Submitted, SeriesError> {
-    o.params
-        .check()
-        .map_err(|e| SeriesError::Invalid(e.to_string()))?;
     if o.rounds == 0 {
         return Err(SeriesError::Invalid("--rounds must be at least 1".into()));
     }
+    o.grid
+        .check(&o.params, o.rounds, o.max_jobs)
+        .map_err(SeriesError::Invalid)?;
+    let configs = o.configs();
+    let total = configs.len() * o.rounds;
     let seeds = match &o.seeds {
         Some(s) if s.len() != o.rounds => {
             return Err(SeriesError::Invalid(format!(
@@ -170,8 +199,15 @@ pub async fn submit(
     };
     let user_id = submitter(pool, o.submitter.as_deref()).await?;
     let direct = created_at_once(pool, creator.app().id, o).await?;
+    let plan: Vec<(usize, u64)> = sweep::round_plan(configs.len(), o.rounds)
+        .into_iter()
+        .map(|(c, s)| (c, seeds[s]))
+        .collect();
     let rounds = (0..direct)
-        .map(|i| Round::new(i, &o.params, seeds[i], round_wu_name(&name, i + 1)))
+        .map(|i| {
+            let (c, seed) = plan[i];
+            Round::new(i, &configs[c], seed, round_wu_name(&name, i + 1))
+        })
         .collect::<Result<Vec<_>, String>>()
         .map_err(SeriesError::Invalid)?;
     let mut files = JobFiles::start(creator.stager().clone(), rounds);
@@ -185,7 +221,10 @@ pub async fn submit(
         bundling,
         o,
         &name,
-        &seeds,
+        &Plan {
+            configs: &configs,
+            rounds: &plan,
+        },
         user_id,
     )
     .await;
@@ -212,7 +251,7 @@ pub async fn submit(
     }
     tracing::debug!(
         series = %name,
-        rounds = o.rounds,
+        rounds = total,
         created,
         dataset_s = w.dataset_s,
         waited_for_staging_s = files.waited.as_secs_f64(),
@@ -229,6 +268,7 @@ pub async fn submit(
         series,
         created,
         dataset_train_rows: w.train_rows,
+        configs: configs.len(),
     })
 }
 
@@ -257,7 +297,7 @@ async fn created_at_once(
     let waiting = generator::waiting_up_to(pool, appid, cap).await?;
     Ok(o.cushion
         .saturating_sub(usize::try_from(waiting).unwrap_or(0))
-        .min(o.rounds))
+        .min(o.configs().len() * o.rounds))
 }
 
 /// What [`write_series`] wrote.
@@ -269,6 +309,18 @@ struct Written {
     dataset_s: f64,
 }
 
+/// The configurations of a series and each round's (configuration, seed), by round index.
+struct Plan<'a> {
+    configs: &'a [SeriesParams],
+    rounds: &'a [(usize, u64)],
+}
+
+impl Plan<'_> {
+    fn is_sweep(&self) -> bool {
+        self.configs.len() > 1
+    }
+}
+
 /// The batch, the series, its first rounds' workunits and every round row, in `tx`.
 #[allow(clippy::too_many_arguments)]
 async fn write_series(
@@ -278,9 +330,10 @@ async fn write_series(
     bundling: tokio::task::JoinHandle<Result<StagedDataset, SeriesError>>,
     o: &SubmitOptions,
     name: &str,
-    seeds: &[u64],
+    plan: &Plan<'_>,
     user_id: UserId,
 ) -> Result<Written, SeriesError> {
+    let total = plan.rounds.len();
     let started = Instant::now();
     let now = now_i32();
     let batch_id = batch::insert(
@@ -290,7 +343,7 @@ async fn write_series(
             create_time: now,
             name,
             app_id: creator.app().id,
-            njobs: i32::try_from(o.rounds).unwrap_or(i32::MAX),
+            njobs: i32::try_from(total).unwrap_or(i32::MAX),
             state: BatchState::InProgress,
             description: "series submitted by the series tool",
         },
@@ -298,14 +351,8 @@ async fn write_series(
     .await?;
     let dataset = bundling.await.expect("dataset bundling does not panic")?;
     let dataset_s = started.elapsed().as_secs_f64();
-    let needed = o.params.sample_count as usize + usize::from(o.params.val_count.is_none());
-    if needed > dataset.train_rows {
-        return Err(SeriesError::Invalid(format!(
-            "--sample-count {} does not fit the dataset's {} training rows",
-            o.params.sample_count, dataset.train_rows
-        )));
-    }
-    let params = serde_json::to_string(&o.params).expect("params serialise");
+    sweep::check_samples(plan.configs, dataset.train_rows).map_err(SeriesError::Invalid)?;
+    let params = serde_json::to_string(&plan.configs[0]).expect("params serialise");
     let done = sqlx::query(
         "INSERT INTO rb_series (name, batch_id, appid, user_id, create_time, state, rounds, params, \
          dataset_file, dataset_sha256, min_quorum, target_nresults, delay_bound, priority) \
@@ -316,7 +363,7 @@ async fn write_series(
     .bind(creator.app().id)
     .bind(user_id)
     .bind(now)
-    .bind(o.rounds as i64)
+    .bind(total as i64)
     .bind(&params)
     .bind(&dataset.file.name)
     .bind(&dataset.sha256)
@@ -327,17 +374,20 @@ async fn write_series(
     .execute(&mut *tx)
     .await?;
     let series_id = done.last_insert_id() as i64;
-    let settings = SeriesSettings::new(
-        &o.params,
-        WorkunitSettings {
-            batch: batch_id,
-            min_quorum: o.min_quorum,
-            target_nresults: o.target_nresults,
-            delay_bound: o.delay_bound(),
-            priority: o.priority,
-        },
-        InputArg::Staged(dataset.file.clone()),
-    );
+    let w = WorkunitSettings {
+        batch: batch_id,
+        min_quorum: o.min_quorum,
+        target_nresults: o.target_nresults,
+        delay_bound: o.delay_bound(),
+        priority: o.priority,
+    };
+    // One set of workunit settings per configuration (its own operation count).
+    let settings: Vec<SeriesSettings> = plan
+        .configs
+        .iter()
+        .map(|c| SeriesSettings::new(c, w, InputArg::Staged(dataset.file.clone())))
+        .collect();
+    let round_settings = |i: usize| &settings[plan.rounds[i].0];
     creator.new_batch();
     // Rounds with their workunits, a chunk at a time; then the rest, queued. While the server
     // inserts a chunk, the next one is rendered (the insert's future has sent its statement
@@ -348,7 +398,7 @@ async fn write_series(
     let mut current = files
         .next()
         .await
-        .map(|chunk| prepare_chunk(creator, &settings, chunk, &mut failed_rounds));
+        .map(|chunk| prepare_chunk(creator, &round_settings, chunk, &mut failed_rounds));
     while let Some(chunk) = current.take() {
         let write = async {
             let ids = create_work::insert(&mut *tx, &chunk.prepared, now).await?;
@@ -361,14 +411,14 @@ async fn write_series(
                     workunit_id: ids.next_if(|(r, _)| *r == round).map(|(_, id)| id),
                 })
                 .collect();
-            insert_round_rows(&mut *tx, series_id, name, seeds, &rows, now).await?;
+            insert_round_rows(&mut *tx, series_id, name, plan, &rows, now).await?;
             Ok::<_, SeriesError>(())
         };
         let render = async {
             files
                 .next()
                 .await
-                .map(|next| prepare_chunk(creator, &settings, next, &mut failed_rounds))
+                .map(|next| prepare_chunk(creator, &round_settings, next, &mut failed_rounds))
         };
         let (written, next) = tokio::join!(write, render);
         written?;
@@ -376,14 +426,14 @@ async fn write_series(
         next_round = chunk.rounds.last().map_or(next_round, |last| last + 1);
         current = next;
     }
-    let rest: Vec<RoundInsert> = (next_round..o.rounds)
+    let rest: Vec<RoundInsert> = (next_round..total)
         .map(|round| RoundInsert {
             round,
             workunit_id: None,
         })
         .collect();
     for chunk in rest.chunks(CHUNK_ROUNDS) {
-        insert_round_rows(&mut *tx, series_id, name, seeds, chunk, now).await?;
+        insert_round_rows(&mut *tx, series_id, name, plan, chunk, now).await?;
     }
     // Failed rounds stay queued; their row ids are known only now.
     let failed = if failed_rounds.is_empty() {
@@ -423,9 +473,9 @@ struct PreparedChunk {
     of_round: Vec<usize>,
 }
 
-fn prepare_chunk(
+fn prepare_chunk<'s>(
     creator: &mut WorkCreator,
-    settings: &SeriesSettings,
+    settings: &impl Fn(usize) -> &'s SeriesSettings,
     chunk: Vec<StagedRound<usize>>,
     failed: &mut Vec<(usize, String, String)>,
 ) -> PreparedChunk {
@@ -435,7 +485,8 @@ fn prepare_chunk(
         of_round: Vec::with_capacity(chunk.len()),
     };
     for round in chunk {
-        let (i, wu_name, p) = round.prepare(creator, settings);
+        let s = settings(round.key);
+        let (i, wu_name, p) = round.prepare(creator, s);
         out.rounds.push(i);
         match p {
             Ok(p) => {
@@ -458,29 +509,41 @@ async fn insert_round_rows(
     conn: &mut sqlx::MySqlConnection,
     series_id: i64,
     name: &str,
-    seeds: &[u64],
+    plan: &Plan<'_>,
     rows: &[RoundInsert],
     now: i32,
 ) -> Result<(), sqlx::Error> {
     if rows.is_empty() {
         return Ok(());
     }
+    // A sweep's rounds carry their configuration's parameters; a plain series' use its own.
+    let texts: Vec<Option<String>> = plan
+        .configs
+        .iter()
+        .map(|c| {
+            plan.is_sweep()
+                .then(|| serde_json::to_string(c).expect("params serialise"))
+        })
+        .collect();
     let mut qb = sqlx::QueryBuilder::new(
-        "INSERT INTO rb_series_round (series_id, round, seed, state, workunit_id, wu_name, create_time, created_time) ",
+        "INSERT INTO rb_series_round (series_id, round, seed, state, workunit_id, wu_name, create_time, created_time, config, params) ",
     );
     qb.push_values(rows, |mut b, r| {
         let (state, wu, created) = match r.workunit_id {
             Some(id) => (ROUND_CREATED, id, now),
             None => (ROUND_QUEUED, WorkunitId(0), 0),
         };
+        let (config, seed) = plan.rounds[r.round];
         b.push_bind(series_id)
             .push_bind((r.round + 1) as i64)
-            .push_bind(seeds[r.round])
+            .push_bind(seed)
             .push_bind(state)
             .push_bind(wu)
             .push_bind(round_wu_name(name, r.round + 1))
             .push_bind(now)
-            .push_bind(created);
+            .push_bind(created)
+            .push_bind(config as i32)
+            .push_bind(texts[config].clone());
     });
     qb.build().execute(conn).await?;
     Ok(())

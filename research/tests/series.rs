@@ -123,7 +123,7 @@ async fn submit_queues_rounds_and_the_generator_keeps_a_cushion() {
     let st = progress::rounds(p.pool(), &row).await.unwrap();
     let t = progress::Totals::of(&st);
     assert_eq!((t.queued, t.unsent, t.in_progress), (1, 3, 3), "{t:?}");
-    assert!(progress::render(&row, &st, 10.0).contains("in progress"));
+    assert!(progress::render(&row, &st, 10.0, &[]).contains("in progress"));
 
     // Cancel: the queued round is dropped, created workunits are cancelled.
     let done = cancel::cancel(p.pool(), &row).await.unwrap();

@@ -1,5 +1,6 @@
 //! The whole loop, as a user runs it: `make_project` → `update_versions` → `start` → two stock
-//! BOINC clients attach → `series run` of two rounds → every result validated, the canonical
+//! BOINC clients attach → `series run` of a small sweep (two learning rates, one seed: two
+//! rounds) → every result validated, the canonical
 //! one assimilated to `results/mnist/<wu>/metrics.json`, the report written, distributed ==
 //! local bit for bit → `stop` leaves no process behind.
 
@@ -51,7 +52,10 @@ async fn two_stock_clients_run_a_series_from_make_project_to_stop() -> anyhow::R
         "--name",
         "e2e",
         "--rounds",
-        "2",
+        "1",
+        "--learning-rate",
+        "0.05,0.2",
+        "--export-weights",
         "--sample-count",
         "600",
         "--train-epochs",
@@ -134,6 +138,8 @@ async fn two_stock_clients_run_a_series_from_make_project_to_stop() -> anyhow::R
         let m = deterministic(&assimilated);
         assert_eq!(m["job"]["sample_count"], 600);
         assert_eq!(m["job"]["train_epochs"], 2);
+        // The sweep: round 1 is the first learning rate, round 2 the second, same seed.
+        assert_eq!(m["job"]["learning_rate"], [0.05, 0.2][round]);
     }
 
     // The report: the summary says so too, and both plots are there.
@@ -146,10 +152,90 @@ async fn two_stock_clients_run_a_series_from_make_project_to_stop() -> anyhow::R
             "{summary}"
         );
     }
-    for png in ["acc_loss_curves.png", "final_val_acc.png"] {
+    for png in [
+        "acc_loss_curves.png",
+        "final_val_acc.png",
+        "config_val_acc.png",
+        "config_curves.png",
+    ] {
         let bytes = std::fs::read(report.join(png))?;
         assert!(bytes.starts_with(b"\x89PNG") && bytes.len() > 1000, "{png}");
     }
+    // The sweep's report: a row per configuration with n = 1, the best one named.
+    for label in [
+        "| 1 | lr=0.05 | 1 of 1 |",
+        "| 2 | lr=0.2 | 1 of 1 |",
+        "**Best: configuration ",
+    ] {
+        assert!(summary.contains(label), "{label:?} not in\n{summary}");
+    }
+    // `series status --json`: both configurations finished, for scripts.
+    let out = wait_output(
+        stack.series(&["status", "e2e", "--json"])?,
+        Duration::from_secs(60),
+    )
+    .await?;
+    assert!(out.status.success(), "{}", text(&out));
+    let status: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    assert_eq!(status["totals"]["assimilated"], 2, "{status}");
+    assert_eq!(status["eta_s"], 0.0, "{status}");
+    let configs = status["configs"].as_array().expect("configs");
+    assert_eq!(configs.len(), 2, "{status}");
+    for (i, c) in configs.iter().enumerate() {
+        assert_eq!(c["label"], ["lr=0.05", "lr=0.2"][i], "{status}");
+        assert_eq!(
+            (c["rounds"].as_u64(), c["finished"].as_u64()),
+            (Some(1), Some(1)),
+            "{status}"
+        );
+    }
+
+    // `series export`: each round's validated weights with its model card; the static app's
+    // `mnist evaluate` scores them to exactly the accuracy the round reported.
+    let export = stack.temp().join("export");
+    let out = wait_output(
+        stack.series(&["export", "e2e", "--out", export.to_str().unwrap()])?,
+        Duration::from_secs(60),
+    )
+    .await?;
+    assert!(out.status.success(), "{}", text(&out));
+    for round in 1..=2 {
+        let card: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(export.join(format!("round_{round}.json")))?)?;
+        assert_eq!(
+            card["validated_by"].as_array().map(Vec::len),
+            Some(2),
+            "{card}"
+        );
+        let out = std::process::Command::new(common::app_binary())
+            .arg("evaluate")
+            .arg("--weights")
+            .arg(export.join(format!("round_{round}.npy")))
+            .arg("--dataset")
+            .arg(rboinc_testkit::mnist::dataset_dir())
+            .arg("--job")
+            .arg(export.join(format!("round_{round}_job.json")))
+            .output()?;
+        assert!(out.status.success(), "{}", text(&out));
+        let said = String::from_utf8_lossy(&out.stdout);
+        let acc: f64 = said
+            .strip_prefix("accuracy ")
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| panic!("no accuracy in {said}"));
+        // The same figure as metrics.json's (to the last digit serde_json's float parsing
+        // keeps).
+        let reported = card["metrics"]["val_acc"].as_f64().unwrap();
+        assert!(
+            (acc - reported).abs() <= 1e-15,
+            "round {round}: {said} vs {reported}"
+        );
+        assert!(export.join("confusion.png").is_file());
+    }
+    assert!(
+        summary.contains("## Ensemble of the rounds' models"),
+        "{summary}"
+    );
 
     // The file deleter finishes the job: every input and output file deleted, no row in an
     // error state (an optional output the app did not write is not an error).
@@ -256,9 +342,17 @@ async fn two_stock_clients_run_a_series_from_make_project_to_stop() -> anyhow::R
             "file_deleter.log",
             &["input files deleted", &wu, "app=mnist"],
         );
+        // Both outputs were uploaded (the series exported its weights); an optional output a
+        // client never uploads is daemons/tests/file_deleter.rs's case.
         has(
             "file_deleter.log",
-            &["output files deleted", &wu, "app=mnist", "not_uploaded=1"],
+            &[
+                "output files deleted",
+                &wu,
+                "app=mnist",
+                "deleted=2",
+                "not_uploaded=0",
+            ],
         );
     }
     let reports = log("scheduler.log")

@@ -6,7 +6,10 @@
 //! byte-identical files (a test runs one against the other):
 //!
 //! - success: the canonical result's output file whose logical name is `metrics.json` is copied
-//!   to `results/<app>/<wu_name>/metrics.json`;
+//!   to `results/<app>/<wu_name>/metrics.json`, and its `weights.npy` (an optional output, there
+//!   when the job exported its weights) to `results/<app>/<wu_name>/weights.npy` first — the
+//!   file deleter removes the uploads once the workunit is assimilated, and `series export`
+//!   reads the weights from here;
 //! - no canonical result: `results/<app>/<wu_name>/error.txt` records why (see
 //!   [`error_report`]).
 //!
@@ -25,6 +28,8 @@ use super::queue::ReadyWorkunit;
 
 /// The logical name of the mnist app's metrics file.
 pub const METRICS: &str = "metrics.json";
+/// The logical name of the mnist app's exported weights (an optional output).
+pub const WEIGHTS: &str = "weights.npy";
 /// The file recording a workunit that failed.
 pub const ERROR_FILE: &str = "error.txt";
 
@@ -86,6 +91,11 @@ impl CopyMetrics {
                     source: e,
                 })?;
                 make_dir(&dir)?;
+                if let Some(w) = files.iter().find(|f| f.open_name == WEIGHTS)
+                    && w.path.is_file()
+                {
+                    publish(&dir, WEIGHTS, |tmp| fs::copy(&w.path, tmp).map(|_| ()))?;
+                }
                 publish(&dir, METRICS, |tmp| fs::write(tmp, &bytes))
             }
             None => {
@@ -193,6 +203,32 @@ mod tests {
         // Again (a retry after a crash): same result.
         handler.assimilate(&wu("w", Some(DOC))).unwrap();
         assert_eq!(fs::read_dir(&out).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn exported_weights_are_filed_too() {
+        let (dir, handler) = setup();
+        let doc = "<result><file_ref><file_name>w_0_r1_0</file_name><open_name>metrics.json</open_name></file_ref>\
+            <file_ref><file_name>w_0_r1_1</file_name><open_name>weights.npy</open_name></file_ref></result>";
+        let m = hier::create_dir_hier_path(&handler.upload.root, "w_0_r1_0", 16).unwrap();
+        fs::write(&m, b"{}").unwrap();
+        // Not uploaded (the job did not export them): only the metrics.
+        handler.assimilate(&wu("w", Some(doc))).unwrap();
+        let out = dir.path().join("results/mnist/w");
+        assert!(!out.join("weights.npy").exists());
+        let w = hier::create_dir_hier_path(&handler.upload.root, "w_0_r1_1", 16).unwrap();
+        fs::write(&w, b"\x93NUMPY weights").unwrap();
+        handler.assimilate(&wu("w", Some(doc))).unwrap();
+        assert_eq!(
+            fs::read(out.join("weights.npy")).unwrap(),
+            b"\x93NUMPY weights"
+        );
+        let mut names: Vec<_> = fs::read_dir(&out)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["metrics.json", "weights.npy"]);
     }
 
     #[test]

@@ -59,16 +59,16 @@ pub async fn run(
     };
     let stager = rboinc_tools::stage::Stager::from_config(&project.config)?;
     let dataset = stager.path_of(&s.dataset_file)?;
-    let params: SeriesParams = serde_json::from_str(&s.params).context("series parameters")?;
-    let rounds: Vec<(i32, u64)> = store::rounds(pool, s.id)
+    let rounds: Vec<(i32, u64, SeriesParams)> = store::rounds(pool, s.id)
         .await?
         .iter()
-        .map(|r| (r.round, r.seed))
-        .collect();
+        .map(|r| Ok((r.round, r.seed, r.params_of(s)?)))
+        .collect::<Result<_, serde_json::Error>>()
+        .context("series parameters")?;
     let dir = report::report_dir(project, s);
     let n = rounds.len();
     tokio::task::spawn_blocking(move || {
-        local::run(&runner, &dataset, &params, &rounds, &dir, |r| {
+        local::run_each(&runner, &dataset, &rounds, &dir, |r| {
             output::eprintln(format_args!(
                 "local run {}/{n} (seed {}) done: {}",
                 r.round,

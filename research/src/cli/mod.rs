@@ -7,6 +7,7 @@
 //! report directory) to standard output.
 
 pub mod cancel;
+pub mod export;
 pub mod hints;
 pub mod local;
 pub mod report;
@@ -43,8 +44,13 @@ pub struct Cli {
 pub enum Command {
     /// Queue a series and create its first workunits.
     Submit(SubmitArgs),
-    /// Show where each round is (all series if no name).
-    Status { name: Option<String> },
+    /// Show where each round is, per configuration of a sweep (all series if no name).
+    Status {
+        name: Option<String>,
+        /// Print JSON for scripts (totals, ETA, hosts working, configurations, rounds).
+        #[arg(long)]
+        json: bool,
+    },
     /// Follow a series until every round is finished.
     Wait(WaitArgs),
     /// submit + wait + local + report: the whole experiment in one command.
@@ -62,10 +68,18 @@ pub enum Command {
         #[command(flatten)]
         local: LocalOpts,
     },
-    /// Write reports/<series>/ (summary.md, acc_loss_curves.png, final_val_acc.png).
+    /// Write reports/<series>/ (summary.md, acc_loss_curves.png, final_val_acc.png; for a
+    /// sweep also config_val_acc.png and config_curves.png).
     Report { name: String },
     /// Stop a series: queued rounds are dropped, created workunits cancelled.
     Cancel { name: String },
+    /// Gather the validated weights of every round (round_<n>.npy) with a model card each.
+    Export {
+        name: String,
+        /// The folder to write.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 /// Runs one `series` command line.
@@ -74,8 +88,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let pool = project.connect().await?;
     match cli.command {
         Command::Submit(a) => submit::command(&project, &pool, a).await,
-        Command::Status { name: Some(name) } => status::one(&project, &pool, &name).await,
-        Command::Status { name: None } => status::all(&project, &pool).await,
+        Command::Status {
+            name: Some(name),
+            json,
+        } => status::one(&project, &pool, &name, json).await,
+        Command::Status { name: None, json } => status::all(&project, &pool, json).await,
         Command::Wait(w) => wait::command(&project, &pool, &w).await,
         Command::Run {
             submit: a,
@@ -85,6 +102,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Local { name, local: l } => local::command(&project, &pool, &name, &l).await,
         Command::Report { name } => report::command(&project, &pool, &name).await,
         Command::Cancel { name } => cancel::command(&pool, &name).await,
+        Command::Export { name, out } => export::command(&project, &pool, &name, &out).await,
     }
 }
 

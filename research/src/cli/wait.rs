@@ -12,7 +12,7 @@ use rboinc_tools::project::Project;
 
 use super::{find, hints};
 use crate::progress;
-use crate::store::SeriesRow;
+use crate::store::{self, SeriesRow};
 
 #[derive(Debug, Args)]
 pub struct WaitArgs {
@@ -53,11 +53,14 @@ pub async fn wait(
     // The rounds no host may take, as last said (checked every poll: a replica can get stuck
     // at any time, when a host vanishes or fails).
     let mut blocked: Vec<String> = Vec::new();
+    let labels = store::labels(&store::configs(pool, s).await?);
+    // Each round's state as last said (a line per change when not on a terminal).
+    let mut states: Vec<(i32, String)> = Vec::new();
     loop {
         let rounds = progress::rounds(pool, s).await?;
         let totals = progress::Totals::of(&rounds);
         let elapsed = f64::from(now_i32() - s.create_time);
-        let text = progress::render(s, &rounds, elapsed);
+        let text = progress::render(s, &rounds, elapsed, &labels);
         let now_blocked = if totals.all_finished() {
             Vec::new()
         } else {
@@ -72,7 +75,18 @@ pub async fn wait(
             let head = text.lines().next().unwrap_or("").to_string();
             if head != last {
                 output::eprintln(&head);
+                // The ETA and the hosts working.
+                for line in text
+                    .lines()
+                    .skip(1)
+                    .take_while(|l| l.starts_with("elapsed ") || l.starts_with("hosts working:"))
+                {
+                    output::eprintln(line);
+                }
                 last = head;
+            }
+            for line in round_changes(&mut states, &rounds) {
+                output::eprintln(line);
             }
             if now_blocked != blocked {
                 hints::print(&now_blocked);
@@ -99,5 +113,91 @@ pub async fn wait(
             );
         }
         tokio::time::sleep(Duration::from_secs_f64(o.poll.max(0.1))).await;
+    }
+}
+
+/// `round N (seed S): STATE [on hosts …]` for each round whose state changed since `states`
+/// (which is updated); nothing for a series of more than 40 rounds (the head line says enough).
+fn round_changes(
+    states: &mut Vec<(i32, String)>,
+    rounds: &[progress::RoundProgress],
+) -> Vec<String> {
+    let mut out = Vec::new();
+    if rounds.len() > 40 {
+        return out;
+    }
+    for r in rounds {
+        let now = if r.hosts.is_empty() {
+            r.state().to_string()
+        } else {
+            let hosts: Vec<String> = r.hosts.iter().map(i64::to_string).collect();
+            format!(
+                "{} on host{} {}",
+                r.state(),
+                if hosts.len() == 1 { "" } else { "s" },
+                hosts.join(", ")
+            )
+        };
+        match states.iter_mut().find(|(n, _)| *n == r.round) {
+            Some((_, was)) if *was == now => {}
+            Some((_, was)) => {
+                out.push(format!("round {} (seed {}): {now}", r.round, r.seed));
+                *was = now;
+            }
+            None => {
+                out.push(format!("round {} (seed {}): {now}", r.round, r.seed));
+                states.push((r.round, now));
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::progress::RoundProgress;
+
+    fn round(n: i32, in_progress: i64, hosts: Vec<i64>) -> RoundProgress {
+        RoundProgress {
+            round: n,
+            config: 0,
+            hosts,
+            seed: 100 + n as u64,
+            wu_name: format!("s_{n}"),
+            workunit_id: i64::from(n),
+            unsent: 2 - in_progress,
+            in_progress,
+            uploaded: 0,
+            validated: 0,
+            errors: 0,
+            assimilated: false,
+            failed: false,
+            queued: false,
+            canonical_resultid: 0,
+            created_time: 0,
+        }
+    }
+
+    #[test]
+    fn a_line_per_round_whose_state_or_hosts_changed() {
+        let mut states = Vec::new();
+        let first = [round(1, 0, vec![]), round(2, 0, vec![])];
+        assert_eq!(
+            round_changes(&mut states, &first),
+            ["round 1 (seed 101): unsent", "round 2 (seed 102): unsent"]
+        );
+        assert!(round_changes(&mut states, &first).is_empty(), "nothing new");
+        let later = [round(1, 2, vec![3, 4]), round(2, 1, vec![3])];
+        assert_eq!(
+            round_changes(&mut states, &later),
+            [
+                "round 1 (seed 101): in progress on hosts 3, 4",
+                "round 2 (seed 102): in progress on host 3"
+            ]
+        );
+        assert_eq!(progress::hosts_working(&later), [(3, 2), (4, 1)]);
+        let many: Vec<RoundProgress> = (1..=41).map(|n| round(n, 0, vec![])).collect();
+        assert!(round_changes(&mut Vec::new(), &many).is_empty());
     }
 }

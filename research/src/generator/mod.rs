@@ -86,7 +86,8 @@ pub async fn create_rounds(
     let started = Instant::now();
     let mut tx = pool.begin().await?;
     let rows = sqlx::query(
-        "SELECT r.id, r.series_id, r.seed, r.wu_name, s.params, s.dataset_file, s.min_quorum, \
+        "SELECT r.id, r.series_id, r.seed, r.wu_name, r.config, COALESCE(r.params, s.params) AS params, \
+         s.dataset_file, s.min_quorum, \
          s.target_nresults, s.delay_bound, s.priority, s.batch_id \
          FROM rb_series_round r JOIN rb_series s ON s.id = r.series_id \
          WHERE r.state = ? AND s.state = ? AND s.appid = ? \
@@ -100,16 +101,16 @@ pub async fn create_rounds(
     .fetch_all(&mut *tx)
     .await?;
     creator.new_batch();
-    // Each round is keyed by its row id and its series' settings.
-    let mut series: HashMap<i64, Result<(SeriesParams, Arc<SeriesSettings>), String>> =
-        HashMap::new();
+    // Each round is keyed by its row id and its configuration's settings.
+    let mut series: HashMap<(i64, i32), Result<ConfigSettings, String>> = HashMap::new();
     let mut rounds = Vec::with_capacity(rows.len());
     for row in &rows {
         let round_id: i64 = row.try_get("id")?;
         let wu_name: String = row.try_get("wu_name")?;
         let series_id: i64 = row.try_get("series_id")?;
+        let config: i32 = row.try_get("config")?;
         let of_series = series
-            .entry(series_id)
+            .entry((series_id, config))
             .or_insert_with(|| series_settings(row))
             .clone();
         let round = of_series.and_then(|(params, settings)| {
@@ -160,6 +161,9 @@ pub async fn create_rounds(
 
 type Key = (i64, Arc<SeriesSettings>);
 
+/// A configuration's parameters and workunit settings.
+type ConfigSettings = (SeriesParams, Arc<SeriesSettings>);
+
 /// Renders and inserts the claimed rounds' workunits a chunk at a time, marking each round
 /// created; rounds that fail go to `out.failed` (and stay queued).
 async fn insert_rounds(
@@ -193,7 +197,8 @@ async fn insert_rounds(
     Ok(ids)
 }
 
-/// A claimed row's series settings (the dataset looked up by name).
+/// A claimed row's settings: its series' and its configuration's (the dataset looked up by
+/// name).
 fn series_settings(
     row: &sqlx::mysql::MySqlRow,
 ) -> Result<(SeriesParams, Arc<SeriesSettings>), String> {

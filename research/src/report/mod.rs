@@ -5,8 +5,12 @@
 //! `metrics.json` under `results/<app>/<wu>/`) and the local run's are bit-identical — every
 //! field but the `host` object, whose facts (times, CPU) differ by design. Floats are compared
 //! as the JSON text the app wrote (shortest round-trip form), so equal text means equal bits.
+//! A sweep's report also has the rounds grouped by configuration ([`sweep`]); when rounds
+//! exported their weights, the models and their ensemble are scored ([`ensemble`]).
 
+pub mod ensemble;
 pub mod plot;
+pub mod sweep;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -24,6 +28,8 @@ use rboinc_tools::project::Project;
 #[derive(Debug, Clone)]
 pub struct RoundReport {
     pub round: i32,
+    /// The round's configuration (0-based).
+    pub config: i32,
     pub seed: u64,
     pub wu_name: String,
     pub state: String,
@@ -134,6 +140,11 @@ pub struct Report {
     pub curves: PathBuf,
     pub final_val_acc: PathBuf,
     pub rounds: Vec<RoundReport>,
+    /// The configurations, summarised (one for a plain series).
+    pub configs: Vec<sweep::ConfigSummary>,
+    /// The rounds' exported models and their ensemble, if any round exported its weights.
+    pub ensemble: Option<ensemble::EnsembleReport>,
+    labels: Vec<String>,
 }
 
 impl Report {
@@ -184,6 +195,7 @@ pub async fn write(
         };
         rounds.push(RoundReport {
             round: p.round,
+            config: p.config,
             seed: p.seed,
             wu_name: p.wu_name.clone(),
             state: p.state().to_string(),
@@ -198,10 +210,37 @@ pub async fn write(
             local: read_json(&local::metrics_path(&dir, p.round)),
         });
     }
+    let labels = crate::store::labels(&crate::store::configs(pool, series).await?);
+    let weights: Vec<(i32, i32, PathBuf)> = progress
+        .iter()
+        .filter(|p| p.assimilated)
+        .map(|p| {
+            let w = project
+                .results_dir()
+                .join(&app_name)
+                .join(&p.wu_name)
+                .join("weights.npy");
+            (p.round, p.config, w)
+        })
+        .filter(|(_, _, w)| w.is_file())
+        .collect();
+    let ensemble = if weights.is_empty() {
+        None
+    } else {
+        let stager = rboinc_tools::stage::Stager::from_config(&project.config)?;
+        let dataset = stager.path_of(&series.dataset_file)?;
+        tokio::task::spawn_blocking(move || ensemble::compute(&dataset, &weights))
+            .await
+            .expect("scoring does not panic")
+            .map_err(|e| SeriesError::Report(format!("cannot score the exported models: {e}")))?
+    };
     let report = Report {
+        ensemble,
+        labels: labels.clone(),
         summary: dir.join("summary.md"),
         curves: dir.join("acc_loss_curves.png"),
         final_val_acc: dir.join("final_val_acc.png"),
+        configs: sweep::summarise(&rounds, &labels),
         dir,
         rounds,
     };
@@ -266,6 +305,23 @@ fn draw(series: &SeriesRow, report: &Report) -> Result<(), SeriesError> {
         ),
     )
     .map_err(e)?;
+    if report.configs.len() > 1 {
+        sweep::draw_final(
+            &report.dir.join("config_val_acc.png"),
+            &report.configs,
+            &format!(
+                "Series {}: final validation accuracy per configuration (mean ± std, and each seed)",
+                series.name
+            ),
+        )
+        .map_err(e)?;
+        sweep::draw_curves(
+            &report.dir.join("config_curves.png"),
+            &report.configs,
+            &format!("Series {}: learning curves per configuration", series.name),
+        )
+        .map_err(e)?;
+    }
     Ok(())
 }
 
@@ -275,12 +331,21 @@ fn fmt(v: Option<f64>, digits: usize) -> String {
 
 fn markdown(series: &SeriesRow, report: &Report) -> String {
     let mut s = String::new();
+    let sweep = report.configs.len() > 1;
     let _ = writeln!(s, "# Series `{}`\n", series.name);
     let _ = writeln!(
         s,
-        "{} rounds; parameters `{}`; quorum {} of {}; dataset sha256 `{}` (staged as `{}`); BOINC batch {}.\n",
+        "{} rounds; parameters `{}`{}; quorum {} of {}; dataset sha256 `{}` (staged as `{}`); BOINC batch {}.\n",
         series.rounds,
         series.params,
+        if sweep {
+            format!(
+                " (those of configuration 1; a sweep of {} configurations)",
+                report.configs.len()
+            )
+        } else {
+            String::new()
+        },
         series.min_quorum,
         series.target_nresults,
         series.dataset_sha256,
@@ -289,7 +354,9 @@ fn markdown(series: &SeriesRow, report: &Report) -> String {
     );
     let _ = writeln!(
         s,
-        "| round | seed | state | host | train acc | train loss | val acc | val loss | runtime (s) | local val acc |\n|---:|---:|---|---|---:|---:|---:|---:|---:|---:|"
+        "| round |{} seed | state | host | train acc | train loss | val acc | val loss | runtime (s) | local val acc |\n|---:|{}---:|---|---|---:|---:|---:|---:|---:|---:|",
+        if sweep { " config |" } else { "" },
+        if sweep { "---:|" } else { "" },
     );
     for r in &report.rounds {
         let d = r.distributed.as_ref();
@@ -297,8 +364,13 @@ fn markdown(series: &SeriesRow, report: &Report) -> String {
         let runtime = d.and_then(|v| metrics_doc::host_part(v)?.get("runtime_s")?.as_f64());
         let _ = writeln!(
             s,
-            "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} |{} {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             r.round,
+            if sweep {
+                format!(" {} |", r.config + 1)
+            } else {
+                String::new()
+            },
             r.seed,
             r.state,
             r.host.as_deref().unwrap_or("–"),
@@ -309,6 +381,14 @@ fn markdown(series: &SeriesRow, report: &Report) -> String {
             fmt(runtime, 2),
             fmt(r.local.as_ref().and_then(|v| num(v, "val_acc")), 4),
         );
+    }
+    if report.configs.len() > 1 {
+        let _ = writeln!(s);
+        s.push_str(&sweep::markdown(&report.configs));
+    }
+    if let Some(e) = &report.ensemble {
+        let _ = writeln!(s);
+        s.push_str(&ensemble::markdown(e, &report.labels));
     }
     let _ = writeln!(s, "\n## Mean ± standard deviation over rounds\n");
     let _ = writeln!(s, "| metric | distributed | local |\n|---|---:|---:|");

@@ -96,7 +96,7 @@ const GRID: RGBColor = RGBColor(225, 225, 225);
 
 static FONT: Once = Once::new();
 
-fn register_font() {
+pub(crate) fn register_font() {
     FONT.call_once(|| {
         let bytes: &'static [u8] = include_bytes!("../../assets/DejaVuSans.ttf");
         for style in [FontStyle::Normal, FontStyle::Bold] {
@@ -110,7 +110,7 @@ type DrawResult = Result<(), Box<dyn std::error::Error>>;
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
 /// The range of the finite values, padded by `below`/`above` times their span.
-fn range_of(values: impl Iterator<Item = f64>, below: f64, above: f64) -> (f64, f64) {
+pub(crate) fn range_of(values: impl Iterator<Item = f64>, below: f64, above: f64) -> (f64, f64) {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
         .fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| {
@@ -124,7 +124,7 @@ fn range_of(values: impl Iterator<Item = f64>, below: f64, above: f64) -> (f64, 
 }
 
 /// Labels for an axis of whole numbers (epochs, rounds): nothing between them.
-fn whole(x: &f64) -> String {
+pub(crate) fn whole(x: &f64) -> String {
     if (x - x.round()).abs() < 1e-9 {
         format!("{}", x.round() as i64)
     } else {
