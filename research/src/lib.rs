@@ -8,7 +8,8 @@
 //! at a time ([`generator`]), both staging job files a chunk ahead of the inserts
 //! ([`job_files`]); [`progress`] says where each round is; [`local`] runs the same jobs here;
 //! [`report`] writes the summary and plots; [`cancel`] stops a series; [`health`] says what keeps
-//! a series from moving, [`replicas`] which rounds no host that asks may take. [`params`] holds a round's training parameters (the mnist app's job
+//! a series from moving, [`replicas`] which rounds no host that asks may take;
+//! [`generations`] makes a series one model trained in validated steps (chained series). [`params`] holds a round's training parameters (the mnist app's job
 //! file) and [`error`] the one error type.
 //!
 //! The generic BOINC parts — workunit creation, staging, opening a project — come from
@@ -22,6 +23,7 @@ pub mod cancel;
 pub mod cli;
 pub mod dataset;
 pub mod error;
+pub mod generations;
 pub mod generator;
 pub mod health;
 pub mod job_files;

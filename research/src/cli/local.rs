@@ -66,6 +66,22 @@ pub async fn run(
         .map(|r| (r.round, r.seed))
         .collect();
     let dir = report::report_dir(project, s);
+    if let Some(c) = crate::generations::chain(pool, s.id).await? {
+        let seed = rounds.first().map_or(0, |r| r.1);
+        let g = c.generations as u32;
+        tokio::task::spawn_blocking(move || {
+            crate::generations::local::run(&runner, &dataset, &params, seed, g, &dir, |r| {
+                output::eprintln(format_args!(
+                    "local generation {}/{g} done: {}",
+                    r.round,
+                    r.metrics.display()
+                ));
+            })
+        })
+        .await
+        .expect("local runs do not panic")?;
+        return Ok(());
+    }
     let n = rounds.len();
     tokio::task::spawn_blocking(move || {
         local::run(&runner, &dataset, &params, &rounds, &dir, |r| {

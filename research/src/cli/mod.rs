@@ -7,6 +7,7 @@
 //! report directory) to standard output.
 
 pub mod cancel;
+pub mod generations;
 pub mod hints;
 pub mod local;
 pub mod report;
@@ -66,6 +67,8 @@ pub enum Command {
     Report { name: String },
     /// Stop a series: queued rounds are dropped, created workunits cancelled.
     Cancel { name: String },
+    /// Restart a chained series stopped by a failed generation (after fixing the cause).
+    Resume { name: String },
 }
 
 /// Runs one `series` command line.
@@ -85,6 +88,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Local { name, local: l } => local::command(&project, &pool, &name, &l).await,
         Command::Report { name } => report::command(&project, &pool, &name).await,
         Command::Cancel { name } => cancel::command(&pool, &name).await,
+        Command::Resume { name } => generations::resume(&pool, &name).await,
     }
 }
 

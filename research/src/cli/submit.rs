@@ -61,12 +61,15 @@ pub struct SubmitArgs {
     submitter: Option<String>,
     #[arg(long, default_value_t = generator::DEFAULT_CUSHION)]
     cushion: usize,
+    #[command(flatten)]
+    chain: super::generations::ChainArgs,
 }
 
 impl SubmitArgs {
     /// The library's options for these arguments.
     pub fn options(self) -> SubmitOptions {
-        SubmitOptions {
+        let chain = self.chain.options();
+        let mut o = SubmitOptions {
             name: self.name,
             app: self.app,
             params: SeriesParams {
@@ -88,7 +91,17 @@ impl SubmitArgs {
             priority: self.priority,
             submitter: self.submitter,
             cushion: self.cushion,
+            chain: None,
+        };
+        if let Some(mut c) = chain {
+            if c.epochs_per_generation == 0 {
+                c.epochs_per_generation = o.params.train_epochs;
+            }
+            o.chain = Some(c);
+            o.rounds = c.generations as usize;
+            o.params.train_epochs = c.epochs_per_generation;
         }
+        o
     }
 }
 

@@ -1,4 +1,5 @@
-//! The `work_generator` daemon's pass: [`top_up`] run in `rboinc-core`'s daemon loop, with a
+//! The `work_generator` daemon's pass: [`top_up`] and the chains' [`advance`](crate::generations::advance)
+//! run in `rboinc-core`'s daemon loop, with a
 //! failed round logged by its id and the pass going on, and the database's failures handed to
 //! the loop (which backs off and tries again).
 //!
@@ -57,7 +58,11 @@ impl WorkGenerator {
         if !created.workunits.is_empty() {
             tracing::info!(app = %app, created = created.workunits.len(), "created workunits");
         }
-        Ok(if created.workunits.is_empty() {
+        let chains = crate::generations::advance(&self.pool, c, &self.config)
+            .await
+            .map_err(|e| InfraError::new("chain pass", e))?;
+        crate::generations::log_pass(&chains, app, tally);
+        Ok(if created.workunits.is_empty() && chains.created.is_empty() {
             PassOutcome::Idle
         } else {
             PassOutcome::DidWork
