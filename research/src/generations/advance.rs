@@ -151,11 +151,12 @@ async fn stage_state(
     upload: &rboinc_core::hier::Hierarchy,
     canonical: i64,
 ) -> Result<String, String> {
-    let xml: String = sqlx::query_scalar("SELECT xml_doc_in FROM result WHERE id = ?")
+    let xml: Vec<u8> = sqlx::query_scalar("SELECT xml_doc_in FROM result WHERE id = ?")
         .bind(canonical)
         .fetch_one(pool)
         .await
         .map_err(|e| e.to_string())?;
+    let xml = String::from_utf8_lossy(&xml);
     let files = output_files(&xml, upload).map_err(|e| e.to_string())?;
     let path: PathBuf = files
         .into_iter()

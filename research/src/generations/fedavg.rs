@@ -92,15 +92,16 @@ mod tests {
 
     #[test]
     fn accumulates_in_f64_and_rounds_once() {
-        // 0.1, 0.2 and 0.7 as Reals: summed in f64 and divided by 3, rounded once — which is
-        // not what summing in f32 gives for these values.
-        let xs: [Real; 3] = [0.1, 0.2, 0.7];
+        // 2^24 + 1 + 1: in f32 each 1 is lost to rounding (2^24 + 1 is not a Real); in f64
+        // the sum is exact and the mean 5,592,406 is a Real.
+        let xs: [Real; 3] = [16_777_216.0, 1.0, 1.0];
         let models: Vec<Model> = xs.iter().map(|&x| filled(x)).collect();
         let refs: Vec<(u64, &Model)> = models.iter().map(|m| (1, m)).collect();
         let expected =
             ((f64::from(xs[0]) + f64::from(xs[1]) + f64::from(xs[2])) / 3.0) as Real;
         let single = (xs[0] + xs[1] + xs[2]) / 3.0;
         assert_ne!(expected.to_bits(), single.to_bits(), "the test values must tell them apart");
+        assert_eq!(expected, 5_592_406.0);
         assert_eq!(average(&refs).unwrap(), filled(expected));
     }
 
