@@ -121,6 +121,17 @@ pub async fn chain(
         .await
 }
 
+/// Why the chain of series `series_id` stopped, if it is a stopped chain.
+pub async fn stopped(
+    ex: impl MySqlExecutor<'_>,
+    series_id: i64,
+) -> Result<Option<String>, sqlx::Error> {
+    Ok(chain(ex, series_id)
+        .await?
+        .filter(|c| c.state == CHAIN_STOPPED)
+        .map(|c| c.stop_reason))
+}
+
 /// Stops a chain with a reason (kept to the column's size).
 pub async fn stop(
     ex: impl MySqlExecutor<'_>,
