@@ -1,10 +1,13 @@
 -- rboinc: a series whose rounds are the generations of one model (`series submit
--- --generations`). Round g + 1's workunit is created only once round g's canonical result is
--- chosen, with that result's state.bin as an input; `work_generator` does it.
+-- --generations`), K rounds per generation with `--shards K`. Generation g + 1's workunits are
+-- created only once generation g's canonical results are chosen, with the state they computed
+-- (averaged over the shards) as an input; `work_generator` does it.
 CREATE TABLE IF NOT EXISTS rb_series_chain (
     series_id INTEGER NOT NULL,
     generations INTEGER NOT NULL,
     epochs_per_generation INTEGER NOT NULL,
+    -- workunits per generation: 1 chained, K > 1 federated averaging over K shards
+    shards INTEGER NOT NULL DEFAULT 1,
     -- 0 running, 1 stopped (a generation failed for good; `series resume` restarts it)
     state SMALLINT NOT NULL DEFAULT 0,
     stop_reason VARCHAR(1000) NOT NULL DEFAULT '',

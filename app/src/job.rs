@@ -173,8 +173,7 @@ impl Job {
                 export_state: optional(&map, "export_state", bool_field())?.unwrap_or(false),
                 shard_index: optional(&map, "shard_index", int_field(0, MAX_SHARDS - 1))?
                     .unwrap_or(0),
-                shard_count: optional(&map, "shard_count", int_field(1, MAX_SHARDS))?
-                    .unwrap_or(1),
+                shard_count: optional(&map, "shard_count", int_field(1, MAX_SHARDS))?.unwrap_or(1),
             },
         };
         job.validate()?;
@@ -415,7 +414,10 @@ mod tests {
         );
         assert_eq!(Job::parse(&job.canonical_json()).unwrap(), job);
         let e = err(&GOOD.replace('}', r#", "shard_index": 3, "shard_count": 3}"#));
-        assert!(e.contains("`shard_index`") && e.contains("below shard_count"), "{e}");
+        assert!(
+            e.contains("`shard_index`") && e.contains("below shard_count"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -194,7 +194,10 @@ pub fn run(paths: &Paths, ctx: &Context<'_>) -> Result<Outcome, RunError> {
         write(&paths.weights, &npy)?;
     }
     if job.generation.export_state {
-        write(&paths.state, &generation::encode(&state, &state_fingerprint))?;
+        write(
+            &paths.state,
+            &generation::encode(&state, &state_fingerprint),
+        )?;
     }
     let host = HostFacts {
         runtime_s: started.elapsed().as_secs_f64(),

@@ -92,8 +92,10 @@ fn the_binary_chains_generations_on_job_files() {
         );
         assert_ok(&out);
         assert!(
-            String::from_utf8_lossy(&out.stderr)
-                .contains(&format!("starting from the given state after epoch {}", g - 1)),
+            String::from_utf8_lossy(&out.stderr).contains(&format!(
+                "starting from the given state after epoch {}",
+                g - 1
+            )),
             "{}",
             String::from_utf8_lossy(&out.stderr)
         );
@@ -120,10 +122,20 @@ fn the_binary_chains_generations_on_job_files() {
 fn a_missing_or_foreign_start_state_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let out = run(d, "nostate", &job(2, true, 0.0), Some(&d.join("absent.bin")));
+    let out = run(
+        d,
+        "nostate",
+        &job(2, true, 0.0),
+        Some(&d.join("absent.bin")),
+    );
     assert_eq!(out.status.code(), Some(4));
     assert!(String::from_utf8_lossy(&out.stderr).contains("start state"));
-    assert_ok(&run(d, "other", &job(1, false, 0.0).replace("77", "78"), None));
+    assert_ok(&run(
+        d,
+        "other",
+        &job(1, false, 0.0).replace("77", "78"),
+        None,
+    ));
     let out = run(
         d,
         "foreign",

@@ -49,7 +49,10 @@ async fn main() {
     );
     println!("|---|---:|---:|---:|");
     for (label, window) in [
-        ("rboinc work_generator (chain poll window = sleep interval)", SLEEP),
+        (
+            "rboinc work_generator (chain poll window = sleep interval)",
+            SLEEP,
+        ),
         (
             "C++ analogue: polled once per sleep interval",
             Duration::ZERO,
@@ -97,18 +100,15 @@ async fn measure(tmp: &std::path::Path, label: &str, window: Duration) -> Vec<f6
     o.chain = Some(ChainOptions {
         generations: (TRANSITIONS + 1) as u32,
         epochs_per_generation: 1,
+        shards: 1,
     });
     submit(&project, &pool, &o).await.unwrap();
 
     // The daemon's loop.
     let stop = Arc::new(AtomicBool::new(false));
-    let mut generator = WorkGenerator::new(
-        pool.clone(),
-        project.config.clone(),
-        "mnist".into(),
-        100,
-    )
-    .with_chain_poll(window);
+    let mut generator =
+        WorkGenerator::new(pool.clone(), project.config.clone(), "mnist".into(), 100)
+            .with_chain_poll(window);
     let tally = PassTally::new(
         tmp,
         DaemonStats::new("work_generator", Some("mnist"), ModSlice::ALL, 0),
@@ -177,11 +177,12 @@ async fn measure(tmp: &std::path::Path, label: &str, window: Duration) -> Vec<f6
 async fn wait_for_workunit(pool: &sqlx::MySqlPool, name: &str) -> i64 {
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
-        let id: Option<i64> = sqlx::query_scalar("SELECT CAST(id AS SIGNED) FROM workunit WHERE name = ?")
-            .bind(name)
-            .fetch_optional(pool)
-            .await
-            .unwrap();
+        let id: Option<i64> =
+            sqlx::query_scalar("SELECT CAST(id AS SIGNED) FROM workunit WHERE name = ?")
+                .bind(name)
+                .fetch_optional(pool)
+                .await
+                .unwrap();
         if let Some(id) = id {
             return id;
         }

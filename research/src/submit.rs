@@ -134,15 +134,26 @@ pub async fn submit(
         None => seeds_from_base(o.base_seed.unwrap_or_else(rand::random), o.rounds),
     };
     if let Some(c) = o.chain {
-        if c.generations as usize != o.rounds || c.epochs_per_generation != o.params.train_epochs {
+        if c.rounds() != o.rounds || c.epochs_per_generation != o.params.train_epochs {
             return Err(SeriesError::Invalid(format!(
-                "a chain of {} generations of {} epochs needs {} rounds of {} epochs",
-                c.generations, c.epochs_per_generation, c.generations, c.epochs_per_generation
+                "a chain of {} generations of {} shards of {} epochs needs {} rounds of {} epochs",
+                c.generations,
+                c.shards,
+                c.epochs_per_generation,
+                c.rounds(),
+                c.epochs_per_generation
             )));
         }
-        crate::generations::job(&o.params, 0, c.generations)
+        let shards = u64::from(c.shards.max(1));
+        crate::generations::shard_job(&o.params, 0, c.generations, shards - 1, shards)
             .validate()
             .map_err(|e| SeriesError::Invalid(format!("the last generation's job: {e}")))?;
+        if o.params.sample_count < shards {
+            return Err(SeriesError::Invalid(format!(
+                "--shards {shards}: more shards than the {} drawn rows",
+                o.params.sample_count
+            )));
+        }
     }
     if o.chain.is_some() && seeds.windows(2).any(|w| w[0] != w[1]) {
         return Err(SeriesError::Invalid(

@@ -18,6 +18,11 @@ pub struct ChainArgs {
     /// Epochs each generation trains [default: --train-epochs].
     #[arg(long = "epochs-per-generation", requires = "generations")]
     epochs_per_generation: Option<u64>,
+    /// Federated averaging: each generation is this many workunits, each training the
+    /// generation's start model on its shard of the drawn rows; their models are averaged
+    /// (weighted by shard size) into the next generation's start.
+    #[arg(long, default_value_t = 1, requires = "generations")]
+    shards: u32,
 }
 
 impl ChainArgs {
@@ -27,6 +32,7 @@ impl ChainArgs {
         self.generations.map(|g| ChainOptions {
             generations: g,
             epochs_per_generation: self.epochs_per_generation.unwrap_or(0),
+            shards: self.shards,
         })
     }
 }
@@ -35,11 +41,11 @@ impl ChainArgs {
 pub async fn resume(pool: &db::Pool, name: &str) -> anyhow::Result<()> {
     let s = find(pool, name).await?;
     let r = generations::resume(pool, &s).await?;
-    match r.requeued {
-        Some((g, wu)) => output::eprintln(format_args!(
-            "series {name}: generation {g} queued again as {wu}; the work generator creates it"
-        )),
-        None => output::eprintln(format_args!("series {name}: running again")),
+    for (round, wu) in &r.requeued {
+        output::eprintln(format_args!(
+            "series {name}: round {round} queued again as {wu}; the work generator creates it"
+        ));
     }
+    output::eprintln(format_args!("series {name}: running again"));
     Ok(())
 }

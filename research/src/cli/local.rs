@@ -68,11 +68,11 @@ pub async fn run(
     let dir = report::report_dir(project, s);
     if let Some(c) = crate::generations::chain(pool, s.id).await? {
         let seed = rounds.first().map_or(0, |r| r.1);
-        let g = c.generations as u32;
+        let (g, k) = (c.generations as u32, c.shards as u32);
         tokio::task::spawn_blocking(move || {
-            crate::generations::local::run(&runner, &dataset, &params, seed, g, &dir, |r| {
+            crate::generations::local::run(&runner, &dataset, &params, seed, g, k, &dir, |r| {
                 output::eprintln(format_args!(
-                    "local generation {}/{g} done: {}",
+                    "local round {} of the chain ({g} generations × {k}) done: {}",
                     r.round,
                     r.metrics.display()
                 ));

@@ -18,6 +18,9 @@ pub async fn one(project: &Project, pool: &db::Pool, name: &str) -> anyhow::Resu
         &rounds,
         f64::from(now_i32() - s.create_time),
     ))?;
+    if let Some(c) = crate::generations::chain(pool, s.id).await? {
+        output::println(crate::generations::describe(&c))?;
+    }
     if s.state != store::SERIES_CANCELLED && !progress::Totals::of(&rounds).all_finished() {
         hints::warn(project, pool, &s).await;
         hints::print(&hints::blocked(project, pool, &s).await);

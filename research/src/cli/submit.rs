@@ -98,7 +98,7 @@ impl SubmitArgs {
                 c.epochs_per_generation = o.params.train_epochs;
             }
             o.chain = Some(c);
-            o.rounds = c.generations as usize;
+            o.rounds = c.rounds();
             o.params.train_epochs = c.epochs_per_generation;
         }
         o

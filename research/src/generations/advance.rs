@@ -1,33 +1,38 @@
 //! One pass over the running chains: create each chain's next generation when its time has
 //! come, stop a chain whose generation failed for good.
 //!
-//! A chain's *frontier* is its newest created generation (generation 1, queued, if none is
-//! created yet). Per frontier:
-//! - generation 1 queued: its workunit is created (job and dataset in);
-//! - created, canonical result chosen, not the last: the canonical result's `state.bin` is
-//!   staged as `mnist_state_<sha256>` and generation g + 1's workunit created with it as
-//!   `start_state.bin` — the staged name is remembered in `rb_series_chain`, so a generation
-//!   recreated by [`super::resume`] finds it even after the upload is deleted;
-//! - created, workunit failed (`error_mask`): the chain stops with the reason;
-//! - otherwise: the generation is still with the hosts, nothing to do.
+//! A chain's *frontier* is its newest generation with a created workunit. Per chain:
+//! - no generation created yet: generation 1's workunits are created (job and dataset in);
+//! - a frontier workunit failed for good (`error_mask`): the chain stops with the reason;
+//! - a frontier round still queued (a shard queued again by [`super::resume`]): it is created
+//!   from the state the frontier started from;
+//! - every frontier workunit has its canonical result, and generations remain: the next
+//!   generation's start state is staged as `mnist_state_<sha256>` — the canonical result's
+//!   `state.bin` for a chain of one shard, the shards' states combined by
+//!   [`super::fedavg::combine`] (in shard order, weighted by shard rows) for K shards — and
+//!   the next generation's workunits are created with it as `start_state.bin`. The staged name
+//!   is remembered in `rb_series_chain`, so a generation created again after a failure does
+//!   not need the uploads;
+//! - otherwise the frontier is still with the hosts.
 //!
-//! The next generation's round row is claimed `FOR UPDATE SKIP LOCKED` in the transaction
-//! that inserts its workunit, as the cushion generator claims rounds, so two generators never
+//! A generation's round rows are claimed `FOR UPDATE SKIP LOCKED` in the transaction that
+//! inserts their workunits, as the cushion generator claims rounds, so two generators never
 //! create a generation twice; staged files are synced before the commit.
 
 use std::path::PathBuf;
 use std::time::Instant;
 
 use rboinc_core::clock::now_i32;
-use rboinc_core::db::{self, BatchId, WorkunitId};
 use rboinc_core::config::Config;
+use rboinc_core::db::{self, BatchId, WorkunitId};
+use rboinc_core::hier::Hierarchy;
 use rboinc_core::job_files::output_files;
 use rboinc_tools::create_work::{self, CreateWorkError, InputArg, JobDesc, WorkCreator, WorkSpec};
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
 use super::templates::{self, CHAIN_IN, CHAIN_OUT};
-use super::{CHAIN_RUNNING, STATE_OUTPUT, state_file_name};
+use super::{CHAIN_RUNNING, STATE_OUTPUT, fedavg, generation_of, state_file_name};
 use crate::job_files::{SeriesSettings, WU_TEMPLATE, WorkunitSettings};
 use crate::params::SeriesParams;
 use crate::store::{ROUND_CREATED, ROUND_QUEUED, SERIES_ACTIVE};
@@ -35,7 +40,7 @@ use crate::store::{ROUND_CREATED, ROUND_QUEUED, SERIES_ACTIVE};
 /// What a pass did.
 #[derive(Debug, Default)]
 pub struct Advanced {
-    /// Generations whose workunit was created: (series id, generation, workunit).
+    /// Workunits created: (series id, generation, workunit).
     pub created: Vec<(i64, i32, WorkunitId)>,
     /// Chains stopped: (series id, reason).
     pub stopped: Vec<(i64, String)>,
@@ -45,17 +50,25 @@ pub struct Advanced {
     pub waiting: usize,
 }
 
-/// A chain's frontier, as the pass's query reads it.
-struct Frontier {
+/// A running chain, as the pass reads it.
+#[derive(sqlx::FromRow)]
+struct Chain {
     series_id: i64,
     generations: i32,
+    shards: i32,
     state_round: i32,
     state_file: String,
+    dataset_sha256: String,
+}
+
+/// One round of a chain with its workunit's outcome.
+#[derive(sqlx::FromRow)]
+struct RoundState {
     round: i32,
-    round_state: i32,
+    state: i32,
+    wu_name: String,
     canonical: i64,
     error_mask: i64,
-    wu_name: String,
 }
 
 /// Runs one pass for the chains of the creator's app (see the module docs).
@@ -65,222 +78,314 @@ pub async fn advance(
     config: &Config,
 ) -> Result<Advanced, CreateWorkError> {
     let mut out = Advanced::default();
-    let upload = &config.upload_hier();
-    let rows = sqlx::query(
-        "SELECT c.series_id, c.generations, c.state_round, c.state_file, r.round, \
-         r.state AS round_state, r.wu_name, \
-         COALESCE(w.canonical_resultid, 0) AS canonical, COALESCE(w.error_mask, 0) AS error_mask \
+    let upload = config.upload_hier();
+    let chains: Vec<Chain> = sqlx::query_as(
+        "SELECT c.series_id, c.generations, c.shards, c.state_round, c.state_file, s.dataset_sha256 \
          FROM rb_series_chain c JOIN rb_series s ON s.id = c.series_id \
-         JOIN rb_series_round r ON r.series_id = c.series_id \
-         LEFT JOIN workunit w ON w.id = r.workunit_id AND r.state = ? \
-         WHERE c.state = ? AND s.state = ? AND s.appid = ? \
-         AND r.round = (SELECT COALESCE(MAX(x.round), 1) FROM rb_series_round x \
-                        WHERE x.series_id = c.series_id AND x.state = ?) \
-         ORDER BY s.priority DESC, c.series_id",
+         WHERE c.state = ? AND s.state = ? AND s.appid = ? ORDER BY s.priority DESC, c.series_id",
     )
-    .bind(ROUND_CREATED)
     .bind(CHAIN_RUNNING)
     .bind(SERIES_ACTIVE)
     .bind(creator.app().id)
-    .bind(ROUND_CREATED)
     .fetch_all(pool)
     .await?;
-    let mut frontiers = Vec::with_capacity(rows.len());
-    for r in &rows {
-        frontiers.push(Frontier {
-            series_id: r.try_get("series_id")?,
-            generations: r.try_get("generations")?,
-            state_round: r.try_get("state_round")?,
-            state_file: r.try_get("state_file")?,
-            round: r.try_get("round")?,
-            round_state: r.try_get("round_state")?,
-            canonical: r.try_get("canonical")?,
-            error_mask: r.try_get("error_mask")?,
-            wu_name: r.try_get("wu_name")?,
-        });
-    }
-    for f in frontiers {
-        if f.round_state == ROUND_QUEUED {
-            create(pool, creator, config, &mut out, f.series_id, f.round, None).await?;
-        } else if f.error_mask != 0 {
+    for c in chains {
+        let rounds: Vec<RoundState> = sqlx::query_as(
+            "SELECT r.round, CAST(r.state AS SIGNED INTEGER) AS state, r.wu_name, \
+             CAST(COALESCE(w.canonical_resultid, 0) AS SIGNED) AS canonical, \
+             CAST(COALESCE(w.error_mask, 0) AS SIGNED) AS error_mask \
+             FROM rb_series_round r LEFT JOIN workunit w ON w.id = r.workunit_id AND r.state = ? \
+             WHERE r.series_id = ? ORDER BY r.round",
+        )
+        .bind(ROUND_CREATED)
+        .bind(c.series_id)
+        .fetch_all(pool)
+        .await?;
+        let k = c.shards.max(1);
+        let generation = |r: &RoundState| generation_of(r.round, k).0;
+        let frontier = rounds
+            .iter()
+            .filter(|r| r.state == ROUND_CREATED)
+            .map(generation)
+            .max()
+            .unwrap_or(0);
+        if frontier == 0 {
+            create(pool, creator, config, &mut out, &c, 1, None).await?;
+            continue;
+        }
+        let of_frontier: Vec<&RoundState> = rounds
+            .iter()
+            .filter(|r| generation(r) == frontier)
+            .collect();
+        if let Some(r) = of_frontier
+            .iter()
+            .find(|r| r.state == ROUND_CREATED && r.error_mask != 0)
+        {
             let reason = format!(
-                "generation {} (workunit {}) failed for good: error_mask {:#x}",
-                f.round, f.wu_name, f.error_mask
+                "generation {frontier} (workunit {}) failed for good: error_mask {:#x}",
+                r.wu_name, r.error_mask
             );
-            super::stop(pool, f.series_id, &reason).await?;
-            out.stopped.push((f.series_id, reason));
-        } else if f.canonical == 0 {
+            super::stop(pool, c.series_id, &reason).await?;
+            out.stopped.push((c.series_id, reason));
+            continue;
+        }
+        if of_frontier.iter().any(|r| r.state == ROUND_QUEUED) {
+            let start = (frontier > 1).then(|| (frontier - 1, c.state_file.clone()));
+            if frontier > 1 && (c.state_round != frontier - 1 || c.state_file.is_empty()) {
+                let reason = format!(
+                    "generation {frontier}: the state of generation {} is not staged",
+                    frontier - 1
+                );
+                super::stop(pool, c.series_id, &reason).await?;
+                out.stopped.push((c.series_id, reason));
+                continue;
+            }
+            create(pool, creator, config, &mut out, &c, frontier, start).await?;
+            continue;
+        }
+        if of_frontier.iter().any(|r| r.canonical == 0) {
             out.waiting += 1;
-        } else if f.round < f.generations {
-            let staged = if f.state_round == f.round && !f.state_file.is_empty() {
-                Ok(f.state_file.clone())
-            } else {
-                stage_state(pool, creator, upload, f.canonical).await
-            };
-            match staged {
-                Ok(name) => {
-                    create(
-                        pool,
-                        creator,
-                        config,
-                        &mut out,
-                        f.series_id,
-                        f.round + 1,
-                        Some((f.round, name)),
-                    )
-                    .await?
-                }
-                Err(e) => {
-                    let reason = format!(
-                        "generation {} (workunit {}): cannot take its state: {e}",
-                        f.round, f.wu_name
-                    );
-                    super::stop(pool, f.series_id, &reason).await?;
-                    out.stopped.push((f.series_id, reason));
-                }
+            continue;
+        }
+        if frontier >= c.generations {
+            continue;
+        }
+        let staged = if c.state_round == frontier && !c.state_file.is_empty() {
+            Ok(c.state_file.clone())
+        } else {
+            let canonicals: Vec<i64> = of_frontier.iter().map(|r| r.canonical).collect();
+            stage_state(pool, creator, &upload, &c, frontier, &canonicals).await
+        };
+        match staged {
+            Ok(name) => {
+                let start = Some((frontier, name));
+                create(pool, creator, config, &mut out, &c, frontier + 1, start).await?
+            }
+            Err(e) => {
+                let reason = format!("generation {frontier}: cannot take its state: {e}");
+                super::stop(pool, c.series_id, &reason).await?;
+                out.stopped.push((c.series_id, reason));
             }
         }
     }
     Ok(out)
 }
 
-/// Stages the `state.bin` of result `canonical` under its content-addressed name.
-async fn stage_state(
+/// Where the `state.bin` of result `canonical` was uploaded.
+async fn state_path(
     pool: &db::Pool,
-    creator: &WorkCreator,
-    upload: &rboinc_core::hier::Hierarchy,
+    upload: &Hierarchy,
     canonical: i64,
-) -> Result<String, String> {
+) -> Result<PathBuf, String> {
     let xml: Vec<u8> = sqlx::query_scalar("SELECT xml_doc_in FROM result WHERE id = ?")
         .bind(canonical)
         .fetch_one(pool)
         .await
         .map_err(|e| e.to_string())?;
-    let xml = String::from_utf8_lossy(&xml);
-    let files = output_files(&xml, upload).map_err(|e| e.to_string())?;
-    let path: PathBuf = files
+    let files = output_files(&String::from_utf8_lossy(&xml), upload).map_err(|e| e.to_string())?;
+    Ok(files
         .into_iter()
         .find(|f| f.open_name == STATE_OUTPUT)
         .ok_or_else(|| format!("the canonical result has no output {STATE_OUTPUT}"))?
-        .path;
+        .path)
+}
+
+/// Stages the start state of the generation after `g`, from the canonical results of `g`'s
+/// shards (in shard order), under its content-addressed name.
+async fn stage_state(
+    pool: &db::Pool,
+    creator: &WorkCreator,
+    upload: &Hierarchy,
+    c: &Chain,
+    g: i32,
+    canonicals: &[i64],
+) -> Result<String, String> {
+    let mut paths = Vec::with_capacity(canonicals.len());
+    for &id in canonicals {
+        paths.push(state_path(pool, upload, id).await?);
+    }
+    // The fingerprint the shards' states carry, to read them (only needed to combine).
+    let combine = if canonicals.len() > 1 {
+        let (params, seed): (String, u64) = sqlx::query_as(
+            "SELECT s.params, r.seed FROM rb_series s JOIN rb_series_round r ON r.series_id = s.id \
+             WHERE s.id = ? ORDER BY r.round LIMIT 1",
+        )
+        .bind(c.series_id)
+        .fetch_one(pool)
+        .await
+        .map_err(|e| e.to_string())?;
+        let params: SeriesParams = serde_json::from_str(&params).map_err(|e| e.to_string())?;
+        let k = canonicals.len() as u64;
+        let job = super::shard_job(&params, seed, g as u32, 0, k);
+        let fp = mnist_app::generation::fingerprint(&job, &c.dataset_sha256);
+        let rows: Vec<u64> = (0..k)
+            .map(|i| fedavg::shard_rows(params.sample_count, i, k))
+            .collect();
+        Some((fp, rows))
+    } else {
+        None
+    };
     let stager = creator.stager().clone();
     tokio::task::spawn_blocking(move || {
-        let bytes = std::fs::read(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let bytes = match combine {
+            None => std::fs::read(&paths[0]).map_err(|e| format!("{}: {e}", paths[0].display()))?,
+            Some((fp, rows)) => {
+                let mut states = Vec::with_capacity(paths.len());
+                for p in &paths {
+                    let cp = mnist_app::checkpoint::load(p, &fp)
+                        .map_err(|e| e.to_string())?
+                        .ok_or_else(|| format!("{} is missing", p.display()))?;
+                    states.push(cp.state);
+                }
+                let shards: Vec<(u64, &mnist_app::trainer::State)> =
+                    rows.iter().copied().zip(states.iter()).collect();
+                let combined = fedavg::combine(&shards).map_err(|e| e.to_string())?;
+                mnist_app::generation::encode(&combined, &fp)
+            }
+        };
         let name = state_file_name(&hex::encode(Sha256::digest(&bytes)));
-        stager.stage_bytes(&name, &bytes).map_err(|e| e.to_string())?;
+        stager
+            .stage_bytes(&name, &bytes)
+            .map_err(|e| e.to_string())?;
         Ok(name)
     })
     .await
     .expect("staging does not panic")
 }
 
-/// Creates generation `g` of series `series_id`, starting from `start` (the generation that
-/// computed the state and its staged name) unless it is the first.
+/// Creates the queued rounds of generation `g` of chain `c`, starting from `start` (the
+/// generation that computed the state and its staged name) unless it is the first.
 async fn create(
     pool: &db::Pool,
     creator: &mut WorkCreator,
     config: &Config,
     out: &mut Advanced,
-    series_id: i64,
+    c: &Chain,
     g: i32,
     start: Option<(i32, String)>,
 ) -> Result<(), CreateWorkError> {
     let started = Instant::now();
+    let series_id = c.series_id;
+    let k = c.shards.max(1);
     let mut tx = pool.begin().await?;
-    let row = sqlx::query(
-        "SELECT r.id, r.wu_name, r.seed, s.params, s.dataset_file, s.min_quorum, \
+    let rows = sqlx::query(
+        "SELECT r.id, r.round, r.wu_name, r.seed, s.params, s.dataset_file, s.min_quorum, \
          s.target_nresults, s.delay_bound, s.priority, s.batch_id \
          FROM rb_series_round r JOIN rb_series s ON s.id = r.series_id \
-         WHERE r.series_id = ? AND r.round = ? AND r.state = ? FOR UPDATE SKIP LOCKED",
+         WHERE r.series_id = ? AND r.round BETWEEN ? AND ? AND r.state = ? \
+         ORDER BY r.round FOR UPDATE SKIP LOCKED",
     )
     .bind(series_id)
-    .bind(g)
+    .bind((g - 1) * k + 1)
+    .bind(g * k)
     .bind(ROUND_QUEUED)
-    .fetch_optional(&mut *tx)
+    .fetch_all(&mut *tx)
     .await?;
-    let Some(row) = row else {
-        // Another generator has it, or it was cancelled meanwhile.
+    let Some(first) = rows.first() else {
+        // Another generator has them, or they were cancelled meanwhile.
         return Ok(());
     };
-    let round_id: i64 = row.try_get("id")?;
-    let wu_name: String = row.try_get("wu_name")?;
-    let seed: u64 = row.try_get("seed")?;
-    let params: Result<SeriesParams, String> =
-        serde_json::from_str(&row.try_get::<String, _>("params")?).map_err(|e| e.to_string());
-    let params = match params {
+    let params: SeriesParams = match serde_json::from_str(&first.try_get::<String, _>("params")?) {
         Ok(p) => p,
         Err(e) => {
-            out.failed.push((series_id, g, format!("series parameters: {e}")));
+            out.failed
+                .push((series_id, g, format!("series parameters: {e}")));
             return Ok(());
         }
     };
     let w = WorkunitSettings {
-        batch: row.try_get::<BatchId, _>("batch_id")?,
-        min_quorum: row.try_get("min_quorum")?,
-        target_nresults: row.try_get("target_nresults")?,
-        delay_bound: row.try_get("delay_bound")?,
-        priority: row.try_get("priority")?,
+        batch: first.try_get::<BatchId, _>("batch_id")?,
+        min_quorum: first.try_get("min_quorum")?,
+        target_nresults: first.try_get("target_nresults")?,
+        delay_bound: first.try_get("delay_bound")?,
+        priority: first.try_get("priority")?,
     };
-    let dataset = InputArg::Name(row.try_get("dataset_file")?);
+    let dataset = InputArg::Name(first.try_get("dataset_file")?);
     let settings = SeriesSettings::new(&params, w, dataset.clone());
-    let job = super::job(&params, seed, g as u32);
+    let mut jobs = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let round: i32 = row.try_get("round")?;
+        let seed: u64 = row.try_get("seed")?;
+        let wu_name: String = row.try_get("wu_name")?;
+        let shard = generation_of(round, k).1 as u64;
+        let job = super::shard_job(&params, seed, g as u32, shard, k as u64);
+        jobs.push((
+            row.try_get::<i64, _>("id")?,
+            wu_name.clone(),
+            format!("{wu_name}_job.json"),
+            job.canonical_json().into_bytes(),
+        ));
+    }
     let stager = creator.stager().clone();
-    let job_name = format!("{wu_name}_job.json");
-    let job_bytes = job.canonical_json().into_bytes();
     let state_name = start.as_ref().map(|(_, n)| n.clone());
+    let files: Vec<(String, Vec<u8>)> = jobs
+        .iter()
+        .map(|(_, _, name, bytes)| (name.clone(), bytes.clone()))
+        .collect();
     let staged = tokio::task::spawn_blocking(move || {
-        let job_file = stager.stage_bytes(&job_name, &job_bytes)?;
+        let mut job_files = Vec::with_capacity(files.len());
+        for (name, bytes) in &files {
+            job_files.push(stager.stage_bytes(name, bytes)?);
+        }
         let state = state_name.map(|n| stager.locate(&n)).transpose()?;
         stager.sync()?;
-        Ok::<_, rboinc_tools::stage::StageError>((job_file, state))
+        Ok::<_, rboinc_tools::stage::StageError>((job_files, state))
     })
     .await
     .expect("staging does not panic");
-    let (job_file, state) = match staged {
+    let (job_files, state) = match staged {
         Ok(s) => s,
         Err(e) => {
             out.failed.push((series_id, g, e.to_string()));
             return Ok(());
         }
     };
-    let mut inputs = vec![InputArg::Staged(job_file), dataset];
-    inputs.extend(state.map(InputArg::Staged));
-    let spec = WorkSpec {
-        name: wu_name.clone(),
-        wu_template: PathBuf::from(if g == 1 { WU_TEMPLATE } else { CHAIN_IN }),
-        result_template: CHAIN_OUT.to_string(),
-        inputs,
-        command_line: None,
-        desc: JobDesc::default(),
-        overrides: settings.overrides,
-        additional_xml: String::new(),
-    };
     if let Err(e) = templates::ensure(&config.project_dir) {
-        out.failed
-            .push((series_id, g, format!("cannot write the chain templates: {e}")));
+        out.failed.push((
+            series_id,
+            g,
+            format!("cannot write the chain templates: {e}"),
+        ));
         return Ok(());
     }
     creator.new_batch();
-    let prepared = match creator.prepare(&spec) {
-        Ok(p) => p,
-        Err(e) => {
-            out.failed.push((series_id, g, e.to_string()));
-            return Ok(());
+    let mut prepared = Vec::with_capacity(jobs.len());
+    for ((_, wu_name, _, _), job_file) in jobs.iter().zip(job_files) {
+        let mut inputs = vec![InputArg::Staged(job_file), dataset.clone()];
+        inputs.extend(state.clone().map(InputArg::Staged));
+        let spec = WorkSpec {
+            name: wu_name.clone(),
+            wu_template: PathBuf::from(if g == 1 { WU_TEMPLATE } else { CHAIN_IN }),
+            result_template: CHAIN_OUT.to_string(),
+            inputs,
+            command_line: None,
+            desc: JobDesc::default(),
+            overrides: settings.overrides.clone(),
+            additional_xml: String::new(),
+        };
+        match creator.prepare(&spec) {
+            Ok(p) => prepared.push(p),
+            Err(e) => {
+                // A generation is created whole or not at all.
+                out.failed.push((series_id, g, e.to_string()));
+                return Ok(());
+            }
         }
-    };
+    }
     creator.sync_staged()?;
     let now = now_i32();
-    let ids = create_work::insert(&mut tx, std::slice::from_ref(&prepared), now).await?;
-    let wu = ids[0];
-    sqlx::query(
-        "UPDATE rb_series_round SET state = ?, created_time = ?, workunit_id = ? WHERE id = ?",
-    )
-    .bind(ROUND_CREATED)
-    .bind(now)
-    .bind(wu)
-    .bind(round_id)
-    .execute(&mut *tx)
-    .await?;
+    let ids = create_work::insert(&mut tx, &prepared, now).await?;
+    for ((round_id, ..), wu) in jobs.iter().zip(&ids) {
+        sqlx::query(
+            "UPDATE rb_series_round SET state = ?, created_time = ?, workunit_id = ? WHERE id = ?",
+        )
+        .bind(ROUND_CREATED)
+        .bind(now)
+        .bind(*wu)
+        .bind(round_id)
+        .execute(&mut *tx)
+        .await?;
+    }
     if let Some((from, name)) = &start {
         sqlx::query(
             // MySQL assigns left to right: the time is decided before the name changes.
@@ -301,11 +406,11 @@ async fn create(
     tracing::debug!(
         series_id,
         generation = g,
-        wu_id = wu.0,
-        wu_name = %wu_name,
+        workunits = ids.len(),
         s = started.elapsed().as_secs_f64(),
         "created the chain's next generation"
     );
-    out.created.push((series_id, g, wu));
+    out.created
+        .extend(ids.into_iter().map(|wu| (series_id, g, wu)));
     Ok(())
 }

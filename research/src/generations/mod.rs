@@ -59,6 +59,21 @@ pub const STATE_OUTPUT: &str = mnist_app::run::STATE;
 pub struct ChainOptions {
     pub generations: u32,
     pub epochs_per_generation: u64,
+    /// Workunits per generation, each on its shard of the drawn rows (1: a plain chain).
+    pub shards: u32,
+}
+
+impl ChainOptions {
+    /// Rounds of the series: one per generation and shard.
+    pub fn rounds(&self) -> usize {
+        self.generations as usize * self.shards.max(1) as usize
+    }
+}
+
+/// Generation (1-based) and shard (0-based) of round `round` (1-based) of a chain of `shards`.
+pub fn generation_of(round: i32, shards: i32) -> (i32, i32) {
+    let k = shards.max(1);
+    ((round - 1) / k + 1, (round - 1) % k)
 }
 
 /// An `rb_series_chain` row.
@@ -67,6 +82,7 @@ pub struct ChainRow {
     pub series_id: i64,
     pub generations: i32,
     pub epochs_per_generation: i32,
+    pub shards: i32,
     pub state: i32,
     pub stop_reason: String,
     /// The newest staged state: the generation that computed it and its staged name.
@@ -78,12 +94,18 @@ pub struct ChainRow {
 /// The job of generation `g` (1-based) of a chain with `params` (whose `train_epochs` is the
 /// epochs per generation).
 pub fn job(params: &SeriesParams, seed: u64, g: u32) -> Job {
+    shard_job(params, seed, g, 0, 1)
+}
+
+/// The job of shard `shard` (0-based) of `shards` in generation `g`.
+pub fn shard_job(params: &SeriesParams, seed: u64, g: u32, shard: u64, shards: u64) -> Job {
     let mut job = params.job(seed);
     job.train_epochs = params.train_epochs * u64::from(g);
     job.generation = Generation {
         start_from_state: g > 1,
         export_state: true,
-        ..Generation::default()
+        shard_index: shard,
+        shard_count: shards.max(1),
     };
     job
 }
@@ -100,11 +122,13 @@ pub async fn insert_chain(
     c: ChainOptions,
 ) -> Result<(), sqlx::Error> {
     sqlx::query(
-        "INSERT INTO rb_series_chain (series_id, generations, epochs_per_generation) VALUES (?, ?, ?)",
+        "INSERT INTO rb_series_chain (series_id, generations, epochs_per_generation, shards) \
+         VALUES (?, ?, ?, ?)",
     )
     .bind(series_id)
     .bind(c.generations)
     .bind(c.epochs_per_generation)
+    .bind(c.shards.max(1))
     .execute(ex)
     .await?;
     Ok(())
@@ -119,6 +143,27 @@ pub async fn chain(
         .bind(series_id)
         .fetch_optional(ex)
         .await
+}
+
+/// One line on a chain for `series status`.
+pub fn describe(c: &ChainRow) -> String {
+    let head = format!(
+        "chained series: {} generations of {} epochs",
+        c.generations, c.epochs_per_generation
+    );
+    let staged = if c.state_round > 0 {
+        format!("; newest staged state from generation {}", c.state_round)
+    } else {
+        String::new()
+    };
+    if c.state == CHAIN_STOPPED {
+        format!(
+            "{head}{staged}; STOPPED: {} (fix it, then `series resume`)",
+            c.stop_reason
+        )
+    } else {
+        format!("{head}{staged}")
+    }
 }
 
 /// Why the chain of series `series_id` stopped, if it is a stopped chain.
@@ -166,5 +211,13 @@ mod tests {
         assert!(third.generation.start_from_state);
         assert_eq!(third.seed, 7);
         third.validate().unwrap();
+        let shard = shard_job(&p, 7, 2, 1, 3);
+        assert_eq!(
+            (shard.generation.shard_index, shard.generation.shard_count),
+            (1, 3)
+        );
+        assert_eq!(generation_of(1, 3), (1, 0));
+        assert_eq!(generation_of(5, 3), (2, 1));
+        assert_eq!(generation_of(4, 1), (4, 0));
     }
 }

@@ -102,10 +102,12 @@ impl WorkGenerator {
                 .map_err(|e| InfraError::new("chain pass", e))?;
             crate::generations::log_pass(&chains, app, tally);
         }
-        Ok(if created.workunits.is_empty() && chains.created.is_empty() && !watched {
-            PassOutcome::Idle
-        } else {
-            PassOutcome::DidWork
-        })
+        Ok(
+            if created.workunits.is_empty() && chains.created.is_empty() && !watched {
+                PassOutcome::Idle
+            } else {
+                PassOutcome::DidWork
+            },
+        )
     }
 }
