@@ -362,6 +362,10 @@ async fn federated_generations_start_from_the_shards_average_and_equal_the_local
         .unwrap();
     assert!(a.created.is_empty(), "one shard validated is not enough");
     assert_eq!(a.waiting, 1);
+    // Its state is kept at once: the assimilator and file deleter may remove the upload
+    // before the other shard is validated.
+    assert!(stager.lookup_path("c4_1_state.bin").unwrap().is_file());
+    std::fs::remove_file(p.config().upload_hier().path("c4_1_0_1").unwrap()).unwrap();
     distributed.push(compute_and_validate(&p, "c4_2").await);
     let a = generations::advance(p.pool(), &mut creator, &p.config())
         .await

@@ -1,5 +1,5 @@
-//! A chained series end to end: two stock BOINC clients, `series run --generations 3
-//! --epochs-per-generation 1`. Every generation is validated by both hosts before the next one
+//! Chained and federated series end to end: two stock BOINC clients, `series run --generations
+//! 3 --epochs-per-generation 1`, and `--generations 2 --shards 2`. Every generation is validated by both hosts before the next one
 //! starts from its state; each generation's assimilated metrics equal `series local`'s bit for
 //! bit. (That the chain equals one uninterrupted run is tested in `app/tests/generations.rs`
 //! and `research/tests/series_chain.rs`.)
@@ -135,6 +135,89 @@ async fn two_stock_clients_run_a_three_generation_chain_bit_identical_to_local()
         "WARN/ERROR lines after a clean chain:\n{}",
         noisy.join("\n")
     );
+    stack.stop()?;
+    Ok(())
+}
+
+/// Federated averaging: two generations of two shards. Generation 2's workunits start from
+/// one staged state (the average the work generator made), and every round equals the local
+/// twin, which averages the same way.
+#[tokio::test(flavor = "multi_thread")]
+async fn two_stock_clients_run_a_federated_series_bit_identical_to_local() -> anyhow::Result<()> {
+    let mut stack = Stack::start(Tuning::default()).await?;
+    let a = Volunteer::start("fa", |_| {}).await?;
+    let b = Volunteer::start("fb", |_| {}).await?;
+    a.attach(&stack.master_url, &stack.authenticator)?;
+    b.attach(&stack.master_url, &stack.authenticator)?;
+    let series = stack.series(&[
+        "run",
+        "--name",
+        "fed",
+        "--generations",
+        "2",
+        "--shards",
+        "2",
+        "--epochs-per-generation",
+        "1",
+        "--sample-count",
+        "600",
+        "--batch-size",
+        "60",
+        "--base-seed",
+        "20240608",
+        "--poll",
+        "1",
+        "--timeout",
+        "500",
+    ])?;
+    let out = wait_output(series, Duration::from_secs(530)).await?;
+    assert!(
+        out.status.success(),
+        "series run failed: {}\n{}\n--- client a ---\n{}\n--- client b ---\n{}",
+        text(&out),
+        stack.logs(),
+        a.log(),
+        b.log()
+    );
+    let report = stack.root.join("reports/fed");
+    let pool = stack.db.pool();
+    let wus: Vec<(String, i64, String)> = sqlx::query_as(
+        "SELECT name, CAST(canonical_resultid AS SIGNED), CAST(xml_doc AS CHAR) FROM workunit ORDER BY id",
+    )
+    .fetch_all(pool)
+    .await?;
+    assert_eq!(wus.len(), 4, "two generations of two shards");
+    let state_input = |xml: &str| {
+        xml.split("<name>")
+            .filter_map(|s| s.split("</name>").next())
+            .find(|n| n.starts_with("mnist_state_"))
+            .map(str::to_string)
+    };
+    assert_eq!(state_input(&wus[0].2), None);
+    assert_eq!(state_input(&wus[1].2), None);
+    let start = state_input(&wus[2].2).expect("generation 2 starts from a state");
+    assert_eq!(state_input(&wus[3].2), Some(start.clone()));
+    for (round, (name, canonical, _)) in wus.iter().enumerate() {
+        assert_ne!(*canonical, 0, "{name}");
+        let m = deterministic(
+            &stack
+                .root
+                .join(format!("results/mnist/{name}/metrics.json")),
+        );
+        let local = report.join(format!("local/round_{}/metrics.json", round + 1));
+        assert_eq!(
+            m,
+            deterministic(&local),
+            "{name}: distributed and local differ"
+        );
+        assert_eq!(
+            m["job"]["shard_index"].as_u64().unwrap_or(0),
+            (round % 2) as u64
+        );
+        assert_eq!(m["split"]["train"], 300);
+    }
+    let noisy = warnings_and_errors(&stack);
+    assert!(noisy.is_empty(), "WARN/ERROR lines:\n{}", noisy.join("\n"));
     stack.stop()?;
     Ok(())
 }

@@ -144,6 +144,21 @@ pub async fn advance(
             continue;
         }
         if of_frontier.iter().any(|r| r.canonical == 0) {
+            // A shard validated before the others is assimilated and its upload deleted
+            // while they run: keep its state now.
+            if k > 1 {
+                for r in of_frontier.iter().filter(|r| r.canonical != 0) {
+                    if let Err(e) = keep_shard_state(pool, creator, &upload, r).await {
+                        let reason = format!(
+                            "generation {frontier} (workunit {}): cannot keep its state: {e}",
+                            r.wu_name
+                        );
+                        super::stop(pool, c.series_id, &reason).await?;
+                        out.stopped.push((c.series_id, reason));
+                        break;
+                    }
+                }
+            }
             out.waiting += 1;
             continue;
         }
@@ -153,8 +168,7 @@ pub async fn advance(
         let staged = if c.state_round == frontier && !c.state_file.is_empty() {
             Ok(c.state_file.clone())
         } else {
-            let canonicals: Vec<i64> = of_frontier.iter().map(|r| r.canonical).collect();
-            stage_state(pool, creator, &upload, &c, frontier, &canonicals).await
+            stage_state(pool, creator, &upload, &c, frontier, &of_frontier).await
         };
         match staged {
             Ok(name) => {
@@ -190,6 +204,39 @@ async fn state_path(
         .path)
 }
 
+/// The name under which a shard's validated state is kept in `download/` until its
+/// generation is combined.
+fn kept_name(wu_name: &str) -> String {
+    format!("{wu_name}_state.bin")
+}
+
+/// Copies the validated state of shard `r` into `download/` (once).
+async fn keep_shard_state(
+    pool: &db::Pool,
+    creator: &WorkCreator,
+    upload: &Hierarchy,
+    r: &RoundState,
+) -> Result<(), String> {
+    let name = kept_name(&r.wu_name);
+    let stager = creator.stager().clone();
+    if stager
+        .lookup_path(&name)
+        .map_err(|e| e.to_string())?
+        .is_file()
+    {
+        return Ok(());
+    }
+    let from = state_path(pool, upload, r.canonical).await?;
+    tokio::task::spawn_blocking(move || {
+        stager
+            .stage_copy(&from, &name)
+            .map(|_| ())
+            .map_err(|e| e.to_string())
+    })
+    .await
+    .expect("staging does not panic")
+}
+
 /// Stages the start state of the generation after `g`, from the canonical results of `g`'s
 /// shards (in shard order), under its content-addressed name.
 async fn stage_state(
@@ -198,12 +245,21 @@ async fn stage_state(
     upload: &Hierarchy,
     c: &Chain,
     g: i32,
-    canonicals: &[i64],
+    shards: &[&RoundState],
 ) -> Result<String, String> {
-    let mut paths = Vec::with_capacity(canonicals.len());
-    for &id in canonicals {
-        paths.push(state_path(pool, upload, id).await?);
+    let mut paths = Vec::with_capacity(shards.len());
+    for r in shards {
+        let kept = creator
+            .stager()
+            .lookup_path(&kept_name(&r.wu_name))
+            .map_err(|e| e.to_string())?;
+        paths.push(if shards.len() > 1 && kept.is_file() {
+            kept
+        } else {
+            state_path(pool, upload, r.canonical).await?
+        });
     }
+    let canonicals = shards;
     // The fingerprint the shards' states carry, to read them (only needed to combine).
     let combine = if canonicals.len() > 1 {
         let (params, seed): (String, u64) = sqlx::query_as(
