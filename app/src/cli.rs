@@ -1,8 +1,8 @@
 //! The `mnist` command line.
 //!
 //! - `mnist` with no arguments: run as a BOINC task in the current directory (the slot).
-//! - `mnist --job job.json --dataset PATH --out metrics.json [--weights-out FILE] [--checkpoint FILE]`:
-//!   a standalone reference run, same code path.
+//! - `mnist --job job.json --dataset PATH --out metrics.json [--weights-out FILE] [--checkpoint FILE]
+//!   [--start-state FILE] [--state-out FILE]`: a standalone reference run, same code path.
 //! - `mnist pack-dataset --dataset PATH --out FILE`: write the single-file dataset bundle that
 //!   workunits carry as their `dataset` input.
 //! - `mnist evaluate --weights W --dataset D [--job J] [--confusion PNG]`: the accuracy of
@@ -52,6 +52,12 @@ pub struct StandaloneArgs {
     /// Checkpoint file: resumed from if valid, rewritten after every epoch.
     #[arg(long, requires = "job")]
     pub checkpoint: Option<PathBuf>,
+    /// The state to start from when the job has start_from_state [default: start_state.bin beside --out].
+    #[arg(long, requires = "job")]
+    pub start_state: Option<PathBuf>,
+    /// Where to write the final state when the job has export_state [default: state.bin beside --out].
+    #[arg(long, requires = "job")]
+    pub state_out: Option<PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -188,11 +194,19 @@ fn standalone(job: PathBuf, args: StandaloneArgs) -> i32 {
     let weights = args
         .weights_out
         .unwrap_or_else(|| out.with_file_name(run::WEIGHTS));
+    let start_state = args
+        .start_state
+        .unwrap_or_else(|| out.with_file_name(run::START_STATE));
+    let state = args
+        .state_out
+        .unwrap_or_else(|| out.with_file_name(run::STATE));
     let paths = Paths {
         job,
         dataset: args.dataset.expect("clap requires --dataset"),
         metrics: out,
         weights,
+        start_state,
+        state,
         checkpoint: args.checkpoint,
     };
     let control = Control::inert();

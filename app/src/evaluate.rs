@@ -312,6 +312,7 @@ mod tests {
             val_count: Some(500),
             noise_std: 0.0,
             export_weights: true,
+            generation: crate::job::Generation::default(),
         };
         let (mut t, mut state) = Trainer::new(&job, &ds).unwrap();
         t.run_to_end(&mut state);

@@ -9,6 +9,11 @@
 //! { "seed": 714562, "sample_count": 8000, "train_epochs": 10, "batch_size": 256,
 //!   "learning_rate": 0.05, "val_count": 2000, "noise_std": 0.0, "export_weights": false }
 //! ```
+//!
+//! A generation of a chained or federated series adds the [`Generation`] fields
+//! (`start_from_state`, `export_state`, `shard_index`, `shard_count`); they are echoed only
+//! when set, so a plain job's canonical JSON (and with it its checkpoints and metrics) is the
+//! same as before they existed.
 
 use std::path::Path;
 
@@ -26,7 +31,7 @@ pub const MAX_LEARNING_RATE: f64 = 1000.0;
 /// Largest accepted `noise_std` (pixels are in [0, 1]).
 pub const MAX_NOISE_STD: f64 = 10.0;
 
-const FIELDS: [&str; 8] = [
+const FIELDS: [&str; 12] = [
     "seed",
     "sample_count",
     "train_epochs",
@@ -35,7 +40,14 @@ const FIELDS: [&str; 8] = [
     "val_count",
     "noise_std",
     "export_weights",
+    "start_from_state",
+    "export_state",
+    "shard_index",
+    "shard_count",
 ];
+
+/// Largest accepted `shard_count`.
+pub const MAX_SHARDS: u64 = 1000;
 
 /// A validated training job. Construct it with [`Job::parse`] / [`Job::from_file`], or build
 /// one in code and call [`Job::validate`] before use.
@@ -57,6 +69,49 @@ pub struct Job {
     pub noise_std: f64,
     /// Whether to write the trained weights as a second output file.
     pub export_weights: bool,
+    /// How this job continues a series' earlier generation (all off for a plain job).
+    #[serde(flatten)]
+    pub generation: Generation,
+}
+
+/// The job fields of a generation: where it starts, what it leaves for the next one, and
+/// which shard of the training rows it trains on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Generation {
+    /// Start from the input `start_state.bin` (a state file, see [`crate::generation`])
+    /// instead of the zero model; `train_epochs` is then the total the state is taken to.
+    #[serde(skip_serializing_if = "is_false")]
+    pub start_from_state: bool,
+    /// Write the final state as the output `state.bin`, for the next generation.
+    #[serde(skip_serializing_if = "is_false")]
+    pub export_state: bool,
+    /// Train on shard `shard_index` (0-based) of `shard_count` disjoint shards of the drawn
+    /// training rows (federated averaging).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub shard_index: u64,
+    #[serde(skip_serializing_if = "is_one")]
+    pub shard_count: u64,
+}
+
+impl Default for Generation {
+    fn default() -> Self {
+        Generation {
+            start_from_state: false,
+            export_state: false,
+            shard_index: 0,
+            shard_count: 1,
+        }
+    }
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+fn is_one(n: &u64) -> bool {
+    *n == 1
 }
 
 /// A job file that cannot be used, naming the field at fault.
@@ -112,6 +167,14 @@ impl Job {
             val_count: optional(&map, "val_count", int_field(1, MAX_ROWS))?,
             noise_std: optional(&map, "noise_std", noise_field())?.unwrap_or(0.0),
             export_weights: optional(&map, "export_weights", bool_field())?.unwrap_or(false),
+            generation: Generation {
+                start_from_state: optional(&map, "start_from_state", bool_field())?
+                    .unwrap_or(false),
+                export_state: optional(&map, "export_state", bool_field())?.unwrap_or(false),
+                shard_index: optional(&map, "shard_index", int_field(0, MAX_SHARDS - 1))?
+                    .unwrap_or(0),
+                shard_count: optional(&map, "shard_count", int_field(1, MAX_SHARDS))?.unwrap_or(1),
+            },
         };
         job.validate()?;
         Ok(job)
@@ -144,6 +207,15 @@ impl Job {
         };
         check_float("learning_rate", self.learning_rate, learning_rate_field())?;
         check_float("noise_std", self.noise_std, noise_field())?;
+        let g = &self.generation;
+        check_int("shard_count", g.shard_count, 1, MAX_SHARDS)?;
+        if g.shard_index >= g.shard_count {
+            return Err(JobError::Invalid {
+                field: "shard_index",
+                got: g.shard_index.to_string(),
+                range: format!("an integer below shard_count ({})", g.shard_count),
+            });
+        }
         Ok(())
     }
 
@@ -314,6 +386,37 @@ mod tests {
                 .unwrap_err()
                 .to_string()
                 .contains("batch_size")
+        );
+    }
+
+    #[test]
+    fn generation_fields_parse_and_are_echoed_only_when_set() {
+        let job = Job::parse(&GOOD.replace(
+            '}',
+            r#", "start_from_state": true, "export_state": true, "shard_index": 2, "shard_count": 3}"#,
+        ))
+        .unwrap();
+        assert_eq!(
+            job.generation,
+            Generation {
+                start_from_state: true,
+                export_state: true,
+                shard_index: 2,
+                shard_count: 3
+            }
+        );
+        assert!(
+            job.canonical_json().ends_with(
+                r#""start_from_state":true,"export_state":true,"shard_index":2,"shard_count":3}"#
+            ),
+            "{}",
+            job.canonical_json()
+        );
+        assert_eq!(Job::parse(&job.canonical_json()).unwrap(), job);
+        let e = err(&GOOD.replace('}', r#", "shard_index": 3, "shard_count": 3}"#));
+        assert!(
+            e.contains("`shard_index`") && e.contains("below shard_count"),
+            "{e}"
         );
     }
 

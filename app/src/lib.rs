@@ -11,17 +11,20 @@
 //! - [`dataset`]: IDX directories, `.npz` and the single-file [`dataset::bundle`] BOINC uses.
 //! - [`rng`], [`split`], [`model`], [`trainer`]: the seeded generator, the train/validation rows,
 //!   the fixed-order arithmetic and the epoch loop.
-//! - [`checkpoint`]: exact resumable state.
 //! - [`evaluate`]: exported weights scored on a dataset (`mnist evaluate`), alone or as an
 //!   ensemble.
+//! - [`checkpoint`]: exact resumable state; [`generation`]: the state one generation of a
+//!   chained series hands to the next.
 //! - [`metrics`] (with the metrics.json schema), [`npy`], [`host`]: the outputs.
 //! - [`boinc`]: the app runtime (link files, `init_data.xml`, shared memory, markers).
 //! - [`run`]: one job from inputs to outputs; [`slot`]: the BOINC entry point; [`cli`]: the
 //!   command line.
 //!
 //! Logical file names (fixed for the whole project): inputs [`run::JOB`] (`job.json`) and
-//! [`run::DATASET`] (`dataset`), outputs [`run::METRICS`] (`metrics.json`) and [`run::WEIGHTS`]
-//! (`weights.npy`, only with `export_weights`).
+//! [`run::DATASET`] (`dataset`) and [`run::START_STATE`] (`start_state.bin`, only with
+//! `start_from_state`), outputs [`run::METRICS`] (`metrics.json`), [`run::WEIGHTS`]
+//! (`weights.npy`, only with `export_weights`) and [`run::STATE`] (`state.bin`, only with
+//! `export_state`).
 //!
 //! The served executable is a static binary: `app/build-static.sh` builds it (see there).
 
@@ -30,6 +33,7 @@ pub mod checkpoint;
 pub mod cli;
 pub mod dataset;
 pub mod evaluate;
+pub mod generation;
 pub mod host;
 pub mod job;
 pub mod metrics;

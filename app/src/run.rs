@@ -2,9 +2,10 @@
 //! and runs under a BOINC client, which differ only in how paths are found and in the
 //! [`Control`] that reports progress.
 //!
-//! Steps: read and validate the job, load the dataset, draw the partition, resume from the
-//! checkpoint if a valid one exists, run the remaining epochs (checkpointing after each), then
-//! write `weights.npy` (if asked) and `metrics.json`, each atomically, metrics last.
+//! Steps: read and validate the job, load the dataset, draw the partition, take the start
+//! state (`start_from_state`) or the zero model, resume from the checkpoint if a valid one
+//! exists, run the remaining epochs (checkpointing after each), then write `weights.npy` and
+//! `state.bin` (if asked) and `metrics.json`, each atomically, metrics last.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -13,6 +14,7 @@ use crate::boinc::control::{Control, Request};
 use crate::boinc::cpu_time;
 use crate::checkpoint::{self, Checkpoint};
 use crate::dataset::{self, DatasetError};
+use crate::generation::{self, StateFileError};
 use crate::host::{self, BoincFacts, HostFacts, Mode};
 use crate::job::{Job, JobError};
 use crate::metrics::{self, Metrics};
@@ -27,6 +29,10 @@ pub const DATASET: &str = "dataset";
 pub const METRICS: &str = "metrics.json";
 /// The logical output name of the weights file (only with `export_weights`).
 pub const WEIGHTS: &str = "weights.npy";
+/// The logical input name of the start state (only with `start_from_state`).
+pub const START_STATE: &str = "start_state.bin";
+/// The logical output name of the final state (only with `export_state`).
+pub const STATE: &str = "state.bin";
 /// The checkpoint's name in a BOINC slot.
 pub const CHECKPOINT: &str = "mnist_checkpoint.bin";
 
@@ -38,6 +44,10 @@ pub struct Paths {
     pub metrics: PathBuf,
     /// Written only when the job has `export_weights`.
     pub weights: PathBuf,
+    /// Read only when the job has `start_from_state`.
+    pub start_state: PathBuf,
+    /// Written only when the job has `export_state`.
+    pub state: PathBuf,
     /// Checkpoint file; `None` disables checkpointing.
     pub checkpoint: Option<PathBuf>,
 }
@@ -71,6 +81,8 @@ pub enum RunError {
     Dataset(#[from] DatasetError),
     #[error(transparent)]
     Partition(#[from] PartitionError),
+    #[error(transparent)]
+    StartState(#[from] StateFileError),
     #[error("cannot write {path}: {source}")]
     Write {
         path: PathBuf,
@@ -80,12 +92,12 @@ pub enum RunError {
 }
 
 impl RunError {
-    /// The process exit status for this error: 3 bad job, 4 bad dataset or a job that does not
-    /// fit it, 5 output not writable.
+    /// The process exit status for this error: 3 bad job, 4 bad dataset, start state or a job
+    /// that does not fit them, 5 output not writable.
     pub fn exit_code(&self) -> i32 {
         match self {
             RunError::Job(_) => 3,
-            RunError::Dataset(_) | RunError::Partition(_) => 4,
+            RunError::Dataset(_) | RunError::Partition(_) | RunError::StartState(_) => 4,
             RunError::Write { .. } => 5,
         }
     }
@@ -119,6 +131,14 @@ pub fn run(paths: &Paths, ctx: &Context<'_>) -> Result<Outcome, RunError> {
         p.val_source.as_str(),
     );
 
+    let state_fingerprint = generation::fingerprint(&job, &ds.sha256);
+    if job.generation.start_from_state {
+        state = generation::load(&paths.start_state, &job, &state_fingerprint)?;
+        eprintln!(
+            "mnist: starting from the given state after epoch {}",
+            state.epochs_done
+        );
+    }
     let fingerprint = checkpoint::fingerprint(&job, &ds.sha256);
     let mut resumed_from_epoch = None;
     let mut checkpoint_cpu = 0.0;
@@ -172,6 +192,12 @@ pub fn run(paths: &Paths, ctx: &Context<'_>) -> Result<Outcome, RunError> {
     let npy = metrics::weights_npy(&state);
     if job.export_weights {
         write(&paths.weights, &npy)?;
+    }
+    if job.generation.export_state {
+        write(
+            &paths.state,
+            &generation::encode(&state, &state_fingerprint),
+        )?;
     }
     let host = HostFacts {
         runtime_s: started.elapsed().as_secs_f64(),

@@ -2,7 +2,8 @@
 //!
 //! The client starts the app with the slot as working directory. This module takes the slot
 //! lock, reads `init_data.xml`, maps `boinc_mmap_file` and starts the [`Control`] thread,
-//! resolves the logical names (`job.json`, `dataset`, `metrics.json`, `weights.npy`) through the
+//! resolves the logical names (`job.json`, `dataset`, `start_state.bin`, `metrics.json`,
+//! `weights.npy`, `state.bin`) through the
 //! link files, runs the job with a checkpoint in the slot, and ends the way the client expects
 //! (see [`crate::boinc`] for the exit conventions). Without `init_data.xml` or the mapping file it
 //! still runs, with plain file names and no client to talk to — like the BOINC API's standalone
@@ -104,6 +105,8 @@ fn resolve_paths(slot: &Path) -> std::io::Result<Paths> {
         dataset: links::resolve(slot, run::DATASET)?,
         metrics: links::resolve(slot, run::METRICS)?,
         weights: links::resolve(slot, run::WEIGHTS)?,
+        start_state: links::resolve(slot, run::START_STATE)?,
+        state: links::resolve(slot, run::STATE)?,
         checkpoint: Some(slot.join(run::CHECKPOINT)),
     })
 }

@@ -4,6 +4,10 @@
 //! of the training split's row numbers, drawn from the job's generator before anything else. The
 //! validation rows are the first `val_count` rows of the test split when the dataset has one,
 //! otherwise the training rows not drawn, in ascending order, capped at `val_count`.
+//!
+//! A federated job (`shard_count` K > 1) trains on shard `shard_index` i of the drawn rows:
+//! positions `⌊i·n/K⌋ .. ⌊(i+1)·n/K⌋` of the draw order, so the K shards are disjoint, cover
+//! the draw and differ in size by at most one row; validation is the same for every shard.
 
 use crate::dataset::Dataset;
 use crate::job::Job;
@@ -50,6 +54,8 @@ pub enum PartitionError {
         "no validation rows: the dataset has no test split and `sample_count` ({0}) uses every training row"
     )]
     NoValidation(u64),
+    #[error("shard {index} of {count} of {rows} training rows is empty")]
+    EmptyShard { index: u64, count: u64, rows: u64 },
 }
 
 /// Draws the partition, advancing `rng` past the draws.
@@ -81,8 +87,19 @@ pub fn draw(ds: &Dataset, job: &Job, rng: &mut Rng) -> Result<Partition, Partiti
         return Err(PartitionError::NoValidation(job.sample_count));
     }
     rows.truncate(k);
+    let (i, shards) = (job.generation.shard_index, job.generation.shard_count);
+    let bound = |i: u64| (k as u64 * i / shards) as usize;
+    let (lo, hi) = (bound(i), bound(i + 1));
+    if lo == hi {
+        return Err(PartitionError::EmptyShard {
+            index: i,
+            count: shards,
+            rows: k as u64,
+        });
+    }
+    let train = rows[lo..hi].to_vec();
     Ok(Partition {
-        train: rows,
+        train,
         val,
         val_source,
     })
@@ -108,6 +125,7 @@ mod tests {
             val_count: val,
             noise_std: 0.0,
             export_weights: false,
+            generation: crate::job::Generation::default(),
         }
     }
 
@@ -132,6 +150,29 @@ mod tests {
         assert_eq!(p.val, vec![0, 1, 2]);
         assert_eq!(p.val_source, ValSource::Test);
         assert_eq!(p.train.len(), 50);
+    }
+
+    #[test]
+    fn shards_are_disjoint_and_cover_the_draw() {
+        let whole = draw(&ds(50, None), &job(31, None), &mut Rng::new(4)).unwrap();
+        let mut joined = Vec::new();
+        for i in 0..3 {
+            let mut j = job(31, None);
+            j.generation.shard_index = i;
+            j.generation.shard_count = 3;
+            let p = draw(&ds(50, None), &j, &mut Rng::new(4)).unwrap();
+            assert_eq!(p.val, whole.val, "every shard validates on the same rows");
+            assert!((10..=11).contains(&p.train.len()));
+            joined.extend(p.train);
+        }
+        assert_eq!(joined, whole.train);
+        let mut j = job(2, None);
+        j.generation.shard_index = 0;
+        j.generation.shard_count = 3;
+        assert!(matches!(
+            draw(&ds(50, None), &j, &mut Rng::new(4)),
+            Err(PartitionError::EmptyShard { .. })
+        ));
     }
 
     #[test]

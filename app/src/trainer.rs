@@ -299,6 +299,7 @@ mod tests {
             val_count: None,
             noise_std: noise,
             export_weights: false,
+            generation: crate::job::Generation::default(),
         }
     }
 

@@ -8,9 +8,10 @@
 //! at a time ([`generator`]), both staging job files a chunk ahead of the inserts
 //! ([`job_files`]); [`progress`] says where each round is; [`local`] runs the same jobs here;
 //! [`report`] writes the summary and plots; [`export`] gathers the validated models;
-//! [`cancel`] stops a series; [`health`] says what keeps
-//! a series from moving, [`replicas`] which rounds no host that asks may take; [`sweep`] makes
-//! one series of a grid of parameters. [`params`] holds a round's training parameters (the mnist app's job
+//! [`cancel`] stops a series; [`health`] says what keeps a series from moving, [`replicas`]
+//! which rounds no host that asks may take; [`sweep`] makes one series of a grid of
+//! parameters; [`generations`] makes a series one model trained in validated steps (chained
+//! and federated series). [`params`] holds a round's training parameters (the mnist app's job
 //! file) and [`error`] the one error type.
 //!
 //! The generic BOINC parts — workunit creation, staging, opening a project — come from
@@ -25,6 +26,7 @@ pub mod cli;
 pub mod dataset;
 pub mod error;
 pub mod export;
+pub mod generations;
 pub mod generator;
 pub mod health;
 pub mod job_files;

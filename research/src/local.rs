@@ -137,6 +137,8 @@ pub fn run_each(
                     dataset: dataset.to_path_buf(),
                     metrics: metrics.clone(),
                     weights: dir.join(mnist_app::run::WEIGHTS),
+                    start_state: dir.join(mnist_app::run::START_STATE),
+                    state: dir.join(mnist_app::run::STATE),
                     checkpoint: None,
                 };
                 run::run(&paths, &ctx)

@@ -42,6 +42,7 @@ impl SeriesParams {
             val_count: self.val_count,
             noise_std: self.noise_std,
             export_weights: self.export_weights,
+            generation: mnist_app::job::Generation::default(),
         }
     }
 

@@ -56,6 +56,9 @@ pub struct SubmitOptions {
     pub submitter: Option<String>,
     /// Workunits created right away at most (the generator daemon makes the rest).
     pub cushion: usize,
+    /// A chained series: the rounds are generations of one model ([`crate::generations`]);
+    /// `params.train_epochs` is then the epochs per generation and every round has one seed.
+    pub chain: Option<crate::generations::ChainOptions>,
 }
 
 impl SubmitOptions {
@@ -77,6 +80,7 @@ impl SubmitOptions {
             priority: 0,
             submitter: None,
             cushion: generator::DEFAULT_CUSHION,
+            chain: None,
         }
     }
 
@@ -153,8 +157,44 @@ pub async fn submit(
             )));
         }
         Some(s) => s.clone(),
+        None if o.chain.is_some() => {
+            vec![seeds_from_base(o.base_seed.unwrap_or_else(rand::random), 1)[0]; o.rounds]
+        }
         None => seeds_from_base(o.base_seed.unwrap_or_else(rand::random), o.rounds),
     };
+    if let Some(c) = o.chain {
+        if c.rounds() != o.rounds || c.epochs_per_generation != o.params.train_epochs {
+            return Err(SeriesError::Invalid(format!(
+                "a chain of {} generations of {} shards of {} epochs needs {} rounds of {} epochs",
+                c.generations,
+                c.shards,
+                c.epochs_per_generation,
+                c.rounds(),
+                c.epochs_per_generation
+            )));
+        }
+        let shards = u64::from(c.shards.max(1));
+        crate::generations::shard_job(&o.params, 0, c.generations, shards - 1, shards)
+            .validate()
+            .map_err(|e| SeriesError::Invalid(format!("the last generation's job: {e}")))?;
+        if o.params.sample_count < shards {
+            return Err(SeriesError::Invalid(format!(
+                "--shards {shards}: more shards than the {} drawn rows",
+                o.params.sample_count
+            )));
+        }
+    }
+    if o.chain.is_some() && o.grid.configs(&o.params).len() > 1 {
+        return Err(SeriesError::Invalid(
+            "a chained series trains one configuration: give one value per parameter, not a list"
+                .into(),
+        ));
+    }
+    if o.chain.is_some() && seeds.windows(2).any(|w| w[0] != w[1]) {
+        return Err(SeriesError::Invalid(
+            "a chained series trains one model: give one seed".into(),
+        ));
+    }
     if let Some(d) = o.delay_bound.filter(|d| *d < 1) {
         return Err(SeriesError::Invalid(format!(
             "--delay-bound {d}: a host needs at least 1 second for a job"
@@ -243,7 +283,13 @@ pub async fn submit(
     tx.commit().await?;
     let mut created = w.created;
     let mut failed = w.failed;
-    if direct == 0 {
+    if o.chain.is_some() {
+        let a = crate::generations::advance(pool, &mut creator, &project.config).await?;
+        created += a.created.len();
+        for (_, g, error) in &a.failed {
+            tracing::error!(round_id = 0, wu_name = %format!("{name}_{g}"), error = %error, "cannot create the round's workunit");
+        }
+    } else if direct == 0 {
         // Other series' queued rounds come first: the generator's order decides.
         let c = generator::top_up(pool, &mut creator, o.cushion).await?;
         created += c.workunits.len();
@@ -282,7 +328,8 @@ async fn created_at_once(
 ) -> Result<usize, SeriesError> {
     let ahead: Option<i32> = sqlx::query_scalar(
         "SELECT 1 FROM rb_series_round r JOIN rb_series s ON s.id = r.series_id \
-         WHERE r.state = ? AND s.state = ? AND s.appid = ? AND s.priority >= ? LIMIT 1",
+         WHERE r.state = ? AND s.state = ? AND s.appid = ? AND s.priority >= ? \
+         AND NOT EXISTS (SELECT 1 FROM rb_series_chain c WHERE c.series_id = s.id) LIMIT 1",
     )
     .bind(ROUND_QUEUED)
     .bind(SERIES_ACTIVE)
@@ -290,7 +337,7 @@ async fn created_at_once(
     .bind(o.priority)
     .fetch_optional(pool)
     .await?;
-    if ahead.is_some() {
+    if ahead.is_some() || o.chain.is_some() {
         return Ok(0);
     }
     let cap = i64::try_from(o.cushion).unwrap_or(i64::MAX);
@@ -374,6 +421,9 @@ async fn write_series(
     .execute(&mut *tx)
     .await?;
     let series_id = done.last_insert_id() as i64;
+    if let Some(chain) = o.chain {
+        crate::generations::insert_chain(&mut *tx, series_id, chain).await?;
+    }
     let w = WorkunitSettings {
         batch: batch_id,
         min_quorum: o.min_quorum,

@@ -33,8 +33,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .with_default_sleep_interval(Duration::from_secs(2));
     let app = rt.app().unwrap_or(rboinc_tools::make_project::APP);
     let pool = rboinc_core::db::connect_lazy(rt.config().db_settings());
-    let mut generator = WorkGenerator::new(pool, rt.config_arc(), app.to_string(), cli.cushion);
-    rt.run(async |rt| generator.pass(rt.tally()).await)
+    let mut generator = WorkGenerator::new(pool, rt.config_arc(), app.to_string(), cli.cushion)
+        .with_chain_poll(rt.sleep_interval());
+    rt.run(async |rt| generator.pass(rt.tally(), Some(rt.shutdown())).await)
         .await
         .context("running")?;
     Ok(())

@@ -66,6 +66,25 @@ pub async fn run(
         .collect::<Result<_, serde_json::Error>>()
         .context("series parameters")?;
     let dir = report::report_dir(project, s);
+    if let Some(c) = crate::generations::chain(pool, s.id).await? {
+        let seed = rounds.first().map_or(0, |r| r.1);
+        // A chained series has one configuration: every round carries the series' parameters.
+        let params: SeriesParams =
+            serde_json::from_str(&s.params).context("series parameters")?;
+        let (g, k) = (c.generations as u32, c.shards as u32);
+        tokio::task::spawn_blocking(move || {
+            crate::generations::local::run(&runner, &dataset, &params, seed, g, k, &dir, |r| {
+                output::eprintln(format_args!(
+                    "local round {} of the chain ({g} generations × {k}) done: {}",
+                    r.round,
+                    r.metrics.display()
+                ));
+            })
+        })
+        .await
+        .expect("local runs do not panic")?;
+        return Ok(());
+    }
     let n = rounds.len();
     tokio::task::spawn_blocking(move || {
         local::run_each(&runner, &dataset, &rounds, &dir, |r| {

@@ -8,6 +8,7 @@
 
 pub mod cancel;
 pub mod export;
+pub mod generations;
 pub mod hints;
 pub mod local;
 pub mod report;
@@ -80,6 +81,8 @@ pub enum Command {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Restart a chained series stopped by a failed generation (after fixing the cause).
+    Resume { name: String },
 }
 
 /// Runs one `series` command line.
@@ -103,6 +106,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Report { name } => report::command(&project, &pool, &name).await,
         Command::Cancel { name } => cancel::command(&pool, &name).await,
         Command::Export { name, out } => export::command(&project, &pool, &name, &out).await,
+        Command::Resume { name } => generations::resume(&pool, &name).await,
     }
 }
 

@@ -19,6 +19,7 @@ pub async fn one(project: &Project, pool: &db::Pool, name: &str, json: bool) -> 
     let rounds = progress::rounds(pool, &s).await?;
     let labels = store::labels(&store::configs(pool, &s).await?);
     let elapsed = f64::from(now_i32() - s.create_time);
+    let chain = crate::generations::chain(pool, s.id).await?;
     if json {
         output::println(serde_json::to_string_pretty(&to_json(
             &s, &rounds, &labels, elapsed,
@@ -26,6 +27,9 @@ pub async fn one(project: &Project, pool: &db::Pool, name: &str, json: bool) -> 
         return Ok(());
     }
     output::print(progress::render(&s, &rounds, elapsed, &labels))?;
+    if let Some(c) = chain {
+        output::println(crate::generations::describe(&c))?;
+    }
     if s.state != store::SERIES_CANCELLED && !progress::Totals::of(&rounds).all_finished() {
         hints::warn(project, pool, &s).await;
         hints::print(&hints::blocked(project, pool, &s).await);

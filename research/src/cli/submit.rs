@@ -76,6 +76,8 @@ pub struct SubmitArgs {
     submitter: Option<String>,
     #[arg(long, default_value_t = generator::DEFAULT_CUSHION)]
     cushion: usize,
+    #[command(flatten)]
+    chain: super::generations::ChainArgs,
 }
 
 impl SubmitArgs {
@@ -108,7 +110,8 @@ impl SubmitArgs {
             train_epochs: many(self.train_epochs),
             sample_count: many(self.sample_count),
         };
-        SubmitOptions {
+        let chain = self.chain.options();
+        let mut o = SubmitOptions {
             name: self.name,
             app: self.app,
             params,
@@ -124,7 +127,17 @@ impl SubmitArgs {
             priority: self.priority,
             submitter: self.submitter,
             cushion: self.cushion,
+            chain: None,
+        };
+        if let Some(mut c) = chain {
+            if c.epochs_per_generation == 0 {
+                c.epochs_per_generation = o.params.train_epochs;
+            }
+            o.chain = Some(c);
+            o.rounds = c.rounds();
+            o.params.train_epochs = c.epochs_per_generation;
         }
+        o
     }
 }
 

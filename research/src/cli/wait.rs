@@ -96,6 +96,12 @@ pub async fn wait(
         if totals.all_finished() {
             return Ok(());
         }
+        if let Some(reason) = crate::generations::stopped(pool, s.id).await? {
+            anyhow::bail!(
+                "the chain stopped: {reason}; fix the cause, then `series resume {}`",
+                s.name
+            );
+        }
         // Say what keeps the series from moving: at once, and (if all looked fine then) again
         // when nothing has finished after a short grace period.
         let late = start.elapsed() > Duration::from_secs(20) && totals.finished() == 0;

@@ -13,7 +13,8 @@
 //!
 //! A pass stages the rounds' job files a chunk ahead of rendering and inserting the chunk
 //! before, and syncs them once, before its commit ([`crate::job_files`]). [`daemon`] is the
-//! `work_generator` daemon's pass around [`top_up`].
+//! `work_generator` daemon's pass around [`top_up`]. Chained series' rounds are left to
+//! [`crate::generations::advance`], which the same pass runs.
 
 pub mod daemon;
 
@@ -91,6 +92,7 @@ pub async fn create_rounds(
          s.target_nresults, s.delay_bound, s.priority, s.batch_id \
          FROM rb_series_round r JOIN rb_series s ON s.id = r.series_id \
          WHERE r.state = ? AND s.state = ? AND s.appid = ? \
+         AND NOT EXISTS (SELECT 1 FROM rb_series_chain c WHERE c.series_id = s.id) \
          ORDER BY s.priority DESC, r.series_id, r.round LIMIT ? \
          FOR UPDATE SKIP LOCKED",
     )
