@@ -78,7 +78,7 @@ fn anonymous_version(app: &str) -> String {
 fn host_running(h: &Harness, name: &str, apps: &[&str]) -> Host {
     let mut host = Host::new(&h.project.authenticator, name);
     host.platform = "anonymous".into();
-    host.app_versions = apps.iter().map(|a| anonymous_version(a)).collect();
+    host.app_versions = apps.iter().copied().map(anonymous_version).collect();
     host
 }
 

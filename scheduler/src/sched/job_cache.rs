@@ -245,7 +245,7 @@ async fn read_shared(
         parts.push((app, share, part));
     }
     // Heaviest apps first for the slots others left.
-    parts.sort_by(|a, b| b.1.cmp(&a.1));
+    parts.sort_by_key(|p| std::cmp::Reverse(p.1));
     for (app, share, part) in &mut parts {
         if found >= size {
             break;
@@ -260,7 +260,7 @@ async fn read_shared(
     let mut out: Vec<Arc<Candidate>> = parts.into_iter().flat_map(|(_, _, p)| p).collect();
     // Highest priority first, as one enumeration would give them (stable: oldest first
     // within an app).
-    out.sort_by(|a, b| b.priority.cmp(&a.priority));
+    out.sort_by_key(|c| std::cmp::Reverse(c.priority));
     Ok(out)
 }
 
