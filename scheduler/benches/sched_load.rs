@@ -172,7 +172,11 @@ async fn publish_plan_class_versions(project: &TestProject) -> anyhow::Result<()
 }
 
 /// The options the "checks off" run removes from `config.xml`.
-const CHECKS: [&str; 3] = ["daily_result_quota", "send_result_abort", "max_wus_in_progress"];
+const CHECKS: [&str; 3] = [
+    "daily_result_quota",
+    "send_result_abort",
+    "max_wus_in_progress",
+];
 
 /// `config.xml` without the `<name>` elements of [`CHECKS`] (each on a line of its own, as
 /// `make_project` and `set_option` write them).

@@ -56,10 +56,15 @@ async fn two_apps(weight_a: f64, weight_b: f64, jobs_a: usize, jobs_b: usize) ->
                 let name = format!("{app}_{i}");
                 let job = files.join(format!("{name}_job.json"));
                 std::fs::write(&job, mnist::small_job(i as u64 + 1)).unwrap();
-                (name, vec![InputArg::Path(job), InputArg::Path(bundle.clone())])
+                (
+                    name,
+                    vec![InputArg::Path(job), InputArg::Path(bundle.clone())],
+                )
             })
             .collect();
-        p.create_work(app, &jobs, one_replica.clone()).await.unwrap();
+        p.create_work(app, &jobs, one_replica.clone())
+            .await
+            .unwrap();
     }
     p.run_transitioner().await.unwrap();
     h.reload()
@@ -99,8 +104,17 @@ async fn feeder_allapps_a_backlog_of_one_app_leaves_slots_for_another() {
     let h = two_apps(1.0, 1.0, 3 * CACHE, 4).await;
     let mut only_b = host_running(&h, "only-b", &["appb"]);
     let reply = only_b.rpc(&h).await;
-    assert_eq!(reply.jobs.len(), 1, "B's work reaches its host:\n{}", reply.text);
-    assert!(reply.jobs[0].wu_name.starts_with("appb_"), "{:?}", reply.jobs);
+    assert_eq!(
+        reply.jobs.len(),
+        1,
+        "B's work reaches its host:\n{}",
+        reply.text
+    );
+    assert!(
+        reply.jobs[0].wu_name.starts_with("appb_"),
+        "{:?}",
+        reply.jobs
+    );
     // And a host of app A alone is served from A's share at the same time.
     let mut only_a = host_running(&h, "only-a", &["mnist"]);
     let reply = only_a.rpc(&h).await;

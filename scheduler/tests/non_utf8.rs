@@ -70,7 +70,10 @@ async fn parse_str_keeps_stray_bytes_so_the_host_is_served_and_its_report_stored
     let body = [&body[..at], &report[..], &body[at..]].concat();
     let (status, text) = h.post(&h.sched_path(), body).await;
     assert_eq!(status, axum::http::StatusCode::OK);
-    assert!(text.contains(&format!("<result_ack>\n    <name>{name}</name>")), "{text}");
+    assert!(
+        text.contains(&format!("<result_ack>\n    <name>{name}</name>")),
+        "{text}"
+    );
     let (outcome, stderr): (i32, Vec<u8>) =
         sqlx::query_as("SELECT outcome, stderr_out FROM result WHERE name = ?")
             .bind(name)
