@@ -551,6 +551,7 @@ class Stats:
         self.nojob_replies = 0
         self.msg_replies = 0
         self.messages = {}
+        self.held_listed = 0
         self.reports = 0
         self.acks = 0
         self.http_errors = 0
@@ -681,6 +682,9 @@ class Runner:
                 report = h.results[:args.report_per_rpc]
             h.seqno += 1
             body = self.sched_body(h, work, report)
+            if record:
+                with st.lock:
+                    st.held_listed += len(h.results) - len(report)
         t = time.perf_counter()
         try:
             status, text = self.post(h if mode != "upload" else None, body)
@@ -827,7 +831,8 @@ def summary(args, st, cpu0, prime_info):
     if args.mode == "upload":
         d.update(uploads_ok=st.upload_ok)
     else:
-        d.update(jobs=st.jobs, replies_with_jobs=st.replies_with_jobs, nojob_replies=st.nojob_replies)
+        d.update(jobs=st.jobs, replies_with_jobs=st.replies_with_jobs, nojob_replies=st.nojob_replies,
+                 held_per_rpc=round(st.held_listed / n, 1) if n else 0.0)
     d.update(msg_replies=st.msg_replies)
     if args.mode == "report":
         d.update(reports=st.reports, acks=st.acks)

@@ -6,6 +6,15 @@
 //! cargo bench -p rboinc-scheduler --bench sched_load -- --seconds 30 --concurrency 4
 //! ```
 //!
+//! The protective checks of issue 14 are on in the main phases: `daily_result_quota` and
+//! `send_result_abort` (as `make_project` writes them) and `max_wus_in_progress` (set here, high
+//! enough never to refuse a job, so its count is paid on every work RPC). The generator's hosts
+//! list the tasks they hold (up to 16, `schedload.py --remember`) in `<other_results>`, so
+//! every RPC also pays the abort check. After the main phases the scheduler is restarted with
+//! the three options removed and the phases "work (1 job), 3 versions" and "report 1 + get 1
+//! job" run again: the "checks off" figures, side by side with the "checks on" ones of the
+//! same run.
+//!
 //! What it does: makes a project with our `make_project` on a fresh MariaDB database, publishes
 //! an app version, creates `--workunits` jobs (two results each, by the real transitioner),
 //! starts the release-built `scheduler` binary, creates 200 accounts with hosts
@@ -84,9 +93,9 @@ fn options() -> anyhow::Result<Options> {
     let mut o = Options {
         seconds: 15.0,
         concurrency: 8,
-        // Two results each: enough for the two work phases and the report phase at well over
-        // 1,000 jobs/s.
-        workunits: 30_000,
+        // Two results each: enough for the three job phases and the two with the checks off
+        // at well over 1,000 jobs/s.
+        workunits: 45_000,
         keep: false,
     };
     let mut args = std::env::args().skip(1);
@@ -162,6 +171,45 @@ async fn publish_plan_class_versions(project: &TestProject) -> anyhow::Result<()
     Ok(())
 }
 
+/// The options the "checks off" run removes from `config.xml`.
+const CHECKS: [&str; 3] = [
+    "daily_result_quota",
+    "send_result_abort",
+    "max_wus_in_progress",
+];
+
+/// `config.xml` without the `<name>` elements of [`CHECKS`] (each on a line of its own, as
+/// `make_project` and `set_option` write them).
+fn without_checks(xml: &str) -> String {
+    xml.lines()
+        .filter(|l| {
+            !CHECKS
+                .iter()
+                .any(|name| l.trim_start().starts_with(&format!("<{name}>")))
+        })
+        .map(|l| format!("{l}\n"))
+        .collect()
+}
+
+/// Runs one phase against the scheduler `pid`; its `schedload.py` summary plus the server's
+/// CPU per request.
+fn run_phase(name: &str, args: &[String], pid: u32) -> anyhow::Result<Value> {
+    let cpu0 = cpu_seconds(pid);
+    let mut v = schedload(args)?;
+    let server_ms = (cpu_seconds(pid) - cpu0) * 1000.0 / num(&v, "requests");
+    v["server_cpu_ms_per_request"] = serde_json::json!(server_ms);
+    eprintln!("{name}: {v}");
+    Ok(v)
+}
+
+/// The 1-minute load average, for the report (the machine may be shared).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
 fn num(v: &Value, key: &str) -> f64 {
     v.get(key).and_then(Value::as_f64).unwrap_or(f64::NAN)
 }
@@ -175,6 +223,8 @@ async fn main() -> anyhow::Result<()> {
         ("resend_lost_results", "0"),
         ("ignore_upload_certificates", "1"),
         ("next_rpc_delay", "0"),
+        // Per CPU: 8,000 on the generator's 8-CPU hosts, never reached in a run.
+        ("max_wus_in_progress", "1000"),
     ] {
         project.set_option(name, value)?;
     }
@@ -259,19 +309,41 @@ async fn main() -> anyhow::Result<()> {
         ("upload 4 KiB", common("upload", &upload_url)),
     ];
     let mut rows = Vec::new();
+    let load_start = load_average();
     let pid = sched.pid().context("scheduler pid")?;
-    for (name, args) in phases {
+    for (name, args) in &phases {
         if name.contains("3 versions") {
             publish_plan_class_versions(&project).await?;
         }
-        let cpu0 = cpu_seconds(pid);
-        let mut v = schedload(&args)?;
-        let server_ms = (cpu_seconds(pid) - cpu0) * 1000.0 / num(&v, "requests");
-        v["server_cpu_ms_per_request"] = serde_json::json!(server_ms);
-        eprintln!("{name}: {v}");
-        rows.push((name, v));
+        rows.push((*name, run_phase(name, args, pid)?));
     }
     let stopped = sched.stop().await?;
+
+    // The job phases that run with every version published, again with the checks off: a
+    // scheduler started on a config without them.
+    let config = project.root.join("config.xml");
+    let with_checks = std::fs::read_to_string(&config)?;
+    std::fs::write(&config, without_checks(&with_checks))?;
+    let mut sched = SchedulerProcess::start(
+        Path::new(env!("CARGO_BIN_EXE_scheduler")),
+        &project.root,
+        project.addr(),
+        "/testproj/",
+        &[],
+        &dir.join("scheduler-checks-off.log"),
+    )
+    .await?;
+    let pid = sched.pid().context("scheduler pid")?;
+    let mut off_rows = Vec::new();
+    for (name, args) in phases
+        .iter()
+        .filter(|(n, _)| n.contains("3 versions") || n.starts_with("report"))
+    {
+        off_rows.push((*name, run_phase(name, args, pid)?));
+    }
+    sched.stop().await?;
+    std::fs::write(&config, with_checks)?;
+    let load_end = load_average();
 
     println!(
         "\nScheduler under bench/schedload.py: {} concurrent clients, {:.0} s per phase, \
@@ -308,7 +380,39 @@ async fn main() -> anyhow::Result<()> {
         "\n(work: jobs handed out per second, as the C++ notes compare; the load generator \
          shares the 2 cores: see its client_cpu_s in the lines above)"
     );
-    for (name, v) in rows.iter().filter(|(name, _)| name.contains("job")) {
+    println!(
+        "\nThe job phases with the checks ({}) on, as above, and off (a scheduler restarted \
+         without them), same run; load average {load_start} at the start, {load_end} at the end:\n",
+        CHECKS.join(", ")
+    );
+    println!(
+        "| request | checks | RPC/s | jobs/s | p50 ms | p99 ms | server CPU ms/RPC | held tasks listed | errors |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|");
+    for (name, off) in &off_rows {
+        let on = rows
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v)
+            .context("phase run with the checks on")?;
+        for (label, v) in [("on", on), ("off", off)] {
+            println!(
+                "| {name} | {label} | {:.0} | {:.0} | {:.1} | {:.1} | {:.2} | {:.1} | {} |",
+                num(v, "rps"),
+                num(v, "jobs") / num(v, "seconds"),
+                num(v, "p50_ms"),
+                num(v, "p99_ms"),
+                num(v, "server_cpu_ms_per_request"),
+                num(v, "held_per_rpc"),
+                v.get("errors").cloned().unwrap_or(Value::Null),
+            );
+        }
+    }
+    for (name, v) in rows
+        .iter()
+        .chain(off_rows.iter())
+        .filter(|(name, _)| name.contains("job"))
+    {
         let short = num(v, "requests") - num(v, "jobs");
         if short > 0.01 * num(v, "requests") {
             println!(

@@ -1,5 +1,7 @@
 //! Connections that stall are dropped after `<http_idle_timeout>`: headers that never end, a
-//! keep-alive connection left idle, a request body that stops sending — on a real socket.
+//! keep-alive connection left idle, a request body that stops sending — on a real socket. An
+//! upload cut off that way releases its file, so the client's retry (size query, then the rest
+//! from that offset: BOINC's upload protocol) completes it.
 
 mod common;
 
@@ -8,6 +10,7 @@ use std::time::{Duration, Instant};
 use common::Harness;
 use rboinc_core::daemon::Shutdown;
 use rboinc_scheduler::server;
+use rboinc_testkit::sim::{SimHost, get_file_size_body, parse_reply, upload_body};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -115,4 +118,62 @@ async fn an_upload_whose_client_stops_sending_is_answered_within_the_bound() {
         "closed after {:?}",
         closed - start
     );
+}
+
+#[tokio::test]
+async fn a_stalled_upload_releases_its_file_and_the_clients_retry_completes_it() {
+    let (h, addr) = serving().await;
+    h.project
+        .create_mnist_work(
+            "wu_stall",
+            &rboinc_testkit::mnist::small_job(3),
+            Default::default(),
+        )
+        .await
+        .unwrap();
+    h.project.run_transitioner().await.unwrap();
+    let host = SimHost::new(&h.project.authenticator, "stalling-uploader");
+    let reply = parse_reply(&h.rpc(&host.request(1.0, &[])).await);
+    let out = reply.jobs[0].outputs[0].clone();
+    let max: usize = out.max_nbytes.parse().unwrap();
+    let data: Vec<u8> = (0..max.min(40_000))
+        .map(|i| b'a' + (i % 26) as u8)
+        .collect();
+    let half = data.len() / 2;
+
+    // The client sends its header and half the bytes, then goes silent with the socket open.
+    let body = upload_body(&out, &data, 0);
+    let sent = body.len() - (data.len() - half);
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    let head = format!(
+        "POST {} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
+        h.upload_path(),
+        body.len()
+    );
+    s.write_all(head.as_bytes()).await.unwrap();
+    s.write_all(&body[..sent]).await.unwrap();
+    let (text, _) = read_until_closed(&mut s).await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        text.contains("<status>1</status>"),
+        "a transient error: {text}"
+    );
+
+    // The retry: the size query says how much arrived, the rest is sent from there.
+    let (_, size) = h
+        .post(&h.upload_path(), get_file_size_body(&out.name))
+        .await;
+    let have: usize = rboinc_core::xml::parse(&size, "file_size").expect(&size);
+    assert_eq!(have, half, "the bytes before the stall are kept: {size}");
+    let (_, done) = h
+        .post(&h.upload_path(), upload_body(&out, &data, have))
+        .await;
+    assert!(done.contains("<status>0</status>"), "{done}");
+    let stored = rboinc_core::hier::dir_hier_path(
+        &h.state.settings.upload_dir,
+        &out.name,
+        h.state.settings.fanout,
+    )
+    .unwrap();
+    assert_eq!(std::fs::read(stored).unwrap(), data);
 }

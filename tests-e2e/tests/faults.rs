@@ -7,7 +7,9 @@
 //!   to the third host, the series completes;
 //! - the scheduler crashes in the middle of a series and is started again: clients retry,
 //!   nothing is lost or done twice (this project validates with `script_validator` and a
-//!   Python compare script instead of `validator --mode metrics`).
+//!   Python compare script instead of `validator --mode metrics`);
+//! - a "black hole" (an anonymous-platform build that always exits with an error) is throttled
+//!   by its daily quota, told so, while the other clients finish the series.
 
 mod common;
 
@@ -288,6 +290,102 @@ async fn a_wrong_metric_is_rejected_and_a_third_host_settles_the_quorum() -> any
         validator_log.contains("val_acc"),
         "the validator names the field that differed:\n{validator_log}"
     );
+    stack.stop()?;
+    Ok(())
+}
+
+/// An anonymous-platform `app_info.xml` whose only version of `mnist` runs `file`.
+fn app_info_running(file: &str) -> String {
+    APP_INFO.replace("mnist_tampered.sh", file)
+}
+
+/// BOINC's daily quota against a black hole (`got_bad_result` in sched/sched_result.cpp,
+/// `daily_quota_exceeded` in sched/sched_send.cpp): client a runs a build that fails at once.
+/// Its error report lowers its `host_app_version.max_jobs_per_day` from the project's
+/// `daily_result_quota` of 2 to 1, with one job today it is over quota, and the scheduler tells
+/// it "This computer has finished a daily quota of 1 tasks"; b and c finish the series.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_black_hole_host_is_throttled_by_its_daily_quota_while_the_others_finish()
+-> anyhow::Result<()> {
+    let mut stack = Stack::start(Tuning {
+        options: vec![("daily_result_quota".into(), "2".into())],
+        ..Tuning::default()
+    })
+    .await?;
+    let master_url = stack.master_url.clone();
+    let mut a = Volunteer::start("a", |_| {}).await?;
+    let b = Volunteer::start("b", |_| {}).await?;
+    let c = Volunteer::start("c", |_| {}).await?;
+    a.attach(&stack.master_url, &stack.authenticator)?;
+    wait_until(
+        Duration::from_secs(60),
+        "client a's first scheduler RPC",
+        async || {
+            Ok(a.log()
+                .contains("Scheduler request completed")
+                .then_some(()))
+        },
+        || a.log(),
+    )
+    .await?;
+    a.restart(|dir| {
+        let p = Volunteer::project_dir(dir, &master_url);
+        std::fs::write(p.join("app_info.xml"), app_info_running("black_hole.sh")).unwrap();
+        let w = p.join("black_hole.sh");
+        std::fs::write(&w, "#!/bin/sh\necho 'black hole: failing' >&2\nexit 1\n").unwrap();
+        std::fs::set_permissions(&w, std::fs::Permissions::from_mode(0o755)).unwrap();
+    })
+    .await?;
+
+    // A alone takes the round's first replica, fails it and reports the error.
+    let series = stack.series(&small_series("blackhole", "1", &[]))?;
+    wait_until(
+        Duration::from_secs(120),
+        "client a is told its daily quota is used up",
+        async || {
+            Ok(a.log()
+                .contains("This computer has finished a daily quota of 1 tasks")
+                .then_some(()))
+        },
+        || format!("{}\n--- a ---\n{}", stack.logs(), a.log()),
+    )
+    .await?;
+    b.attach(&stack.master_url, &stack.authenticator)?;
+    c.attach(&stack.master_url, &stack.authenticator)?;
+
+    let out = wait_output(series, Duration::from_secs(300)).await?;
+    assert!(
+        out.status.success(),
+        "series run failed: {}\n{}\n--- a ---\n{}\n--- b ---\n{}\n--- c ---\n{}",
+        text(&out),
+        stack.logs(),
+        a.log(),
+        b.log(),
+        c.log()
+    );
+    all_assimilated(&stack, 1).await?;
+    let rows = results(&stack).await?;
+    let (name, rs) = &rows[0];
+    let failed: Vec<&Row> = rs
+        .iter()
+        .filter(|r| r.3 == Outcome::ClientError as i32)
+        .collect();
+    assert_eq!(failed.len(), 1, "{name}: a's error: {rs:?}");
+    assert!(failed[0].5 < 0, "from the anonymous platform: {rs:?}");
+    let black_hole = failed[0].1;
+    let valid: Vec<&Row> = rs
+        .iter()
+        .filter(|r| r.3 == Outcome::Success as i32 && r.4 == ValidateState::Valid as i32)
+        .collect();
+    assert_eq!(valid.len(), 2, "b and c: {rs:?}");
+    assert!(valid.iter().all(|r| r.1 != black_hole), "{rs:?}");
+    let (max_jobs, today): (i32, i32) = sqlx::query_as(
+        "SELECT max_jobs_per_day, n_jobs_today FROM host_app_version WHERE host_id = ?",
+    )
+    .bind(black_hole)
+    .fetch_one(stack.db.pool())
+    .await?;
+    assert_eq!((max_jobs, today), (1, 1), "a's quota fell from 2 to 1");
     stack.stop()?;
     Ok(())
 }

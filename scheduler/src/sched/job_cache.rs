@@ -8,6 +8,10 @@
 //! took a moment ago: its claim locks the workunit row until that RPC commits); then, in the
 //! RPC's transaction, it claims each in the database ([`super::claim`]), which decides.
 //!
+//! With several apps, each app gets its share of the batch by `app.weight`
+//! ([`super::app_shares`], BOINC's feeder with `--allapps`), so a backlog of one app cannot
+//! crowd out the others; the share an app cannot fill goes to the apps with more jobs.
+//!
 //! Each batch is shuffled within a priority level, so processes that loaded the same batch
 //! rarely reach for the same job at the same moment; and the list is re-read when it runs dry or
 //! gets old, so new work and new priorities show within seconds.
@@ -22,6 +26,7 @@ use rboinc_core::state::ServerState;
 use sqlx::Row;
 use sqlx::mysql::MySqlConnection;
 
+use super::app_shares;
 use super::job::{COLUMNS, Candidate, JobWorkunit};
 use super::rows::text;
 
@@ -181,7 +186,7 @@ impl JobCache {
         if !self.should_refill() {
             return Ok(());
         }
-        let mut batch = read_batch(conn, self.size, active_apps).await?;
+        let mut batch = read_shared(conn, self.size, active_apps).await?;
         shuffle_within_priority(&mut batch);
         let mut inner = self.lock();
         let reserved = std::mem::take(&mut inner.reserved);
@@ -208,6 +213,55 @@ fn shuffle_within_priority(batch: &mut [Arc<Candidate>]) {
         batch[start..end].shuffle(&mut rng);
         start = end;
     }
+}
+
+/// Up to `size` unsent results of `active_apps`, each app's share by its weight
+/// ([`super::app_shares`]), highest priority first. Slots an app leaves empty go to the
+/// apps that filled theirs (each read again with a larger limit: the same order, more rows).
+async fn read_shared(
+    conn: &mut MySqlConnection,
+    size: usize,
+    active_apps: &[AppId],
+) -> Result<Vec<Arc<Candidate>>, sqlx::Error> {
+    if active_apps.len() <= 1 {
+        return read_batch(conn, size, active_apps).await;
+    }
+    let apps = vec!["?"; active_apps.len()].join(",");
+    let sql = format!("SELECT id, weight FROM app WHERE id IN ({apps}) ORDER BY id");
+    let mut q = sqlx::query_as::<_, (AppId, f64)>(sqlx::AssertSqlSafe(sql));
+    for app in active_apps {
+        q = q.bind(*app);
+    }
+    let weights = q.fetch_all(&mut *conn).await?;
+    let mut parts = Vec::with_capacity(weights.len());
+    let mut found = 0;
+    for (app, share) in app_shares::shares(&weights, size) {
+        let part = if share > 0 {
+            read_batch(conn, share, &[app]).await?
+        } else {
+            Vec::new()
+        };
+        found += part.len();
+        parts.push((app, share, part));
+    }
+    // Heaviest apps first for the slots others left.
+    parts.sort_by_key(|p| std::cmp::Reverse(p.1));
+    for (app, share, part) in &mut parts {
+        if found >= size {
+            break;
+        }
+        if part.len() < *share {
+            continue;
+        }
+        let more = read_batch(conn, *share + size - found, &[*app]).await?;
+        found += more.len() - part.len();
+        *part = more;
+    }
+    let mut out: Vec<Arc<Candidate>> = parts.into_iter().flat_map(|(_, _, p)| p).collect();
+    // Highest priority first, as one enumeration would give them (stable: oldest first
+    // within an app).
+    out.sort_by_key(|c| std::cmp::Reverse(c.priority));
+    Ok(out)
 }
 
 /// Unsent results of `active_apps`, priority level by priority level (highest first), oldest

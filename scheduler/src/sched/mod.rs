@@ -36,7 +36,8 @@
 //! Every failure is a well-formed reply: clients log its message and back off by its
 //! `request_delay`; an HTTP error would only make them retry blindly.
 //!
-//! Also here: [`shared`] (what the RPC takes from the server's state), [`request`],
+//! Also here: [`shared`] (what the RPC takes from the server's state), [`request`] and
+//! [`request_bytes`] (a stray non-UTF-8 byte read as BOINC reads it, not refused),
 //! [`coprocs`] and [`elements`] (reading the request, its GPUs and their work requests),
 //! [`project_prefs`] (the user's beta, app and processor-type choices), [`reliability`]
 //! (adaptive replication and reliable hosts), [`hr`] (homogeneous
@@ -45,6 +46,7 @@
 
 pub mod abort;
 pub mod account_info;
+pub mod app_shares;
 pub mod auth;
 pub mod catalog;
 pub mod claim;
@@ -65,6 +67,7 @@ pub mod reliability;
 pub mod reply;
 pub mod report;
 pub mod request;
+pub mod request_bytes;
 pub mod resend;
 pub mod rows;
 pub mod rpc;

@@ -3,12 +3,14 @@
 //! The layout is the 7.20.5 client's (PROTOCOL.md §3; `fixtures/client-7.20.5/05_…`,
 //! `11_…`). Unknown elements are skipped, as BOINC's scheduler skips them. Text that ends up in
 //! the database is cut to the column's size here (BOINC's C++ cuts it to its buffer sizes), so a
-//! long host name can never fail the host update in a strict-mode MySQL.
+//! long host name can never fail the host update in a strict-mode MySQL. A byte that is not
+//! UTF-8 does not fail the request either ([`super::request_bytes`]).
 
 use super::coprocs::Coprocs;
 use super::coprocs::opencl::OpenclProps;
 use super::coprocs::parse::parse_coprocs;
 use super::elements::{Children, Element, Unclosed};
+use super::request_bytes::text_of;
 
 /// `VARCHAR(254)` columns of `host`.
 const HOST_TEXT_MAX: usize = 254;
@@ -20,8 +22,6 @@ pub const BLOB_MAX: usize = 65_535;
 /// Why a request was not understood. The text goes back to the client in a `<message>`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RequestError {
-    #[error("the request is not UTF-8 text")]
-    NotText,
     #[error("no start tag")]
     NoStartTag,
     #[error("no end tag")]
@@ -209,9 +209,11 @@ fn host_text(e: &Element<'_>) -> String {
 
 impl SchedRequest {
     /// Parses a request body. Only a missing root element or an unclosed element is an error;
-    /// anything else the client sends is read as BOINC reads it.
+    /// anything else the client sends is read as BOINC reads it (a stray non-UTF-8 byte too:
+    /// [`text_of`]).
     pub fn parse(body: &[u8]) -> Result<SchedRequest, RequestError> {
-        let text = std::str::from_utf8(body).map_err(|_| RequestError::NotText)?;
+        let text = text_of(body);
+        let text = text.as_ref();
         const OPEN: &str = "<scheduler_request>";
         const CLOSE: &str = "</scheduler_request>";
         let start = text.find(OPEN).ok_or(RequestError::NoStartTag)? + OPEN.len();
@@ -638,7 +640,7 @@ mod tests {
         );
         assert_eq!(
             SchedRequest::parse(&[0xff, 0xfe]).unwrap_err(),
-            RequestError::NotText
+            RequestError::NoStartTag
         );
     }
 

@@ -124,6 +124,8 @@ pub struct Tuning {
     /// Another validator in place of `make_project`'s: its `<cmd>` after the program's `-d 3
     /// --app mnist`, and scripts (name, text) installed in the project's `bin/` first.
     pub validator: Option<(String, Vec<(String, String)>)>,
+    /// More `<config>` options, `(name, value)`, e.g. a small `daily_result_quota`.
+    pub options: Vec<(String, String)>,
 }
 
 impl Default for Tuning {
@@ -132,6 +134,7 @@ impl Default for Tuning {
             next_rpc_delay: 3,
             sleep_interval: 1,
             validator: None,
+            options: Vec::new(),
         }
     }
 }
@@ -230,6 +233,21 @@ impl Stack {
             ),
             1,
         );
+        for (name, value) in &t.options {
+            let open = format!("<{name}>");
+            let close = format!("</{name}>");
+            let element = format!("{open}{value}{close}");
+            xml = match (xml.find(&open), xml.find(&close)) {
+                (Some(a), Some(b)) if b > a => {
+                    format!("{}{element}{}", &xml[..a], &xml[b + close.len()..])
+                }
+                _ => xml.replacen(
+                    "    </config>",
+                    &format!("        {element}\n    </config>"),
+                    1,
+                ),
+            };
+        }
         if let Some((cmd, scripts)) = &t.validator {
             use std::os::unix::fs::PermissionsExt;
             for (name, text) in scripts {
