@@ -9,7 +9,8 @@
 //! - [`schema`]: the 17 BOINC tables as expected and as found; [`difference`]:
 //!   which differences we can live with.
 //! - [`found_rows`]: UPDATE counts mean rows *matched*, as in BOINC.
-//! - [`conflict`]: [`is_retryable`], the deadlock / lock wait timeout test before a retry.
+//! - [`conflict`]: [`is_retryable`], the deadlock / lock wait timeout test before a retry;
+//!   [`unreachable`]: [`is_unreachable`], the "server is gone" test before waiting an outage out.
 //! - one module per table ([`workunit`], [`result`], [`app`], ...): a typed
 //!   row (`WorkunitRow`, `ResultRow`, ...) and one small function per query.
 //! - [`ids`]: id newtypes; [`text`]: reading NULL/BLOB text columns.
@@ -38,14 +39,17 @@ pub mod ids;
 pub mod migrate;
 pub mod platform;
 pub mod pool;
+pub mod replicas;
 pub mod result;
 pub mod schema;
 pub mod team;
 pub mod text;
+pub mod unreachable;
 pub mod user;
 pub mod workunit;
 
 pub use conflict::is_retryable;
+pub use unreachable::is_unreachable;
 pub use ids::{
     AppId, AppVersionId, BatchId, HostId, PlatformId, ResultId, TeamId, UserId, WorkunitId,
 };

@@ -1,18 +1,25 @@
-//! `series status [NAME]`: where each round of one series is, or one line per series.
+//! `series status [NAME]`: where each round of one series is, or one line per series; through
+//! a database outage it waits, saying so ([`super::outage`]).
 
 use rboinc_core::clock::now_i32;
 use rboinc_core::db;
 use rboinc_tools::output;
 use rboinc_tools::project::Project;
 
+use super::outage::Outage;
 use super::{find, hints};
 use crate::progress;
 use crate::store;
 
 /// One series: its progress table, and the warnings while it is unfinished.
 pub async fn one(project: &Project, pool: &db::Pool, name: &str) -> anyhow::Result<()> {
-    let s = find(pool, name).await?;
-    let rounds = progress::rounds(pool, &s).await?;
+    let (s, rounds) = Outage::default()
+        .retry(async || {
+            let s = find(pool, name).await?;
+            let rounds = progress::rounds(pool, &s).await?;
+            Ok((s, rounds))
+        })
+        .await?;
     output::print(progress::render(
         &s,
         &rounds,
@@ -30,8 +37,15 @@ pub async fn one(project: &Project, pool: &db::Pool, name: &str) -> anyhow::Resu
 pub async fn all(project: &Project, pool: &db::Pool) -> anyhow::Result<()> {
     let mut unfinished = None;
     let mut blocked = Vec::new();
-    for s in store::all_series(pool).await? {
-        let t = progress::Totals::of(&progress::rounds(pool, &s).await?);
+    let mut outage = Outage::default();
+    for s in outage
+        .retry(async || Ok(store::all_series(pool).await?))
+        .await?
+    {
+        let rounds = outage
+            .retry(async || Ok(progress::rounds(pool, &s).await?))
+            .await?;
+        let t = progress::Totals::of(&rounds);
         if s.state != store::SERIES_CANCELLED && !t.all_finished() {
             unfinished.get_or_insert(s.clone());
             blocked.extend(

@@ -6,6 +6,8 @@
 //! up on `Drop`, and [`Stack`] checks on the way that `stop` left no process behind.
 #![allow(dead_code)]
 
+pub mod series_checks;
+
 use std::ffi::OsStr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -124,6 +126,8 @@ pub struct Tuning {
     /// Another validator in place of `make_project`'s: its `<cmd>` after the program's `-d 3
     /// --app mnist`, and scripts (name, text) installed in the project's `bin/` first.
     pub validator: Option<(String, Vec<(String, String)>)>,
+    /// More `<config>` options, as XML lines (e.g. `<db_outage_delay>10</db_outage_delay>`).
+    pub config_extra: Vec<String>,
 }
 
 impl Default for Tuning {
@@ -132,6 +136,7 @@ impl Default for Tuning {
             next_rpc_delay: 3,
             sleep_interval: 1,
             validator: None,
+            config_extra: Vec::new(),
         }
     }
 }
@@ -154,7 +159,12 @@ pub struct Stack {
 impl Stack {
     /// Makes, publishes and starts a project.
     pub async fn start(tuning: Tuning) -> anyhow::Result<Stack> {
-        let db = TestDb::empty().await;
+        Self::start_on(tuning, TestDb::empty().await).await
+    }
+
+    /// [`Stack::start`] on a database of the caller's (e.g. on a private MariaDB server the
+    /// test stops and starts: `TestDb::create_on(&server.url(), false)`).
+    pub async fn start_on(tuning: Tuning, db: TestDb) -> anyhow::Result<Stack> {
         let dir = tempfile::Builder::new().prefix("rboinc-e2e-").tempdir()?;
         let root = dir.path().canonicalize()?.join("proj");
         let port = free_port();
@@ -230,6 +240,9 @@ impl Stack {
             ),
             1,
         );
+        for option in &t.config_extra {
+            xml = xml.replacen("    </config>", &format!("        {option}\n    </config>"), 1);
+        }
         if let Some((cmd, scripts)) = &t.validator {
             use std::os::unix::fs::PermissionsExt;
             for (name, text) in scripts {
