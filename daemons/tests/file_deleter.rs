@@ -335,8 +335,14 @@ async fn files_a_live_result_or_workunit_still_needs_are_never_deleted() {
     assert!(input_exists(&p, 2), "workunit 2 is not assimilated");
     assert!(input_exists(&p, 3), "workunit 3 has an unsent result");
     assert!(!input_exists(&p, 4), "workunit 4 is done");
-    assert!(output_exists(&p, 2, 0), "the canonical output awaits the assimilator");
-    assert!(!output_exists(&p, 2, 1), "the other result of workunit 2 is not needed");
+    assert!(
+        output_exists(&p, 2, 0),
+        "the canonical output awaits the assimilator"
+    );
+    assert!(
+        !output_exists(&p, 2, 1),
+        "the other result of workunit 2 is not needed"
+    );
     for (id, k) in [(1, 0), (1, 1), (3, 0), (3, 1), (4, 0), (4, 1)] {
         assert!(!output_exists(&p, id, k), "result {k} of workunit {id}");
     }

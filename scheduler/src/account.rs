@@ -110,7 +110,10 @@ async fn project_config(
     State(conns): State<Arc<RpcConnections>>,
 ) -> Result<Response, HttpError> {
     metrics.account_rpc();
-    let catalog = caches.catalog.get(&mut *conns.acquire_pooled().await?).await?;
+    let catalog = caches
+        .catalog
+        .get(&mut *conns.acquire_pooled().await?)
+        .await?;
     let mut out = String::with_capacity(1024);
     let _ = write!(
         out,

@@ -127,12 +127,20 @@ async fn an_upload_cut_off_on_the_socket_resumes_at_the_offset_get_file_size_rep
         s.shutdown().await.unwrap();
     }
     // The handler keeps what arrived, outside the hierarchy.
-    let partial = h.state.settings.upload_dir.join(".incoming").join(&out.name);
+    let partial = h
+        .state
+        .settings
+        .upload_dir
+        .join(".incoming")
+        .join(&out.name);
     eventually("the partial file holds what was sent", || {
         std::fs::metadata(&partial).is_ok_and(|m| m.len() == 150_000)
     })
     .await;
-    assert!(!stored(&h, &out).exists(), "nothing in place before it is complete");
+    assert!(
+        !stored(&h, &out).exists(),
+        "nothing in place before it is complete"
+    );
     // The client's retry asks how much the server has, and sends the rest from there.
     let size = post(&h, addr, &get_file_size_body(&out.name)).await;
     assert!(size.contains("<status>0</status>"), "{size}");
@@ -200,7 +208,7 @@ async fn a_full_upload_file_system_refuses_uploads_with_a_transient_status_and_k
     let reply = post(&h, addr, &upload_body(&out, &big, 0)).await;
     assert!(
         reply.contains("<status>1</status>")
-            && reply.contains(&format!("can't write file {}: No space left on server", out.name)),
+            && reply.contains(&format!("write file {}: No space left on server", out.name)),
         "{reply}"
     );
     assert!(files(&upload_dir).is_empty(), "{:?}", files(&upload_dir));

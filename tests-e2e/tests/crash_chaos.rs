@@ -121,7 +121,10 @@ async fn sigkill_of_random_daemons_under_start_foreground_loses_and_repeats_noth
         if let Some(p) = rustix::process::Pid::from_raw(*pid)
             && rustix::process::kill_process(p, rustix::process::Signal::KILL).is_ok()
         {
-            eprintln!("[{:5.1}s] SIGKILL {program} ({pid})", started.elapsed().as_secs_f64());
+            eprintln!(
+                "[{:5.1}s] SIGKILL {program} ({pid})",
+                started.elapsed().as_secs_f64()
+            );
             killed.push(program.clone());
         }
     }

@@ -69,7 +69,14 @@ async fn a_series_waits_out_a_30_s_database_outage_and_completes_bit_identical()
         "--timeout",
         "400",
     ])?;
-    let context = || format!("{}\n--- a ---\n{}\n--- b ---\n{}", stack.logs(), a.log(), b.log());
+    let context = || {
+        format!(
+            "{}\n--- a ---\n{}\n--- b ---\n{}",
+            stack.logs(),
+            a.log(),
+            b.log()
+        )
+    };
     // Mid-series: the first result is back, the others are out or unsent.
     wait_until(
         Duration::from_secs(180),

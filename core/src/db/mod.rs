@@ -49,12 +49,12 @@ pub mod user;
 pub mod workunit;
 
 pub use conflict::is_retryable;
-pub use unreachable::is_unreachable;
 pub use ids::{
     AppId, AppVersionId, BatchId, HostId, PlatformId, ResultId, TeamId, UserId, WorkunitId,
 };
 pub use migrate::{MigrateError, MigrationReport, migrate};
 pub use pool::{ConnectError, connect, connect_lazy, connect_with, pool_options};
+pub use unreachable::is_unreachable;
 
 /// The pool type every binary passes around.
 pub type Pool = sqlx::MySqlPool;

@@ -66,8 +66,7 @@ pub async fn wait(
                 // The daemons and the scheduler wait it out; so does the series.
                 outage.down(&e.into());
                 give_up_after(o, start, None)?;
-                tokio::time::sleep(RETRY_EVERY.max(Duration::from_secs_f64(o.poll.max(0.1))))
-                    .await;
+                tokio::time::sleep(RETRY_EVERY.max(Duration::from_secs_f64(o.poll.max(0.1)))).await;
                 continue;
             }
             Err(e) => return Err(e.into()),

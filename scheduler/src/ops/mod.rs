@@ -292,7 +292,10 @@ async fn ops_page(
     let now = rboinc_core::clock::now_i64();
     let (files, db, queues) = tokio::join!(
         files_view(&ops.src.project, true),
-        with_db("snapshot", snapshot::snapshot(&ops.src.pool, now, ops.src.replica_rule)),
+        with_db(
+            "snapshot",
+            snapshot::snapshot(&ops.src.pool, now, ops.src.replica_rule)
+        ),
         queue_sizes(&ops, now),
     );
     let backlog = queues.map(|q| ops.backlog.trends(&q, now));

@@ -241,7 +241,11 @@ impl Stack {
             1,
         );
         for option in &t.config_extra {
-            xml = xml.replacen("    </config>", &format!("        {option}\n    </config>"), 1);
+            xml = xml.replacen(
+                "    </config>",
+                &format!("        {option}\n    </config>"),
+                1,
+            );
         }
         if let Some((cmd, scripts)) = &t.validator {
             use std::os::unix::fs::PermissionsExt;
