@@ -105,7 +105,7 @@ impl RpcConnections {
             lost_one = true;
             conn.close_on_drop();
         }
-        let conn = self.from_pool(lost_one).await?;
+        let conn = self.pool_connection(lost_one).await?;
         Ok(RpcConn {
             conn: Some(conn),
             owner: self,
@@ -117,11 +117,11 @@ impl RpcConnections {
     /// account web RPCs): bounded and outage-marking as [`RpcConnections::acquire`] is, so they
     /// too fail at once while the database is known to be down.
     pub async fn acquire_pooled(&self) -> Result<PoolConnection<MySql>, sqlx::Error> {
-        self.from_pool(false).await
+        self.pool_connection(false).await
     }
 
     /// A connection from the pool, waited for as the module docs say; marks the outage.
-    async fn from_pool(&self, lost_one: bool) -> Result<PoolConnection<MySql>, sqlx::Error> {
+    async fn pool_connection(&self, lost_one: bool) -> Result<PoolConnection<MySql>, sqlx::Error> {
         let limit = if self.outage.is_down() {
             Some(ACQUIRE_WHILE_DOWN)
         } else if lost_one || self.pool.size() < self.pool.options().get_max_connections() {
