@@ -289,3 +289,94 @@ async fn one_pass_reads_one_batch_of_each_as_the_cpp_file_deleter() {
     assert_eq!(p.count_wus("file_delete_state", DONE).await, 23);
     assert!(p.snapshot().await.files.is_empty());
 }
+
+/// Whether the file of workunit `id`'s input, or of result `rid`'s output, is on disk.
+fn input_exists(p: &Project, id: u64) -> bool {
+    hier::dir_hier_path(&p.root.join("download"), &input_name(id), FANOUT)
+        .unwrap()
+        .exists()
+}
+
+fn output_exists(p: &Project, id: u64, k: u64) -> bool {
+    let name = output_name(id, k, 2 * id - 1 + k);
+    hier::dir_hier_path(&p.root.join("upload"), &name, FANOUT)
+        .unwrap()
+        .exists()
+}
+
+/// BOINC's transitioner marks files READY only once a workunit is assimilated and all its
+/// results are over; the file deleter holds to that even when a row's state says otherwise:
+/// a workunit with a result unsent or in progress keeps its input (a client may still
+/// download it), and the canonical result of a workunit not yet assimilated keeps its output
+/// (the assimilator reads it). Once the job is done, they go.
+#[tokio::test]
+async fn files_a_live_result_or_workunit_still_needs_are_never_deleted() {
+    let p = Project::new().await;
+    p.load(1, 4, Stage::DeleteFiles).await;
+    let pool = p.pool();
+    // Workunit 1: its second result is in progress again (a reissue sent).
+    sqlx::query("UPDATE result SET server_state = 4 WHERE id = 2")
+        .execute(pool)
+        .await
+        .unwrap();
+    // Workunit 2: not assimilated yet; its canonical result is result 3.
+    sqlx::query("UPDATE workunit SET assimilate_state = 1 WHERE id = 2")
+        .execute(pool)
+        .await
+        .unwrap();
+    // Workunit 3: a result unsent.
+    sqlx::query("UPDATE result SET server_state = 2 WHERE id = 6")
+        .execute(pool)
+        .await
+        .unwrap();
+    p.run("file_deleter", &["--drain"]);
+
+    assert!(input_exists(&p, 1), "workunit 1 has a result in progress");
+    assert!(input_exists(&p, 2), "workunit 2 is not assimilated");
+    assert!(input_exists(&p, 3), "workunit 3 has an unsent result");
+    assert!(!input_exists(&p, 4), "workunit 4 is done");
+    assert!(
+        output_exists(&p, 2, 0),
+        "the canonical output awaits the assimilator"
+    );
+    assert!(
+        !output_exists(&p, 2, 1),
+        "the other result of workunit 2 is not needed"
+    );
+    for (id, k) in [(1, 0), (1, 1), (3, 0), (3, 1), (4, 0), (4, 1)] {
+        assert!(!output_exists(&p, id, k), "result {k} of workunit {id}");
+    }
+    // The held rows stay READY, to be deleted when the job is done.
+    let held: Vec<(i64,)> =
+        sqlx::query_as("SELECT id FROM workunit WHERE file_delete_state = 1 ORDER BY id")
+            .fetch_all(pool)
+            .await
+            .unwrap();
+    assert_eq!(held, vec![(1,), (2,), (3,)]);
+    assert_eq!(
+        result_states(&p).await,
+        vec![
+            (1, 2),
+            (2, 2),
+            (3, 1),
+            (4, 2),
+            (5, 2),
+            (6, 2),
+            (7, 2),
+            (8, 2)
+        ]
+    );
+
+    // The jobs end: everything goes.
+    sqlx::query("UPDATE result SET server_state = 5")
+        .execute(pool)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE workunit SET assimilate_state = 2")
+        .execute(pool)
+        .await
+        .unwrap();
+    p.run("file_deleter", &["--drain"]);
+    assert!(p.snapshot().await.files.is_empty());
+    assert_eq!(p.count_wus("file_delete_state", DONE).await, 4);
+}

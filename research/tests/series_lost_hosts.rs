@@ -191,8 +191,11 @@ async fn a_replica_no_asking_host_may_take_is_named() {
     assert_eq!(
         blocked,
         vec![BlockedRound {
+            series_id: s.id,
+            series: s.name.clone(),
             round: 1,
             workunit_id: wu_id,
+            wu_name: format!("{}_1", s.name),
             hosts: 2
         }]
     );

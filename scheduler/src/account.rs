@@ -7,6 +7,10 @@
 //! them (slow by design: checked off the async executor). Errors are
 //! `<error><error_num>N</error_num><error_msg>…</error_msg></error>`: -136 no such account,
 //! -206 bad password, -137 email address taken, -188 bad user name, -205 bad email address.
+//!
+//! Their connections come from the scheduler's [`RpcConnections`], so while the database is
+//! known to be down they answer at once with 503 and `Retry-After` instead of holding the
+//! request for the pool's time-out.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -22,12 +26,12 @@ use rboinc_core::db::user::{self, CreateAccountError, NewAccount};
 use rboinc_core::state::error_code::{ERR_BAD_PASSWD, ERR_DB_NOT_FOUND, ERR_DB_NOT_UNIQUE};
 use rboinc_core::xml::escape;
 
-use rboinc_core::db::Pool;
 use tracing::Span;
 
 use crate::error::HttpError;
 use crate::metrics::Metrics;
 use crate::sched::Caches;
+use crate::sched::connections::RpcConnections;
 use crate::settings::ServerSettings;
 use crate::urls::ProjectUrls;
 
@@ -43,7 +47,7 @@ where
     Arc<ServerSettings>: FromRef<S>,
     Arc<Caches>: FromRef<S>,
     Arc<Metrics>: FromRef<S>,
-    Pool: FromRef<S>,
+    Arc<RpcConnections>: FromRef<S>,
 {
     Router::new()
         .route(
@@ -103,10 +107,13 @@ async fn project_config(
     State(s): State<Arc<ServerSettings>>,
     State(caches): State<Arc<Caches>>,
     State(metrics): State<Arc<Metrics>>,
-    State(pool): State<Pool>,
+    State(conns): State<Arc<RpcConnections>>,
 ) -> Result<Response, HttpError> {
     metrics.account_rpc();
-    let catalog = caches.catalog.get(&mut *pool.acquire().await?).await?;
+    let catalog = caches
+        .catalog
+        .get(&mut *conns.acquire_pooled().await?)
+        .await?;
     let mut out = String::with_capacity(1024);
     let _ = write!(
         out,
@@ -151,14 +158,15 @@ async fn project_config(
 
 async fn lookup_account(
     State(metrics): State<Arc<Metrics>>,
-    State(pool): State<Pool>,
+    State(conns): State<Arc<RpcConnections>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, HttpError> {
     metrics.account_rpc();
     let Some(email) = q.get("email_addr").filter(|e| !e.is_empty()) else {
         return Err(HttpError::BadRequest("email_addr is required".into()));
     };
-    let Some(found) = user::by_email(&pool, email).await? else {
+    let mut conn = conns.acquire_pooled().await?;
+    let Some(found) = user::by_email(&mut *conn, email).await? else {
         return Ok(error(ERR_DB_NOT_FOUND, None));
     };
     // Without a hash the caller only asks whether the account exists.
@@ -208,7 +216,7 @@ fn email_ok(email: &str) -> bool {
 async fn create_account(
     State(settings): State<Arc<ServerSettings>>,
     State(metrics): State<Arc<Metrics>>,
-    State(pool): State<Pool>,
+    State(conns): State<Arc<RpcConnections>>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, HttpError> {
     metrics.account_rpc();
@@ -240,7 +248,8 @@ async fn create_account(
     }
     // An existing account with the same password is simply returned (BOINC does this, so a
     // repeated create is harmless).
-    if let Some(existing) = user::by_email(&pool, &email).await? {
+    let mut conn = conns.acquire_pooled().await?;
+    if let Some(existing) = user::by_email(&mut *conn, &email).await? {
         let row = existing.clone();
         let given = passwd_hash.to_string();
         let same = blocking(move || auth::passwd_hash_matches(&row.secrets(), &given)).await?;
@@ -251,7 +260,6 @@ async fn create_account(
         });
     }
     let now = rboinc_core::clock::now_i32();
-    let mut conn = pool.acquire().await?;
     let created = user::create_account(
         &mut conn,
         &NewAccount {

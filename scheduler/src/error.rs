@@ -18,6 +18,10 @@ pub enum HttpError {
     NotFound,
     #[error("bad request: {0}")]
     BadRequest(String),
+    /// The database cannot be reached (an outage): 503 with a `Retry-After`, logged at INFO
+    /// (the scheduler logs the outage itself once, with its start and end).
+    #[error("database unavailable: {0}")]
+    Unavailable(sqlx::Error),
     /// Something on our side failed; the text is for the log only.
     #[error("internal error: {0}")]
     Internal(Box<dyn StdError + Send + Sync>),
@@ -31,9 +35,16 @@ impl HttpError {
 
 impl From<sqlx::Error> for HttpError {
     fn from(e: sqlx::Error) -> Self {
-        HttpError::internal(e)
+        if rboinc_core::db::is_unreachable(&e) {
+            HttpError::Unavailable(e)
+        } else {
+            HttpError::internal(e)
+        }
     }
 }
+
+/// Seconds a client is asked to wait (`Retry-After`) when the database is unavailable.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u32 = 60;
 
 /// `error: cause: cause...` for logs.
 pub fn chain(e: &(dyn StdError + 'static)) -> String {
@@ -52,6 +63,19 @@ impl IntoResponse for HttpError {
             HttpError::NotFound => (StatusCode::NOT_FOUND, "not found\n").into_response(),
             HttpError::BadRequest(msg) => {
                 (StatusCode::BAD_REQUEST, format!("bad request: {msg}\n")).into_response()
+            }
+            HttpError::Unavailable(e) => {
+                tracing::info!(error = %e, "request refused: database unavailable");
+                let mut r = (
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "database unavailable; try again later\n",
+                )
+                    .into_response();
+                r.headers_mut().insert(
+                    axum::http::header::RETRY_AFTER,
+                    axum::http::HeaderValue::from(UNAVAILABLE_RETRY_AFTER_SECS),
+                );
+                r
             }
             HttpError::Internal(e) => {
                 tracing::error!(error = %chain(e.as_ref()), "request failed");

@@ -3,7 +3,7 @@
 //! | part | concern | used by |
 //! |---|---|---|
 //! | `Arc<ServerSettings>` | what `config.xml` says | every route |
-//! | [`Database`] (and its `Pool`) | the connection pool, and the connections scheduler RPCs keep | scheduler, account RPCs, ops |
+//! | [`Database`] (and its `Pool`) | the connection pool, and the connections scheduler RPCs keep (and the outage mark) | scheduler, account RPCs, ops |
 //! | `Arc<sched::Caches>` | the job list, the app version catalog, the activity hint | scheduler, `get_project_config` |
 //! | [`Keys`] | the code-signing and upload keys | scheduler, uploads |
 //! | `Arc<Metrics>` | this process's counters | every route, `/metrics` |
@@ -23,6 +23,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use rboinc_core::config::Config;
 use rboinc_core::db::Pool;
+use rboinc_core::db::replicas::ReplicaRule;
 use rboinc_core::project::ProjectDir;
 
 use crate::keys::{KeyError, Keys};
@@ -93,6 +94,12 @@ impl FromRef<AppState> for Pool {
     }
 }
 
+impl FromRef<AppState> for Arc<RpcConnections> {
+    fn from_ref(s: &AppState) -> Self {
+        Arc::clone(&s.db.rpc_conns)
+    }
+}
+
 impl FromRef<AppState> for Arc<Caches> {
     fn from_ref(s: &AppState) -> Self {
         Arc::clone(&s.caches)
@@ -136,6 +143,7 @@ impl FromRef<AppState> for OpsSources {
             project: Arc::clone(&s.project),
             pool: s.db.pool.clone(),
             metrics: Arc::clone(&s.metrics),
+            replica_rule: ReplicaRule::of(&s.settings.sched),
         }
     }
 }

@@ -1,7 +1,8 @@
 //! A database outage, on a private MariaDB the test stops and starts again: while it is down,
 //! every scheduler RPC is answered at once (not after the pool's 30 s time-out) with BOINC's
 //! "project down" reply and the short `<db_outage_delay>`, never an HTTP error; the outage is
-//! one WARN and its end one INFO; RPCs are served again once the database is back.
+//! one WARN and its end one INFO; RPCs are served again once the database is back. The
+//! account web RPCs answer 503 at once meanwhile; uploads, which need no database, go on.
 
 mod common;
 
@@ -58,6 +59,36 @@ async fn rpcs_during_an_outage_get_project_down_at_once_and_work_again_after() {
         assert!(took < FAST, "answered after {took:?}");
     }
     assert!(h.state.db.rpc_conns.outage().is_down());
+    // The account web RPCs fail as fast, with 503 and a Retry-After (never a 500 after 30 s).
+    let urls = &h.state.settings.urls;
+    for path in [
+        urls.web_rpc_path("get_project_config.php"),
+        format!(
+            "{}?email_addr=someone%40example.com",
+            urls.web_rpc_path("lookup_account.php")
+        ),
+    ] {
+        let started = Instant::now();
+        let (status, headers, _) = h.get(&path).await;
+        let took = started.elapsed();
+        assert_eq!(status.as_u16(), 503, "{path}");
+        assert!(
+            headers
+                .iter()
+                .any(|(k, v)| k == "retry-after" && v.parse::<u32>().is_ok()),
+            "{path}: {headers:?}"
+        );
+        assert!(took < FAST, "{path} answered after {took:?}");
+    }
+    // The upload handler does not need the database: a size query is answered as usual.
+    let (status, text) = h
+        .post(
+            &h.upload_path(),
+            rboinc_testkit::sim::get_file_size_body("outage_out_0"),
+        )
+        .await;
+    assert_eq!(status.as_u16(), 200);
+    assert!(text.contains("<status>0</status>"), "{text}");
 
     server.start_again().await.expect("restart the server");
     let reply = h.rpc(&host.request(0.0, &[])).await;

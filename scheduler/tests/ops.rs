@@ -370,7 +370,13 @@ async fn the_snapshot_counts_match_the_tables() {
     let b = busy_project().await;
     let h = &b.h;
     let now = rboinc_core::clock::now_i64();
-    let s = snapshot::snapshot(h.project.pool(), now).await.unwrap();
+    let s = snapshot::snapshot(
+        h.project.pool(),
+        now,
+        rboinc_core::db::replicas::ReplicaRule::PerHost,
+    )
+    .await
+    .unwrap();
     let mnist = s.apps.iter().find(|a| a.name == "mnist").unwrap();
     let r = &mnist.results;
     assert_eq!(r.total, results_where(h, "TRUE").await);
@@ -794,5 +800,102 @@ async fn every_exported_metric_family_is_in_the_runbook() {
     assert!(
         missing.is_empty(),
         "metric families missing in docs/RUNBOOK.md: {missing:?}"
+    );
+}
+
+/// Issue 16, point 5 (BOINC's `one_result_per_host_per_wu` rule, as the scheduler applies it):
+/// a round whose reissued replica no host asking for work may take — both hosts hold one —
+/// is named on the ops page, as `series status` names it; once a host without a replica asks,
+/// it is not.
+#[tokio::test]
+async fn one_result_per_host_per_wu_a_round_no_asking_host_may_take_is_on_the_page() {
+    let h = Harness::new().await;
+    set_password(&h, USER, PASSWORD);
+    assert!(h.state.settings.sched.one_result_per_host_per_wu);
+    let wu = h
+        .project
+        .create_mnist_work("stuck_1", &small_job(1), Default::default())
+        .await
+        .unwrap();
+    h.project.run_transitioner().await.unwrap();
+    let pool = h.project.pool();
+    let series_id = sqlx::query(
+        "INSERT INTO rb_series (name, appid, create_time, rounds, params, dataset_file, \
+         dataset_sha256, min_quorum, target_nresults, delay_bound) \
+         SELECT 'stuck', id, UNIX_TIMESTAMP(), 1, '{}', 'd', 's', 2, 2, 600 FROM app WHERE name = 'mnist'",
+    )
+    .execute(pool)
+    .await
+    .unwrap()
+    .last_insert_id();
+    sqlx::query(
+        "INSERT INTO rb_series_round (series_id, round, seed, state, workunit_id, wu_name, create_time) \
+         VALUES (?, 1, 1, 1, ?, 'stuck_1', UNIX_TIMESTAMP())",
+    )
+    .bind(series_id)
+    .bind(wu.0)
+    .execute(pool)
+    .await
+    .unwrap();
+
+    // Two hosts take the two replicas; one fails its job, and the transitioner reissues it.
+    let mut hosts = Vec::new();
+    for seed in ["stuck-host-a", "stuck-host-b"] {
+        let mut host = SimHost::new(&h.project.authenticator, seed);
+        host.absorb(&parse_reply(&h.rpc(&host.request(1.0, &[])).await));
+        assert_eq!(host.holding.len(), 1, "one job for {seed}");
+        hosts.push(host);
+    }
+    let mut b = hosts[1].clone();
+    let failed = Report {
+        outputs: Vec::new(),
+        job: b.holding[0].clone(),
+        state: 3,
+        exit_status: 1,
+    };
+    b.absorb(&parse_reply(&h.rpc(&b.request(0.0, &[failed])).await));
+    h.project.run_transitioner().await.unwrap();
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM result WHERE server_state = 2")
+            .await,
+        1,
+        "the reissue is unsent"
+    );
+    // Host b asks again: it may not take the reissue (it held a replica).
+    b.absorb(&parse_reply(&h.rpc(&b.request(1.0, &[])).await));
+    assert_eq!(
+        h.count("SELECT COUNT(*) FROM result WHERE server_state = 2")
+            .await,
+        1,
+        "still unsent"
+    );
+
+    let want = "round 1 waits for a host without a replica of it: the 2 host(s) that asked for \
+                work in the last hour already hold one and one_result_per_host_per_wu keeps a \
+                second from them";
+    let page = login(&h, ops::OPS_PATH).await;
+    assert_eq!(page.status, StatusCode::OK);
+    assert!(
+        page.body.contains("<b>stuck</b> (stuck_1): ") && page.body.contains(want),
+        "{want}\nnot in the page:\n{}",
+        page.body
+    );
+    let now = rboinc_core::clock::now_i64();
+    let rule = rboinc_core::db::replicas::ReplicaRule::PerHost;
+    let s = snapshot::snapshot(pool, now, rule).await.unwrap();
+    assert_eq!(s.blocked.len(), 1);
+    assert_eq!((s.blocked[0].round, s.blocked[0].workunit_id), (1, wu.0));
+
+    // A third host only asks (no work wanted): it could take the reissue, so nothing waits.
+    let c = SimHost::new(&h.project.authenticator, "stuck-host-c");
+    parse_reply(&h.rpc(&c.request(0.0, &[])).await);
+    let page = login(&h, ops::OPS_PATH).await;
+    assert!(!page.body.contains(want), "{}", page.body);
+    assert!(
+        snapshot::snapshot(pool, now, rule)
+            .await
+            .unwrap()
+            .blocked
+            .is_empty()
     );
 }

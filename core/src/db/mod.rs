@@ -9,7 +9,8 @@
 //! - [`schema`]: the 17 BOINC tables as expected and as found; [`difference`]:
 //!   which differences we can live with.
 //! - [`found_rows`]: UPDATE counts mean rows *matched*, as in BOINC.
-//! - [`conflict`]: [`is_retryable`], the deadlock / lock wait timeout test before a retry.
+//! - [`conflict`]: [`is_retryable`], the deadlock / lock wait timeout test before a retry;
+//!   [`unreachable`]: [`is_unreachable`], the "server is gone" test before waiting an outage out.
 //! - one module per table ([`workunit`], [`result`], [`app`], ...): a typed
 //!   row (`WorkunitRow`, `ResultRow`, ...) and one small function per query.
 //! - [`ids`]: id newtypes; [`text`]: reading NULL/BLOB text columns.
@@ -38,10 +39,12 @@ pub mod ids;
 pub mod migrate;
 pub mod platform;
 pub mod pool;
+pub mod replicas;
 pub mod result;
 pub mod schema;
 pub mod team;
 pub mod text;
+pub mod unreachable;
 pub mod user;
 pub mod workunit;
 
@@ -51,6 +54,7 @@ pub use ids::{
 };
 pub use migrate::{MigrateError, MigrationReport, migrate};
 pub use pool::{ConnectError, connect, connect_lazy, connect_with, pool_options};
+pub use unreachable::is_unreachable;
 
 /// The pool type every binary passes around.
 pub type Pool = sqlx::MySqlPool;

@@ -4,6 +4,9 @@
 //! workunits, BOINC's enumeration sizes) is read by one query and its new states are written
 //! by at most two UPDATEs (one per new state). Batches are read in id order with a cursor, so
 //! rows that keep their state (an ERROR retried in vain, or `--dry_run`) are read once per pass.
+//!
+//! A row whose files a live job still needs is left out whatever its `file_delete_state` says
+//! (see [`STILL_NEEDED_OUTPUT`] and [`STILL_NEEDED_INPUT`]); it is deleted once the job is done.
 
 use rboinc_core::daemon::ModSlice;
 use rboinc_core::db::text::NullableText;
@@ -67,6 +70,19 @@ pub struct WorkunitFiles {
     pub app: String,
 }
 
+/// Leaves out a result whose output a live workunit still needs, whatever its own state says:
+/// the canonical result of a workunit not assimilated yet (the assimilator reads it). The
+/// transitioner never marks such a row; this keeps a wrong state (a hand edit, a bug) from
+/// costing a result.
+const STILL_NEEDED_OUTPUT: &str = "AND NOT EXISTS (SELECT 1 FROM workunit w \
+     WHERE w.id = result.workunitid AND w.canonical_resultid = result.id \
+     AND w.assimilate_state <> 2)";
+
+/// Leaves out a workunit whose input files a client may still download: one with a result
+/// unsent or in progress (`server_state` 2 or 4), or not assimilated yet.
+const STILL_NEEDED_INPUT: &str = "AND workunit.assimilate_state = 2 AND NOT EXISTS \
+     (SELECT 1 FROM result r WHERE r.workunitid = workunit.id AND r.server_state IN (2, 4))";
+
 /// Up to `limit` results in `state` with id above `after` (index `res_filedel`).
 pub async fn results(
     ex: impl MySqlExecutor<'_>,
@@ -78,7 +94,7 @@ pub async fn results(
     let sql = format!(
         "SELECT id, name, xml_doc_in, outcome, workunitid, \
          (SELECT app.name FROM app WHERE app.id = result.appid) AS app FROM result \
-         WHERE file_delete_state = ? AND {} AND id > ? ORDER BY id LIMIT ?",
+         WHERE file_delete_state = ? AND {} AND id > ? {STILL_NEEDED_OUTPUT} ORDER BY id LIMIT ?",
         selection.predicate()
     );
     sqlx::query_as(sqlx::AssertSqlSafe(sql))
@@ -105,7 +121,8 @@ pub async fn workunits(
     let sql = format!(
         "SELECT id, name, xml_doc, \
          (SELECT app.name FROM app WHERE app.id = workunit.appid) AS app FROM workunit \
-         WHERE file_delete_state = ? AND {}{like} AND id > ? ORDER BY id LIMIT ?",
+         WHERE file_delete_state = ? AND {}{like} AND id > ? {STILL_NEEDED_INPUT} \
+         ORDER BY id LIMIT ?",
         selection.predicate()
     );
     let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql)).bind(state);

@@ -4,13 +4,15 @@
 //! Every subcommand opens the project (`--project-dir`, else `BOINC_PROJECT_DIR`, `.` or `..`)
 //! and its database first; a series is named on the command line and looked up with [`find`].
 //! Progress and warnings go to standard error, the one result a script wants (a series name, a
-//! report directory) to standard output.
+//! report directory) to standard output. `run`, `wait` and `status` wait out a database outage
+//! ([`outage`]).
 
 pub mod cancel;
 pub mod export;
 pub mod generations;
 pub mod hints;
 pub mod local;
+pub mod outage;
 pub mod report;
 pub mod run;
 pub mod status;
@@ -88,7 +90,7 @@ pub enum Command {
 /// Runs one `series` command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let project = Project::open(cli.project_dir.as_deref())?;
-    let pool = project.connect().await?;
+    let pool = outage::connect(&project).await?;
     match cli.command {
         Command::Submit(a) => submit::command(&project, &pool, a).await,
         Command::Status {

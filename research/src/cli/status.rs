@@ -1,6 +1,7 @@
 //! `series status [NAME] [--json]`: where each round of one series is (per configuration of a
 //! sweep), or one line per series; `--json` gives the same facts to scripts, on standard
-//! output, without the warnings.
+//! output, without the warnings. Through a database outage it waits, saying so
+//! ([`super::outage`]).
 
 use rboinc_core::clock::now_i32;
 use rboinc_core::db;
@@ -9,17 +10,24 @@ use rboinc_tools::project::Project;
 
 use serde_json::{Value, json};
 
+use super::outage::Outage;
 use super::{find, hints};
 use crate::progress;
 use crate::store;
 
 /// One series: its progress table, and the warnings while it is unfinished.
 pub async fn one(project: &Project, pool: &db::Pool, name: &str, json: bool) -> anyhow::Result<()> {
-    let s = find(pool, name).await?;
-    let rounds = progress::rounds(pool, &s).await?;
-    let labels = store::labels(&store::configs(pool, &s).await?);
+    let (s, rounds, configs, chain) = Outage::default()
+        .retry(async || {
+            let s = find(pool, name).await?;
+            let rounds = progress::rounds(pool, &s).await?;
+            let configs = store::configs(pool, &s).await?;
+            let chain = crate::generations::chain(pool, s.id).await?;
+            Ok((s, rounds, configs, chain))
+        })
+        .await?;
+    let labels = store::labels(&configs);
     let elapsed = f64::from(now_i32() - s.create_time);
-    let chain = crate::generations::chain(pool, s.id).await?;
     if json {
         output::println(serde_json::to_string_pretty(&to_json(
             &s, &rounds, &labels, elapsed,
@@ -43,10 +51,19 @@ pub async fn all(project: &Project, pool: &db::Pool, json: bool) -> anyhow::Resu
     let mut unfinished = None;
     let mut blocked = Vec::new();
     let mut docs = Vec::new();
-    for s in store::all_series(pool).await? {
-        let rounds = progress::rounds(pool, &s).await?;
+    let mut outage = Outage::default();
+    for s in outage
+        .retry(async || Ok(store::all_series(pool).await?))
+        .await?
+    {
+        let rounds = outage
+            .retry(async || Ok(progress::rounds(pool, &s).await?))
+            .await?;
         if json {
-            let labels = store::labels(&store::configs(pool, &s).await?);
+            let configs = outage
+                .retry(async || Ok(store::configs(pool, &s).await?))
+                .await?;
+            let labels = store::labels(&configs);
             let elapsed = f64::from(now_i32() - s.create_time);
             docs.push(to_json(&s, &rounds, &labels, elapsed));
             continue;

@@ -1,5 +1,6 @@
 //! `series wait NAME`: follows a series until every round is finished — redrawn in place on a
-//! terminal, a line per change otherwise — with the warnings that say why it does not move.
+//! terminal, a line per change otherwise — with the warnings that say why it does not move,
+//! and through a database outage ([`super::outage`]).
 
 use std::io::IsTerminal;
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use rboinc_core::db;
 use rboinc_tools::output;
 use rboinc_tools::project::Project;
 
+use super::outage::{Outage, RETRY_EVERY};
 use super::{find, hints};
 use crate::progress;
 use crate::store::{self, SeriesRow};
@@ -53,11 +55,28 @@ pub async fn wait(
     // The rounds no host may take, as last said (checked every poll: a replica can get stuck
     // at any time, when a host vanishes or fails).
     let mut blocked: Vec<String> = Vec::new();
-    let labels = store::labels(&store::configs(pool, s).await?);
+    let labels = Outage::default()
+        .retry(async || Ok(store::configs(pool, s).await?))
+        .await
+        .map(|c| store::labels(&c))?;
     // Each round's state as last said (a line per change when not on a terminal).
     let mut states: Vec<(i32, String)> = Vec::new();
+    let mut outage = Outage::default();
     loop {
-        let rounds = progress::rounds(pool, s).await?;
+        let rounds = match progress::rounds(pool, s).await {
+            Ok(rounds) => {
+                outage.up();
+                rounds
+            }
+            Err(e) if rboinc_core::db::is_unreachable(&e) => {
+                // The daemons and the scheduler wait it out; so does the series.
+                outage.down(&e.into());
+                give_up_after(o, start, None)?;
+                tokio::time::sleep(RETRY_EVERY.max(Duration::from_secs_f64(o.poll.max(0.1)))).await;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
         let totals = progress::Totals::of(&rounds);
         let elapsed = f64::from(now_i32() - s.create_time);
         let text = progress::render(s, &rounds, elapsed, &labels);
@@ -96,11 +115,15 @@ pub async fn wait(
         if totals.all_finished() {
             return Ok(());
         }
-        if let Some(reason) = crate::generations::stopped(pool, s.id).await? {
-            anyhow::bail!(
+        match crate::generations::stopped(pool, s.id).await {
+            Ok(Some(reason)) => anyhow::bail!(
                 "the chain stopped: {reason}; fix the cause, then `series resume {}`",
                 s.name
-            );
+            ),
+            Ok(None) => {}
+            // The database went away since the rounds were read: the next poll waits it out.
+            Err(e) if rboinc_core::db::is_unreachable(&e) => {}
+            Err(e) => return Err(e.into()),
         }
         // Say what keeps the series from moving: at once, and (if all looked fine then) again
         // when nothing has finished after a short grace period.
@@ -110,14 +133,7 @@ pub async fn wait(
             checked_late |= late;
         }
         first = false;
-        if o.timeout.is_some_and(|t| start.elapsed().as_secs_f64() > t) {
-            anyhow::bail!(
-                "gave up waiting after {} s ({} of {} rounds finished)",
-                o.timeout.unwrap_or(0.0),
-                totals.finished(),
-                totals.rounds
-            );
-        }
+        give_up_after(o, start, Some(&totals))?;
         tokio::time::sleep(Duration::from_secs_f64(o.poll.max(0.1))).await;
     }
 }
@@ -157,6 +173,25 @@ fn round_changes(
         }
     }
     out
+}
+
+/// Fails once `--timeout` has passed, with the rounds finished when they are known.
+fn give_up_after(
+    o: &WaitOpts,
+    start: Instant,
+    totals: Option<&progress::Totals>,
+) -> anyhow::Result<()> {
+    let Some(t) = o.timeout.filter(|t| start.elapsed().as_secs_f64() > *t) else {
+        return Ok(());
+    };
+    match totals {
+        Some(totals) => anyhow::bail!(
+            "gave up waiting after {t} s ({} of {} rounds finished)",
+            totals.finished(),
+            totals.rounds
+        ),
+        None => anyhow::bail!("gave up waiting after {t} s (the database is unavailable)"),
+    }
 }
 
 #[cfg(test)]

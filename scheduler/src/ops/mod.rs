@@ -58,6 +58,7 @@ use axum::routing::get;
 use rboinc_core::config::{Config, ConfigError};
 use rboinc_core::daemon::stats::DaemonStats;
 use rboinc_core::db::Pool;
+use rboinc_core::db::replicas::ReplicaRule;
 use rboinc_core::project::ProjectDir;
 use tracing::Span;
 
@@ -120,6 +121,8 @@ pub struct OpsSources {
     pub project: Arc<ProjectDir>,
     pub pool: Pool,
     pub metrics: Arc<Metrics>,
+    /// The scheduler's replica rule (`one_result_per_host/user_per_wu`).
+    pub replica_rule: ReplicaRule,
 }
 
 /// What the ops handlers share.
@@ -289,7 +292,10 @@ async fn ops_page(
     let now = rboinc_core::clock::now_i64();
     let (files, db, queues) = tokio::join!(
         files_view(&ops.src.project, true),
-        with_db("snapshot", snapshot::snapshot(&ops.src.pool, now)),
+        with_db(
+            "snapshot",
+            snapshot::snapshot(&ops.src.pool, now, ops.src.replica_rule)
+        ),
         queue_sizes(&ops, now),
     );
     let backlog = queues.map(|q| ops.backlog.trends(&q, now));

@@ -1,4 +1,5 @@
-//! The database's side of the ops page and `/metrics`: job counts, series, hosts, queues.
+//! The database's side of the ops page and `/metrics`: job counts, series (and their rounds
+//! that wait for a host without a replica, [`rboinc_core::db::replicas`]), hosts, queues.
 //!
 //! Read-only, a handful of grouped queries that the BOINC schema's indexes serve
 //! (`res_app_state`, `wu_val`, `wu_assim`); the ops page asks for a full picture, `/metrics`
@@ -14,6 +15,7 @@
 use std::collections::BTreeMap;
 
 use rboinc_core::db::Pool;
+use rboinc_core::db::replicas::{self, BlockedRound, ReplicaRule};
 use rboinc_core::state::{AssimilateState, Outcome, ServerState, ValidateState};
 use sqlx::AssertSqlSafe;
 
@@ -158,6 +160,10 @@ pub struct Snapshot {
     pub host_totals: HostTotals,
     /// Hosts that returned only errors in the last [`ERROR_HOST_WINDOW`] seconds.
     pub error_hosts: Vec<ErrorHost>,
+    /// Series rounds whose unsent replica no host asking for work may take (the replica rule
+    /// with it, for the message).
+    pub blocked: Vec<BlockedRound>,
+    pub replica_rule: Option<ReplicaRule>,
 }
 
 /// How far back a host's reports are judged (seconds).
@@ -466,13 +472,16 @@ pub async fn hosts(pool: &Pool, now: i64) -> Result<(Vec<HostLine>, HostTotals),
     ))
 }
 
-/// Everything the ops page shows from the database.
-pub async fn snapshot(pool: &Pool, now: i64) -> Result<Snapshot, sqlx::Error> {
-    let (apps, series, (hosts, host_totals), error_hosts) = tokio::try_join!(
+/// Everything the ops page shows from the database; `rule` is the scheduler's replica rule
+/// (which rounds may wait for a host without a replica).
+pub async fn snapshot(pool: &Pool, now: i64, rule: ReplicaRule) -> Result<Snapshot, sqlx::Error> {
+    let now32 = i32::try_from(now).unwrap_or(i32::MAX);
+    let (apps, series, (hosts, host_totals), error_hosts, blocked) = tokio::try_join!(
         apps(pool),
         series(pool),
         hosts(pool, now),
-        error_hosts(pool, now)
+        error_hosts(pool, now),
+        replicas::blocked_rounds(pool, None, rule, now32)
     )?;
     Ok(Snapshot {
         apps,
@@ -480,6 +489,8 @@ pub async fn snapshot(pool: &Pool, now: i64) -> Result<Snapshot, sqlx::Error> {
         hosts,
         host_totals,
         error_hosts,
+        blocked,
+        replica_rule: Some(rule),
     })
 }
 

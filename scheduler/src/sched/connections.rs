@@ -105,6 +105,23 @@ impl RpcConnections {
             lost_one = true;
             conn.close_on_drop();
         }
+        let conn = self.pool_connection(lost_one).await?;
+        Ok(RpcConn {
+            conn: Some(conn),
+            owner: self,
+            clean: false,
+        })
+    }
+
+    /// A connection straight from the pool for the other routes that use the database (the
+    /// account web RPCs): bounded and outage-marking as [`RpcConnections::acquire`] is, so they
+    /// too fail at once while the database is known to be down.
+    pub async fn acquire_pooled(&self) -> Result<PoolConnection<MySql>, sqlx::Error> {
+        self.pool_connection(false).await
+    }
+
+    /// A connection from the pool, waited for as the module docs say; marks the outage.
+    async fn pool_connection(&self, lost_one: bool) -> Result<PoolConnection<MySql>, sqlx::Error> {
         let limit = if self.outage.is_down() {
             Some(ACQUIRE_WHILE_DOWN)
         } else if lost_one || self.pool.size() < self.pool.options().get_max_connections() {
@@ -121,23 +138,18 @@ impl RpcConnections {
             },
             None => self.pool.acquire().await,
         };
-        let conn = match conn {
+        match conn {
             Ok(conn) => {
                 self.outage.mark_up();
-                conn
+                Ok(conn)
             }
             Err(e) => {
                 if super::db_outage::is_unreachable(&e) {
                     self.outage.mark_down(&e);
                 }
-                return Err(e);
+                Err(e)
             }
-        };
-        Ok(RpcConn {
-            conn: Some(conn),
-            owner: self,
-            clean: false,
-        })
+        }
     }
 
     /// Connections waiting for the next RPC.

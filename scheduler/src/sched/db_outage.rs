@@ -10,33 +10,7 @@
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// MariaDB error numbers meaning the server or the session went away.
-const ER_SERVER_SHUTDOWN: u16 = 1053;
-const ER_CONNECTION_KILLED: u16 = 1927;
-const CR_SERVER_GONE_ERROR: u16 = 2006;
-const CR_SERVER_LOST: u16 = 2013;
-
-/// Whether `e` says the database cannot be reached (as opposed to a query it refused).
-pub fn is_unreachable(e: &sqlx::Error) -> bool {
-    match e {
-        sqlx::Error::Io(_)
-        | sqlx::Error::PoolTimedOut
-        | sqlx::Error::PoolClosed
-        | sqlx::Error::Tls(_) => true,
-        sqlx::Error::Database(d) => d
-            .try_downcast_ref::<sqlx::mysql::MySqlDatabaseError>()
-            .is_some_and(|m| {
-                matches!(
-                    m.number(),
-                    ER_SERVER_SHUTDOWN
-                        | ER_CONNECTION_KILLED
-                        | CR_SERVER_GONE_ERROR
-                        | CR_SERVER_LOST
-                )
-            }),
-        _ => false,
-    }
-}
+pub use rboinc_core::db::is_unreachable;
 
 /// The "database down since" mark shared by a scheduler's RPCs.
 #[derive(Debug, Default)]
@@ -99,15 +73,5 @@ mod tests {
         assert!(outage.down_for().is_some());
         outage.mark_up();
         assert!(!outage.is_down());
-    }
-
-    #[test]
-    fn refused_queries_are_not_an_outage() {
-        assert!(is_unreachable(&sqlx::Error::PoolTimedOut));
-        assert!(is_unreachable(&sqlx::Error::Io(std::io::Error::from(
-            std::io::ErrorKind::ConnectionRefused
-        ))));
-        assert!(!is_unreachable(&sqlx::Error::RowNotFound));
-        assert!(!is_unreachable(&sqlx::Error::ColumnNotFound("x".into())));
     }
 }

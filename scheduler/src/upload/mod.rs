@@ -14,6 +14,10 @@
 //!   complete ([`store`]); a refused upload leaves nothing behind.
 //!
 //! `stop_upload` in the project directory makes every upload a "try again later", as in BOINC.
+//! So does a full upload file system: a size query with less than [`MIN_FREE_SPACE`] free is
+//! told "Server is out of disk space" (BOINC's rule), and an upload whose bytes do not fit, or
+//! that meets `ENOSPC`, "can't write file NAME: No space left on server"; the refused upload
+//! leaves no partial file.
 
 pub mod request;
 pub mod store;
@@ -37,6 +41,16 @@ use store::{Begin, StoreError, UploadStore};
 
 /// The trigger file that pauses uploads (BOINC's name).
 pub const STOP_UPLOAD_FILE: &str = "stop_upload";
+
+/// Below this many free bytes in the upload directory's file system, a size query is answered
+/// "Server is out of disk space" so that the client does not start a transfer (BOINC's
+/// `FUH_MIN_FREE_SPACE`).
+pub const MIN_FREE_SPACE: u64 = 1_000_000_000;
+
+/// BOINC's message for a write that found the disk full.
+fn no_space(name: &str) -> String {
+    format!("can't write file {name}: No space left on server")
+}
 
 /// What the upload handler takes from the server's state (`FromRef`); cheap to clone.
 #[derive(Debug, Clone)]
@@ -173,6 +187,14 @@ fn store(state: &UploadState) -> UploadStore {
 }
 
 fn get_file_size(state: &UploadState, name: &str) -> DataServerReply {
+    // As BOINC: a volume short of room is said before the client starts a transfer.
+    if store::free_bytes(&state.settings.upload_dir).is_some_and(|free| free < MIN_FREE_SPACE) {
+        tracing::warn!(
+            file = name,
+            "upload refused: the upload directory's file system is full"
+        );
+        return DataServerReply::error(Status::Transient, "Server is out of disk space");
+    }
     match store(state).stored_size(name) {
         Ok(size) => DataServerReply {
             file_size: Some(size),
@@ -240,6 +262,21 @@ async fn file_upload(
     }
     let offset = up.offset.max(0.0) as u64;
     let nbytes = nbytes as u64;
+    // Bytes that cannot fit are refused before any is written.
+    if store::free_bytes(&settings.upload_dir)
+        .is_some_and(|free| free < nbytes.saturating_sub(offset))
+    {
+        tracing::warn!(
+            file = %up.name,
+            nbytes,
+            "upload refused: the upload directory's file system is full"
+        );
+        drain(body, settings.upload_max_bytes, settings.http_idle_timeout).await;
+        return (
+            DataServerReply::error(Status::Transient, no_space(&up.name)),
+            0,
+        );
+    }
     let store = store(state);
     let mut incoming = match store.begin(&up.name, offset.min(nbytes), nbytes).await {
         Ok(Begin::AlreadyComplete) => {
@@ -265,8 +302,21 @@ async fn file_upload(
     let mut chunk = first;
     loop {
         if let Err(e) = incoming.write(&chunk).await {
-            tracing::error!(file = %up.name, error = %e, "upload write failed");
             let stored = incoming.written() - start;
+            if e.is_disk_full() {
+                tracing::warn!(
+                    file = %up.name,
+                    nbytes,
+                    "upload refused: the upload directory's file system is full"
+                );
+                incoming.discard().await;
+                drain(body, settings.upload_max_bytes, settings.http_idle_timeout).await;
+                return (
+                    DataServerReply::error(Status::Transient, no_space(&up.name)),
+                    stored,
+                );
+            }
+            tracing::error!(file = %up.name, error = %e, "upload write failed");
             return (
                 DataServerReply::error(Status::Transient, e.to_string()),
                 stored,

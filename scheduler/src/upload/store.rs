@@ -7,6 +7,8 @@
 //! A size query reports the complete file's size, or else the partial file's, so an
 //! interrupted upload resumes where it stopped (PROTOCOL.md §6).
 //!
+//! A full file system keeps nothing of the upload it refused ([`Incoming::discard`]).
+//!
 //! An upload holds an exclusive lock on its partial file, so two requests for one name (a client
 //! retrying while its previous attempt is still being read) cannot interleave their bytes; the
 //! second is told to retry later.
@@ -56,6 +58,20 @@ impl StoreError {
     pub fn is_transient(&self) -> bool {
         !matches!(self, StoreError::BadName(_))
     }
+
+    /// Whether the file system ran out of room (`ENOSPC`, or the user's quota).
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, StoreError::Io { source, .. }
+            if matches!(source.kind(), io::ErrorKind::StorageFull | io::ErrorKind::QuotaExceeded))
+    }
+}
+
+/// Bytes of the file system holding `dir` that an unprivileged writer may still use, if the
+/// system says.
+pub fn free_bytes(dir: &Path) -> Option<u64> {
+    rustix::fs::statvfs(dir)
+        .ok()
+        .map(|v| v.f_bavail.saturating_mul(v.f_frsize))
 }
 
 fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> StoreError + 'a {
@@ -303,6 +319,15 @@ impl Incoming {
 
     pub fn is_complete(&self) -> bool {
         self.written >= self.nbytes
+    }
+
+    /// Drops the upload and its partial file (a full disk: its bytes would only take room the
+    /// next upload needs; the client's retry starts from scratch).
+    pub async fn discard(self: Box<Self>) {
+        let Incoming { partial, file, .. } = *self;
+        // Removed while still locked, so no other request reopens it half-gone.
+        let _ = tokio::fs::remove_file(&partial).await;
+        drop(file);
     }
 
     pub fn written(&self) -> u64 {

@@ -6,6 +6,8 @@
 //! up on `Drop`, and [`Stack`] checks on the way that `stop` left no process behind.
 #![allow(dead_code)]
 
+pub mod series_checks;
+
 use std::ffi::OsStr;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -157,7 +159,12 @@ pub struct Stack {
 impl Stack {
     /// Makes, publishes and starts a project.
     pub async fn start(tuning: Tuning) -> anyhow::Result<Stack> {
-        let db = TestDb::empty().await;
+        Self::start_on(tuning, TestDb::empty().await).await
+    }
+
+    /// [`Stack::start`] on a database of the caller's (e.g. on a private MariaDB server the
+    /// test stops and starts: `TestDb::create_on(&server.url(), false)`).
+    pub async fn start_on(tuning: Tuning, db: TestDb) -> anyhow::Result<Stack> {
         let dir = tempfile::Builder::new().prefix("rboinc-e2e-").tempdir()?;
         let root = dir.path().canonicalize()?.join("proj");
         let port = free_port();

@@ -316,24 +316,29 @@ fn series(d: &PageData) -> Markup {
         Ok(Snapshot {
             series: Some(list), ..
         }) if list.is_empty() => empty("No series submitted yet."),
-        Ok(Snapshot {
-            series: Some(list), ..
-        }) => table(
-            &[
-                "Series",
-                "App",
-                "State",
-                "Progress",
-                "#Rounds",
-                "#Created",
-                "#Validated",
-                "#Assimilated",
-                "#Failed",
-                "#Results running",
-                "Submitted",
-            ],
-            html! { @for s in list { (series_row(s, d.now)) } },
-        ),
+        Ok(
+            snap @ Snapshot {
+                series: Some(list), ..
+            },
+        ) => html! {
+            (blocked_rounds(snap))
+            (table(
+                &[
+                    "Series",
+                    "App",
+                    "State",
+                    "Progress",
+                    "#Rounds",
+                    "#Created",
+                    "#Validated",
+                    "#Assimilated",
+                    "#Failed",
+                    "#Results running",
+                    "Submitted",
+                ],
+                html! { @for s in list { (series_row(s, d.now)) } },
+            ))
+        },
     };
     section(
         "series",
@@ -341,6 +346,21 @@ fn series(d: &PageData) -> Markup {
         "training series submitted with the series tool, newest first",
         body,
     )
+}
+
+/// The rounds that wait for a host without a replica, one warning line each (what `series
+/// status` says), above the series table.
+fn blocked_rounds(snap: &Snapshot) -> Markup {
+    let Some(rule) = snap.replica_rule else {
+        return html! {};
+    };
+    html! {
+        @for b in &snap.blocked {
+            p.note.blocked {
+                (pill("bad", "stuck")) " " b { (b.series) } " (" (b.wu_name) "): " (b.message(rule))
+            }
+        }
+    }
 }
 
 fn series_row(s: &SeriesProgress, now: i64) -> Markup {
@@ -532,6 +552,7 @@ mod tests {
                     last_received: 1_700_000_000 - 600,
                     ..Default::default()
                 }],
+                ..Default::default()
             }),
             backlog: Ok(vec![(
                 Queue::NeedValidate,
