@@ -199,7 +199,10 @@ async fn a_series_through_haproxy_survives_one_of_two_schedulers_killed() -> any
     };
     ensure!(running("scheduler ").len() == 2, "two schedulers run: {status}");
     ensure!(running("--mod 2 ").len() == 4, "two transitioners and two validators: {status}");
-    let victim = running(&format!("--listen 127.0.0.1:{}", backends[0]))[0];
+    let victim = running(&format!("--listen 127.0.0.1:{}", backends[0]))
+        .first()
+        .copied()
+        .context("the first scheduler's pid")?;
 
     let clients = [
         Volunteer::start("a", |_| {}).await?,
