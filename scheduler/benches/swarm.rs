@@ -2,6 +2,7 @@
 //! for a fixed time, to measure how far one machine goes.
 //!
 //! ```text
+//! cargo build --release --bins -p rboinc-daemons                   # the daemons it runs
 //! cargo bench -p rboinc-scheduler --bench swarm                     # 10,000 hosts, 600 s
 //! cargo bench -p rboinc-scheduler --bench swarm -- --secs 120 --hosts 10000 --schedulers 2
 //! ```
@@ -96,10 +97,7 @@ fn options() -> anyhow::Result<Options> {
             other => bail!("unknown argument {other}"),
         }
     }
-    ensure!(
-        (1..=2).contains(&o.schedulers),
-        "--schedulers is 1 or 2"
-    );
+    ensure!((1..=2).contains(&o.schedulers), "--schedulers is 1 or 2");
     Ok(o)
 }
 
@@ -143,22 +141,28 @@ impl Drop for Proc {
     }
 }
 
-/// The release binaries of the daemons, next to this bench's `scheduler`.
+/// The release binaries of the daemons, next to this bench's `scheduler`. They are built by
+/// the documented command before the bench (`cargo build --release --bins -p rboinc-daemons`):
+/// a build from inside the bench would use another feature set and rebuild the workspace.
 fn daemon_bins() -> anyhow::Result<PathBuf> {
-    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
-    let out = Command::new(cargo)
-        .current_dir(rboinc_testkit::mnist::workspace_root())
-        .args(["build", "--release", "--bins", "-p", "rboinc-daemons"])
-        .output()?;
-    ensure!(
-        out.status.success(),
-        "cargo build of the daemons failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Ok(Path::new(env!("CARGO_BIN_EXE_scheduler"))
+    let dir = Path::new(env!("CARGO_BIN_EXE_scheduler"))
         .parent()
         .context("bin dir")?
-        .to_path_buf())
+        .to_path_buf();
+    for program in [
+        "transitioner",
+        "validator",
+        "script_assimilator",
+        "file_deleter",
+        "db_purge",
+    ] {
+        ensure!(
+            dir.join(program).is_file(),
+            "{} is missing: run `cargo build --release --bins -p rboinc-daemons` first",
+            dir.join(program).display()
+        );
+    }
+    Ok(dir)
 }
 
 /// CPU seconds (user + system) and resident set (MiB) of a process, from `/proc`.
@@ -249,7 +253,12 @@ struct Swarm {
 }
 
 impl Swarm {
-    async fn post(&self, addr: SocketAddr, path: &str, body: &[u8]) -> anyhow::Result<(http::Response, f32)> {
+    async fn post(
+        &self,
+        addr: SocketAddr,
+        path: &str,
+        body: &[u8],
+    ) -> anyhow::Result<(http::Response, f32)> {
         let _permit = self.connections.acquire().await?;
         let t = Instant::now();
         let r = http::post_xml(addr, path, body).await?;
@@ -280,7 +289,9 @@ impl Swarm {
         loop {
             let want_work = sim.holding.len() <= to_report.len();
             let body = sim.request(if want_work { 1.0 } else { 0.0 }, &to_report);
-            let sent = self.post(self.sched.0, &self.sched.1, body.as_bytes()).await;
+            let sent = self
+                .post(self.sched.0, &self.sched.1, body.as_bytes())
+                .await;
             let reply = match sent {
                 Ok((r, ms)) if r.status == 200 => {
                     self.stats.rpcs.fetch_add(1, Ordering::Relaxed);
@@ -326,7 +337,9 @@ impl Swarm {
                 } else {
                     min_delay.max(1.0)
                 };
-                let wait = reply.next_rpc_delay.map_or(wait, |n| wait.min(n.max(min_delay)));
+                let wait = reply
+                    .next_rpc_delay
+                    .map_or(wait, |n| wait.min(n.max(min_delay)));
                 if !self.nap(wait).await {
                     return;
                 }
@@ -412,15 +425,16 @@ impl Swarm {
 /// Keeps at least `target` unsent results, creating workunits in batches as a work generator
 /// does. Returns when `stop` is set; counts what it created in `created`.
 async fn feed(
-    project: &TestProject,
+    pool: rboinc_core::db::Pool,
+    config: rboinc_core::config::Config,
+    temp: PathBuf,
     opts: &Options,
     target: i64,
     created: &AtomicU64,
     stop: &AtomicBool,
 ) -> anyhow::Result<()> {
-    let config = Arc::new(project.config()?);
-    let mut creator = Some(WorkCreator::new(project.pool(), config, "mnist").await?);
-    let inputs = project.temp_dir().join("swarm_inputs");
+    let mut creator = Some(WorkCreator::new(&pool, Arc::new(config), "mnist").await?);
+    let inputs = temp.join("swarm_inputs");
     std::fs::create_dir_all(&inputs)?;
     let dataset = inputs.join("swarm_dataset");
     std::fs::write(&dataset, b"a shared sticky input, staged once\n")?;
@@ -431,7 +445,7 @@ async fn feed(
     let mut next = 0u64;
     while !stop.load(Ordering::Relaxed) {
         let have: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM result WHERE server_state = 2")
-            .fetch_one(project.pool())
+            .fetch_one(&pool)
             .await?;
         if have >= target {
             tokio::time::sleep(Duration::from_millis(500)).await;
@@ -454,7 +468,10 @@ async fn feed(
                             name: name.clone(),
                             wu_template: PathBuf::from("templates/mnist_in"),
                             result_template: "templates/mnist_out".to_string(),
-                            inputs: vec![InputArg::Path(job.clone()), InputArg::Path(dataset2.clone())],
+                            inputs: vec![
+                                InputArg::Path(job.clone()),
+                                InputArg::Path(dataset2.clone()),
+                            ],
                             command_line: None,
                             desc: JobDesc::default(),
                             overrides: overrides2.clone(),
@@ -466,16 +483,23 @@ async fn feed(
                 prepared.push(r);
             }
             let synced = c.sync_staged();
-            (c, prepared.into_iter().collect::<anyhow::Result<Vec<_>>>().and_then(|p| {
-                synced?;
-                Ok(p)
-            }))
+            (
+                c,
+                prepared
+                    .into_iter()
+                    .collect::<anyhow::Result<Vec<_>>>()
+                    .and_then(|p| {
+                        synced?;
+                        Ok(p)
+                    }),
+            )
         })
         .await?;
         creator = Some(c);
         let prepared = prepared?;
-        let mut conn = project.pool().acquire().await?;
-        rboinc_tools::create_work::insert(&mut conn, &prepared, rboinc_core::clock::now_i32()).await?;
+        let mut conn = pool.acquire().await?;
+        rboinc_tools::create_work::insert(&mut conn, &prepared, rboinc_core::clock::now_i32())
+            .await?;
         created.fetch_add(n, Ordering::Relaxed);
         // The transitioner (1 s passes) makes the results before the next look.
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -581,7 +605,10 @@ async fn main() -> anyhow::Result<()> {
         std::fs::write(&cfg, text)?;
         procs.push(Proc::spawn(
             "haproxy",
-            Command::new("/usr/sbin/haproxy").arg("-db").arg("-f").arg(&cfg),
+            Command::new("/usr/sbin/haproxy")
+                .arg("-db")
+                .arg("-f")
+                .arg(&cfg),
             &dir.join("haproxy.log"),
         )?);
     }
@@ -610,7 +637,10 @@ async fn main() -> anyhow::Result<()> {
         )?);
     }
     for _ in 0..100 {
-        if http::get(project.addr(), "/testproj/").await.is_ok_and(|r| r.status == 200) {
+        if http::get(project.addr(), "/testproj/")
+            .await
+            .is_ok_and(|r| r.status == 200)
+        {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -627,8 +657,12 @@ async fn main() -> anyhow::Result<()> {
     let target = (o.hosts as i64).max(2000);
     let feeder = {
         let (stop, created, o2) = (Arc::clone(&stop_feed), Arc::clone(&created), o.clone());
-        let project = &project;
-        async move { feed(project, &o2, target, &created, &stop).await }
+        let (pool, config, temp) = (
+            project.pool().clone(),
+            project.config()?,
+            project.temp_dir().to_path_buf(),
+        );
+        async move { feed(pool, config, temp, &o2, target, &created, &stop).await }
     };
     tokio::pin!(feeder);
     let prefill = Instant::now();
@@ -759,7 +793,11 @@ async fn main() -> anyhow::Result<()> {
         o.secs,
         ramp,
         o.schedulers,
-        if o.schedulers > 1 { " behind haproxy" } else { "" },
+        if o.schedulers > 1 {
+            " behind haproxy"
+        } else {
+            ""
+        },
         o.compute_secs,
         o.error_rate * 100.0,
         o.wrong_rate * 100.0,
@@ -770,14 +808,21 @@ async fn main() -> anyhow::Result<()> {
     println!("| stage (steady part, after the ramp-up) | WU/s |");
     println!("|---|---:|");
     println!("| created | {:.0} |", rate(|s| s.created));
-    println!("| validated (canonical result) or failed | {:.0} |", rate(|s| s.decided));
+    println!(
+        "| validated (canonical result) or failed | {:.0} |",
+        rate(|s| s.decided)
+    );
     println!("| assimilated | {:.0} |", rate(|s| s.assimilated));
     println!("| files deleted | {:.0} |", rate(|s| s.files_deleted));
     println!("| purged | {:.0} |", rate(|s| s.purged));
     println!("\n| request | count | per s | p50 ms | p90 ms | p99 ms | max ms | failed |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for (name, v, failed) in [
-        ("scheduler RPC", &rpc, st.rpc_failures.load(Ordering::Relaxed)),
+        (
+            "scheduler RPC",
+            &rpc,
+            st.rpc_failures.load(Ordering::Relaxed),
+        ),
         ("upload", &up, st.upload_failures.load(Ordering::Relaxed)),
     ] {
         println!(
@@ -836,11 +881,10 @@ async fn main() -> anyhow::Result<()> {
         "SELECT CAST(server_state AS SIGNED), COUNT(*) FROM result GROUP BY server_state",
     )
     .await?;
-    let waiting_validation: i64 = sqlx::query_scalar(
-        "SELECT COUNT(*) FROM workunit WHERE need_validate = 1",
-    )
-    .fetch_one(pool)
-    .await?;
+    let waiting_validation: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM workunit WHERE need_validate = 1")
+            .fetch_one(pool)
+            .await?;
     let due_transition: i64 = sqlx::query_scalar(
         "SELECT COUNT(*) FROM workunit WHERE transition_time < UNIX_TIMESTAMP()",
     )

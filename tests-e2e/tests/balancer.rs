@@ -46,13 +46,19 @@ fn haproxy_cfg(front: u16, backends: &[u16]) -> anyhow::Result<String> {
             ["bind", ..] => out.push_str(&format!("    bind 127.0.0.1:{front}")),
             ["server", name, _addr, rest @ ..] => {
                 let port = servers.next().context("more servers than schedulers")?;
-                out.push_str(&format!("    server {name} 127.0.0.1:{port} {}", rest.join(" ")));
+                out.push_str(&format!(
+                    "    server {name} 127.0.0.1:{port} {}",
+                    rest.join(" ")
+                ));
             }
             _ => out.push_str(line),
         }
         out.push('\n');
     }
-    ensure!(servers.next().is_none(), "docker/haproxy.cfg has fewer servers than schedulers");
+    ensure!(
+        servers.next().is_none(),
+        "docker/haproxy.cfg has fewer servers than schedulers"
+    );
     Ok(out)
 }
 
@@ -91,7 +97,11 @@ impl Drop for Balancer {
 /// Replaces the `<daemon>` block whose command starts with `program ` by one block per
 /// `(cmd, name)`: each with its own `<output>name.log</output>` and `<pid_file>name.pid`, as two
 /// instances of one program need.
-fn split_daemon(xml: &str, program: &str, instances: &[(String, String)]) -> anyhow::Result<String> {
+fn split_daemon(
+    xml: &str,
+    program: &str,
+    instances: &[(String, String)],
+) -> anyhow::Result<String> {
     let cmd_at = xml
         .find(&format!("<cmd>{program} "))
         .with_context(|| format!("no {program} daemon in config.xml"))?;
@@ -193,12 +203,20 @@ async fn a_series_through_haproxy_survives_one_of_two_schedulers_killed() -> any
             .as_array()
             .into_iter()
             .flatten()
-            .filter(|d| d["cmd"].as_str().is_some_and(|c| c.contains(needle)) && d["running"] == true)
+            .filter(|d| {
+                d["cmd"].as_str().is_some_and(|c| c.contains(needle)) && d["running"] == true
+            })
             .filter_map(|d| d["pid"].as_i64())
             .collect()
     };
-    ensure!(running("scheduler ").len() == 2, "two schedulers run: {status}");
-    ensure!(running("--mod 2 ").len() == 4, "two transitioners and two validators: {status}");
+    ensure!(
+        running("scheduler ").len() == 2,
+        "two schedulers run: {status}"
+    );
+    ensure!(
+        running("--mod 2 ").len() == 4,
+        "two transitioners and two validators: {status}"
+    );
     let victim = running(&format!("--listen 127.0.0.1:{}", backends[0]))
         .first()
         .copied()
@@ -238,7 +256,11 @@ async fn a_series_through_haproxy_survives_one_of_two_schedulers_killed() -> any
         Duration::from_secs(150),
         "a first result reported",
         async || {
-            let n = count(&stack, "SELECT COUNT(*) FROM result WHERE received_time > 0").await?;
+            let n = count(
+                &stack,
+                "SELECT COUNT(*) FROM result WHERE received_time > 0",
+            )
+            .await?;
             Ok((n >= 1).then_some(()))
         },
         || stack.logs(),
@@ -292,7 +314,11 @@ async fn a_series_through_haproxy_survives_one_of_two_schedulers_killed() -> any
         .bind(id)
         .fetch_all(stack.db.pool())
         .await?;
-        assert_eq!(rows.len(), 2, "{name}: no result lost or sent twice: {rows:?}");
+        assert_eq!(
+            rows.len(),
+            2,
+            "{name}: no result lost or sent twice: {rows:?}"
+        );
         for r in &rows {
             assert_eq!(r.1, Outcome::Success as i32, "{name}: {rows:?}");
             assert_eq!(r.2, ValidateState::Valid as i32, "{name}: {rows:?}");
@@ -323,7 +349,10 @@ async fn a_series_through_haproxy_survives_one_of_two_schedulers_killed() -> any
         for i in 0..2i64 {
             let log = std::fs::read_to_string(log_dir.join(format!("{program}_{i}.log")))?;
             let ids = wu_ids(&log, message);
-            assert!(!ids.is_empty(), "{program} --mod 2 {i} did some work:\n{log}");
+            assert!(
+                !ids.is_empty(),
+                "{program} --mod 2 {i} did some work:\n{log}"
+            );
             assert!(
                 ids.iter().all(|id| id % 2 == i),
                 "{program} --mod 2 {i} handled only ids ≡ {i} (mod 2): {ids:?}"
