@@ -593,7 +593,7 @@ async fn main() -> anyhow::Result<()> {
     if o.schedulers > 1 {
         let cfg = dir.join("haproxy.cfg");
         let mut text = format!(
-            "global\n    maxconn 20000\n\ndefaults\n    mode http\n    timeout connect 2s\n    \
+            "global\n    maxconn 4000\n\ndefaults\n    mode http\n    timeout connect 2s\n    \
              timeout client 120s\n    timeout server 120s\n    retries 3\n    option redispatch\n\n\
              frontend boinc\n    bind 127.0.0.1:{}\n    default_backend schedulers\n\n\
              backend schedulers\n    balance roundrobin\n",
