@@ -12,6 +12,10 @@
 //!   times out and is reissued to a host without a result of that workunit), a client whose
 //!   anonymous-platform build alters one metric (rejected; a third host settles the quorum),
 //!   the scheduler killed and restarted mid-series (nothing lost or done twice);
+//! - `tests/balancer.rs`: two schedulers behind Debian's `haproxy` (`docker/haproxy.cfg`), the
+//!   transitioner and validator as `--mod 2` shards; three stock clients run a series through
+//!   the balancer, one scheduler is killed mid-series, every round is validated and assimilated
+//!   once (skips with a message without `haproxy`);
 //! - `tests/dropin.rs`: the README's drop-in walk, its code blocks run as written on a stock
 //!   BOINC project (the stock `make_project` output, BOINC's schema, a stand-in for BOINC's
 //!   lockf-based `start` in `tests/dropin_stock/`), a job through a stock client, rollback
