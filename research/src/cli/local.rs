@@ -69,8 +69,7 @@ pub async fn run(
     if let Some(c) = crate::generations::chain(pool, s.id).await? {
         let seed = rounds.first().map_or(0, |r| r.1);
         // A chained series has one configuration: every round carries the series' parameters.
-        let params: SeriesParams =
-            serde_json::from_str(&s.params).context("series parameters")?;
+        let params: SeriesParams = serde_json::from_str(&s.params).context("series parameters")?;
         let (g, k) = (c.generations as u32, c.shards as u32);
         tokio::task::spawn_blocking(move || {
             crate::generations::local::run(&runner, &dataset, &params, seed, g, k, &dir, |r| {
