@@ -42,6 +42,8 @@ Series parameters (the original experiment's by default):
                         target_nresults; 1 = each round trained once)        [2]
 
 Where and how:
+  --max-in-progress N   jobs a host may hold per CPU (config.xml
+                        max_wus_in_progress; read when the daemons start)    [no limit]
   --clients N           stock BOINC clients to run (more running ones from
                         an earlier run in --dir are stopped)                 [2]
   --dir DIR             work directory (project, clients, database, logs)    [./demo-run]
@@ -59,7 +61,7 @@ EOF
 # ---- options ---------------------------------------------------------------------------------
 DIR=./demo-run
 ROUNDS=5 SAMPLES=8000 EPOCHS=10 BATCH=256 LR=0.05
-NCLIENTS=2 QUORUM=2
+NCLIENTS=2 QUORUM=2 MAX_IN_PROGRESS=
 PORT="" TIMEOUT=1800 BIN_DIR="" APP_BIN="" PRIVATE_DB=0 INSTALL=1 ACTION=run
 while (($#)); do
   case $1 in
@@ -71,6 +73,7 @@ while (($#)); do
     --learning-rate) LR=$2; shift 2 ;;
     --clients) NCLIENTS=$2; shift 2 ;;
     --quorum) QUORUM=$2; shift 2 ;;
+    --max-in-progress) MAX_IN_PROGRESS=$2; shift 2 ;;
     --port) PORT=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
     --bin-dir) BIN_DIR=$2; shift 2 ;;
@@ -86,6 +89,8 @@ for opt in rounds:ROUNDS sample-count:SAMPLES train-epochs:EPOCHS batch-size:BAT
   v=${opt#*:}
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "demo: --${opt%%:*} must be a positive integer" >&2; exit 2; }
 done
+[[ -z $MAX_IN_PROGRESS || $MAX_IN_PROGRESS =~ ^[1-9][0-9]*$ ]] ||
+  { echo "demo: --max-in-progress must be a positive integer" >&2; exit 2; }
 ((NCLIENTS <= 26)) || { echo "demo: --clients is at most 26" >&2; exit 2; }
 [[ $LR =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ ]] || { echo "demo: --learning-rate must be a number" >&2; exit 2; }
 
@@ -421,6 +426,13 @@ if [[ $(cat "$STATE/app.sha256" 2>/dev/null || true) != "$app_sum" ]]; then
   echo "$app_sum" >"$STATE/app.sha256"
 else
   info "the published mnist app is up to date"
+fi
+
+# The per-host limit is set (or removed) on every run; the scheduler reads it when it starts.
+sed -i '/<max_wus_in_progress>/d' "$PROJECT/config.xml"
+if [[ -n $MAX_IN_PROGRESS ]]; then
+  sed -i "s|    </config>|        <max_wus_in_progress>$MAX_IN_PROGRESS</max_wus_in_progress>\n    </config>|" "$PROJECT/config.xml"
+  info "a host holds at most $MAX_IN_PROGRESS job(s) per CPU (max_wus_in_progress)"
 fi
 
 # ---- 5. daemons ------------------------------------------------------------------------------

@@ -7,7 +7,8 @@
 #   scripts/scaling.sh --stop [--dir DIR]     # stop what the runs left running
 #
 # Each round is trained by one host (quorum 1), so added clients add throughput instead of
-# replicas. Time is the series' distributed part (submit → every round validated and
+# replicas, and a host holds at most one job per CPU (max_wus_in_progress 1), so the first
+# client to ask does not take every round into its work buffer. Time is the series' distributed part (submit → every round validated and
 # assimilated), as `series run` reports it. Before the timed runs one warm-up series of one round
 # runs with the most clients, so that every client has the app and dataset when timing starts.
 # Writes DIR/scaling/runs.csv (clients,rounds,seconds), scaling.png and scaling.md; the
@@ -26,8 +27,8 @@ while (($#)); do
     --bin-dir) BIN_DIR=$2; PASS+=("$1" "$2"); shift 2 ;;
     --no-warmup) WARMUP=0; shift ;;
     --stop) STOP=1; shift ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    --quorum) echo "scaling: --quorum is set by the study (1)" >&2; exit 2 ;;
+    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --quorum|--max-in-progress) echo "scaling: $1 is set by the study (1)" >&2; exit 2 ;;
     --private-db|--no-install) PASS+=("$1"); shift ;;
     --*) (($# >= 2)) || { echo "scaling: $1 needs a value" >&2; exit 2; }; PASS+=("$1" "$2"); shift 2 ;;
     *) echo "scaling: unknown argument $1 (see --help)" >&2; exit 2 ;;
@@ -51,7 +52,7 @@ OUT=$DIR/scaling
 mkdir -p "$OUT"
 run() { # clients rounds -> prints the distributed seconds
   local log=$OUT/demo_$1clients_$2rounds.log
-  "$REPO/scripts/demo.sh" --dir "$DIR" --clients "$1" --quorum 1 --rounds "$2" "${PASS[@]}" \
+  "$REPO/scripts/demo.sh" --dir "$DIR" --clients "$1" --quorum 1 --max-in-progress 1 --rounds "$2" "${PASS[@]}" \
     >"$log.out" 2>"$log" || { tail -n 20 "$log" >&2; echo "scaling: the run with $1 client(s) failed; see $log" >&2; exit 1; }
   local s
   s=$(sed -n 's/^distributed part finished in \([0-9.]*\) s$/\1/p;s/^ *| distributed part finished in \([0-9.]*\) s$/\1/p' "$log" | tail -n 1)
