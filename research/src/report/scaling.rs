@@ -123,14 +123,18 @@ pub fn summary(runs: &[Run], cores: usize) -> String {
          one task per core it sees, so a single client already keeps every core busy once it \
          holds enough work; further clients only split the same cores, and beyond {cores} \
          running tasks they time-slice.\n\
+         - **Work buffers.** A stock client asks for enough work to fill its buffer, and short \
+         jobs look cheap, so without a per-host limit the first client to ask takes every \
+         round and the others idle; `scripts/scaling.sh` therefore sets \
+         `max_wus_in_progress` to 1 (one job per CPU per host).\n\
          - **Work fetch and turnaround.** A client asks for work when its buffer runs low and \
          reports finished results on its next scheduler request (the project's \
-         `next_rpc_delay`), so each round carries a few seconds of polling latency that does \
+         `next_rpc_delay`), so each round can wait up to that delay (5 s in `scripts/demo.sh`), which does \
          not shrink with more clients.\n\
          - **Fixed per-client costs.** A newly attached client first downloads the app and the \
-         dataset bundle; with more clients more of the short series goes into this start-up.\n\
-         - **The server is not the limit here:** scheduler, transitioner, validator and \
-         assimilator handle a round in milliseconds against seconds of training.\n\n\
+         dataset bundle; `scripts/scaling.sh` runs a one-round warm-up with the most clients \
+         first so that this stays out of the timed runs.\n\
+\n\
          Speed-up beyond the number of cores needs more machines: each volunteer host \
          brings its own cores.\n"
     );
