@@ -8,8 +8,8 @@
 #
 # Each round is trained by one host (quorum 1), so added clients add throughput instead of
 # replicas, and a host holds at most one job per CPU (max_wus_in_progress 1), so the first
-# client to ask does not take every round into its work buffer. Time is the series' distributed part (submit → every round validated and
-# assimilated), as `series run` reports it. Before the timed runs one warm-up series of one round
+# client to ask does not take every round into its work buffer. Time is the series'
+# distributed part (submit → every round validated and assimilated), as `series run` reports it. Before the timed runs one warm-up series of one round
 # runs with the most clients, so that every client has the app and dataset when timing starts.
 # Writes DIR/scaling/runs.csv (clients,rounds,seconds), scaling.png and scaling.md; the
 # directory is the LAST line printed. Other options are passed on to scripts/demo.sh
@@ -27,7 +27,7 @@ while (($#)); do
     --bin-dir) BIN_DIR=$2; PASS+=("$1" "$2"); shift 2 ;;
     --no-warmup) WARMUP=0; shift ;;
     --stop) STOP=1; shift ;;
-    -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     --quorum|--max-in-progress) echo "scaling: $1 is set by the study (1)" >&2; exit 2 ;;
     --private-db|--no-install) PASS+=("$1"); shift ;;
     --*) (($# >= 2)) || { echo "scaling: $1 needs a value" >&2; exit 2; }; PASS+=("$1" "$2"); shift 2 ;;
