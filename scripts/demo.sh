@@ -16,7 +16,7 @@
 #   4. creates the project with make_project (first run only) and publishes the app with
 #      update_versions (again whenever the app binary changed, as a new version);
 #   5. starts the daemons (scheduler included) with `start`;
-#   6. starts two stock BOINC clients (own data directories and GUI RPC ports, loopback only)
+#   6. starts two stock BOINC clients (--clients N for another number; own data directories and GUI RPC ports, loopback only)
 #      and attaches them with the project's account key;
 #   7. runs `series run` with the experiment's parameters, showing its progress, and prints how
 #      long the distributed part took once the clients were attached.
@@ -38,8 +38,14 @@ Series parameters (the original experiment's by default):
   --train-epochs N      epochs                                               [10]
   --batch-size N        minibatch size                                       [256]
   --learning-rate X     SGD learning rate                                    [0.05]
+  --quorum N            hosts that must agree on a round (min_quorum and
+                        target_nresults; 1 = each round trained once)        [2]
 
 Where and how:
+  --max-in-progress N   jobs a host may hold per CPU (config.xml
+                        max_wus_in_progress; read when the daemons start)    [no limit]
+  --clients N           stock BOINC clients to run (more running ones from
+                        an earlier run in --dir are stopped)                 [2]
   --dir DIR             work directory (project, clients, database, logs)    [./demo-run]
   --port N              HTTP port of the project server                      [first free from 18080]
   --bin-dir DIR         use rboinc binaries already built there (skip cargo build)
@@ -55,6 +61,7 @@ EOF
 # ---- options ---------------------------------------------------------------------------------
 DIR=./demo-run
 ROUNDS=5 SAMPLES=8000 EPOCHS=10 BATCH=256 LR=0.05
+NCLIENTS=2 QUORUM=2 MAX_IN_PROGRESS=
 PORT="" TIMEOUT=1800 BIN_DIR="" APP_BIN="" PRIVATE_DB=0 INSTALL=1 ACTION=run
 while (($#)); do
   case $1 in
@@ -64,6 +71,9 @@ while (($#)); do
     --train-epochs) EPOCHS=$2; shift 2 ;;
     --batch-size) BATCH=$2; shift 2 ;;
     --learning-rate) LR=$2; shift 2 ;;
+    --clients) NCLIENTS=$2; shift 2 ;;
+    --quorum) QUORUM=$2; shift 2 ;;
+    --max-in-progress) MAX_IN_PROGRESS=$2; shift 2 ;;
     --port) PORT=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
     --bin-dir) BIN_DIR=$2; shift 2 ;;
@@ -75,10 +85,13 @@ while (($#)); do
     *) echo "demo: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-for opt in rounds:ROUNDS sample-count:SAMPLES train-epochs:EPOCHS batch-size:BATCH timeout:TIMEOUT; do
+for opt in rounds:ROUNDS sample-count:SAMPLES train-epochs:EPOCHS batch-size:BATCH timeout:TIMEOUT clients:NCLIENTS quorum:QUORUM; do
   v=${opt#*:}
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "demo: --${opt%%:*} must be a positive integer" >&2; exit 2; }
 done
+[[ -z $MAX_IN_PROGRESS || $MAX_IN_PROGRESS =~ ^[1-9][0-9]*$ ]] ||
+  { echo "demo: --max-in-progress must be a positive integer" >&2; exit 2; }
+((NCLIENTS <= 26)) || { echo "demo: --clients is at most 26" >&2; exit 2; }
 [[ $LR =~ ^[0-9]*\.?[0-9]+([eE][-+]?[0-9]+)?$ ]] || { echo "demo: --learning-rate must be a number" >&2; exit 2; }
 
 mkdir -p "$DIR"
@@ -292,7 +305,8 @@ leftovers() {
 
 stop_all() {
   echo "Stopping the demo in $DIR" >&2
-  for c in a b; do stop_client "$c"; done
+  local c
+  for c in "$CLIENTS"/*/; do [[ -d $c ]] && stop_client "$(basename "$c")"; done
   if [[ -f $PROJECT/config.xml ]]; then
     local stop_bin=${BIN_DIR:+$BIN_DIR/stop}
     [[ -n $stop_bin && -x $stop_bin ]] || stop_bin=$PROJECT/bin/stop
@@ -414,6 +428,13 @@ else
   info "the published mnist app is up to date"
 fi
 
+# The per-host limit is set (or removed) on every run; the scheduler reads it when it starts.
+sed -i '/<max_wus_in_progress>/d' "$PROJECT/config.xml"
+if [[ -n $MAX_IN_PROGRESS ]]; then
+  sed -i "s|    </config>|        <max_wus_in_progress>$MAX_IN_PROGRESS</max_wus_in_progress>\n    </config>|" "$PROJECT/config.xml"
+  info "a host holds at most $MAX_IN_PROGRESS job(s) per CPU (max_wus_in_progress)"
+fi
+
 # ---- 5. daemons ------------------------------------------------------------------------------
 step "starting the daemons (start)"
 "$BIN_DIR/start" --project-dir "$PROJECT" | sed 's/^/    | /' >&2 ||
@@ -424,14 +445,23 @@ for ((i = 0; i < 50; i++)); do
 done
 
 # ---- 6. clients ------------------------------------------------------------------------------
-step "two stock BOINC clients"
+step "$NCLIENTS stock BOINC client(s)"
 mkdir -p "$CLIENTS"
-for c in a b; do start_client "$c"; done
-for c in a b; do attach_client "$c" "$MASTER_URL" "$KEY"; done
+# Clients are labelled a, b, c…; running ones beyond --clients (from an earlier run) are stopped.
+LABELS=()
+LETTERS=abcdefghijklmnopqrstuvwxyz
+for ((i = 0; i < NCLIENTS; i++)); do LABELS+=("${LETTERS:i:1}"); done
+for c in "$CLIENTS"/*/; do
+  [[ -d $c ]] || continue
+  c=$(basename "$c")
+  [[ " ${LABELS[*]} " == *" $c "* ]] || stop_client "$c" >&2
+done
+for c in "${LABELS[@]}"; do start_client "$c"; done
+for c in "${LABELS[@]}"; do attach_client "$c" "$MASTER_URL" "$KEY"; done
 attached_at=$(date +%s.%N)
 
 # ---- 7. the series ---------------------------------------------------------------------------
-step "series run: $ROUNDS rounds × 2 clients ($SAMPLES samples, $EPOCHS epochs, batch $BATCH, lr $LR)"
+step "series run: $ROUNDS rounds, quorum $QUORUM, $NCLIENTS client(s) ($SAMPLES samples, $EPOCHS epochs, batch $BATCH, lr $LR)"
 series_name=demo_$(date -u +%Y%m%d_%H%M%S)
 # No --delay-bound: `series` fits it to the job (the floor, 5 minutes, for this one), so a round
 # held by a client that was killed goes to another host within minutes; with the two clients of
@@ -439,7 +469,7 @@ series_name=demo_$(date -u +%Y%m%d_%H%M%S)
 set +e
 "$BIN_DIR/series" --project-dir "$PROJECT" run --name "$series_name" --rounds "$ROUNDS" \
   --sample-count "$SAMPLES" --train-epochs "$EPOCHS" --batch-size "$BATCH" \
-  --learning-rate "$LR" --dataset "$REPO/app/data/mnist-10k" --poll 1 --timeout "$TIMEOUT" \
+  --learning-rate "$LR" --min-quorum "$QUORUM" --target-nresults "$QUORUM" --dataset "$REPO/app/data/mnist-10k" --poll 1 --timeout "$TIMEOUT" \
   >"$LOGS/$series_name.out" 2> >(tee "$LOGS/$series_name.err" | sed 's/^/    | /' >&2)
 rc=$?
 set -e
@@ -454,7 +484,7 @@ done_at=$(date +%s.%N)
 distributed=$(sed -n 's/^distributed part finished in \([0-9.]*\) s$/\1/p' "$LOGS/$series_name.err" | tail -n 1)
 info "$(grep -m1 -o '[0-9]* rounds bit-identical[^)]*' "$LOGS/$series_name.err" || true)"
 info "distributed part (submit → every round validated and assimilated): ${distributed:-?} s"
-info "from both clients attached to the report: $(awk -v a="$attached_at" -v b="$done_at" 'BEGIN {printf "%.1f", b - a}') s"
+info "from the clients attached to the report: $(awk -v a="$attached_at" -v b="$done_at" 'BEGIN {printf "%.1f", b - a}') s"
 info "summary: $REPORT/summary.md"
 info "status:  $BIN_DIR/status --project-dir $PROJECT"
 info "ops:     $(sed -E 's|^(https?://[^/]+)/.*|\1|' <<<"$MASTER_URL")/ops (user admin, password shown by make_project on the first run)"

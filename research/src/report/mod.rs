@@ -10,6 +10,7 @@
 
 pub mod ensemble;
 pub mod plot;
+pub mod scaling;
 pub mod sweep;
 
 use std::fmt::Write as _;
