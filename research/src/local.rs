@@ -24,6 +24,79 @@ pub enum Runner {
     InProcess,
 }
 
+/// A generation's state files: the one a job starts from and the one it writes.
+#[derive(Debug, Clone, Copy)]
+pub struct StateFiles<'a> {
+    pub start: &'a Path,
+    pub out: &'a Path,
+}
+
+impl Runner {
+    /// Runs the job `job_path` on `dataset`, writing `metrics` (and the weights and state next
+    /// to it); `what` names the job in errors ("round 3", "generation 2").
+    pub fn run_job(
+        &self,
+        job_path: &Path,
+        dataset: &Path,
+        metrics: &Path,
+        state: Option<StateFiles<'_>>,
+        what: &str,
+    ) -> Result<(), SeriesError> {
+        let dir = metrics.parent().expect("has a parent");
+        match self {
+            Runner::Binary(exe) => {
+                let mut cmd = Command::new(exe);
+                cmd.arg("--job")
+                    .arg(job_path)
+                    .arg("--dataset")
+                    .arg(dataset)
+                    .arg("--out")
+                    .arg(metrics);
+                if let Some(st) = state {
+                    cmd.arg("--start-state")
+                        .arg(st.start)
+                        .arg("--state-out")
+                        .arg(st.out);
+                }
+                let o = cmd.output().map_err(|e| {
+                    SeriesError::Local(format!("cannot run {}: {e}", exe.display()))
+                })?;
+                if !o.status.success() {
+                    return Err(SeriesError::Local(format!(
+                        "{what}: {} exited with {}: {}",
+                        exe.display(),
+                        o.status,
+                        String::from_utf8_lossy(&o.stderr).trim()
+                    )));
+                }
+            }
+            Runner::InProcess => {
+                use mnist_app::boinc::control::Control;
+                use mnist_app::run::{self, Context, Paths};
+                let control = Control::inert();
+                let ctx = Context {
+                    control: &control,
+                    mode: mnist_app::host::Mode::Standalone,
+                    base_cpu: None,
+                    boinc: None,
+                };
+                let paths = Paths {
+                    job: job_path.to_path_buf(),
+                    dataset: dataset.to_path_buf(),
+                    metrics: metrics.to_path_buf(),
+                    weights: dir.join(run::WEIGHTS),
+                    start_state: state
+                        .map_or_else(|| dir.join(run::START_STATE), |st| st.start.to_path_buf()),
+                    state: state.map_or_else(|| dir.join(run::STATE), |st| st.out.to_path_buf()),
+                    checkpoint: None,
+                };
+                run::run(&paths, &ctx).map_err(|e| SeriesError::Local(format!("{what}: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// One local run.
 #[derive(Debug, Clone, PartialEq)]
 pub struct LocalRun {
@@ -100,51 +173,13 @@ pub fn run_each(
         let job_path = dir.join("job.json");
         std::fs::write(&job_path, params.job(seed).canonical_json())
             .map_err(|e| SeriesError::Local(format!("{}: {e}", job_path.display())))?;
-        match runner {
-            Runner::Binary(exe) => {
-                let o = Command::new(exe)
-                    .arg("--job")
-                    .arg(&job_path)
-                    .arg("--dataset")
-                    .arg(dataset)
-                    .arg("--out")
-                    .arg(&metrics)
-                    .output()
-                    .map_err(|e| {
-                        SeriesError::Local(format!("cannot run {}: {e}", exe.display()))
-                    })?;
-                if !o.status.success() {
-                    return Err(SeriesError::Local(format!(
-                        "round {round}: {} exited with {}: {}",
-                        exe.display(),
-                        o.status,
-                        String::from_utf8_lossy(&o.stderr).trim()
-                    )));
-                }
-            }
-            Runner::InProcess => {
-                use mnist_app::boinc::control::Control;
-                use mnist_app::run::{self, Context, Paths};
-                let control = Control::inert();
-                let ctx = Context {
-                    control: &control,
-                    mode: mnist_app::host::Mode::Standalone,
-                    base_cpu: None,
-                    boinc: None,
-                };
-                let paths = Paths {
-                    job: job_path.clone(),
-                    dataset: dataset.to_path_buf(),
-                    metrics: metrics.clone(),
-                    weights: dir.join(mnist_app::run::WEIGHTS),
-                    start_state: dir.join(mnist_app::run::START_STATE),
-                    state: dir.join(mnist_app::run::STATE),
-                    checkpoint: None,
-                };
-                run::run(&paths, &ctx)
-                    .map_err(|e| SeriesError::Local(format!("round {round}: {e}")))?;
-            }
-        }
+        runner.run_job(
+            &job_path,
+            dataset,
+            &metrics,
+            None,
+            &format!("round {round}"),
+        )?;
         let r = LocalRun {
             round,
             seed,

@@ -9,10 +9,9 @@
 //! generation's start.
 
 use std::path::Path;
-use std::process::Command;
 
 use crate::SeriesError;
-use crate::local::{LocalRun, Runner, metrics_path};
+use crate::local::{LocalRun, Runner, StateFiles, metrics_path};
 use crate::params::SeriesParams;
 
 /// Runs generations `1..=generations` of the chain with `params` and `seed`, `shards`
@@ -51,55 +50,16 @@ pub fn run(
             combined(g - 1)
         };
         let state = dir.join(mnist_app::run::STATE);
-        match runner {
-            Runner::Binary(exe) => {
-                let o = Command::new(exe)
-                    .arg("--job")
-                    .arg(&job_path)
-                    .arg("--dataset")
-                    .arg(dataset)
-                    .arg("--out")
-                    .arg(&metrics)
-                    .arg("--start-state")
-                    .arg(&start)
-                    .arg("--state-out")
-                    .arg(&state)
-                    .output()
-                    .map_err(|e| {
-                        SeriesError::Local(format!("cannot run {}: {e}", exe.display()))
-                    })?;
-                if !o.status.success() {
-                    return Err(SeriesError::Local(format!(
-                        "generation {g}: {} exited with {}: {}",
-                        exe.display(),
-                        o.status,
-                        String::from_utf8_lossy(&o.stderr).trim()
-                    )));
-                }
-            }
-            Runner::InProcess => {
-                use mnist_app::boinc::control::Control;
-                use mnist_app::run::{self, Context, Paths};
-                let control = Control::inert();
-                let ctx = Context {
-                    control: &control,
-                    mode: mnist_app::host::Mode::Standalone,
-                    base_cpu: None,
-                    boinc: None,
-                };
-                let paths = Paths {
-                    job: job_path.clone(),
-                    dataset: dataset.to_path_buf(),
-                    metrics: metrics.clone(),
-                    weights: dir.join(run::WEIGHTS),
-                    start_state: start,
-                    state,
-                    checkpoint: None,
-                };
-                run::run(&paths, &ctx)
-                    .map_err(|e| SeriesError::Local(format!("generation {g}: {e}")))?;
-            }
-        }
+        runner.run_job(
+            &job_path,
+            dataset,
+            &metrics,
+            Some(StateFiles {
+                start: &start,
+                out: &state,
+            }),
+            &format!("generation {g}"),
+        )?;
         let r = LocalRun {
             round,
             seed,
