@@ -6,7 +6,7 @@
 //! - `mnist pack-dataset --dataset PATH --out FILE`: write the single-file dataset bundle that
 //!   workunits carry as their `dataset` input.
 //! - `mnist evaluate --weights W --dataset D [--job J] [--confusion PNG]`: the accuracy of
-//!   exported weights (on the job's validation rows, else the test split) and the confusion
+//!   exported weights (on the job's held-out validation rows, else the whole test split) and the confusion
 //!   matrix as a picture.
 //!
 //! Exit status: 0 success (or a BOINC quit), 1 other failure, 2 bad command line, 3 bad job

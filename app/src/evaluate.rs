@@ -1,9 +1,10 @@
 //! `mnist evaluate`: trained weights scored on a dataset — accuracy, loss and the confusion
 //! matrix — alone or as an ensemble.
 //!
-//! Which rows: with a job, the job's own validation rows (so the accuracy `metrics.json`
-//! reported is reproduced exactly from the exported `weights.npy`); without one, the dataset's
-//! test split, or every training row when it has none. The arithmetic is the trainer's
+//! Which rows: with a job, the job's own validation rows, held-out training rows (so the
+//! `val_acc` `metrics.json` reported is reproduced exactly from the exported `weights.npy`);
+//! without one, the dataset's whole test split (reproducing `test_acc`), or every training row
+//! when it has none. The arithmetic is the trainer's
 //! ([`crate::model`]), so a single model's figures are the trainer's bit for bit.
 //!
 //! An ensemble averages its models' softmax outputs per row (models in the given order, `f64`
@@ -16,7 +17,7 @@ use crate::dataset::{CLASSES, Dataset, PIXELS, Split};
 use crate::job::Job;
 use crate::model::{Model, Real, Row, Score, argmax, pixel_scale, softmax_parts};
 use crate::rng::Rng;
-use crate::split::{self, PartitionError, ValSource};
+use crate::split::{self, PartitionError};
 
 /// Why weights cannot be evaluated.
 #[derive(Debug, thiserror::Error)]
@@ -85,17 +86,12 @@ pub struct EvalRows<'a> {
 pub fn rows<'a>(ds: &'a Dataset, job: Option<&Job>) -> Result<EvalRows<'a>, EvalError> {
     if let Some(job) = job {
         let p = split::draw(ds, job, &mut Rng::new(job.seed))?;
-        let split = match p.val_source {
-            ValSource::Test => ds.test.as_ref().expect("test source implies a test split"),
-            ValSource::Holdout => &ds.train,
-        };
         return Ok(EvalRows {
-            split,
+            split: &ds.train,
             what: format!(
-                "the {} validation rows of job seed {} ({})",
+                "the {} validation rows of job seed {} (held-out training rows)",
                 p.val.len(),
                 job.seed,
-                p.val_source.as_str()
             ),
             rows: p.val,
         });

@@ -7,16 +7,19 @@
 //! CPU, how the job was run). Floats are written by serde_json in their shortest round-trip form,
 //! which is deterministic; a non-finite value (a diverged run) is written as `null`.
 //!
-//! Schema `mnist-app/metrics/1` (field order as written):
+//! Schema `mnist-app/metrics/2` (field order as written). Version 2 validates on held-out
+//! training rows only and adds the final test figures (version 1 validated on the test split
+//! when the dataset had one):
 //!
 //! | field | type | meaning |
 //! |---|---|---|
-//! | `schema` | string | `"mnist-app/metrics/1"` |
+//! | `schema` | string | `"mnist-app/metrics/2"` |
 //! | `app_version` | string | the crate version that computed the result |
 //! | `job` | object | the job echoed: `seed`, `sample_count`, `train_epochs`, `batch_size`, `learning_rate`, `val_count` (null = all), `noise_std`, `export_weights` |
 //! | `dataset` | object | `sha256` (canonical IDX hash, see [`crate::dataset`]), `train_rows`, `test_rows` (0 = no test split) |
-//! | `split` | object | `train` rows, `val` rows, `val_source` (`"test"` or `"holdout"`) |
+//! | `split` | object | `train` rows, `val` rows (held-out training rows, see [`crate::split`]), `test` rows (the whole test split, 0 = none) |
 //! | `train_acc`, `train_loss`, `val_acc`, `val_loss` | number | after the last epoch |
+//! | `test_acc`, `test_loss` | number or null | the final model on the whole test split, evaluated once after the last epoch; null when the dataset has no test split |
 //! | `history` | array | per epoch: `epoch` (1-based), `train_loss`, `train_acc`, `val_loss`, `val_acc` |
 //! | `weights` | object | `sha256` of the weights `.npy` bytes (computed even when not exported), `dtype` `"<f4"`, `shape` `[785, 10]`, `exported` (bool) |
 //! | `host` | object | NOT deterministic: `runtime_s`, `cpu_time_s`, `started_unix`, `finished_unix`, `mode` (`"boinc"`/`"standalone"`), `resumed_from_epoch` (null or n), `dataset_format` (`"idx_dir"`/`"npz"`/`"bundle"`), `platform`, `os_release`, `cpu_model`, `cpu_features` (array), and under BOINC `boinc` (`result_name`, `wu_name`, `hostid`) |
@@ -31,11 +34,12 @@ use serde::Serialize;
 use crate::dataset::{CLASSES, Dataset, PIXELS, Split};
 use crate::host::HostFacts;
 use crate::job::Job;
-use crate::split::{Partition, ValSource};
+use crate::model::Score;
+use crate::split::Partition;
 use crate::trainer::{EpochStats, State};
 
 /// The schema identifier written into every metrics file.
-pub const SCHEMA: &str = "mnist-app/metrics/1";
+pub const SCHEMA: &str = "mnist-app/metrics/2";
 
 /// The whole metrics file.
 #[derive(Debug, Clone, Serialize)]
@@ -49,6 +53,8 @@ pub struct Metrics {
     pub train_loss: f64,
     pub val_acc: f64,
     pub val_loss: f64,
+    pub test_acc: Option<f64>,
+    pub test_loss: Option<f64>,
     pub history: Vec<EpochStats>,
     pub weights: WeightsFacts,
     pub host: HostFacts,
@@ -65,7 +71,7 @@ pub struct DatasetFacts {
 pub struct SplitFacts {
     pub train: usize,
     pub val: usize,
-    pub val_source: ValSource,
+    pub test: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -77,12 +83,14 @@ pub struct WeightsFacts {
 }
 
 impl Metrics {
-    /// Assembles the metrics of a finished run. `weights_npy` is the encoded weights file.
+    /// Assembles the metrics of a finished run. `test` is the final model's score on the test
+    /// split (`None` without one); `weights_npy` is the encoded weights file.
     pub fn new(
         job: &Job,
         ds: &Dataset,
         partition: &Partition,
         state: &State,
+        test: Option<Score>,
         weights_npy: &[u8],
         host: HostFacts,
     ) -> Metrics {
@@ -104,12 +112,14 @@ impl Metrics {
             split: SplitFacts {
                 train: partition.train.len(),
                 val: partition.val.len(),
-                val_source: partition.val_source,
+                test: test.map_or(0, |t| t.rows as usize),
             },
             train_acc: last.train_acc,
             train_loss: last.train_loss,
             val_acc: last.val_acc,
             val_loss: last.val_loss,
+            test_acc: test.map(|t| t.accuracy()),
+            test_loss: test.map(|t| t.loss()),
             history: state.history.clone(),
             weights: WeightsFacts {
                 sha256: hex::encode(sha2::Sha256::digest(weights_npy)),

@@ -4,8 +4,9 @@
 //!
 //! Steps: read and validate the job, load the dataset, draw the partition, take the start
 //! state (`start_from_state`) or the zero model, resume from the checkpoint if a valid one
-//! exists, run the remaining epochs (checkpointing after each), then write `weights.npy` and
-//! `state.bin` (if asked) and `metrics.json`, each atomically, metrics last.
+//! exists, run the remaining epochs (checkpointing after each), score the final model once on
+//! the test split (if the dataset has one), then write `weights.npy` and `state.bin` (if asked)
+//! and `metrics.json`, each atomically, metrics last.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -118,7 +119,7 @@ pub fn run(paths: &Paths, ctx: &Context<'_>) -> Result<Outcome, RunError> {
     let (mut trainer, mut state) = Trainer::new(&job, &ds)?;
     let p = trainer.partition();
     eprintln!(
-        "mnist {}: seed {} samples {} epochs {} batch {} lr {}; dataset {} ({} train rows); validating on {} {} rows",
+        "mnist {}: seed {} samples {} epochs {} batch {} lr {}; dataset {} ({} train rows); validating on {} held-out training rows; {} test rows for the end",
         crate::APP_VERSION,
         job.seed,
         job.sample_count,
@@ -128,7 +129,7 @@ pub fn run(paths: &Paths, ctx: &Context<'_>) -> Result<Outcome, RunError> {
         ds.sha256,
         ds.train.len(),
         p.val.len(),
-        p.val_source.as_str(),
+        p.test,
     );
 
     let state_fingerprint = generation::fingerprint(&job, &ds.sha256);
@@ -189,6 +190,15 @@ pub fn run(paths: &Paths, ctx: &Context<'_>) -> Result<Outcome, RunError> {
             .poll(trainer::fraction_done(&job, state.epochs_done, 0.0));
     }
 
+    let test = trainer.test_score(&state.model);
+    if let Some(t) = test {
+        eprintln!(
+            "mnist: test ({} rows, final model): test_loss {:.6} test_acc {:.4}",
+            t.rows,
+            t.loss(),
+            t.accuracy()
+        );
+    }
     let npy = metrics::weights_npy(&state);
     if job.export_weights {
         write(&paths.weights, &npy)?;
@@ -213,7 +223,7 @@ pub fn run(paths: &Paths, ctx: &Context<'_>) -> Result<Outcome, RunError> {
         cpu_features: host::cpu_features(),
         boinc: ctx.boinc.clone(),
     };
-    let metrics = Metrics::new(&job, &ds, trainer.partition(), &state, &npy, host);
+    let metrics = Metrics::new(&job, &ds, trainer.partition(), &state, test, &npy, host);
     write(&paths.metrics, &metrics.to_json())?;
     eprintln!(
         "mnist: done: val_acc {:.4} val_loss {:.6}; wrote {}",

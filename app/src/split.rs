@@ -1,9 +1,17 @@
-//! Which rows train and which validate.
+//! Which rows train, which validate, and which test.
 //!
-//! The training subset is the first `sample_count` positions of a partial Fisher–Yates shuffle
-//! of the training split's row numbers, drawn from the job's generator before anything else. The
-//! validation rows are the first `val_count` rows of the test split when the dataset has one,
-//! otherwise the training rows not drawn, in ascending order, capped at `val_count`.
+//! Validation rows are always training-split rows, never test rows: the test split is kept for
+//! one final evaluation of the finished model, reported apart from validation (metrics.json's
+//! `test_acc` / `test_loss`), so nothing chosen by looking at validation figures has seen it.
+//!
+//! The rule, all from the job's seed:
+//! - The training subset is the first `sample_count` positions of a partial Fisher–Yates
+//!   shuffle of the training split's row numbers, drawn from the job's generator before
+//!   anything else.
+//! - The validation rows are the training rows not drawn, in ascending order, the first
+//!   `val_count` of them (all of them when `val_count` is absent). `sample_count + val_count`
+//!   must fit in the training split, and at least one row must be left to validate on.
+//! - The test rows are the whole test split, when the dataset has one; none otherwise.
 //!
 //! A federated job (`shard_count` K > 1) trains on shard `shard_index` i of the drawn rows:
 //! positions `⌊i·n/K⌋ .. ⌊(i+1)·n/K⌋` of the draw order, so the K shards are disjoint, cover
@@ -13,34 +21,15 @@ use crate::dataset::Dataset;
 use crate::job::Job;
 use crate::rng::Rng;
 
-/// Where the validation rows come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ValSource {
-    /// The dataset's test split.
-    Test,
-    /// Training-split rows that were not drawn for training.
-    Holdout,
-}
-
-impl ValSource {
-    /// The name metrics.json uses.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            ValSource::Test => "test",
-            ValSource::Holdout => "holdout",
-        }
-    }
-}
-
 /// The drawn rows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Partition {
     /// Training-split row numbers, in draw order.
     pub train: Vec<u32>,
-    /// Validation row numbers, in `val_source`'s split.
+    /// Training-split row numbers held out for validation, ascending.
     pub val: Vec<u32>,
-    pub val_source: ValSource,
+    /// Rows of the test split evaluated once at the end (all of them; 0 = no test split).
+    pub test: usize,
 }
 
 /// A job that does not fit the dataset it was given.
@@ -51,41 +40,54 @@ pub enum PartitionError {
     )]
     TooManySamples { asked: u64, have: usize },
     #[error(
-        "no validation rows: the dataset has no test split and `sample_count` ({0}) uses every training row"
+        "job fields `sample_count` + `val_count` are invalid: got {samples} + {val} = {}, expected at most the {have} training rows of the dataset (validation rows are training rows held out)",
+        samples + val
+    )]
+    TooManyValidation { samples: u64, val: u64, have: usize },
+    #[error(
+        "no validation rows: `sample_count` ({0}) uses every training row (validation rows are training rows held out; lower `sample_count`)"
     )]
     NoValidation(u64),
     #[error("shard {index} of {count} of {rows} training rows is empty")]
     EmptyShard { index: u64, count: u64, rows: u64 },
 }
 
+/// Checks that a job's row counts fit a training split of `train_rows` rows (the checks
+/// [`draw`] makes, for callers that know only the split's size).
+pub fn check_fits(job: &Job, train_rows: usize) -> Result<(), PartitionError> {
+    let n = train_rows as u64;
+    if job.sample_count > n {
+        return Err(PartitionError::TooManySamples {
+            asked: job.sample_count,
+            have: train_rows,
+        });
+    }
+    match job.val_count {
+        Some(val) if job.sample_count.saturating_add(val) > n => {
+            Err(PartitionError::TooManyValidation {
+                samples: job.sample_count,
+                val,
+                have: train_rows,
+            })
+        }
+        None if job.sample_count == n => Err(PartitionError::NoValidation(job.sample_count)),
+        _ => Ok(()),
+    }
+}
+
 /// Draws the partition, advancing `rng` past the draws.
 pub fn draw(ds: &Dataset, job: &Job, rng: &mut Rng) -> Result<Partition, PartitionError> {
     let n = ds.train.len();
-    let k = usize::try_from(job.sample_count)
-        .ok()
-        .filter(|k| *k <= n)
-        .ok_or(PartitionError::TooManySamples {
-            asked: job.sample_count,
-            have: n,
-        })?;
+    check_fits(job, n)?;
+    let k = job.sample_count as usize;
     let mut rows: Vec<u32> = (0..n as u32).collect();
     for i in 0..k {
         let j = i + rng.below((n - i) as u64) as usize;
         rows.swap(i, j);
     }
-    let cap = job.val_count.map_or(usize::MAX, |v| v as usize);
-    let (val, val_source) = match &ds.test {
-        Some(test) => ((0..test.len().min(cap) as u32).collect(), ValSource::Test),
-        None => {
-            let mut rest = rows[k..].to_vec();
-            rest.sort_unstable();
-            rest.truncate(cap);
-            (rest, ValSource::Holdout)
-        }
-    };
-    if val.is_empty() {
-        return Err(PartitionError::NoValidation(job.sample_count));
-    }
+    let mut val = rows[k..].to_vec();
+    val.sort_unstable();
+    val.truncate(job.val_count.map_or(usize::MAX, |v| v as usize));
     rows.truncate(k);
     let (i, shards) = (job.generation.shard_index, job.generation.shard_count);
     let bound = |i: u64| (k as u64 * i / shards) as usize;
@@ -101,7 +103,7 @@ pub fn draw(ds: &Dataset, job: &Job, rng: &mut Rng) -> Result<Partition, Partiti
     Ok(Partition {
         train,
         val,
-        val_source,
+        test: ds.test.as_ref().map_or(0, |t| t.len()),
     })
 }
 
@@ -134,7 +136,6 @@ mod tests {
         let p = draw(&ds(50, None), &job(30, None), &mut Rng::new(9)).unwrap();
         assert_eq!(p.train.len(), 30);
         assert_eq!(p.val.len(), 20);
-        assert_eq!(p.val_source, ValSource::Holdout);
         assert!(p.val.windows(2).all(|w| w[0] < w[1]));
         let mut all: Vec<u32> = p.train.iter().chain(&p.val).copied().collect();
         all.sort_unstable();
@@ -145,11 +146,19 @@ mod tests {
     }
 
     #[test]
-    fn test_split_validates_when_present() {
-        let p = draw(&ds(50, Some(8)), &job(50, Some(3)), &mut Rng::new(1)).unwrap();
-        assert_eq!(p.val, vec![0, 1, 2]);
-        assert_eq!(p.val_source, ValSource::Test);
-        assert_eq!(p.train.len(), 50);
+    fn a_test_split_never_validates() {
+        // The same draw with and without a test split: validation is held-out training rows.
+        let with = draw(&ds(50, Some(8)), &job(30, Some(3)), &mut Rng::new(1)).unwrap();
+        let without = draw(&ds(50, None), &job(30, Some(3)), &mut Rng::new(1)).unwrap();
+        assert_eq!(with.train, without.train);
+        assert_eq!(with.val, without.val);
+        assert!(with.val.iter().all(|r| !with.train.contains(r)));
+        assert_eq!((with.test, without.test), (8, 0));
+        // Every training row drawn leaves none to validate on, test split or not.
+        assert!(matches!(
+            draw(&ds(50, Some(8)), &job(50, None), &mut Rng::new(1)),
+            Err(PartitionError::NoValidation(50))
+        ));
     }
 
     #[test]
@@ -183,5 +192,14 @@ mod tests {
             draw(&ds(10, None), &job(10, None), &mut Rng::new(1)),
             Err(PartitionError::NoValidation(10))
         ));
+        let e = draw(&ds(10, Some(5)), &job(8, Some(3)), &mut Rng::new(1)).unwrap_err();
+        assert!(
+            matches!(e, PartitionError::TooManyValidation { samples: 8, val: 3, have: 10 }),
+            "{e}"
+        );
+        assert!(e.to_string().contains("8 + 3 = 11"), "{e}");
+        assert!(draw(&ds(10, None), &job(8, Some(2)), &mut Rng::new(1)).is_ok());
+        assert!(check_fits(&job(8, Some(2)), 10).is_ok());
+        assert!(check_fits(&job(8, Some(3)), 10).is_err());
     }
 }

@@ -6,7 +6,8 @@
 //! `2j` and `2j + 1` their noise; a noisy pixel is `clamp(x + noise_std * n, 0, 1)`, computed in
 //! `f64` and rounded to the model's precision. After each
 //! epoch the loss and accuracy of the clean training rows and of the validation rows are
-//! recorded. The whole state between epochs is [`State`]: the model, the epoch count, the history
+//! recorded. The test split is not touched during training: [`Trainer::test_score`] scores the
+//! finished model on it once, at the end of the job. The whole state between epochs is [`State`]: the model, the epoch count, the history
 //! and the generator's position — exactly what a checkpoint needs to resume bit for bit.
 
 use serde::Serialize;
@@ -15,7 +16,7 @@ use crate::dataset::{CLASSES, Dataset, PIXELS, Split};
 use crate::job::Job;
 use crate::model::{Model, Real, Row, Score, Step, pixel_scale};
 use crate::rng::Rng;
-use crate::split::{self, Partition, PartitionError, ValSource};
+use crate::split::{self, Partition, PartitionError};
 
 /// Metrics recorded after one epoch.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
@@ -118,6 +119,7 @@ impl SparseRows {
 pub struct Trainer<'a> {
     job: &'a Job,
     train_split: &'a Split,
+    test_split: Option<&'a Split>,
     partition: Partition,
     train: SparseRows,
     val: SparseRows,
@@ -131,15 +133,12 @@ impl<'a> Trainer<'a> {
     pub fn new(job: &'a Job, ds: &'a Dataset) -> Result<(Trainer<'a>, State), PartitionError> {
         let mut rng = Rng::new(job.seed);
         let partition = split::draw(ds, job, &mut rng)?;
-        let val_split = match partition.val_source {
-            ValSource::Test => ds.test.as_ref().expect("test source implies a test split"),
-            ValSource::Holdout => &ds.train,
-        };
         let trainer = Trainer {
             job,
             train_split: &ds.train,
+            test_split: ds.test.as_ref(),
             train: SparseRows::new(&ds.train, &partition.train),
-            val: SparseRows::new(val_split, &partition.val),
+            val: SparseRows::new(&ds.train, &partition.val),
             partition,
             scale: pixel_scale(),
             step: Step::new(),
@@ -252,6 +251,14 @@ impl<'a> Trainer<'a> {
         )
     }
 
+    /// Scores a model on the whole test split, in row order; `None` when the dataset has none.
+    /// Called once, on the finished model.
+    pub fn test_score(&self, model: &Model) -> Option<Score> {
+        let test = self.test_split?;
+        let rows: Vec<u32> = (0..test.len() as u32).collect();
+        Some(SparseRows::new(test, &rows).score(model, &self.scale))
+    }
+
     /// Runs all remaining epochs without interruption.
     pub fn run_to_end(&mut self, state: &mut State) {
         while state.epochs_done < self.job.train_epochs {
@@ -274,19 +281,22 @@ mod tests {
     use super::*;
     use crate::dataset::Format;
 
-    /// Ten rows, each a class whose pixels light a distinct block: linearly separable.
+    /// Thirty training rows (three per class) and a twenty-row test split, each row a class
+    /// whose pixels light a distinct block: linearly separable.
     fn toy() -> Dataset {
-        let mut images = vec![0u8; 20 * PIXELS];
-        let mut labels = Vec::new();
-        for r in 0..20 {
-            let class = r % 10;
-            for i in 0..40 {
-                images[r * PIXELS + class * 70 + i] = (100 + r * 3 + i) as u8;
+        let split = |rows: usize| {
+            let mut images = vec![0u8; rows * PIXELS];
+            let mut labels = Vec::new();
+            for r in 0..rows {
+                let class = r % 10;
+                for i in 0..40 {
+                    images[r * PIXELS + class * 70 + i] = (100 + r * 3 + i) as u8;
+                }
+                labels.push(class as u8);
             }
-            labels.push(class as u8);
-        }
-        let split = Split::new(images, labels, "toy").unwrap();
-        Dataset::new(split.clone(), Some(split), Format::IdxDir)
+            Split::new(images, labels, "toy").unwrap()
+        };
+        Dataset::new(split(30), Some(split(20)), Format::IdxDir)
     }
 
     fn job(noise: f64) -> Job {
@@ -313,7 +323,12 @@ mod tests {
         assert_eq!(s.history.len(), 5);
         let last = s.history.last().unwrap();
         assert_eq!(last.train_acc, 1.0);
-        assert_eq!(last.val_acc, 1.0);
+        // Held-out rows of a class the 20 drawn rows may lack cannot all be right; the rest are.
+        assert_eq!(t.partition().val.len(), 10);
+        assert!(last.val_acc >= 0.5, "{}", last.val_acc);
+        let test = t.test_score(&s.model).unwrap();
+        assert_eq!(test.rows, 20);
+        assert!(test.accuracy() >= 0.5, "{}", test.accuracy());
         assert!(s.history[0].train_loss < libm::log(10.0));
         assert!(last.train_loss < s.history[0].train_loss);
     }

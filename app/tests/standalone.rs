@@ -37,11 +37,13 @@ fn two_runs_give_identical_results() {
     assert_eq!(weights.len(), 128 + 785 * 10 * 4, "float32 (785, 10)");
 
     let m = deterministic(&d.join("a.json"));
-    assert_eq!(m["schema"], "mnist-app/metrics/1");
+    assert_eq!(m["schema"], "mnist-app/metrics/2");
     assert_eq!(m["job"]["seed"], 42);
     assert_eq!(m["split"]["train"], 3000);
     assert_eq!(m["split"]["val"], 7000);
-    assert_eq!(m["split"]["val_source"], "holdout");
+    assert_eq!(m["split"]["test"], 0, "mnist-10k has no test split");
+    assert_eq!(m["test_acc"], serde_json::Value::Null);
+    assert_eq!(m["test_loss"], serde_json::Value::Null);
     assert_eq!(m["history"].as_array().unwrap().len(), 3);
     assert_eq!(m["weights"]["exported"], true);
     use sha2::Digest;
@@ -112,9 +114,11 @@ fn an_npz_and_its_bundle_give_the_same_metrics() {
         "bundle"
     );
     let m = deterministic(&d.join("npz.json"));
-    assert_eq!(m["split"]["val_source"], "test");
+    // Validation holds out the 20 training rows not drawn; the 20 test rows are scored once.
     assert_eq!(m["split"]["val"], 20);
+    assert_eq!(m["split"]["test"], 20);
     assert_eq!(m["dataset"]["test_rows"], 20);
+    assert!(m["test_acc"].is_f64() && m["test_loss"].is_f64(), "{m}");
 }
 
 #[test]
@@ -131,6 +135,11 @@ fn bad_inputs_exit_with_a_clear_message_and_no_output() {
         (&SMALL.replace("0.05", "-1.0"), 3, "learning_rate"),
         (&SMALL.replace("3000", "20000"), 4, "sample_count"),
         (&SMALL.replace("3000", "10000"), 4, "no validation rows"),
+        (
+            &SMALL.replace("3000", "9000").replace('}', r#", "val_count": 1001}"#),
+            4,
+            "9000 + 1001 = 10001",
+        ),
         ("not json", 3, "not valid JSON"),
     ];
     for (text, code, needle) in cases {
