@@ -4,8 +4,9 @@
 Same job file, same data, same algorithm as the Rust app: softmax regression 784 -> 10 on
 pixels / 255, zero-initialised weights, minibatch SGD on the mean cross-entropy with a reshuffle
 every epoch, a stable softmax (per-row max subtracted), train/validation loss and accuracy after
-each epoch, validation on the test split if the dataset has one, else on the rows not drawn.
-Optional Gaussian pixel noise (clipped to [0, 1]) when the job has noise_std > 0.
+each epoch on the training rows not drawn (ascending, the first val_count of them), and the final
+model scored once on the whole test split when the dataset has one (test_acc / test_loss, apart
+from validation). Optional Gaussian pixel noise (clipped to [0, 1]) when the job has noise_std > 0.
 
 It is written the way a researcher would write it in NumPy (dense float64 matrices, BLAS matmuls),
 not to match the app bit for bit: NumPy's generator differs from the app's ChaCha20, so the drawn
@@ -93,13 +94,14 @@ def main():
     train_idx = perm[:n]
     x = x_all[train_idx].astype(np.float64) / 255.0
     y = y_all[train_idx].astype(np.int64)
-    if x_test is not None:
-        xv, yv = x_test.reshape(len(x_test), -1), y_test
-    else:
-        rest = np.sort(perm[n:])
-        xv, yv = x_all[rest], y_all[rest]
+    rest = np.sort(perm[n:])
     if val_count is not None:
-        xv, yv = xv[:val_count], yv[:val_count]
+        if n + val_count > len(x_all):
+            sys.exit(f"sample_count + val_count = {n + val_count} > {len(x_all)} training rows")
+        rest = rest[:val_count]
+    if len(rest) == 0:
+        sys.exit("no validation rows: sample_count uses every training row")
+    xv, yv = x_all[rest], y_all[rest]
     xv = xv.astype(np.float64) / 255.0
     yv = yv.astype(np.int64)
 
@@ -129,9 +131,14 @@ def main():
         )
         print(f"epoch {epoch}/{epochs}: val_acc {val_acc:.4f}", file=sys.stderr)
 
+    test_loss = test_acc = None
+    if x_test is not None:
+        xt = x_test.reshape(len(x_test), -1).astype(np.float64) / 255.0
+        test_loss, test_acc = scores(xt, y_test.astype(np.int64), w, b)
     last = history[-1]
     out = dict(job=job, train_acc=last["train_acc"], train_loss=last["train_loss"],
-               val_acc=last["val_acc"], val_loss=last["val_loss"], history=history,
+               val_acc=last["val_acc"], val_loss=last["val_loss"], test_acc=test_acc,
+               test_loss=test_loss, history=history,
                host=dict(runtime_s=time.perf_counter() - start, numpy=np.__version__))
     with open(args.out, "w") as f:
         json.dump(out, f, indent=2)

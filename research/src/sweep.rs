@@ -109,17 +109,25 @@ impl Grid {
 }
 
 /// The configurations asking for more training rows than the dataset has (one line each);
-/// `Ok` if none. Without a `val_count`, at least one row is left for validation.
+/// `Ok` if none. Validation rows are training rows held out (the app's rule,
+/// `mnist_app::split`): `sample_count + val_count` must fit, and without a `val_count` at least
+/// one row is left for validation.
 pub fn check_samples(configs: &[SeriesParams], train_rows: usize) -> Result<(), String> {
     let mut problems = Vec::new();
     let mut seen = std::collections::BTreeSet::new();
     for c in configs {
-        let needed = c.sample_count as usize + usize::from(c.val_count.is_none());
-        if needed > train_rows && seen.insert(c.sample_count) {
-            problems.push(format!(
-                "--sample-count {} does not fit the dataset's {train_rows} training rows",
-                c.sample_count
-            ));
+        let needed = c.sample_count.saturating_add(c.val_count.unwrap_or(1));
+        if needed > train_rows as u64 && seen.insert((c.sample_count, c.val_count)) {
+            problems.push(match c.val_count {
+                Some(v) => format!(
+                    "--sample-count {} with --val-count {v} does not fit the dataset's {train_rows} training rows (validation rows are held out of them)",
+                    c.sample_count
+                ),
+                None => format!(
+                    "--sample-count {} does not fit the dataset's {train_rows} training rows",
+                    c.sample_count
+                ),
+            });
         }
     }
     if problems.is_empty() {
@@ -254,5 +262,19 @@ mod tests {
              --sample-count 20000 does not fit the dataset's 9000 training rows"
         );
         assert!(check_samples(&g.configs(&base), 20001).is_ok());
+        // With a validation count, the held-out rows must fit too.
+        let with_val = SeriesParams {
+            val_count: Some(10_000),
+            ..base
+        };
+        let g = Grid {
+            sample_count: vec![50_000, 55_000],
+            ..Grid::default()
+        };
+        let e = check_samples(&g.configs(&with_val), 60_000).unwrap_err();
+        assert_eq!(
+            e,
+            "--sample-count 55000 with --val-count 10000 does not fit the dataset's 60000 training rows (validation rows are held out of them)"
+        );
     }
 }

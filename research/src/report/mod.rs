@@ -6,12 +6,14 @@
 //! field but the `host` object, whose facts (times, CPU) differ by design. Floats are compared
 //! as the JSON text the app wrote (shortest round-trip form), so equal text means equal bits.
 //! A sweep's report also has the rounds grouped by configuration ([`sweep`]); when rounds
-//! exported their weights, the models and their ensemble are scored ([`ensemble`]).
+//! exported their weights, the models and their ensemble are scored ([`ensemble`]). Final test
+//! figures, when the dataset has a test split, get their own section ([`test_set`]).
 
 pub mod ensemble;
 pub mod plot;
 pub mod scaling;
 pub mod sweep;
+pub mod test_set;
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -410,6 +412,9 @@ fn markdown(series: &SeriesRow, report: &Report) -> String {
             col(|r| r.distributed.as_ref()),
             col(|r| r.local.as_ref())
         );
+    }
+    if let Some(test) = test_set::markdown(&report.rounds) {
+        s.push_str(&test);
     }
     let _ = writeln!(s, "\n## Distributed vs local (all fields but `host`)\n");
     for r in &report.rounds {
