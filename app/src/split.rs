@@ -194,7 +194,14 @@ mod tests {
         ));
         let e = draw(&ds(10, Some(5)), &job(8, Some(3)), &mut Rng::new(1)).unwrap_err();
         assert!(
-            matches!(e, PartitionError::TooManyValidation { samples: 8, val: 3, have: 10 }),
+            matches!(
+                e,
+                PartitionError::TooManyValidation {
+                    samples: 8,
+                    val: 3,
+                    have: 10
+                }
+            ),
             "{e}"
         );
         assert!(e.to_string().contains("8 + 3 = 11"), "{e}");

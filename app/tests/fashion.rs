@@ -116,7 +116,10 @@ fn the_full_set_trains_validates_and_tests_apart() {
         .unwrap();
     assert_ok(&eval);
     let line = String::from_utf8_lossy(&eval.stdout);
-    assert!(line.contains("of 10000 rows") && line.contains("test split"), "{line}");
+    assert!(
+        line.contains("of 10000 rows") && line.contains("test split"),
+        "{line}"
+    );
     let acc: f64 = line
         .strip_prefix("accuracy ")
         .and_then(|r| r.split_whitespace().next())

@@ -136,7 +136,9 @@ fn bad_inputs_exit_with_a_clear_message_and_no_output() {
         (&SMALL.replace("3000", "20000"), 4, "sample_count"),
         (&SMALL.replace("3000", "10000"), 4, "no validation rows"),
         (
-            &SMALL.replace("3000", "9000").replace('}', r#", "val_count": 1001}"#),
+            &SMALL
+                .replace("3000", "9000")
+                .replace('}', r#", "val_count": 1001}"#),
             4,
             "9000 + 1001 = 10001",
         ),

@@ -20,9 +20,10 @@ pub fn markdown(rounds: &[RoundReport]) -> Option<String> {
             .iter()
             .filter_map(|r| pick(r)?.get(key)?.as_f64())
             .collect();
-        mean_std(&xs).map(|(m, sd)| (format!("{m:.4} ± {sd:.4} (n={})", xs.len()), xs.len()))
+        mean_std(&xs).map(|(m, sd)| format!("{m:.4} ± {sd:.4} (n={})", xs.len()))
     };
-    let cells: Vec<(&str, Option<(String, usize)>, Option<(String, usize)>)> = ["test_acc", "test_loss"]
+    type Cells = (&'static str, Option<String>, Option<String>);
+    let cells: Vec<Cells> = ["test_acc", "test_loss"]
         .into_iter()
         .map(|k| (k, column(distributed, k), column(local, k)))
         .collect();
@@ -42,7 +43,7 @@ pub fn markdown(rounds: &[RoundReport]) -> Option<String> {
     );
     let _ = writeln!(s, "| metric | distributed | local |\n|---|---:|---:|");
     for (key, d, l) in cells {
-        let cell = |c: Option<(String, usize)>| c.map_or_else(|| "–".to_string(), |(t, _)| t);
+        let cell = |c: Option<String>| c.unwrap_or_else(|| "–".to_string());
         let _ = writeln!(s, "| {key} | {} | {} |", cell(d), cell(l));
     }
     Some(s)
@@ -76,17 +77,26 @@ mod tests {
 
     #[test]
     fn test_figures_are_summarised_apart_or_not_at_all() {
-        let m = |acc: f64, loss: f64| {
-            json!({"val_acc": 0.5, "test_acc": acc, "test_loss": loss, "split": {"test": 10000}})
-        };
-        let rounds = [round(1, Some(m(0.8, 0.6))), round(2, Some(m(0.9, 0.4))), round(3, None)];
+        let m = |acc: f64, loss: f64| json!({"val_acc": 0.5, "test_acc": acc, "test_loss": loss, "split": {"test": 10000}});
+        let rounds = [
+            round(1, Some(m(0.8, 0.6))),
+            round(2, Some(m(0.9, 0.4))),
+            round(3, None),
+        ];
         let s = markdown(&rounds).unwrap();
         assert!(s.contains("## Final test set"), "{s}");
         assert!(s.contains("(10000 rows)"), "{s}");
-        assert!(s.contains("| test_acc | 0.8500 ± 0.0707 (n=2) | – |"), "{s}");
-        assert!(s.contains("| test_loss | 0.5000 ± 0.1414 (n=2) | – |"), "{s}");
+        assert!(
+            s.contains("| test_acc | 0.8500 ± 0.0707 (n=2) | – |"),
+            "{s}"
+        );
+        assert!(
+            s.contains("| test_loss | 0.5000 ± 0.1414 (n=2) | – |"),
+            "{s}"
+        );
         // No test split: null figures, no section.
-        let none = json!({"val_acc": 0.5, "test_acc": null, "test_loss": null, "split": {"test": 0}});
+        let none =
+            json!({"val_acc": 0.5, "test_acc": null, "test_loss": null, "split": {"test": 0}});
         assert_eq!(markdown(&[round(1, Some(none))]), None);
     }
 }
