@@ -73,6 +73,12 @@ def timed(cmd, core):
     return wall, usage.ru_maxrss / 1024.0
 
 
+def shown(path):
+    """A path relative to the repository when inside it, else as given."""
+    rel = os.path.relpath(path, ROOT)
+    return path if rel.startswith("..") else rel
+
+
 def run_job(title, job, seeds, repeat, dataset, impls, tmp, core):
     """Runs `job` for every seed `repeat` times per implementation; prints the table."""
     runs = {name: [] for name, _ in impls}
@@ -92,7 +98,7 @@ def run_job(title, job, seeds, repeat, dataset, impls, tmp, core):
 
     print(f"\n{title}: {job['sample_count']} samples, {job['train_epochs']} epochs, batch "
           f"{job['batch_size']}, lr {job['learning_rate']}, val_count {job.get('val_count')}, "
-          f"{len(seeds)} seed(s) x {repeat} on {os.path.relpath(dataset, ROOT)}")
+          f"{len(seeds)} seed(s) x {repeat} on {shown(dataset)}")
     print(f"{'implementation':<22}{'mean s/job':>12}{'min s/job':>12}{'peak RSS MiB':>14}"
           f"{'mean val_acc':>14}{'mean test_acc':>15}")
     for name, _ in impls:
