@@ -60,7 +60,7 @@ def build_static():
 
 
 def timed(cmd, core):
-    """Runs cmd on one core; returns (wall seconds, peak RSS in MiB)."""
+    """Runs cmd on one core; returns (wall seconds, peak RSS in MiB, CPU seconds)."""
     if core is not None and shutil.which("taskset"):
         cmd = ["taskset", "-c", str(core)] + cmd
     env = dict(os.environ, **ONE_THREAD)
@@ -70,7 +70,7 @@ def timed(cmd, core):
     wall = time.perf_counter() - start
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"failed: {' '.join(cmd)}")
-    return wall, usage.ru_maxrss / 1024.0
+    return wall, usage.ru_maxrss / 1024.0, usage.ru_utime + usage.ru_stime
 
 
 def shown(path):
@@ -89,24 +89,24 @@ def run_job(title, job, seeds, repeat, dataset, impls, tmp, core):
         for _ in range(repeat):
             for name, cmd in impls:
                 out = os.path.join(tmp, "metrics.json")
-                wall, rss = timed(cmd + ["--job", job_path, "--dataset", dataset, "--out", out],
-                                  core)
+                wall, rss, cpu = timed(
+                    cmd + ["--job", job_path, "--dataset", dataset, "--out", out], core)
                 with open(out) as f:
                     m = json.load(f)
-                runs[name].append((wall, rss, m["val_acc"], m.get("test_acc")))
+                runs[name].append((wall, rss, m["val_acc"], m.get("test_acc"), cpu))
                 print(f"  {title} seed {seed} {name}: {wall:.3f} s", file=sys.stderr)
 
     print(f"\n{title}: {job['sample_count']} samples, {job['train_epochs']} epochs, batch "
           f"{job['batch_size']}, lr {job['learning_rate']}, val_count {job.get('val_count')}, "
           f"{len(seeds)} seed(s) x {repeat} on {shown(dataset)}")
-    print(f"{'implementation':<22}{'mean s/job':>12}{'min s/job':>12}{'peak RSS MiB':>14}"
-          f"{'mean val_acc':>14}{'mean test_acc':>15}")
+    print(f"{'implementation':<22}{'mean s/job':>12}{'min s/job':>12}{'mean CPU s':>12}"
+          f"{'peak RSS MiB':>14}{'mean val_acc':>14}{'mean test_acc':>15}")
     for name, _ in impls:
         r = runs[name]
-        tests = [t for *_, t in r if t is not None]
-        print(f"{name:<22}{statistics.mean(w for w, *_ in r):>12.3f}"
-              f"{min(w for w, *_ in r):>12.3f}{max(x for _, x, *_ in r):>14.1f}"
-              f"{statistics.mean(v for *_, v, _ in r):>14.4f}"
+        tests = [r_[3] for r_ in r if r_[3] is not None]
+        print(f"{name:<22}{statistics.mean(r_[0] for r_ in r):>12.3f}"
+              f"{min(r_[0] for r_ in r):>12.3f}{statistics.mean(r_[4] for r_ in r):>12.3f}"
+              f"{max(r_[1] for r_ in r):>14.1f}{statistics.mean(r_[2] for r_ in r):>14.4f}"
               f"{(f'{statistics.mean(tests):.4f}' if tests else '-'):>15}")
     app_mean = statistics.mean(w for w, *_ in runs["app"])
     app_min = min(w for w, *_ in runs["app"])
@@ -114,8 +114,10 @@ def run_job(title, job, seeds, repeat, dataset, impls, tmp, core):
     fastest = min(numpys, key=lambda n: statistics.mean(w for w, *_ in runs[n]))
     mean_ratio = statistics.mean(w for w, *_ in runs[fastest]) / app_mean
     min_ratio = min(w for w, *_ in runs[fastest]) / app_min
+    cpu_ratio = statistics.mean(r_[4] for r_ in runs[fastest]) / statistics.mean(
+        r_[4] for r_ in runs["app"])
     print(f"speed-up over the faster NumPy ({fastest}): {mean_ratio:.1f}x on means, "
-          f"{min_ratio:.1f}x on minima")
+          f"{min_ratio:.1f}x on minima (wall); {cpu_ratio:.1f}x on mean CPU time")
 
 
 def main():
