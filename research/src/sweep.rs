@@ -120,7 +120,7 @@ pub fn check_samples(configs: &[SeriesParams], train_rows: usize) -> Result<(), 
         if needed > train_rows as u64 && seen.insert((c.sample_count, c.val_count)) {
             problems.push(match c.val_count {
                 Some(v) => format!(
-                    "--sample-count {} with --val-count {v} does not fit the dataset's {train_rows} training rows (validation rows are held out of them)",
+                    "--sample-count {} does not fit the dataset's {train_rows} training rows with --val-count {v} held out of them (validation rows are training rows)",
                     c.sample_count
                 ),
                 None => format!(
@@ -274,7 +274,7 @@ mod tests {
         let e = check_samples(&g.configs(&with_val), 60_000).unwrap_err();
         assert_eq!(
             e,
-            "--sample-count 55000 with --val-count 10000 does not fit the dataset's 60000 training rows (validation rows are held out of them)"
+            "--sample-count 55000 does not fit the dataset's 60000 training rows with --val-count 10000 held out of them (validation rows are training rows)"
         );
     }
 }
