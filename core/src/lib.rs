@@ -9,6 +9,7 @@
 //!   daemon running; `run_state_<host>.xml`.
 //! - [`db`]: the MySQL pool, typed rows per BOINC table, the migration runner.
 //! - [`state`]: BOINC's state constants as enums with BOINC's numeric values.
+//! - [`sweep`]: a sweep configuration's name, as the `series` tool and the ops page show it.
 //! - [`auth`]: account authenticators and password hashes as BOINC makes them.
 //! - [`hier`]: the upload/download fan-out directory hierarchy.
 //! - [`job_files`]: the files a job's XML names; a result's output files, located.
@@ -36,6 +37,7 @@ pub mod md5file;
 pub mod project;
 pub mod run_files;
 pub mod state;
+pub mod sweep;
 pub mod telemetry;
 pub mod template;
 #[cfg(feature = "test-support")]

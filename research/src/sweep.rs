@@ -9,8 +9,7 @@
 //! [`Grid::check`] finds every mistake in the grid at once (a value the app refuses, a value
 //! given twice, too many jobs), so that a sweep is refused before anything is written.
 
-use std::fmt::Write as _;
-
+use rboinc_core::sweep::SweepPoint;
 use serde::{Deserialize, Serialize};
 
 use crate::params::SeriesParams;
@@ -142,27 +141,19 @@ fn plural(n: usize) -> &'static str {
 }
 
 /// A configuration's name for tables and legends: the swept values only (`lr=0.05 batch=64`),
-/// or all four when nothing varies.
+/// or all four when nothing varies ([`rboinc_core::sweep::label`], which the ops page uses too).
 pub fn label(c: &SeriesParams, all: &[SeriesParams]) -> String {
-    let varies = |f: fn(&SeriesParams) -> String| all.iter().any(|o| f(o) != f(c));
-    type Part = (&'static str, fn(&SeriesParams) -> String);
-    let parts: [Part; 4] = [
-        ("lr", |p| p.learning_rate.to_string()),
-        ("batch", |p| p.batch_size.to_string()),
-        ("epochs", |p| p.train_epochs.to_string()),
-        ("samples", |p| p.sample_count.to_string()),
-    ];
-    let any = parts.iter().any(|(_, f)| varies(*f));
-    let mut s = String::new();
-    for (name, f) in parts {
-        if !any || varies(f) {
-            if !s.is_empty() {
-                s.push(' ');
-            }
-            let _ = write!(s, "{name}={}", f(c));
-        }
+    let all: Vec<SweepPoint> = all.iter().map(point).collect();
+    rboinc_core::sweep::label(&point(c), &all)
+}
+
+fn point(p: &SeriesParams) -> SweepPoint {
+    SweepPoint {
+        learning_rate: p.learning_rate,
+        batch_size: p.batch_size,
+        train_epochs: p.train_epochs,
+        sample_count: p.sample_count,
     }
-    s
 }
 
 /// Round numbers (1-based) as (configuration, seed index) for `configs` × `seeds`.

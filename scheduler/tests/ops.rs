@@ -908,3 +908,252 @@ async fn one_result_per_host_per_wu_a_round_no_asking_host_may_take_is_on_the_pa
             .is_empty()
     );
 }
+
+/// Issue 17, point 1: a sweep's series has a line per configuration on the page — its swept
+/// values named as `series status` names them, and its rounds' progress — under the series'
+/// own line; a plain series has none.
+#[tokio::test]
+async fn a_sweep_shows_each_configuration_s_progress() {
+    let h = Harness::new().await;
+    set_password(&h, USER, PASSWORD);
+    let mut wus = Vec::new();
+    for i in 0..4 {
+        wus.push(
+            h.project
+                .create_mnist_work(
+                    &format!("sweep_{}", i + 1),
+                    &small_job(i + 1),
+                    Default::default(),
+                )
+                .await
+                .unwrap()
+                .0,
+        );
+    }
+    h.project.run_transitioner().await.unwrap();
+    // A host takes one job.
+    let host = SimHost::new(&h.project.authenticator, "sweep-host");
+    parse_reply(&h.rpc(&host.request(1.0, &[])).await);
+
+    // The 2 × 2 grid `series submit --learning-rate 0.05,0.1 --batch-size 64,256 --rounds 2`
+    // writes: every round carries its configuration's parameters (the series row the first's).
+    let params = |lr: f64, batch: u64| {
+        format!(
+            r#"{{"sample_count":8000,"train_epochs":10,"batch_size":{batch},"learning_rate":{lr},"val_count":null,"noise_std":0.0,"export_weights":false}}"#
+        )
+    };
+    let grid = [
+        params(0.05, 64),
+        params(0.05, 256),
+        params(0.1, 64),
+        params(0.1, 256),
+    ];
+    let pool = h.project.pool();
+    let series_id = sqlx::query(
+        "INSERT INTO rb_series (name, appid, create_time, rounds, params, dataset_file, \
+         dataset_sha256, min_quorum, target_nresults, delay_bound) \
+         SELECT 'sweep', id, UNIX_TIMESTAMP(), 8, ?, 'd', 's', 2, 2, 600 FROM app WHERE name = 'mnist'",
+    )
+    .bind(&grid[0])
+    .execute(pool)
+    .await
+    .unwrap()
+    .last_insert_id();
+    // Configuration 1's rounds have workunits (1 and 2), configuration 2's too (3 and 4),
+    // configuration 3's are queued, configuration 4's were cancelled before they got any.
+    for round in 1..=8u64 {
+        let config = (round - 1) / 2;
+        let (state, wu) = match config {
+            0 | 1 => (1, wus[round as usize - 1]),
+            2 => (0, 0),
+            _ => (2, 0),
+        };
+        sqlx::query(
+            "INSERT INTO rb_series_round (series_id, round, seed, state, workunit_id, wu_name, \
+             create_time, config, params) VALUES (?, ?, ?, ?, ?, ?, UNIX_TIMESTAMP(), ?, ?)",
+        )
+        .bind(series_id)
+        .bind(round)
+        .bind(round % 2 + 1)
+        .bind(state)
+        .bind(wu)
+        .bind(format!("sweep_{round}"))
+        .bind(config)
+        .bind(&grid[config as usize])
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    // Round 1 validated and assimilated, round 2 validated, round 3 failed for good — the
+    // states the validator, the assimilator and the transitioner leave.
+    for (wu, set) in [
+        (
+            wus[0],
+            "canonical_resultid = (SELECT MIN(r.id) FROM result r WHERE r.workunitid = w.id), assimilate_state = 2",
+        ),
+        (
+            wus[1],
+            "canonical_resultid = (SELECT MIN(r.id) FROM result r WHERE r.workunitid = w.id), assimilate_state = 1",
+        ),
+        (wus[2], "error_mask = 2, assimilate_state = 2"),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(format!(
+            "UPDATE workunit w SET {set} WHERE w.id = ?"
+        )))
+        .bind(wu)
+        .execute(pool)
+        .await
+        .unwrap();
+    }
+    // A plain series beside it: no configuration lines.
+    let plain_id = sqlx::query(
+        "INSERT INTO rb_series (name, appid, create_time, rounds, params, dataset_file, \
+         dataset_sha256, min_quorum, target_nresults, delay_bound) \
+         SELECT 'plain', id, UNIX_TIMESTAMP(), 1, ?, 'd', 's', 2, 2, 600 FROM app WHERE name = 'mnist'",
+    )
+    .bind(&grid[0])
+    .execute(pool)
+    .await
+    .unwrap()
+    .last_insert_id();
+    sqlx::query(
+        "INSERT INTO rb_series_round (series_id, round, seed, state, workunit_id, wu_name, create_time) \
+         VALUES (?, 1, 1, 0, 0, 'plain_1', UNIX_TIMESTAMP())",
+    )
+    .bind(plain_id)
+    .execute(pool)
+    .await
+    .unwrap();
+
+    let running = |wu: i64| {
+        let h = &h;
+        async move { results_where(h, &format!("server_state = 4 AND workunitid = {wu}")).await }
+    };
+    let running_by_config = [
+        running(wus[0]).await + running(wus[1]).await,
+        running(wus[2]).await + running(wus[3]).await,
+    ];
+    assert_eq!(running_by_config.iter().sum::<i64>(), 1, "the host's job");
+
+    let now = rboinc_core::clock::now_i64();
+    let s = snapshot::snapshot(pool, now, rboinc_core::db::replicas::ReplicaRule::PerHost)
+        .await
+        .unwrap();
+    let list = s.series.unwrap();
+    let plain = list.iter().find(|x| x.name == "plain").unwrap();
+    assert!(plain.configs.is_empty(), "{plain:?}");
+    let sweep = list.iter().find(|x| x.name == "sweep").unwrap();
+    let got: Vec<(i64, &str, [i64; 7], &str)> = sweep
+        .configs
+        .iter()
+        .map(|c| {
+            (
+                c.config,
+                c.label.as_str(),
+                [
+                    c.rounds,
+                    c.created,
+                    c.cancelled_rounds,
+                    c.validated,
+                    c.assimilated,
+                    c.failed,
+                    c.results_in_progress,
+                ],
+                c.state(sweep.cancelled),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (
+                0,
+                "lr=0.05 batch=64",
+                [2, 2, 0, 2, 1, 0, running_by_config[0]],
+                "running"
+            ),
+            (
+                1,
+                "lr=0.05 batch=256",
+                [2, 2, 0, 0, 0, 1, running_by_config[1]],
+                "running"
+            ),
+            (2, "lr=0.1 batch=64", [2, 0, 0, 0, 0, 0, 0], "running"),
+            (3, "lr=0.1 batch=256", [2, 0, 2, 0, 0, 0, 0], "complete"),
+        ]
+    );
+    // The configurations add up to the series' line.
+    let total = |f: fn(&snapshot::ConfigProgress) -> i64| sweep.configs.iter().map(f).sum::<i64>();
+    assert_eq!(
+        [
+            sweep.rounds,
+            sweep.created,
+            sweep.validated,
+            sweep.assimilated,
+            sweep.failed
+        ],
+        [
+            total(|c| c.rounds),
+            total(|c| c.created),
+            total(|c| c.validated),
+            total(|c| c.assimilated),
+            total(|c| c.failed)
+        ]
+    );
+    assert_eq!(sweep.results_in_progress, total(|c| c.results_in_progress));
+
+    // The page: a row per configuration under the series' row, in configuration order.
+    let page = login(&h, ops::OPS_PATH).await;
+    assert_eq!(page.status, StatusCode::OK);
+    let html = &page.body;
+    let rows: Vec<String> = sweep
+        .configs
+        .iter()
+        .map(|c| {
+            let mut row = format!(
+                "<tr class=\"config\"><td>config {} <code>{}</code></td><td class=\"z\">sweep</td>",
+                c.config + 1,
+                c.label
+            );
+            row.push_str(&format!(
+                "<td><span class=\"pill {}\">{}</span></td>",
+                if c.state(false) == "complete" {
+                    "ok"
+                } else {
+                    "warn"
+                },
+                c.state(false)
+            ));
+            row
+        })
+        .collect();
+    let series_row = html.find("<td><b>sweep</b></td>").expect("the sweep's row");
+    let mut at = series_row;
+    for row in &rows {
+        let found = html[at..]
+            .find(row.as_str())
+            .unwrap_or_else(|| panic!("{row} not in order in\n{html}"));
+        at += found;
+    }
+    // Configuration 1: 2 rounds, 2 created, 2 validated, 1 assimilated, none failed; half done.
+    assert!(html.contains(&format!(
+        "<span class=\"bar\" title=\"1 of 2 rounds finished\"><span style=\"width:50%\"></span></span>50%</td>{}{}{}{}{}{}<td></td></tr>",
+        cell(2),
+        cell(2),
+        cell(2),
+        cell(1),
+        cell(0),
+        cell(running_by_config[0])
+    )), "{html}");
+    // Configuration 2: its failed round shows in red.
+    assert!(
+        html.contains(
+            "title=\"1 of 2 rounds finished\"><span style=\"width:50%\" class=\"badfill\">"
+        )
+    );
+    assert_eq!(
+        html.matches("<tr class=\"config\">").count(),
+        4,
+        "none for the plain series"
+    );
+}

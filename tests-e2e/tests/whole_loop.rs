@@ -2,11 +2,13 @@
 //! BOINC clients attach → `series run` of a small sweep (two learning rates, one seed: two
 //! rounds) → every result validated, the canonical
 //! one assimilated to `results/mnist/<wu>/metrics.json`, the report written, distributed ==
-//! local bit for bit → `stop` leaves no process behind.
+//! local bit for bit → a second series on the same dataset, which the clients run without
+//! downloading the dataset again → `stop` leaves no process behind.
 
 mod common;
 
 use std::collections::BTreeSet;
+use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -15,6 +17,17 @@ use common::{
     warnings_and_errors,
 };
 use rboinc_core::state::{AssimilateState, FileDeleteState, Outcome, ServerState, ValidateState};
+
+/// The files a client finished downloading, in order, from its log (the stock client's
+/// `Finished download of NAME (N bytes)` line).
+fn downloads(v: &Volunteer) -> Vec<String> {
+    v.log()
+        .lines()
+        .filter_map(|l| l.split_once("] Finished download of ").map(|(_, r)| r))
+        .filter_map(|r| r.split(" (").next())
+        .map(str::to_string)
+        .collect()
+}
 
 /// `metrics.json` without its `host` object (the only part allowed to differ between runs).
 fn deterministic(path: &std::path::Path) -> serde_json::Value {
@@ -236,6 +249,96 @@ async fn two_stock_clients_run_a_series_from_make_project_to_stop() -> anyhow::R
         summary.contains("## Ensemble of the rounds' models"),
         "{summary}"
     );
+
+    // A second series on the same dataset downloads nothing new (issue 17): the dataset bundle
+    // is content-addressed and sticky, so each client fetched it once, for the sweep, and keeps
+    // it; the second series' replicas bring only their job files.
+    let (dataset,): (String,) =
+        sqlx::query_as("SELECT dataset_file FROM rb_series WHERE name = 'e2e'")
+            .fetch_one(pool)
+            .await?;
+    let clients = [&a, &b];
+    let kept = |v: &Volunteer| {
+        let path = Volunteer::project_dir(v.dir(), &stack.master_url).join(&dataset);
+        let meta = std::fs::metadata(&path)
+            .unwrap_or_else(|e| panic!("{}: {}: {e}", v.label, path.display()));
+        (meta.ino(), meta.modified().unwrap())
+    };
+    let first: Vec<(Vec<String>, (u64, std::time::SystemTime))> =
+        clients.iter().map(|v| (downloads(v), kept(v))).collect();
+    for (v, (names, _)) in clients.iter().zip(&first) {
+        assert_eq!(
+            names.iter().filter(|n| **n == dataset).count(),
+            1,
+            "{}: the dataset downloaded once for two rounds: {names:?}",
+            v.label
+        );
+    }
+    let out = wait_output(
+        stack.series(&[
+            "run",
+            "--name",
+            "again",
+            "--rounds",
+            "1",
+            "--sample-count",
+            "600",
+            "--train-epochs",
+            "1",
+            "--batch-size",
+            "60",
+            "--base-seed",
+            "20240602",
+            "--poll",
+            "1",
+            "--timeout",
+            "300",
+        ])?,
+        Duration::from_secs(330),
+    )
+    .await?;
+    assert!(
+        out.status.success(),
+        "second series failed: {}\n{}\n--- client a ---\n{}\n--- client b ---\n{}",
+        text(&out),
+        stack.logs(),
+        a.log(),
+        b.log()
+    );
+    eprintln!(
+        "[{:6.1}s] second series finished",
+        t0.elapsed().as_secs_f64()
+    );
+    let (again_dataset,): (String,) =
+        sqlx::query_as("SELECT dataset_file FROM rb_series WHERE name = 'again'")
+            .fetch_one(pool)
+            .await?;
+    assert_eq!(again_dataset, dataset, "the same bundle, by content");
+    let (again_xml,): (String,) =
+        sqlx::query_as("SELECT CAST(xml_doc AS CHAR) FROM workunit WHERE name = 'again_1'")
+            .fetch_one(pool)
+            .await?;
+    let job_file = "again_1_job.json";
+    assert!(
+        again_xml.contains(&format!("<name>{dataset}</name>"))
+            && again_xml.contains(&format!("<name>{job_file}</name>")),
+        "{again_xml}"
+    );
+    for (v, (before, file)) in clients.iter().zip(&first) {
+        let after = downloads(v);
+        assert_eq!(
+            &after[before.len()..],
+            [job_file],
+            "{}: the second series downloaded only its job file",
+            v.label
+        );
+        assert_eq!(
+            &kept(v),
+            file,
+            "{}: the dataset file is the one downloaded first",
+            v.label
+        );
+    }
 
     // The file deleter finishes the job: every input and output file deleted, no row in an
     // error state (an optional output the app did not write is not an error).

@@ -1,6 +1,9 @@
 //! The database's side of the ops page and `/metrics`: job counts, series (and their rounds
 //! that wait for a host without a replica, [`rboinc_core::db::replicas`]), hosts, queues.
 //!
+//! A sweep's series also has a line per configuration (its rounds' `config` and `params`),
+//! named the way `series status` names them ([`rboinc_core::sweep`]).
+//!
 //! Read-only, a handful of grouped queries that the BOINC schema's indexes serve
 //! (`res_app_state`, `wu_val`, `wu_assim`); the ops page asks for a full picture, `/metrics`
 //! only for the queue sizes ([`super::queues`]), which are cheap enough to scrape every few
@@ -17,6 +20,7 @@ use std::collections::BTreeMap;
 use rboinc_core::db::Pool;
 use rboinc_core::db::replicas::{self, BlockedRound, ReplicaRule};
 use rboinc_core::state::{AssimilateState, Outcome, ServerState, ValidateState};
+use rboinc_core::sweep::{self, SweepPoint};
 use sqlx::AssertSqlSafe;
 
 /// Workunits of one app, by where they are.
@@ -87,6 +91,50 @@ pub struct SeriesProgress {
     pub failed: i64,
     /// Results of the series being computed now.
     pub results_in_progress: i64,
+    /// A sweep's configurations (`rb_series_round.config`), in order; empty for a series of
+    /// one configuration.
+    pub configs: Vec<ConfigProgress>,
+}
+
+/// One configuration of a sweep: its rounds' progress, counted as the series' are.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConfigProgress {
+    /// 0-based, as `rb_series_round.config`; shown 1-based, as `series status` does.
+    pub config: i64,
+    /// The swept values (`lr=0.05 batch=256`, [`rboinc_core::sweep::label`]), or `?` if the
+    /// rounds' parameters cannot be read.
+    pub label: String,
+    pub rounds: i64,
+    pub created: i64,
+    pub cancelled_rounds: i64,
+    pub validated: i64,
+    pub assimilated: i64,
+    pub failed: i64,
+    pub results_in_progress: i64,
+}
+
+impl ConfigProgress {
+    /// Rounds that will not change any more.
+    pub fn finished(&self) -> i64 {
+        self.assimilated + self.failed + self.cancelled_rounds
+    }
+
+    /// As [`SeriesProgress::state`], within a series that is `cancelled` or not.
+    pub fn state(&self, cancelled: bool) -> &'static str {
+        progress_state(cancelled, self.finished(), self.rounds, self.failed)
+    }
+}
+
+fn progress_state(cancelled: bool, finished: i64, rounds: i64, failed: i64) -> &'static str {
+    if cancelled {
+        "cancelled"
+    } else if finished < rounds {
+        "running"
+    } else if failed > 0 {
+        "complete with failures"
+    } else {
+        "complete"
+    }
 }
 
 impl SeriesProgress {
@@ -97,15 +145,7 @@ impl SeriesProgress {
 
     /// `running`, `complete`, `complete with failures` or `cancelled`.
     pub fn state(&self) -> &'static str {
-        if self.cancelled {
-            "cancelled"
-        } else if self.finished() < self.rounds {
-            "running"
-        } else if self.failed > 0 {
-            "complete with failures"
-        } else {
-            "complete"
-        }
+        progress_state(self.cancelled, self.finished(), self.rounds, self.failed)
     }
 }
 
@@ -405,9 +445,97 @@ pub async fn series(pool: &Pool) -> Result<Option<Vec<SeriesProgress>>, sqlx::Er
                 assimilated: r.9,
                 failed: r.10,
                 results_in_progress: r.11,
+                configs: Vec::new(),
             })
             .collect(),
     ))
+}
+
+/// [`series`] with each sweep's configurations filled in.
+pub async fn series_with_configs(pool: &Pool) -> Result<Option<Vec<SeriesProgress>>, sqlx::Error> {
+    let Some(mut list) = series(pool).await? else {
+        return Ok(None);
+    };
+    let mut configs = configs(pool, &list.iter().map(|s| s.id).collect::<Vec<_>>()).await?;
+    for s in &mut list {
+        s.configs = configs.remove(&s.id).unwrap_or_default();
+    }
+    Ok(Some(list))
+}
+
+/// The configurations of the sweeps among `series` (ids), by series; a series of one
+/// configuration has none. A database without the `config` column (before migration 0004) has
+/// no sweeps.
+pub async fn configs(
+    pool: &Pool,
+    series: &[i64],
+) -> Result<BTreeMap<i64, Vec<ConfigProgress>>, sqlx::Error> {
+    if series.is_empty() {
+        return Ok(BTreeMap::new());
+    }
+    let done = AssimilateState::Done as i32;
+    let in_progress = ServerState::InProgress as i32;
+    let ids: Vec<String> = series.iter().map(i64::to_string).collect();
+    // The ids are integers read from the database, not request data.
+    let sql = format!(
+        "SELECT CAST(r.series_id AS SIGNED), CAST(r.config AS SIGNED),          CAST(COALESCE(MIN(r.params), MIN(s.params)) AS CHAR), CAST(COUNT(*) AS SIGNED),          {created}, {cancelled}, {validated}, {assimilated}, {failed},          CAST(COALESCE(SUM((SELECT COUNT(*) FROM result x WHERE x.workunitid = r.workunit_id                AND r.workunit_id <> 0 AND x.server_state = {in_progress})), 0) AS SIGNED)          FROM rb_series_round r          JOIN rb_series s ON s.id = r.series_id          LEFT JOIN workunit w ON w.id = r.workunit_id AND r.workunit_id <> 0          WHERE r.series_id IN ({ids})          GROUP BY r.series_id, r.config ORDER BY r.series_id, r.config",
+        created = sum("r.state = 1"),
+        cancelled = sum("r.state = 2"),
+        validated = sum("w.canonical_resultid <> 0"),
+        assimilated = sum(&format!("w.assimilate_state = {done} AND w.error_mask = 0")),
+        failed = sum("w.error_mask <> 0"),
+        ids = ids.join(","),
+    );
+    type Row = (i64, i64, String, i64, i64, i64, i64, i64, i64, i64);
+    let rows: Vec<Row> = match sqlx::query_as(AssertSqlSafe(sql)).fetch_all(pool).await {
+        Ok(rows) => rows,
+        // ER_BAD_FIELD_ERROR: rb_series_round without migration 0004's `config`.
+        Err(sqlx::Error::Database(e)) if e.code().as_deref() == Some("42S22") => {
+            return Ok(BTreeMap::new());
+        }
+        Err(e) => return Err(e),
+    };
+    let mut by_series: BTreeMap<i64, Vec<(String, ConfigProgress)>> = BTreeMap::new();
+    for r in rows {
+        by_series.entry(r.0).or_default().push((
+            r.2,
+            ConfigProgress {
+                config: r.1,
+                label: String::new(),
+                rounds: r.3,
+                created: r.4,
+                cancelled_rounds: r.5,
+                validated: r.6,
+                assimilated: r.7,
+                failed: r.8,
+                results_in_progress: r.9,
+            },
+        ));
+    }
+    Ok(by_series
+        .into_iter()
+        .filter(|(_, list)| list.len() > 1)
+        .map(|(id, list)| (id, labelled(list)))
+        .collect())
+}
+
+/// Names each configuration from its parameters' JSON, among its series' configurations.
+fn labelled(list: Vec<(String, ConfigProgress)>) -> Vec<ConfigProgress> {
+    let points: Vec<Option<SweepPoint>> = list
+        .iter()
+        .map(|(params, _)| serde_json::from_str(params).ok())
+        .collect();
+    let known: Vec<SweepPoint> = points.iter().flatten().copied().collect();
+    list.into_iter()
+        .zip(points)
+        .map(|((_, mut c), point)| {
+            c.label = match point {
+                Some(p) => sweep::label(&p, &known),
+                None => "?".to_string(),
+            };
+            c
+        })
+        .collect()
 }
 
 /// The hosts heard from most recently, and the totals.
@@ -478,7 +606,7 @@ pub async fn snapshot(pool: &Pool, now: i64, rule: ReplicaRule) -> Result<Snapsh
     let now32 = i32::try_from(now).unwrap_or(i32::MAX);
     let (apps, series, (hosts, host_totals), error_hosts, blocked) = tokio::try_join!(
         apps(pool),
-        series(pool),
+        series_with_configs(pool),
         hosts(pool, now),
         error_hosts(pool, now),
         replicas::blocked_rounds(pool, None, rule, now32)

@@ -343,7 +343,7 @@ fn series(d: &PageData) -> Markup {
     section(
         "series",
         "Series",
-        "training series submitted with the series tool, newest first",
+        "training series submitted with the series tool, newest first; a sweep's configurations below it",
         body,
     )
 }
@@ -363,37 +363,60 @@ fn blocked_rounds(snap: &Snapshot) -> Markup {
     }
 }
 
-fn series_row(s: &SeriesProgress, now: i64) -> Markup {
-    let state = s.state();
+fn state_pill(state: &str) -> Markup {
     let class = match state {
         "running" => "warn",
         "complete" => "ok",
         "cancelled" => "off",
         _ => "bad",
     };
+    pill(class, state)
+}
+
+/// The progress bar (rounds finished, red if any failed) and the share assimilated.
+fn progress_cell(finished: i64, assimilated: i64, failed: i64, rounds: i64) -> Markup {
     let pct = |n: i64| {
-        if s.rounds > 0 {
-            (n.clamp(0, s.rounds) * 100 / s.rounds) as u32
+        if rounds > 0 {
+            (n.clamp(0, rounds) * 100 / rounds) as u32
         } else {
             0
         }
     };
     html! {
+        td {
+            span.bar title={ (finished) " of " (rounds) " rounds finished" } {
+                span style={ "width:" (pct(finished)) "%" }
+                    class=[(failed > 0).then_some("badfill")] {}
+            }
+            (pct(assimilated)) "%"
+        }
+    }
+}
+
+/// A series' row, then a row per configuration if it is a sweep.
+fn series_row(s: &SeriesProgress, now: i64) -> Markup {
+    html! {
         tr {
             td { b { (s.name) } }
             td { (s.app) }
-            td { (pill(class, state)) }
-            td {
-                span.bar title={ (s.finished()) " of " (s.rounds) " rounds finished" } {
-                    span style={ "width:" (pct(s.finished())) "%" }
-                        class=[(s.failed > 0).then_some("badfill")] {}
-                }
-                (pct(s.assimilated)) "%"
-            }
+            td { (state_pill(s.state())) }
+            (progress_cell(s.finished(), s.assimilated, s.failed, s.rounds))
             @for n in [s.rounds, s.created, s.validated, s.assimilated, s.failed, s.results_in_progress] {
                 (num(n))
             }
             td { (utc(s.create_time)) " " span.z { "(" (ago(now, s.create_time)) ")" } }
+        }
+        @for c in &s.configs {
+            tr.config {
+                td { "config " (c.config + 1) " " code { (c.label) } }
+                td.z { "sweep" }
+                td { (state_pill(c.state(s.cancelled))) }
+                (progress_cell(c.finished(), c.assimilated, c.failed, c.rounds))
+                @for n in [c.rounds, c.created, c.validated, c.assimilated, c.failed, c.results_in_progress] {
+                    (num(n))
+                }
+                td {}
+            }
         }
     }
 }
