@@ -246,7 +246,9 @@ async fn each_generation_starts_from_the_previous_canonical_state_and_equals_the
             "{x:?}"
         );
     }
-    let written = report::write(&p.project, p.pool(), &s.series).await.unwrap();
+    let written = report::write(&p.project, p.pool(), &s.series)
+        .await
+        .unwrap();
     assert_eq!(written.generations.as_ref().unwrap().splits, splits);
     let summary = std::fs::read_to_string(&written.summary).unwrap();
     assert!(summary.contains("## Time per generation (s)"), "{summary}");
@@ -592,7 +594,10 @@ async fn a_start_state_goes_to_the_file_deleter_once_the_next_generation_is_vali
     assert!(path1.is_file(), "not before its workunit is assimilated");
     assimilated(&p, &resumed).await;
     delete_files(&p).await;
-    assert!(!path1.exists(), "generation 1's state went with the resumed generation 2");
+    assert!(
+        !path1.exists(),
+        "generation 1's state went with the resumed generation 2"
+    );
     assert!(path2.is_file(), "generation 3 is not validated yet");
     let dataset = stager.lookup_path(&s.dataset_file).unwrap();
     assert!(dataset.is_file(), "the dataset keeps its <no_delete/>");

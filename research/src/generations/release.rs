@@ -119,7 +119,10 @@ mod tests {
                 "<nbytes>3</nbytes>\n"
             )
         );
-        assert!(d.contains("<sticky/>\n    <no_delete/>"), "the dataset keeps it");
+        assert!(
+            d.contains("<sticky/>\n    <no_delete/>"),
+            "the dataset keeps it"
+        );
         assert_eq!(without_no_delete(&d, "mnist_state_ab"), None, "once");
     }
 

@@ -290,7 +290,11 @@ pub fn markdown(r: &GenerationsReport) -> String {
             "| generation |{head} mean | max − min |\n|---:|{rule}---:|---:|"
         );
         for a in &r.shard_accuracy {
-            let cells: String = a.val_acc.iter().map(|v| format!(" {} |", fmt(*v, 4))).collect();
+            let cells: String = a
+                .val_acc
+                .iter()
+                .map(|v| format!(" {} |", fmt(*v, 4)))
+                .collect();
             let got: Vec<f64> = a.val_acc.iter().flatten().copied().collect();
             let (mean, spread) = if got.len() == a.val_acc.len() && !got.is_empty() {
                 let max = got.iter().copied().fold(f64::MIN, f64::max);
