@@ -36,7 +36,7 @@ use crate::store::ROUND_CREATED;
 pub struct RoundTimes {
     pub round: i32,
     pub created: i32,
-    /// 0: not seen validated yet.
+    /// 0: not seen validated yet; -1: validated before the time was recorded (migration 0006).
     pub validated: i32,
     pub replicas: Vec<ReplicaTimes>,
 }
