@@ -5,6 +5,7 @@
 #
 #   scripts/demo.sh                  # 5 rounds, 8,000 samples, 10 epochs, batch 256, lr 0.05
 #   scripts/demo.sh --rounds 2 --sample-count 600 --train-epochs 2 --dir /tmp/small
+#   scripts/demo.sh --generations 20 --train-epochs 1   # one model in 20 validated steps
 #   scripts/demo.sh --stop           # stop everything the demo started (no process is left)
 #
 # What it does, each step printed as it goes:
@@ -40,6 +41,11 @@ Series parameters (the original experiment's by default):
   --learning-rate X     SGD learning rate                                    [0.05]
   --quorum N            hosts that must agree on a round (min_quorum and
                         target_nresults; 1 = each round trained once)        [2]
+  --generations G       a chained series instead of independent rounds: one
+                        model trained in G generations of --train-epochs
+                        epochs each (docs/GENERATIONS.md); --rounds is ignored
+  --shards K            with --generations: federated averaging over K
+                        shards per generation                                [1]
 
 Where and how:
   --max-in-progress N   jobs a host may hold per CPU (config.xml
@@ -61,7 +67,7 @@ EOF
 # ---- options ---------------------------------------------------------------------------------
 DIR=./demo-run
 ROUNDS=5 SAMPLES=8000 EPOCHS=10 BATCH=256 LR=0.05
-NCLIENTS=2 QUORUM=2 MAX_IN_PROGRESS=
+NCLIENTS=2 QUORUM=2 MAX_IN_PROGRESS= GENERATIONS= SHARDS=1
 PORT="" TIMEOUT=1800 BIN_DIR="" APP_BIN="" PRIVATE_DB=0 INSTALL=1 ACTION=run
 while (($#)); do
   case $1 in
@@ -73,6 +79,8 @@ while (($#)); do
     --learning-rate) LR=$2; shift 2 ;;
     --clients) NCLIENTS=$2; shift 2 ;;
     --quorum) QUORUM=$2; shift 2 ;;
+    --generations) GENERATIONS=$2; shift 2 ;;
+    --shards) SHARDS=$2; shift 2 ;;
     --max-in-progress) MAX_IN_PROGRESS=$2; shift 2 ;;
     --port) PORT=$2; shift 2 ;;
     --timeout) TIMEOUT=$2; shift 2 ;;
@@ -85,10 +93,12 @@ while (($#)); do
     *) echo "demo: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
 done
-for opt in rounds:ROUNDS sample-count:SAMPLES train-epochs:EPOCHS batch-size:BATCH timeout:TIMEOUT clients:NCLIENTS quorum:QUORUM; do
+for opt in rounds:ROUNDS sample-count:SAMPLES train-epochs:EPOCHS batch-size:BATCH timeout:TIMEOUT clients:NCLIENTS quorum:QUORUM shards:SHARDS; do
   v=${opt#*:}
   [[ ${!v} =~ ^[1-9][0-9]*$ ]] || { echo "demo: --${opt%%:*} must be a positive integer" >&2; exit 2; }
 done
+[[ -z $GENERATIONS || $GENERATIONS =~ ^[1-9][0-9]*$ ]] ||
+  { echo "demo: --generations must be a positive integer" >&2; exit 2; }
 [[ -z $MAX_IN_PROGRESS || $MAX_IN_PROGRESS =~ ^[1-9][0-9]*$ ]] ||
   { echo "demo: --max-in-progress must be a positive integer" >&2; exit 2; }
 ((NCLIENTS <= 26)) || { echo "demo: --clients is at most 26" >&2; exit 2; }
@@ -461,13 +471,21 @@ for c in "${LABELS[@]}"; do attach_client "$c" "$MASTER_URL" "$KEY"; done
 attached_at=$(date +%s.%N)
 
 # ---- 7. the series ---------------------------------------------------------------------------
-step "series run: $ROUNDS rounds, quorum $QUORUM, $NCLIENTS client(s) ($SAMPLES samples, $EPOCHS epochs, batch $BATCH, lr $LR)"
+if [[ -n $GENERATIONS ]]; then
+  shape=(--generations "$GENERATIONS" --epochs-per-generation "$EPOCHS" --shards "$SHARDS")
+  what="$GENERATIONS generations of $EPOCHS epoch(s)"
+  if ((SHARDS > 1)); then what+=", $SHARDS shards each"; fi
+else
+  shape=(--rounds "$ROUNDS")
+  what="$ROUNDS rounds"
+fi
+step "series run: $what, quorum $QUORUM, $NCLIENTS client(s) ($SAMPLES samples, $EPOCHS epochs, batch $BATCH, lr $LR)"
 series_name=demo_$(date -u +%Y%m%d_%H%M%S)
 # No --delay-bound: `series` fits it to the job (the floor, 5 minutes, for this one), so a round
 # held by a client that was killed goes to another host within minutes; with the two clients of
 # the demo and one replica per host, the progress says which round waits for a third host.
 set +e
-"$BIN_DIR/series" --project-dir "$PROJECT" run --name "$series_name" --rounds "$ROUNDS" \
+"$BIN_DIR/series" --project-dir "$PROJECT" run --name "$series_name" "${shape[@]}" \
   --sample-count "$SAMPLES" --train-epochs "$EPOCHS" --batch-size "$BATCH" \
   --learning-rate "$LR" --min-quorum "$QUORUM" --target-nresults "$QUORUM" --dataset "$REPO/app/data/mnist-10k" --poll 1 --timeout "$TIMEOUT" \
   >"$LOGS/$series_name.out" 2> >(tee "$LOGS/$series_name.err" | sed 's/^/    | /' >&2)

@@ -12,7 +12,7 @@ use rboinc_core::db::workunit;
 use rboinc_core::xml;
 use rboinc_research::generations::{self, CHAIN_RUNNING, CHAIN_STOPPED, ChainOptions};
 use rboinc_research::local::Runner;
-use rboinc_research::{SeriesParams, SubmitOptions, cancel, store, submit};
+use rboinc_research::{SeriesParams, SubmitOptions, cancel, report, store, submit};
 use rboinc_tools::create_work::WorkCreator;
 use rboinc_tools::stage::Stager;
 use sha2::Digest;
@@ -62,6 +62,9 @@ async fn compute_and_validate(p: &common::TestProject, wu_name: &str) -> (Vec<u8
         boinc: None,
     };
     let dir = tempfile::tempdir().unwrap();
+    // The times a scheduler and a client report would give: sent, reported, run time.
+    let sent = rboinc_core::clock::now_i32();
+    let started = std::time::Instant::now();
     let paths = mnist_app::run::Paths {
         job: inputs[0].clone(),
         dataset: inputs[1].clone(),
@@ -75,6 +78,8 @@ async fn compute_and_validate(p: &common::TestProject, wu_name: &str) -> (Vec<u8
         checkpoint: None,
     };
     mnist_app::run::run(&paths, &ctx).unwrap();
+    let elapsed = started.elapsed().as_secs_f64();
+    let received = rboinc_core::clock::now_i32();
     let xml_doc_in = format!(
         "<file_info><name>{metrics_name}</name></file_info><file_info><name>{state_name}</name></file_info>\
          <result><file_ref><file_name>{metrics_name}</file_name><open_name>metrics.json</open_name></file_ref>\
@@ -86,11 +91,15 @@ async fn compute_and_validate(p: &common::TestProject, wu_name: &str) -> (Vec<u8
          file_delete_state, validate_state, claimed_credit, granted_credit, opaque, random, app_version_num, appid, \
          exit_status, teamid, priority, mod_time, elapsed_time, flops_estimate, app_version_id, runtime_outlier, \
          size_class, peak_working_set_size, peak_swap_size, peak_disk_usage) \
-         SELECT 1, w.id, 5, 1, 0, 1, 0, 0, 0, 0, ?, 0, ?, '', '', w.batch, 0, 1, 0, 0, 0, 0, 0, \
-         w.appid, 0, 0, 0, NOW(), 0, 0, 0, 0, -1, 0, 0, 0 FROM workunit w WHERE w.id = ?",
+         SELECT 1, w.id, 5, 1, 0, 1, 0, 0, ?, ?, ?, ?, ?, '', '', w.batch, 0, 1, 0, 0, 0, 0, 0, \
+         w.appid, 0, 0, 0, NOW(), ?, 0, 0, 0, -1, 0, 0, 0 FROM workunit w WHERE w.id = ?",
     )
+    .bind(sent)
+    .bind(received)
     .bind(&result_name)
+    .bind(elapsed)
     .bind(&xml_doc_in)
+    .bind(elapsed)
     .bind(wu.id)
     .execute(p.pool())
     .await
@@ -209,6 +218,45 @@ async fn each_generation_starts_from_the_previous_canonical_state_and_equals_the
             .unwrap();
         assert!(again.created.is_empty());
     }
+
+    // Each generation's time, split at first sent, last reported, validated and next created.
+    let times = report::generations::round_times(p.pool(), s.series.id)
+        .await
+        .unwrap();
+    assert!(times.iter().all(|r| r.validated > 0), "{times:?}");
+    let splits = report::generations::splits(&times, 1);
+    assert_eq!(splits.len(), 3);
+    for (i, x) in splits.iter().enumerate() {
+        let parts: Vec<i64> = [x.waiting_for_hosts_s, x.with_hosts_s, x.validating_s]
+            .iter()
+            .map(|p| p.expect("every part is known"))
+            .collect();
+        assert_eq!(x.preparing_next_s.is_some(), i < 2, "{x:?}");
+        let preparing = x.preparing_next_s.unwrap_or(0);
+        assert!(parts.iter().all(|&p| p >= 0) && preparing >= 0, "{x:?}");
+        assert_eq!(
+            parts.iter().sum::<i64>() + preparing,
+            x.total_s.unwrap(),
+            "{x:?}"
+        );
+        assert_eq!(x.replicas, 1, "{x:?}");
+        let computing = x.computing_s.unwrap();
+        assert!(
+            computing > 0.0 && computing <= x.with_hosts_s.unwrap() as f64 + 1.0,
+            "{x:?}"
+        );
+    }
+    let written = report::write(&p.project, p.pool(), &s.series)
+        .await
+        .unwrap();
+    assert_eq!(written.generations.as_ref().unwrap().splits, splits);
+    let summary = std::fs::read_to_string(&written.summary).unwrap();
+    assert!(summary.contains("## Time per generation (s)"), "{summary}");
+    assert!(summary.contains("\n| all | "), "{summary}");
+    assert!(
+        !summary.contains("per shard"),
+        "a chain of one shard has no shard table"
+    );
 
     // The local twin: the same chain here, generation for generation bit-identical.
     let report = tempfile::tempdir().unwrap();
@@ -371,6 +419,10 @@ async fn federated_generations_start_from_the_shards_average_and_equal_the_local
         .await
         .unwrap();
     assert_eq!(a.created.len(), 2, "{a:?}");
+    // The shards' kept copies went into the staged average: removed once it is created.
+    for kept in ["c4_1_state.bin", "c4_2_state.bin"] {
+        assert!(!stager.lookup_path(kept).unwrap().exists(), "{kept}");
+    }
     let (w3, w4) = (
         workunit::by_name(p.pool(), "c4_3").await.unwrap().unwrap(),
         workunit::by_name(p.pool(), "c4_4").await.unwrap().unwrap(),
@@ -390,6 +442,14 @@ async fn federated_generations_start_from_the_shards_average_and_equal_the_local
         (1.into(), 2.into())
     );
     distributed.push(compute_and_validate(&p, "c4_3").await);
+    let a = generations::advance(p.pool(), &mut creator, &p.config())
+        .await
+        .unwrap();
+    assert_eq!(a.waiting, 1);
+    assert!(
+        !stager.lookup_path("c4_3_state.bin").unwrap().exists(),
+        "the last generation's states are no one's input: not kept"
+    );
     distributed.push(compute_and_validate(&p, "c4_4").await);
     let a = generations::advance(p.pool(), &mut creator, &p.config())
         .await
@@ -435,6 +495,133 @@ async fn federated_generations_start_from_the_shards_average_and_equal_the_local
     // The shards trained on different rows, so the average is neither shard's model.
     assert_ne!(local_start, distributed[0].1);
     assert_ne!(local_start, distributed[1].1);
+}
+
+/// What BOINC does after a workunit is assimilated and its results are over: its files may go.
+async fn assimilated(p: &common::TestProject, wu_name: &str) {
+    sqlx::query("UPDATE workunit SET assimilate_state = 2, file_delete_state = 1 WHERE name = ?")
+        .bind(wu_name)
+        .execute(p.pool())
+        .await
+        .unwrap();
+}
+
+/// One pass of the real file deleter over the project's READY rows.
+async fn delete_files(p: &common::TestProject) {
+    use rboinc_daemons::file_deleter::{FileDeleter, FileDeleterOptions, queue::Selection};
+    let config = p.config();
+    let options = FileDeleterOptions {
+        upload: config.upload_hier(),
+        download: config.download_hier(),
+        cache_md5_info: false,
+        selection: Selection::default(),
+        outputs: true,
+        inputs: true,
+        preserve_result_files: false,
+        preserve_wu_files: false,
+        update_db: true,
+        retry_errors: false,
+        results_per_query: 100,
+        wus_per_query: 100,
+        threads: 1,
+        error_retry_interval: std::time::Duration::from_secs(3600),
+        single_batch: false,
+    };
+    let stop = rboinc_core::daemon::Shutdown::new(None);
+    FileDeleter::new(p.pool().clone(), options)
+        .pass(&stop)
+        .await
+        .unwrap();
+}
+
+/// Generation g's staged state (generation g + 1's input) is kept while g + 1 may still be
+/// created again (`series resume`), and goes by the normal file deletion once every workunit
+/// of g + 1 is validated — also when that workunit's files were deleted before.
+#[tokio::test]
+async fn a_start_state_goes_to_the_file_deleter_once_the_next_generation_is_validated() {
+    let p = common::project("chr").await;
+    let s = submit(&p.project, p.pool(), &chain_options("c5", 3))
+        .await
+        .unwrap()
+        .series;
+    let mut creator = WorkCreator::new(p.pool(), p.config(), "mnist")
+        .await
+        .unwrap();
+    let stager = Stager::from_config(&p.config()).unwrap();
+    let start_of = async |wu: &str| {
+        let doc = workunit::by_name(p.pool(), wu)
+            .await
+            .unwrap()
+            .unwrap()
+            .xml_doc;
+        input_names(&doc)[2].clone()
+    };
+    compute_and_validate(&p, "c5_1").await;
+    generations::advance(p.pool(), &mut creator, &p.config())
+        .await
+        .unwrap();
+    let state1 = start_of("c5_2").await;
+    let path1 = stager.lookup_path(&state1).unwrap();
+    // Generation 2 fails for good and is assimilated: its start state stays for the resume.
+    fail(&p, "c5_2").await;
+    let a = generations::advance(p.pool(), &mut creator, &p.config())
+        .await
+        .unwrap();
+    assert_eq!(a.stopped.len(), 1);
+    assimilated(&p, "c5_2").await;
+    delete_files(&p).await;
+    assert!(
+        !stager.lookup_path("c5_2_job.json").unwrap().exists(),
+        "the file deleter did take c5_2's other files"
+    );
+    assert!(path1.is_file(), "kept for series resume");
+    let resumed = generations::resume(p.pool(), &s).await.unwrap().requeued[0]
+        .1
+        .clone();
+    generations::advance(p.pool(), &mut creator, &p.config())
+        .await
+        .unwrap();
+    assert_eq!(start_of(&resumed).await, state1);
+
+    compute_and_validate(&p, &resumed).await;
+    let a = generations::advance(p.pool(), &mut creator, &p.config())
+        .await
+        .unwrap();
+    assert_eq!(a.created.len(), 1, "{a:?}");
+    let state2 = start_of("c5_3").await;
+    let path2 = stager.lookup_path(&state2).unwrap();
+    delete_files(&p).await;
+    assert!(path1.is_file(), "not before its workunit is assimilated");
+    assimilated(&p, &resumed).await;
+    delete_files(&p).await;
+    assert!(
+        !path1.exists(),
+        "generation 1's state went with the resumed generation 2"
+    );
+    assert!(path2.is_file(), "generation 3 is not validated yet");
+    let dataset = stager.lookup_path(&s.dataset_file).unwrap();
+    assert!(dataset.is_file(), "the dataset keeps its <no_delete/>");
+
+    // The last generation, assimilated and its files deleted before the work generator saw
+    // it validated: the state stays, then goes once the work generator hands it over.
+    compute_and_validate(&p, "c5_3").await;
+    assimilated(&p, "c5_3").await;
+    delete_files(&p).await;
+    assert!(path2.is_file());
+    generations::advance(p.pool(), &mut creator, &p.config())
+        .await
+        .unwrap();
+    let wu3 = workunit::by_name(p.pool(), "c5_3").await.unwrap().unwrap();
+    // A second hand-over changes nothing.
+    assert_eq!(
+        generations::release::start_state(p.pool(), &[wu3.id.0], &state2)
+            .await
+            .unwrap(),
+        0
+    );
+    delete_files(&p).await;
+    assert!(!path2.exists());
+    assert!(dataset.is_file());
 }
 
 #[tokio::test]

@@ -10,12 +10,69 @@ use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{Stack, Tuning, Volunteer, text, wait_output, warnings_and_errors};
+use common::{Stack, Tuning, Volunteer, text, wait_output, wait_until, warnings_and_errors};
 use rboinc_core::state::{AssimilateState, Outcome, ValidateState};
 
 fn deterministic(path: &std::path::Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     metrics_doc::deterministic_part(&serde_json::from_str(&text).unwrap())
+}
+
+/// The staged states (`mnist_state_*`) and the shards' kept states (`<workunit>_state.bin`)
+/// under the project's `download/`.
+fn staged_states(root: &std::path::Path) -> BTreeSet<String> {
+    let mut out = BTreeSet::new();
+    let mut dirs = vec![root.join("download")];
+    while let Some(d) = dirs.pop() {
+        for e in std::fs::read_dir(&d).into_iter().flatten().flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            if e.path().is_dir() {
+                dirs.push(e.path());
+            } else if name.starts_with("mnist_state_") || name.ends_with("_state.bin") {
+                out.insert(name);
+            }
+        }
+    }
+    out
+}
+
+/// `series status NAME --json`'s time per generation: every part known, none negative, the
+/// parts adding up to the total (the last generation has nothing to prepare).
+async fn check_time_split(stack: &Stack, name: &str, generations: usize) -> anyhow::Result<()> {
+    let out = wait_output(
+        stack.series(&["status", name, "--json"])?,
+        Duration::from_secs(60),
+    )
+    .await?;
+    assert!(out.status.success(), "{}", text(&out));
+    let doc: serde_json::Value = serde_json::from_slice(&out.stdout)?;
+    let splits = doc["generations"].as_array().expect("generations").clone();
+    assert_eq!(splits.len(), generations, "{doc}");
+    for (i, x) in splits.iter().enumerate() {
+        let part = |k: &str| {
+            x[k].as_i64()
+                .unwrap_or_else(|| panic!("generation {}: {k} missing: {x}", i + 1))
+        };
+        let mut sum = 0;
+        for k in ["waiting_for_hosts_s", "with_hosts_s", "validating_s"] {
+            assert!(part(k) >= 0, "{x}");
+            sum += part(k);
+        }
+        if i + 1 < generations {
+            assert!(part("preparing_next_s") >= 0, "{x}");
+            sum += part("preparing_next_s");
+        } else {
+            assert!(x["preparing_next_s"].is_null(), "{x}");
+        }
+        assert_eq!(sum, part("total_s"), "{x}");
+        let computing = x["computing_s"].as_f64().expect("computing");
+        assert!(
+            computing > 0.0 && computing <= part("with_hosts_s") as f64 + 1.0,
+            "{x}"
+        );
+        assert!(x["replicas"].as_u64().unwrap() >= 2, "both hosts: {x}");
+    }
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -121,6 +178,18 @@ async fn two_stock_clients_run_a_three_generation_chain_bit_identical_to_local()
         assert_eq!(m["history"].as_array().unwrap().len(), g);
     }
     let summary = std::fs::read_to_string(report.join("summary.md"))?;
+    assert!(summary.contains("## Time per generation (s)"), "{summary}");
+    check_time_split(&stack, "chain", 3).await?;
+    // Every staged state goes by the normal file deletion once its next generation is
+    // validated and assimilated.
+    let root = stack.root.clone();
+    wait_until(
+        Duration::from_secs(120),
+        "the staged states deleted",
+        async || Ok(staged_states(&root).is_empty().then_some(())),
+        || format!("{:?}\n{}", staged_states(&root), stack.logs()),
+    )
+    .await?;
     for g in 1..=3 {
         assert!(
             summary.contains(&format!(
@@ -216,6 +285,34 @@ async fn two_stock_clients_run_a_federated_series_bit_identical_to_local() -> an
         );
         assert_eq!(m["split"]["train"], 300);
     }
+    check_time_split(&stack, "fed", 2).await?;
+    let summary = std::fs::read_to_string(report.join("summary.md"))?;
+    assert!(
+        summary.contains("## Validation accuracy per shard (federated, 2 shards)"),
+        "{summary}"
+    );
+    for g in 1..=2 {
+        let row = summary
+            .lines()
+            .skip_while(|l| !l.starts_with("## Validation accuracy per shard"))
+            .find(|l| l.starts_with(&format!("| {g} |")))
+            .unwrap_or_else(|| panic!("generation {g}: {summary}"));
+        let cells: Vec<f64> = row
+            .split('|')
+            .filter_map(|c| c.trim().parse().ok())
+            .collect();
+        // generation, shard 1, shard 2, mean, spread
+        assert_eq!(cells.len(), 5, "{row}");
+        assert!(cells[1..3].iter().all(|a| (0.0..=1.0).contains(a)), "{row}");
+    }
+    let root = stack.root.clone();
+    wait_until(
+        Duration::from_secs(120),
+        "the staged average and the shards' kept states deleted",
+        async || Ok(staged_states(&root).is_empty().then_some(())),
+        || format!("{:?}\n{}", staged_states(&root), stack.logs()),
+    )
+    .await?;
     let noisy = warnings_and_errors(&stack);
     assert!(noisy.is_empty(), "WARN/ERROR lines:\n{}", noisy.join("\n"));
     stack.stop()?;

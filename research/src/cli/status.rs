@@ -1,6 +1,7 @@
 //! `series status [NAME] [--json]`: where each round of one series is (per configuration of a
 //! sweep), or one line per series; `--json` gives the same facts to scripts, on standard
-//! output, without the warnings. Through a database outage it waits, saying so
+//! output, without the warnings (and, for a chain, the time per generation: see
+//! [`crate::report::generations`]). Through a database outage it waits, saying so
 //! ([`super::outage`]).
 
 use rboinc_core::clock::now_i32;
@@ -29,9 +30,14 @@ pub async fn one(project: &Project, pool: &db::Pool, name: &str, json: bool) -> 
     let labels = store::labels(&configs);
     let elapsed = f64::from(now_i32() - s.create_time);
     if json {
-        output::println(serde_json::to_string_pretty(&to_json(
-            &s, &rounds, &labels, elapsed,
-        ))?)?;
+        let mut doc = to_json(&s, &rounds, &labels, elapsed);
+        if let Some(c) = &chain {
+            let times = crate::report::generations::round_times(pool, s.id).await?;
+            doc["generations"] = crate::report::generations::to_json(
+                &crate::report::generations::splits(&times, c.shards),
+            );
+        }
+        output::println(serde_json::to_string_pretty(&doc)?)?;
         return Ok(());
     }
     output::print(progress::render(&s, &rounds, elapsed, &labels))?;

@@ -31,6 +31,7 @@ use rboinc_tools::create_work::{self, CreateWorkError, InputArg, JobDesc, WorkCr
 use sha2::{Digest, Sha256};
 use sqlx::Row;
 
+use super::release;
 use super::templates::{self, CHAIN_IN, CHAIN_OUT};
 use super::{CHAIN_RUNNING, STATE_OUTPUT, fedavg, generation_of, state_file_name};
 use crate::job_files::{SeriesSettings, WU_TEMPLATE, WorkunitSettings};
@@ -69,6 +70,8 @@ struct RoundState {
     wu_name: String,
     canonical: i64,
     error_mask: i64,
+    workunit_id: i64,
+    validated_time: i32,
 }
 
 /// Runs one pass for the chains of the creator's app (see the module docs).
@@ -93,7 +96,8 @@ pub async fn advance(
         let rounds: Vec<RoundState> = sqlx::query_as(
             "SELECT r.round, CAST(r.state AS SIGNED INTEGER) AS state, r.wu_name, \
              CAST(COALESCE(w.canonical_resultid, 0) AS SIGNED) AS canonical, \
-             CAST(COALESCE(w.error_mask, 0) AS SIGNED) AS error_mask \
+             CAST(COALESCE(w.error_mask, 0) AS SIGNED) AS error_mask, \
+             CAST(r.workunit_id AS SIGNED) AS workunit_id, r.validated_time \
              FROM rb_series_round r LEFT JOIN workunit w ON w.id = r.workunit_id AND r.state = ? \
              WHERE r.series_id = ? ORDER BY r.round",
         )
@@ -101,6 +105,12 @@ pub async fn advance(
         .bind(c.series_id)
         .fetch_all(pool)
         .await?;
+        if rounds
+            .iter()
+            .any(|r| r.canonical != 0 && r.validated_time == 0)
+        {
+            mark_validated(pool, c.series_id).await?;
+        }
         let k = c.shards.max(1);
         let generation = |r: &RoundState| generation_of(r.round, k).0;
         let frontier = rounds
@@ -146,7 +156,8 @@ pub async fn advance(
         if of_frontier.iter().any(|r| r.canonical == 0) {
             // A shard validated before the others is assimilated and its upload deleted
             // while they run: keep its state now.
-            if k > 1 {
+            // The last generation's states are no one's input: nothing to keep.
+            if k > 1 && frontier < c.generations {
                 for r in of_frontier.iter().filter(|r| r.canonical != 0) {
                     if let Err(e) = keep_shard_state(pool, creator, &upload, r).await {
                         let reason = format!(
@@ -162,6 +173,12 @@ pub async fn advance(
             out.waiting += 1;
             continue;
         }
+        // Every workunit of the frontier is validated: the state it started from is no longer
+        // needed by `series resume`, so the file deleter may take it with them.
+        if frontier > 1 && c.state_round == frontier - 1 && !c.state_file.is_empty() {
+            let ids: Vec<i64> = of_frontier.iter().map(|r| r.workunit_id).collect();
+            release::start_state(pool, &ids, &c.state_file).await?;
+        }
         if frontier >= c.generations {
             continue;
         }
@@ -173,7 +190,15 @@ pub async fn advance(
         match staged {
             Ok(name) => {
                 let start = Some((frontier, name));
-                create(pool, creator, config, &mut out, &c, frontier + 1, start).await?
+                let before = out.created.len();
+                create(pool, creator, config, &mut out, &c, frontier + 1, start).await?;
+                if k > 1 && out.created.len() > before {
+                    // The shards' copies were read into the staged average; the next
+                    // generation starts from that, and a resume of it too.
+                    for r in &of_frontier {
+                        forget_shard_state(creator, r).await;
+                    }
+                }
             }
             Err(e) => {
                 let reason = format!("generation {frontier}: cannot take its state: {e}");
@@ -208,6 +233,41 @@ async fn state_path(
 /// generation is combined.
 fn kept_name(wu_name: &str) -> String {
     format!("{wu_name}_state.bin")
+}
+
+/// Records when the work generator first saw each created round of the series validated
+/// (BOINC keeps no such time; the report splits a generation's time there).
+async fn mark_validated(pool: &db::Pool, series_id: i64) -> Result<(), sqlx::Error> {
+    sqlx::query(
+        "UPDATE rb_series_round r JOIN workunit w ON w.id = r.workunit_id \
+         SET r.validated_time = ? \
+         WHERE r.series_id = ? AND r.state = ? AND r.validated_time = 0 AND w.canonical_resultid <> 0",
+    )
+    .bind(now_i32())
+    .bind(series_id)
+    .bind(ROUND_CREATED)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Removes the copy [`keep_shard_state`] made of shard `r`'s state, once the average of its
+/// generation is staged and the next generation created from it. Not an input of any
+/// workunit, so the file deleter never sees it.
+async fn forget_shard_state(creator: &WorkCreator, r: &RoundState) {
+    let name = kept_name(&r.wu_name);
+    let path = match creator.stager().lookup_path(&name) {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::error!(file = %name, error = %e, "cannot locate a shard's kept state");
+            return;
+        }
+    };
+    match tokio::fs::remove_file(&path).await {
+        Ok(()) => tracing::debug!(file = %name, "removed a shard's kept state"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::error!(file = %name, error = %e, "cannot remove a shard's kept state"),
+    }
 }
 
 /// Copies the validated state of shard `r` into `download/` (once).

@@ -21,6 +21,7 @@
 pub mod advance;
 pub mod fedavg;
 pub mod local;
+pub mod release;
 pub mod resume;
 pub mod templates;
 

@@ -10,6 +10,7 @@
 //! figures, when the dataset has a test split, get their own section ([`test_set`]).
 
 pub mod ensemble;
+pub mod generations;
 pub mod plot;
 pub mod scaling;
 pub mod sweep;
@@ -147,6 +148,8 @@ pub struct Report {
     pub configs: Vec<sweep::ConfigSummary>,
     /// The rounds' exported models and their ensemble, if any round exported its weights.
     pub ensemble: Option<ensemble::EnsembleReport>,
+    /// A chain's time per generation and per-shard accuracy.
+    pub generations: Option<generations::GenerationsReport>,
     labels: Vec<String>,
 }
 
@@ -237,8 +240,10 @@ pub async fn write(
             .expect("scoring does not panic")
             .map_err(|e| SeriesError::Report(format!("cannot score the exported models: {e}")))?
     };
+    let generations = generations::gather(pool, series.id, &rounds).await?;
     let report = Report {
         ensemble,
+        generations,
         labels: labels.clone(),
         summary: dir.join("summary.md"),
         curves: dir.join("acc_loss_curves.png"),
@@ -392,6 +397,10 @@ fn markdown(series: &SeriesRow, report: &Report) -> String {
     if let Some(e) = &report.ensemble {
         let _ = writeln!(s);
         s.push_str(&ensemble::markdown(e, &report.labels));
+    }
+    if let Some(g) = &report.generations {
+        let _ = writeln!(s);
+        s.push_str(&generations::markdown(g));
     }
     let _ = writeln!(s, "\n## Mean ± standard deviation over rounds\n");
     let _ = writeln!(s, "| metric | distributed | local |\n|---|---:|---:|");
