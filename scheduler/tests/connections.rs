@@ -137,5 +137,9 @@ async fn waiting_rpcs_are_served_in_order() {
         "a later RPC overtook a waiting one"
     );
     let mut c = first.await.unwrap();
-    assert_eq!(session_id(&mut c).await, id, "the first gets the kept connection");
+    assert_eq!(
+        session_id(&mut c).await,
+        id,
+        "the first gets the kept connection"
+    );
 }
