@@ -28,7 +28,8 @@
 //! It prints sustained throughput per stage over the steady part of the run (after the ramp-up),
 //! RPC and upload latency percentiles, rows and files at the end (after a drain), and for each
 //! process its CPU seconds and resident memory sampled over time (peak in each quarter of the
-//! run: flat or growing).
+//! run: flat or growing), and MariaDB's statements, commits, fsyncs and row lock waits during
+//! the run.
 
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
@@ -551,6 +552,21 @@ fn count_files(dir: &Path) -> u64 {
     n
 }
 
+/// MariaDB's server-wide counters that say where a database's time goes: statements,
+/// commits (each a log flush unless grouped), fsyncs, row lock waits.
+async fn db_counters(pool: &sqlx::MySqlPool) -> anyhow::Result<BTreeMap<String, i64>> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions', 'Com_commit', \
+         'Innodb_data_fsyncs', 'Innodb_row_lock_waits', 'Innodb_row_lock_time')",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .into_iter()
+        .filter_map(|(k, v)| Some((k, v.parse().ok()?)))
+        .collect())
+}
+
 async fn grouped(pool: &sqlx::MySqlPool, sql: &'static str) -> anyhow::Result<Vec<(i64, i64)>> {
     Ok(sqlx::query_as(sql).fetch_all(pool).await?)
 }
@@ -709,6 +725,7 @@ async fn main() -> anyhow::Result<()> {
     if let Some(pid) = db_pid {
         watched.push(("mariadbd".into(), pid));
     }
+    let db0 = db_counters(project.pool()).await?;
     let cpu0: Vec<f64> = watched
         .iter()
         .map(|(_, pid)| cpu_and_rss(*pid).map_or(0.0, |c| c.0))
@@ -754,6 +771,7 @@ async fn main() -> anyhow::Result<()> {
         let _ = h.await;
     }
     let elapsed = start.elapsed().as_secs_f64();
+    let db1 = db_counters(project.pool()).await?;
     let cpu: Vec<f64> = watched
         .iter()
         .zip(&cpu0)
@@ -939,6 +957,16 @@ async fn main() -> anyhow::Result<()> {
         })
         .collect();
     println!("WARN/ERROR lines in the logs: {log_errors:?}");
+    let delta = |k: &str| db1.get(k).copied().unwrap_or(0) - db0.get(k).copied().unwrap_or(0);
+    println!(
+        "MariaDB during the run (server-wide counters: other sessions on the server count too): \
+         {} statements, {} commits, {} fsyncs, {} row lock waits ({} ms waited in all)",
+        delta("Questions"),
+        delta("Com_commit"),
+        delta("Innodb_data_fsyncs"),
+        delta("Innodb_row_lock_waits"),
+        delta("Innodb_row_lock_time")
+    );
     drop(procs);
     if o.keep {
         eprintln!(

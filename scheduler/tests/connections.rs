@@ -74,9 +74,10 @@ async fn pool_of(db: &TestDb, max: u32) -> rboinc_core::db::Pool {
 }
 
 #[tokio::test]
-async fn the_pools_limit_holds_and_half_of_it_is_kept() {
+async fn the_pools_limit_holds_and_a_quarter_is_left_for_other_routes() {
     let db = TestDb::new().await;
     let conns = RpcConnections::new(pool_of(&db, 1).await);
+    assert_eq!(conns.share(), 1);
     let held = conns.acquire().await.unwrap();
     // The second request is not served while the only connection is out (polled once).
     assert!(
@@ -91,19 +92,54 @@ async fn the_pools_limit_holds_and_half_of_it_is_kept() {
 
     let pool = pool_of(&db, 4).await;
     let conns = RpcConnections::new(pool.clone());
+    assert_eq!(conns.share(), 3);
     let mut out = Vec::new();
-    for _ in 0..4 {
+    for _ in 0..3 {
         out.push(conns.acquire().await.unwrap());
     }
+    assert!(
+        tokio::time::timeout(Duration::ZERO, conns.acquire())
+            .await
+            .is_err(),
+        "a fourth RPC waits for its turn"
+    );
+    // The other routes still get a connection from the pool meanwhile.
+    let mut other = pool.acquire().await.unwrap();
+    session_id(&mut other).await;
     for mut c in out {
         c.finished();
     }
-    assert_eq!(
-        conns.idle_count(),
-        2,
-        "half kept, the rest back in the pool"
+    assert_eq!(conns.idle_count(), 3, "every finished connection is kept");
+}
+
+#[tokio::test]
+async fn waiting_rpcs_are_served_in_order() {
+    let db = TestDb::new().await;
+    let conns = RpcConnections::new(pool_of(&db, 1).await);
+    let mut held = conns.acquire().await.unwrap();
+    let id = session_id(&mut held).await;
+    // A first RPC waits for the connection in use.
+    let first = conns.acquire();
+    tokio::pin!(first);
+    assert!(
+        tokio::time::timeout(Duration::ZERO, first.as_mut())
+            .await
+            .is_err()
     );
-    // So the other routes still get a connection from the pool.
-    let mut other = pool.acquire().await.unwrap();
-    session_id(&mut other).await;
+    held.finished();
+    drop(held);
+    assert_eq!(conns.idle_count(), 1, "the finished connection is kept");
+    // One that comes later does not take it from the first, although it is idle.
+    assert!(
+        tokio::time::timeout(Duration::ZERO, conns.acquire())
+            .await
+            .is_err(),
+        "a later RPC overtook a waiting one"
+    );
+    let mut c = first.await.unwrap();
+    assert_eq!(
+        session_id(&mut c).await,
+        id,
+        "the first gets the kept connection"
+    );
 }
