@@ -179,7 +179,11 @@ pub async fn host_with_user(
         "SELECT {HOST_COLUMNS}, {USER_COLUMNS}{held_column} FROM host h \
          LEFT JOIN user u ON u.id = h.userid WHERE h.id = ?"
     );
-    let q = abort::bind_held(sqlx::query(sqlx::AssertSqlSafe(sql)), held).bind(id);
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    if !held.is_empty() {
+        q = abort::bind_held(q, held);
+    }
+    let q = q.bind(id);
     let Some(row) = q.fetch_optional(ex).await? else {
         return Ok(None);
     };
