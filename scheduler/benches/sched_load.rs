@@ -4,6 +4,7 @@
 //! ```text
 //! cargo bench -p rboinc-scheduler --bench sched_load            # 15 s per phase, 8 clients
 //! cargo bench -p rboinc-scheduler --bench sched_load -- --seconds 30 --concurrency 4
+//! cargo bench -p rboinc-scheduler --bench sched_load -- --scheduler-bin OLD/scheduler  # another build
 //! ```
 //!
 //! The protective checks of issue 14 are on in the main phases: `daily_result_quota` and
@@ -28,7 +29,7 @@
 //! certificates ignored (`schedload.py` uploads unsigned files, as it did against the C++
 //! handler).
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command;
 use std::time::Instant;
 
@@ -87,6 +88,8 @@ struct Options {
     workunits: usize,
     /// Leave the project directory and database behind (for reading the scheduler's log).
     keep: bool,
+    /// The scheduler binary to measure (default: this build's), e.g. an older build to compare.
+    scheduler_bin: PathBuf,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -97,6 +100,7 @@ fn options() -> anyhow::Result<Options> {
         // at well over 1,000 jobs/s.
         workunits: 45_000,
         keep: false,
+        scheduler_bin: PathBuf::from(env!("CARGO_BIN_EXE_scheduler")),
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -106,6 +110,7 @@ fn options() -> anyhow::Result<Options> {
             "--concurrency" => o.concurrency = value()?.parse()?,
             "--workunits" => o.workunits = value()?.parse()?,
             "--keep" => o.keep = true,
+            "--scheduler-bin" => o.scheduler_bin = value()?.into(),
             "--bench" => {}
             other => bail!("unknown argument {other}"),
         }
@@ -246,7 +251,7 @@ async fn main() -> anyhow::Result<()> {
 
     let dir = project.temp_dir().to_path_buf();
     let mut sched = SchedulerProcess::start(
-        Path::new(env!("CARGO_BIN_EXE_scheduler")),
+        &o.scheduler_bin,
         &project.root,
         project.addr(),
         "/testproj/",
@@ -325,7 +330,7 @@ async fn main() -> anyhow::Result<()> {
     let with_checks = std::fs::read_to_string(&config)?;
     std::fs::write(&config, without_checks(&with_checks))?;
     let mut sched = SchedulerProcess::start(
-        Path::new(env!("CARGO_BIN_EXE_scheduler")),
+        &o.scheduler_bin,
         &project.root,
         project.addr(),
         "/testproj/",

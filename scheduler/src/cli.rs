@@ -31,11 +31,16 @@ pub struct Cli {
     pub listen: Option<SocketAddr>,
 }
 
+/// The host statement folds rows into text with `GROUP_CONCAT` (its `host_app_version`
+/// statistics, the tasks the client holds): MySQL cuts such text at 1,024 bytes by default
+/// (MariaDB at 1 MiB), so a session setting makes the limit 1 MiB on both.
+const GROUP_CONCAT_MAX_LEN: &str = "SET SESSION group_concat_max_len = 1048576";
+
 /// The pool the server uses: core's options (rows-matched check on every new connection) plus
 /// `READ COMMITTED` for the session, so each statement of an RPC's transaction sees what other
 /// schedulers committed (the job list is refilled inside it) and InnoDB takes no gap locks that
 /// could hold up the transitioner. Set once per connection rather than per transaction: it
-/// saves a round trip on every RPC.
+/// saves a round trip on every RPC. The same goes for [`GROUP_CONCAT_MAX_LEN`].
 ///
 /// A connection is pinged before use only if it sat idle for a while ([`PING_IF_IDLE`]): the
 /// pool's default ping on every acquisition is a round trip per request, and one that was in
@@ -65,6 +70,7 @@ pub fn scheduler_pool_options(max_connections: u32) -> sqlx::mysql::MySqlPoolOpt
                     "SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED",
                 )
                 .await?;
+                sqlx::Executor::execute(&mut *conn, GROUP_CONCAT_MAX_LEN).await?;
                 Ok(())
             })
         })
@@ -113,8 +119,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     let metrics = std::sync::Arc::clone(&state.metrics);
     let idle = state.settings.http_idle_timeout;
     let app = server::router(state);
-    server::serve(listener, app, rt.shutdown().clone(), idle)
+    tokio::spawn(server::serve(listener, app, rt.shutdown().clone(), idle))
         .await
+        .context("server task failed")?
         .context("server failed")?;
     pool.close().await;
     tracing::info!(

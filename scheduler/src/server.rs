@@ -78,6 +78,11 @@ pub fn router(state: AppState) -> Router {
 
 /// Serves `app` on `listener` until `shutdown` fires, then lets requests in flight finish.
 ///
+/// Run it as a task of the runtime (not on the thread that started the runtime): a connection
+/// accepted on a worker thread is spawned onto that worker's own queue and served there, where
+/// one accepted on the main thread must wake a worker through the shared queue — a thread
+/// hand-off per request on a two-core machine.
+///
 /// A connection that stalls is dropped after `idle`: headers not complete within it (also
 /// a keep-alive connection with no new request), or a request body with no data for that long
 /// (see [`crate::body`]). So a trickling or vanished client cannot hold a connection, or an
@@ -89,6 +94,10 @@ pub async fn serve(
     idle: Duration,
 ) -> std::io::Result<()> {
     let graceful = GracefulShutdown::new();
+    // One stop watch for the whole loop: a new one per connection would look for the trigger
+    // file and arm an hour-long timer on every accept.
+    let stop = shutdown.wait();
+    tokio::pin!(stop);
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -100,7 +109,7 @@ pub async fn serve(
                     continue;
                 }
             },
-            reason = shutdown.wait() => {
+            reason = &mut stop => {
                 tracing::info!(%reason, "stopping: finishing requests in flight");
                 break;
             }

@@ -19,6 +19,13 @@
 //! `EXIT_ABORTED_BY_PROJECT`, which the report handling records (without the quota penalty a
 //! failure costs). A database error skips the aborts of this RPC (BOINC sends none then
 //! either) — the next RPC lists the same tasks again.
+//!
+//! The lookup costs no round trip of its own on a returning client's RPC: [`held_column`] folds
+//! it into the statement that reads the host record (the first of the RPC), and
+//! [`send_aborts`] judges from that. Reading the rows at the start of the RPC instead of at its
+//! end changes no verdict: the tasks a client lists are the ones it is not reporting, so
+//! nothing the RPC writes touches them. Other RPCs (a new or re-found host record) look the
+//! tasks up with a query of their own.
 
 use std::collections::HashMap;
 
@@ -61,8 +68,8 @@ pub enum Verdict {
 }
 
 /// The columns BOINC's abort check reads for one of the host's results.
-#[derive(Debug, Clone, Copy)]
-struct Held {
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Held {
     error_mask: i32,
     assimilate_state: i32,
     server_state: i32,
@@ -85,30 +92,85 @@ impl Held {
     }
 }
 
-/// The verdict for each task in `held`, in its order.
-pub async fn verdicts(
-    conn: &mut MySqlConnection,
-    host: HostId,
-    held: &[OtherResult],
-) -> Result<Vec<(String, Verdict)>, sqlx::Error> {
-    if held.is_empty() {
-        return Ok(Vec::new());
-    }
-    let placeholders = vec!["?"; held.len()].join(",");
-    let sql = format!(
-        "SELECT r.name, w.error_mask, w.assimilate_state, r.server_state, r.outcome \
-         FROM result r JOIN workunit w ON w.id = r.workunitid \
-         WHERE r.hostid = ? AND (r.server_state = ? OR (r.server_state = ? AND r.outcome = ?)) \
-         AND r.name IN ({placeholders})"
-    );
-    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(host)
+/// The host's results among `held` that are in progress or timed out, by name.
+pub type HeldRows = HashMap<String, Held>;
+
+/// The `WHERE` part of BOINC's in-progress lookup for the tasks a host holds, with
+/// `host_column` naming the host id: 3 + `n_held` placeholders (the states, then the names).
+fn held_filter(host_column: &str, n_held: usize) -> String {
+    let names = vec!["?"; n_held].join(",");
+    format!(
+        "r.hostid = {host_column} AND (r.server_state = ? OR (r.server_state = ? AND r.outcome = ?)) \
+         AND r.name IN ({names})"
+    )
+}
+
+/// A subquery for the host statement's select list that folds the rows of the tasks in
+/// `held` into one text column named `held_states` (read back by [`held_rows`]); bind its
+/// values with [`bind_held`]. Each row is `error_mask assimilate_state server_state outcome
+/// name`, rows separated by newlines (a result name holds neither).
+pub fn held_column(n_held: usize) -> String {
+    format!(
+        "(SELECT GROUP_CONCAT(CONCAT_WS(' ', w.error_mask, w.assimilate_state, r.server_state, \
+         r.outcome, r.name) SEPARATOR '\\n') FROM result r JOIN workunit w ON w.id = r.workunitid \
+         WHERE {}) AS held_states",
+        held_filter("h.id", n_held)
+    )
+}
+
+/// Binds the values of [`held_column`] (or of the standalone lookup after its host id).
+pub fn bind_held<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::MySql, sqlx::mysql::MySqlArguments>,
+    held: &'q [OtherResult],
+) -> sqlx::query::Query<'q, sqlx::MySql, sqlx::mysql::MySqlArguments> {
+    q = q
         .bind(ServerState::InProgress)
         .bind(ServerState::Over)
         .bind(Outcome::NoReply);
     for o in held {
-        q = q.bind(&o.name);
+        q = q.bind(o.name.as_str());
     }
+    q
+}
+
+/// Reads the `held_states` column of [`held_column`] (a row that does not parse is left out,
+/// which makes its task "not found": the same as a row the database did not return).
+pub fn held_rows(text: Option<&[u8]>) -> HeldRows {
+    let text = text.map(String::from_utf8_lossy).unwrap_or_default();
+    let mut rows = HeldRows::new();
+    for line in text.split('\n').filter(|l| !l.is_empty()) {
+        let mut parts = line.splitn(5, ' ');
+        let mut int = || parts.next().and_then(|v| v.parse::<i32>().ok());
+        let (Some(error_mask), Some(assimilate_state), Some(server_state), Some(outcome)) =
+            (int(), int(), int(), int())
+        else {
+            continue;
+        };
+        if let Some(name) = parts.next() {
+            let held = Held {
+                error_mask,
+                assimilate_state,
+                server_state,
+                outcome,
+            };
+            rows.insert(name.to_string(), held);
+        }
+    }
+    rows
+}
+
+/// Looks the tasks in `held` up with a query of their own (when the host statement did not).
+async fn lookup(
+    conn: &mut MySqlConnection,
+    host: HostId,
+    held: &[OtherResult],
+) -> Result<HeldRows, sqlx::Error> {
+    let sql = format!(
+        "SELECT r.name, w.error_mask, w.assimilate_state, r.server_state, r.outcome \
+         FROM result r JOIN workunit w ON w.id = r.workunitid WHERE {}",
+        held_filter("?", held.len())
+    );
+    let q = bind_held(sqlx::query(sqlx::AssertSqlSafe(sql)).bind(host), held);
     let mut found = HashMap::new();
     for row in q.fetch_all(&mut *conn).await? {
         let name: String = row.try_get("name")?;
@@ -120,6 +182,24 @@ pub async fn verdicts(
         };
         found.insert(name, h);
     }
+    Ok(found)
+}
+
+/// The verdict for each task in `held`, in its order, judged from `prefetched` (the rows the
+/// host statement folded in) or else from a lookup of their own.
+pub async fn verdicts(
+    conn: &mut MySqlConnection,
+    host: HostId,
+    held: &[OtherResult],
+    prefetched: Option<HeldRows>,
+) -> Result<Vec<(String, Verdict)>, sqlx::Error> {
+    if held.is_empty() {
+        return Ok(Vec::new());
+    }
+    let found = match prefetched {
+        Some(rows) => rows,
+        None => lookup(conn, host, held).await?,
+    };
     Ok(held
         .iter()
         .map(|o| {
@@ -131,16 +211,18 @@ pub async fn verdicts(
         .collect())
 }
 
-/// Puts the aborts for the tasks in `held` into `reply`. Returns how many tasks were told to
+/// Puts the aborts for the tasks in `held` into `reply` (judged from `prefetched` if the host
+/// statement read their rows). Returns how many tasks were told to
 /// abort (outright or if not started).
 pub async fn send_aborts(
     conn: &mut MySqlConnection,
     host: HostId,
     held: &[OtherResult],
+    prefetched: Option<HeldRows>,
     reply: &mut SchedReply,
 ) -> Result<usize, sqlx::Error> {
     let mut n = 0;
-    for (name, verdict) in verdicts(conn, host, held).await? {
+    for (name, verdict) in verdicts(conn, host, held, prefetched).await? {
         match verdict {
             Verdict::Abort(reason) => {
                 tracing::info!(host_id = %host, result = %name, reason = reason.as_str(), "result abort sent");
@@ -162,6 +244,24 @@ pub async fn send_aborts(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn folded_rows_are_read_back_by_name() {
+        let text = b"0 0 4 0 r_1_0\n64 0 4 0 with space_0\n0 2 5 4 r_3_1\nx 0 4 0 bad_0\n0 0 4";
+        let rows = held_rows(Some(text));
+        assert_eq!(
+            rows.len(),
+            3,
+            "the malformed entries are left out: {rows:?}"
+        );
+        assert_eq!(rows["r_1_0"].server_state, 4);
+        assert_eq!(rows["with space_0"].error_mask, 64);
+        assert_eq!(
+            rows["r_3_1"].verdict(),
+            Verdict::AbortIfNotStarted(AbortReason::Assimilated)
+        );
+        assert!(held_rows(None).is_empty());
+    }
 
     fn held(
         error_mask: i32,

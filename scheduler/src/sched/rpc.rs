@@ -116,7 +116,7 @@ async fn steps(
     let sched = &state.settings.sched;
     let catalog = state.caches.catalog.get(conn).await?;
 
-    let account = authenticate(rpc, conn).await?;
+    let mut account = authenticate(rpc, conn).await?;
     log.host_id = Some(account.host.id.get());
     log.user_id = Some(account.user.id.get());
     log.new_host = account.host_created;
@@ -218,7 +218,8 @@ async fn steps(
     if sched.send_result_abort
         && let Some(held) = &req.other_results
     {
-        abort::send_aborts(conn, account.host.id, held, &mut reply).await?;
+        let prefetched = account.held_rows.take();
+        abort::send_aborts(conn, account.host.id, held, prefetched, &mut reply).await?;
     }
     state.metrics.results_sent((sent + resent) as u64);
     state.metrics.results_resent(resent as u64);
@@ -242,7 +243,13 @@ async fn steps(
 /// Step 1: the account and host record, or the refusal that ends the RPC. Records the ids in
 /// the request's span.
 async fn authenticate(rpc: &Rpc<'_>, conn: &mut MySqlConnection) -> Result<Account, Stop> {
-    let account = match auth::authenticate(conn, rpc.req, rpc.now).await {
+    // With `send_result_abort`, the rows of the tasks the client holds come with its host
+    // record (see [`abort`]).
+    let held = match &rpc.req.other_results {
+        Some(held) if rpc.state.settings.sched.send_result_abort => held.as_slice(),
+        _ => &[],
+    };
+    let account = match auth::authenticate(conn, rpc.req, held, rpc.now).await {
         Ok(a) => a,
         Err(AuthError::BadKey { had_host }) => {
             tracing::warn!(host_id = rpc.req.hostid, "bad authenticator");

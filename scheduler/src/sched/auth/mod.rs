@@ -28,8 +28,9 @@ use rboinc_core::state::{Outcome, ServerState};
 use sqlx::Connection;
 use sqlx::mysql::MySqlConnection;
 
+use super::abort::HeldRows;
 use super::host;
-use super::request::SchedRequest;
+use super::request::{OtherResult, SchedRequest};
 use records::{HOST_COLUMNS, host_from_row, host_with_user, user_by_key};
 pub use records::{HostRecord, UserAccount, weak_authenticator};
 
@@ -47,6 +48,9 @@ pub struct Account {
     pub host_created: bool,
     /// Notes for the client ("Can't find host record").
     pub notes: Vec<String>,
+    /// The host's rows of the tasks the client holds, read with the host record when the
+    /// caller asked for them and the request named its own record ([`records::host_with_user`]).
+    pub held_rows: Option<HeldRows>,
 }
 
 /// Why a request was not authenticated.
@@ -70,23 +74,26 @@ fn obviously_different(host: &HostRecord, req: &SchedRequest) -> bool {
 }
 
 /// Authenticates a request and finds or creates its host record (see the module docs).
+/// `held`: tasks whose rows to read with the host record, for the abort check (empty: none).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn authenticate(
     conn: &mut MySqlConnection,
     req: &SchedRequest,
+    held: &[OtherResult],
     now: i64,
 ) -> Result<Account, AuthError> {
     let mut notes = Vec::new();
     if req.hostid > 0 {
-        let mut found = host_with_user(&mut *conn, req.hostid).await?;
+        let mut found = host_with_user(&mut *conn, req.hostid, held).await?;
         let mut forwarded = false;
         // A merged host forwards to its successor through rpc_seqno.
         for _ in 0..10 {
             match &found {
-                Some((h, _)) if h.userid.get() == 0 => {
+                Some((h, _, _)) if h.userid.get() == 0 => {
                     let next = i64::from(h.rpc_seqno);
                     found = if next > 0 {
-                        host_with_user(&mut *conn, next).await?
+                        // Rows read for another record are not this one's.
+                        host_with_user(&mut *conn, next, &[]).await?
                     } else {
                         None
                     };
@@ -96,7 +103,7 @@ pub async fn authenticate(
             }
         }
         match found {
-            Some((host, owner)) if host.userid.get() != 0 => {
+            Some((host, owner, held_rows)) if host.userid.get() != 0 => {
                 let user = match owner {
                     Some(u) if u.authenticator == req.authenticator => u,
                     Some(u) if weak_authenticator(&u) == req.authenticator => u,
@@ -111,6 +118,7 @@ pub async fn authenticate(
                         announce_hostid: forwarded,
                         host_created: false,
                         notes,
+                        held_rows,
                     });
                 }
                 tracing::debug!(
@@ -155,6 +163,7 @@ pub async fn authenticate(
                     announce_hostid: true,
                     host_created: false,
                     notes,
+                    held_rows: None,
                 });
             }
         }
@@ -204,6 +213,7 @@ async fn new_or_similar_host(
                 announce_hostid: true,
                 host_created: false,
                 notes,
+                held_rows: None,
             });
         }
     }
@@ -233,6 +243,7 @@ async fn new_or_similar_host(
         announce_hostid: true,
         host_created: true,
         notes,
+        held_rows: None,
     })
 }
 

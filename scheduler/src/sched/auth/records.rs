@@ -9,6 +9,8 @@ use rboinc_core::db::{HostId, TeamId, UserId};
 use sqlx::Row;
 use sqlx::mysql::{MySqlConnection, MySqlExecutor, MySqlRow};
 
+use crate::sched::abort::{self, HeldRows};
+use crate::sched::request::OtherResult;
 use crate::sched::rows::text;
 
 /// The account fields a scheduler RPC uses.
@@ -157,20 +159,32 @@ pub fn host_from_row(row: &MySqlRow) -> Result<HostRecord, sqlx::Error> {
     })
 }
 
-/// A host and its owner's account in one query (the common case: a returning client).
+/// A host record found by id, its owner's account, and the rows of the tasks it holds.
+pub type HostWithUser = (HostRecord, Option<UserAccount>, Option<HeldRows>);
+
+/// A host and its owner's account in one query (the common case: a returning client). With
+/// `held` not empty, the same statement also reads the host's rows of those tasks for the
+/// abort check ([`abort::held_column`]).
 pub async fn host_with_user(
     ex: impl MySqlExecutor<'_>,
     id: i64,
-) -> Result<Option<(HostRecord, Option<UserAccount>)>, sqlx::Error> {
+    held: &[OtherResult],
+) -> Result<Option<HostWithUser>, sqlx::Error> {
+    let held_column = if held.is_empty() {
+        String::new()
+    } else {
+        format!(", {}", abort::held_column(held.len()))
+    };
     let sql = format!(
-        "SELECT {HOST_COLUMNS}, {USER_COLUMNS} FROM host h LEFT JOIN user u ON u.id = h.userid \
-         WHERE h.id = ?"
+        "SELECT {HOST_COLUMNS}, {USER_COLUMNS}{held_column} FROM host h \
+         LEFT JOIN user u ON u.id = h.userid WHERE h.id = ?"
     );
-    let Some(row) = sqlx::query(sqlx::AssertSqlSafe(sql))
-        .bind(id)
-        .fetch_optional(ex)
-        .await?
-    else {
+    let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
+    if !held.is_empty() {
+        q = abort::bind_held(q, held);
+    }
+    let q = q.bind(id);
+    let Some(row) = q.fetch_optional(ex).await? else {
         return Ok(None);
     };
     let host = host_from_row(&row)?;
@@ -178,7 +192,13 @@ pub async fn host_with_user(
         Some(_) => Some(user_from_row(&row)?),
         None => None,
     };
-    Ok(Some((host, user)))
+    let held_rows = if held.is_empty() {
+        None
+    } else {
+        let text: Option<Vec<u8>> = row.try_get("held_states")?;
+        Some(abort::held_rows(text.as_deref()))
+    };
+    Ok(Some((host, user, held_rows)))
 }
 
 async fn user_where(
