@@ -949,11 +949,13 @@ async fn main() -> anyhow::Result<()> {
         .map(|p| p.name.replace(' ', "_"))
         .filter_map(|n| {
             let text = std::fs::read_to_string(dir.join(format!("{n}.log"))).ok()?;
-            let bad = text
+            let bad: Vec<&str> = text
                 .lines()
                 .filter(|l| l.contains(" WARN ") || l.contains(" ERROR "))
-                .count();
-            (bad > 0).then(|| format!("{n}: {bad}"))
+                .collect();
+            // The first one in full, so the figure says what happened.
+            let first = bad.first()?;
+            Some(format!("{n}: {} (first: {first})", bad.len()))
         })
         .collect();
     println!("WARN/ERROR lines in the logs: {log_errors:?}");

@@ -12,6 +12,7 @@
 pub mod ensemble;
 pub mod generations;
 pub mod plot;
+pub mod round_table;
 pub mod scaling;
 pub mod sweep;
 pub mod test_set;
@@ -106,7 +107,7 @@ fn read_json(path: &Path) -> Option<Value> {
     serde_json::from_slice(&bytes).ok()
 }
 
-fn num(v: &Value, key: &str) -> Option<f64> {
+pub(crate) fn num(v: &Value, key: &str) -> Option<f64> {
     v.get(key)?.as_f64()
 }
 
@@ -333,7 +334,7 @@ fn draw(series: &SeriesRow, report: &Report) -> Result<(), SeriesError> {
     Ok(())
 }
 
-fn fmt(v: Option<f64>, digits: usize) -> String {
+pub(crate) fn fmt(v: Option<f64>, digits: usize) -> String {
     v.map_or_else(|| "–".to_string(), |x| format!("{x:.digits$}"))
 }
 
@@ -360,36 +361,7 @@ fn markdown(series: &SeriesRow, report: &Report) -> String {
         series.dataset_file,
         series.batch_id
     );
-    let _ = writeln!(
-        s,
-        "| round |{} seed | state | host | train acc | train loss | val acc | val loss | runtime (s) | local val acc |\n|---:|{}---:|---|---|---:|---:|---:|---:|---:|---:|",
-        if sweep { " config |" } else { "" },
-        if sweep { "---:|" } else { "" },
-    );
-    for r in &report.rounds {
-        let d = r.distributed.as_ref();
-        let get = |k: &str| d.and_then(|v| num(v, k));
-        let runtime = d.and_then(|v| metrics_doc::host_part(v)?.get("runtime_s")?.as_f64());
-        let _ = writeln!(
-            s,
-            "| {} |{} {} | {} | {} | {} | {} | {} | {} | {} | {} |",
-            r.round,
-            if sweep {
-                format!(" {} |", r.config + 1)
-            } else {
-                String::new()
-            },
-            r.seed,
-            r.state,
-            r.host.as_deref().unwrap_or("–"),
-            fmt(get("train_acc"), 4),
-            fmt(get("train_loss"), 4),
-            fmt(get("val_acc"), 4),
-            fmt(get("val_loss"), 4),
-            fmt(runtime, 2),
-            fmt(r.local.as_ref().and_then(|v| num(v, "val_acc")), 4),
-        );
-    }
+    s.push_str(&round_table::markdown(&report.rounds, sweep));
     if report.configs.len() > 1 {
         let _ = writeln!(s);
         s.push_str(&sweep::markdown(&report.configs));
