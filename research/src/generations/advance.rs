@@ -259,14 +259,14 @@ async fn forget_shard_state(creator: &WorkCreator, r: &RoundState) {
     let path = match creator.stager().lookup_path(&name) {
         Ok(p) => p,
         Err(e) => {
-            tracing::error!(file = %name, error = %e, "cannot locate a shard's kept state");
+            tracing::warn!(file = %name, error = %e, "cannot locate a shard's kept state");
             return;
         }
     };
     match tokio::fs::remove_file(&path).await {
         Ok(()) => tracing::debug!(file = %name, "removed a shard's kept state"),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => tracing::error!(file = %name, error = %e, "cannot remove a shard's kept state"),
+        Err(e) => tracing::warn!(file = %name, error = %e, "cannot remove a shard's kept state"),
     }
 }
 
