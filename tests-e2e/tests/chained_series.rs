@@ -111,11 +111,8 @@ async fn two_stock_clients_run_a_three_generation_chain_bit_identical_to_local()
     let out = wait_output(series, Duration::from_secs(530)).await?;
     assert!(
         out.status.success(),
-        "series run failed: {}\n{}\n--- client a ---\n{}\n--- client b ---\n{}",
-        text(&out),
-        stack.logs(),
-        a.log(),
-        b.log()
+        "{}",
+        stack.series_failure(&out, &[("a", &a), ("b", &b)])
     );
     eprintln!(
         "[{:6.1}s] chained series finished",
@@ -242,11 +239,8 @@ async fn two_stock_clients_run_a_federated_series_bit_identical_to_local() -> an
     let out = wait_output(series, Duration::from_secs(530)).await?;
     assert!(
         out.status.success(),
-        "series run failed: {}\n{}\n--- client a ---\n{}\n--- client b ---\n{}",
-        text(&out),
-        stack.logs(),
-        a.log(),
-        b.log()
+        "{}",
+        stack.series_failure(&out, &[("a", &a), ("b", &b)])
     );
     let report = stack.root.join("reports/fed");
     let pool = stack.db.pool();

@@ -126,11 +126,8 @@ async fn a_client_killed_holding_a_job_times_out_and_the_job_goes_to_another_hos
     let out = wait_output(series, Duration::from_secs(420)).await?;
     assert!(
         out.status.success(),
-        "series run failed: {}\n{}\n--- b ---\n{}\n--- c ---\n{}",
-        text(&out),
-        stack.logs(),
-        b.log(),
-        c.log()
+        "{}",
+        stack.series_failure(&out, &[("b", &b), ("c", &c)])
     );
     all_assimilated(&stack, 1).await?;
     let rows = results(&stack).await?;
@@ -239,11 +236,8 @@ async fn a_wrong_metric_is_rejected_and_a_third_host_settles_the_quorum() -> any
     let out = wait_output(series, Duration::from_secs(420)).await?;
     assert!(
         out.status.success(),
-        "series run failed: {}\n{}\n--- a ---\n{}\n--- c ---\n{}",
-        text(&out),
-        stack.logs(),
-        a.log(),
-        c.log()
+        "{}",
+        stack.series_failure(&out, &[("a", &a), ("c", &c)])
     );
     assert!(
         a.log().contains("using anonymous platform"),
@@ -356,12 +350,8 @@ async fn a_black_hole_host_is_throttled_by_its_daily_quota_while_the_others_fini
     let out = wait_output(series, Duration::from_secs(300)).await?;
     assert!(
         out.status.success(),
-        "series run failed: {}\n{}\n--- a ---\n{}\n--- b ---\n{}\n--- c ---\n{}",
-        text(&out),
-        stack.logs(),
-        a.log(),
-        b.log(),
-        c.log()
+        "{}",
+        stack.series_failure(&out, &[("a", &a), ("b", &b), ("c", &c)])
     );
     all_assimilated(&stack, 1).await?;
     let rows = results(&stack).await?;

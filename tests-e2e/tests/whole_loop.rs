@@ -85,11 +85,8 @@ async fn two_stock_clients_run_a_series_from_make_project_to_stop() -> anyhow::R
     let out = wait_output(series, Duration::from_secs(330)).await?;
     assert!(
         out.status.success(),
-        "series run failed: {}\n{}\n--- client a ---\n{}\n--- client b ---\n{}",
-        text(&out),
-        stack.logs(),
-        a.log(),
-        b.log()
+        "{}",
+        stack.series_failure(&out, &[("a", &a), ("b", &b)])
     );
     eprintln!("[{:6.1}s] series run finished", t0.elapsed().as_secs_f64());
     let stdout = String::from_utf8_lossy(&out.stdout);

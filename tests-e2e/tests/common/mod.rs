@@ -348,6 +348,16 @@ impl Stack {
         Ok(out)
     }
 
+    /// What a failed `series run` leaves to read: its output, the project's logs and each
+    /// named client's log.
+    pub fn series_failure(&self, out: &Output, clients: &[(&str, &Volunteer)]) -> String {
+        let mut s = format!("series run failed: {}\n{}", text(out), self.logs());
+        for (name, client) in clients {
+            s.push_str(&format!("\n--- client {name} ---\n{}", client.log()));
+        }
+        s
+    }
+
     /// The project's log files, for failure messages.
     pub fn logs(&self) -> String {
         let mut s = String::new();
