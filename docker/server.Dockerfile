@@ -21,7 +21,7 @@ RUN cargo build --release --bins -p rboinc-scheduler -p rboinc-daemons -p rboinc
 FROM ${RUNTIME_IMAGE}
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-      ca-certificates mariadb-client \
+      ca-certificates libssl3 mariadb-client \
  && rm -rf /var/lib/apt/lists/* \
  && useradd --system --create-home --home-dir /srv/rboinc --shell /usr/sbin/nologin boincadm \
  && mkdir -p /srv/results && chown boincadm:boincadm /srv/results

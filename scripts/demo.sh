@@ -349,6 +349,8 @@ need=()
 command -v boinc >/dev/null && command -v boinccmd >/dev/null || need+=(boinc-client)
 command -v mariadb >/dev/null && command -v mariadb-admin >/dev/null || need+=(mariadb-client)
 if [[ -x /usr/sbin/mariadbd ]] || command -v mariadbd >/dev/null; then :; else need+=(mariadb-server); fi
+# Building the server links the system's libcrypto (the RSA of signing, as BOINC's own server).
+if [[ -z $BIN_DIR ]] && ! pkg-config --exists openssl 2>/dev/null; then need+=(libssl-dev pkg-config); fi
 if ((${#need[@]})); then
   ((INSTALL)) || die "missing packages: ${need[*]} (run without --no-install, or install them)"
   info "installing ${need[*]}"

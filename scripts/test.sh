@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (README: "Run the tests").
 #
-# On a fresh Debian machine it installs what the tests use (the stock BOINC client, qemu-user for
+# On a fresh Debian machine it installs what the build and the tests use (libssl-dev for the
+# libcrypto the server's RSA links, the stock BOINC client, qemu-user for
 # the determinism test, Chromium for the ops-page test, docker-compose to validate the compose
 # file, Prometheus and promtool for the metrics and alert-rule tests), makes sure MariaDB answers on 127.0.0.1:3306, then runs formatting, lints and the whole
 # test suite.
@@ -10,7 +11,7 @@ cd "$(dirname "$0")/.."
 
 step() { printf '\n==> %s\n' "$*"; }
 
-APT_PACKAGES=(boinc-client qemu-user chromium docker-compose mariadb-server mariadb-client python3-numpy openssl dataset-fashion-mnist prometheus)
+APT_PACKAGES=(libssl-dev pkg-config boinc-client qemu-user chromium docker-compose mariadb-server mariadb-client python3-numpy openssl dataset-fashion-mnist prometheus)
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

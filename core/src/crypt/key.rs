@@ -24,6 +24,7 @@ use zeroize::Zeroizing;
 
 use super::CryptError;
 use super::hex_text::{self, HexTextError};
+use super::native::{NativePrivate, NativePublic};
 
 /// Size of the key BOINC's tools generate, and the largest its key files can hold.
 pub const KEY_BITS: usize = 1024;
@@ -71,23 +72,38 @@ pub enum KeyFormatError {
 }
 
 /// An RSA public key as BOINC stores and sends it.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone)]
 pub struct PublicKey {
     rsa: RsaPublicKey,
+    native: NativePublic,
 }
+
+impl PartialEq for PublicKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.rsa == other.rsa
+    }
+}
+
+impl Eq for PublicKey {}
 
 /// An RSA private key as BOINC stores it. Its `Debug` shows only the size and the start of the
 /// public modulus, never a secret; the `rsa` crate zeroes the numbers on drop.
 #[derive(Clone)]
 pub struct PrivateKey {
     rsa: RsaPrivateKey,
+    native: NativePrivate,
 }
 
 impl PublicKey {
     /// Wraps an `rsa` public key; fails for keys BOINC's format cannot hold (over 1024 bits).
     pub fn from_rsa(rsa: RsaPublicKey) -> Result<Self, KeyFormatError> {
         check_size(rsa.n().bits(), rsa.e().bits())?;
-        Ok(PublicKey { rsa })
+        PublicKey::with_native(rsa)
+    }
+
+    fn with_native(rsa: RsaPublicKey) -> Result<Self, KeyFormatError> {
+        let native = NativePublic::new(&rsa).map_err(|e| KeyFormatError::Invalid(e.to_string()))?;
+        Ok(PublicKey { rsa, native })
     }
 
     /// Parses key file text (see the module docs). The last line `.` may or may not end in a
@@ -99,7 +115,7 @@ impl PublicKey {
         let e = BigUint::from_bytes_be(rest);
         check_bits(bits, &n)?;
         let rsa = RsaPublicKey::new(n, e).map_err(|e| KeyFormatError::Invalid(e.to_string()))?;
-        Ok(PublicKey { rsa })
+        PublicKey::with_native(rsa)
     }
 
     /// The key file text, byte-identical to what BOINC's printer writes.
@@ -139,6 +155,10 @@ impl PublicKey {
     pub fn rsa(&self) -> &RsaPublicKey {
         &self.rsa
     }
+
+    pub(super) fn native(&self) -> &NativePublic {
+        &self.native
+    }
 }
 
 impl PrivateKey {
@@ -172,7 +192,14 @@ impl PrivateKey {
                 bits: rsa.n().bits(),
             });
         }
-        Ok(PrivateKey { rsa })
+        PrivateKey::with_native(rsa)
+    }
+
+    fn with_native(rsa: RsaPrivateKey) -> Result<Self, KeyFormatError> {
+        let (dp, dq, qinv) = crt_values(&rsa);
+        let native = NativePrivate::new(&rsa, (&dp, &dq, &qinv))
+            .map_err(|e| KeyFormatError::Invalid(e.to_string()))?;
+        Ok(PrivateKey { rsa, native })
     }
 
     /// Parses private key file text. Besides the layout, checks that the numbers form a valid
@@ -191,8 +218,7 @@ impl PrivateKey {
         check_bits(bits, &n)?;
         let rsa = RsaPrivateKey::from_components(n, e, d, vec![p, q])
             .map_err(|e| KeyFormatError::Invalid(e.to_string()))?;
-        let key = PrivateKey { rsa };
-        let (want_dp, want_dq, want_qinv) = key.crt_values();
+        let (want_dp, want_dq, want_qinv) = crt_values(&rsa);
         for (field, stored, computed) in [
             ("d mod (p-1)", dp, want_dp),
             ("d mod (q-1)", dq, want_dq),
@@ -202,13 +228,13 @@ impl PrivateKey {
                 return Err(KeyFormatError::CrtMismatch { field });
             }
         }
-        Ok(key)
+        PrivateKey::with_native(rsa)
     }
 
     /// The private key file text, byte-identical to BOINC's printer. Zeroed when dropped.
     pub fn to_text(&self) -> Zeroizing<String> {
         let mut data = Zeroizing::new(Vec::with_capacity(PRIVATE_LEN));
-        let (dp, dq, qinv) = self.crt_values();
+        let (dp, dq, qinv) = crt_values(&self.rsa);
         let primes = self.rsa.primes();
         push_padded(&mut data, self.rsa.n(), MODULUS_LEN);
         push_padded(&mut data, self.rsa.e(), MODULUS_LEN);
@@ -240,9 +266,8 @@ impl PrivateKey {
 
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
-        PublicKey {
-            rsa: self.rsa.to_public_key(),
-        }
+        PublicKey::with_native(self.rsa.to_public_key())
+            .expect("libcrypto takes the public half of a key it took whole")
     }
 
     /// Size of the modulus in bits.
@@ -255,14 +280,18 @@ impl PrivateKey {
         &self.rsa
     }
 
-    /// d mod (p−1), d mod (q−1) and q⁻¹ mod p, the RSAREF/OpenSSL CRT values.
-    fn crt_values(&self) -> (BigUint, BigUint, BigUint) {
-        let one = BigUint::from(1u8);
-        let [p, q] = [&self.rsa.primes()[0], &self.rsa.primes()[1]];
-        let d = self.rsa.d();
-        let qinv = self.rsa.crt_coefficient().unwrap_or_default();
-        (d % (p - &one), d % (q - &one), qinv)
+    pub(super) fn native(&self) -> &NativePrivate {
+        &self.native
     }
+}
+
+/// d mod (p−1), d mod (q−1) and q⁻¹ mod p of a two-prime key, the RSAREF/OpenSSL CRT values.
+fn crt_values(rsa: &RsaPrivateKey) -> (BigUint, BigUint, BigUint) {
+    let one = BigUint::from(1u8);
+    let [p, q] = [&rsa.primes()[0], &rsa.primes()[1]];
+    let d = rsa.d();
+    let qinv = rsa.crt_coefficient().unwrap_or_default();
+    (d % (p - &one), d % (q - &one), qinv)
 }
 
 /// Generates a key pair and writes both files, like `crypt_prog -genkey 1024 PRIVATE PUBLIC`.

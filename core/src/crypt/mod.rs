@@ -16,12 +16,14 @@
 //!   template, checking an upload.
 //! - [`rotation`]: the code-signing key a scheduler sends, and rotating it.
 //! - `hex_text`: the hex block encoding shared by keys and signatures.
+//! - `native`: the RSA operations themselves, through the system's libcrypto (as BOINC's).
 //!
 //! RSA and hashing are CPU-bound and synchronous. Keys are `Clone + Send + Sync`, so async callers
 //! move a clone (or an `Arc`) into `tokio::task::spawn_blocking`.
 
 mod hex_text;
 pub mod key;
+mod native;
 pub mod rotation;
 pub mod signature;
 pub mod upload;
@@ -87,4 +89,6 @@ pub enum CryptError {
     Md5(#[from] Md5FileError),
     #[error("RSA operation failed")]
     Rsa(#[source] rsa::Error),
+    #[error("RSA operation failed in libcrypto")]
+    Native(#[source] openssl::error::ErrorStack),
 }

@@ -6,12 +6,10 @@
 //! The padding is deterministic, so the same key and data always give the same bytes, which is
 //! how our output can be compared byte for byte with BOINC's `sign_executable` / `crypt_prog`.
 //!
-//! Signing and file hashing are CPU-bound: async callers wrap them in `spawn_blocking`.
+//! The RSA arithmetic itself is libcrypto's (see `native`). Signing and file hashing are CPU-bound: async callers wrap them in `spawn_blocking`.
 
 use std::fmt;
 use std::path::Path;
-
-use rsa::Pkcs1v15Sign;
 
 use super::key::{PrivateKey, PublicKey};
 use super::{CryptError, hex_text};
@@ -106,15 +104,10 @@ impl fmt::Debug for Signature {
 impl PrivateKey {
     /// The primitive: signs the 32 ASCII bytes of an MD5 hex string.
     pub fn sign_md5(&self, md5: &Md5Hex) -> Result<Signature, CryptError> {
-        // Blinding (the rng) hides timing; the result is the same deterministic signature.
-        self.rsa()
-            .sign_with_rng(
-                &mut rand::rngs::OsRng,
-                Pkcs1v15Sign::new_unprefixed(),
-                md5.as_bytes(),
-            )
+        self.native()
+            .sign(md5.as_bytes())
             .map(Signature)
-            .map_err(CryptError::Rsa)
+            .map_err(CryptError::Native)
     }
 
     /// Signs data held in memory (BOINC's `generate_signature` / `crypt_prog -sign_string`).
@@ -141,8 +134,8 @@ impl PublicKey {
                 found: signature.0.len(),
             });
         }
-        self.rsa()
-            .verify(Pkcs1v15Sign::new_unprefixed(), md5.as_bytes(), &signature.0)
+        self.native()
+            .verify(md5.as_bytes(), &signature.0)
             .map_err(|_| CryptError::BadSignature)
     }
 
