@@ -62,3 +62,50 @@ async fn unknown_database_is_a_connect_error() {
     let err = db::connect(&settings).await.unwrap_err();
     assert!(err.to_string().contains("_missing"), "{err}");
 }
+
+/// How this session reached the server: `localhost` over the Unix socket, `host:port` over TCP.
+async fn peer_of(pool: &sqlx::MySqlPool) -> String {
+    sqlx::query_scalar(
+        "SELECT CAST(HOST AS CHAR) FROM information_schema.PROCESSLIST WHERE ID = CONNECTION_ID()",
+    )
+    .fetch_one(pool)
+    .await
+    .unwrap()
+}
+
+/// A bare `localhost` is the local server's Unix socket, as for the MySQL C client; with a port
+/// it is TCP to that port.
+#[tokio::test]
+async fn bare_localhost_uses_the_unix_socket_and_a_port_means_tcp() {
+    let db = TestDb::new().await;
+    let Some(socket) = db::pool::local_socket() else {
+        eprintln!("skipped: no MySQL socket file on this machine");
+        return;
+    };
+    let base = db.db_settings().clone();
+    if !matches!(base.host.as_str(), "127.0.0.1" | "localhost") {
+        eprintln!("skipped: the test server is not on this machine");
+        return;
+    }
+    let over_socket = DbSettings {
+        host: "localhost".into(),
+        port: None,
+        ..base.clone()
+    };
+    assert_eq!(db::pool::socket_for(&over_socket), Some(socket));
+    let pool = db::connect(&over_socket).await.unwrap();
+    assert_eq!(peer_of(&pool).await, "localhost");
+    assert!(platform::active(&pool).await.unwrap().is_empty());
+    pool.close().await;
+
+    let over_tcp = DbSettings {
+        host: "localhost".into(),
+        port: Some(base.port.unwrap_or(db::pool::DEFAULT_PORT)),
+        ..base
+    };
+    assert_eq!(db::pool::socket_for(&over_tcp), None);
+    let pool = db::connect(&over_tcp).await.unwrap();
+    let peer = peer_of(&pool).await;
+    assert!(peer.contains(':'), "TCP peers are host:port, got {peer}");
+    pool.close().await;
+}

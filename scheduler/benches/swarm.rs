@@ -63,6 +63,8 @@ struct Options {
     /// Seconds after the hosts stop for the daemons to finish what was reported.
     drain_secs: f64,
     keep: bool,
+    /// Reach MariaDB over loopback TCP instead of its Unix socket.
+    db_tcp: bool,
 }
 
 fn options() -> anyhow::Result<Options> {
@@ -78,6 +80,7 @@ fn options() -> anyhow::Result<Options> {
         delay_bound: 60,
         drain_secs: 30.0,
         keep: false,
+        db_tcp: false,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -94,6 +97,7 @@ fn options() -> anyhow::Result<Options> {
             "--delay-bound" => o.delay_bound = value()?.parse()?,
             "--drain-secs" => o.drain_secs = value()?.parse()?,
             "--keep" => o.keep = true,
+            "--db-tcp" => o.db_tcp = true,
             "--bench" => {}
             other => bail!("unknown argument {other}"),
         }
@@ -557,7 +561,11 @@ fn count_files(dir: &Path) -> u64 {
 async fn db_counters(pool: &sqlx::MySqlPool) -> anyhow::Result<BTreeMap<String, i64>> {
     let rows: Vec<(String, String)> = sqlx::query_as(
         "SHOW GLOBAL STATUS WHERE Variable_name IN ('Questions', 'Com_commit', \
-         'Innodb_data_fsyncs', 'Innodb_row_lock_waits', 'Innodb_row_lock_time')",
+         'Innodb_data_fsyncs', 'Innodb_row_lock_waits', 'Innodb_row_lock_time', 'Com_select', \
+         'Com_update', 'Com_update_multi', 'Com_insert', 'Com_delete', 'Com_delete_multi', \
+         'Com_begin', 'Com_rollback', 'Com_stmt_prepare', 'Com_stmt_execute', \
+         'Handler_read_rnd_next', 'Handler_read_key', 'Handler_read_next', 'Handler_update', \
+         'Handler_write', 'Handler_delete')",
     )
     .fetch_all(pool)
     .await?;
@@ -580,6 +588,14 @@ async fn main() -> anyhow::Result<()> {
     // A host asks often; thousands of them share one account here, so the account's quotas
     // must not be what limits the run.
     project.set_option("daily_result_quota", "100000")?;
+    // As a project made by make_project on the database's machine: `db_host` localhost, which
+    // is the Unix socket (`--db-tcp` keeps the test server's 127.0.0.1:3306).
+    let db_via = if o.db_tcp || rboinc_core::db::pool::local_socket().is_none() {
+        "TCP"
+    } else {
+        project.set_option("db_host", "localhost")?;
+        "Unix socket"
+    };
     let exe = project.temp_dir().join("swarm_app");
     std::fs::write(&exe, b"#!/bin/sh\nexit 0\n")?;
     project.publish_app_binary(&exe, "1.0").await?;
@@ -806,7 +822,8 @@ async fn main() -> anyhow::Result<()> {
     up.sort_by(f32::total_cmp);
     println!(
         "\nEmulated swarm: {} hosts, {:.0} s ({:.0} s ramp-up), {} scheduler(s){}, compute {:.0} s mean, \
-         error {:.1} %, wrong metric {:.1} %, vanish {:.2} % per job, delay_bound {} s, at most {} connections\n",
+         error {:.1} %, wrong metric {:.1} %, vanish {:.2} % per job, delay_bound {} s, at most {} connections, \
+         database over its {db_via}\n",
         o.hosts,
         o.secs,
         ramp,
@@ -968,6 +985,30 @@ async fn main() -> anyhow::Result<()> {
         delta("Innodb_data_fsyncs"),
         delta("Innodb_row_lock_waits"),
         delta("Innodb_row_lock_time")
+    );
+    // Which statements, and how many rows they touched: a full scan shows as read_rnd_next.
+    let kinds = [
+        "Com_select",
+        "Com_update",
+        "Com_update_multi",
+        "Com_insert",
+        "Com_delete",
+        "Com_delete_multi",
+        "Com_begin",
+        "Com_rollback",
+        "Com_stmt_prepare",
+        "Com_stmt_execute",
+        "Handler_read_key",
+        "Handler_read_next",
+        "Handler_read_rnd_next",
+        "Handler_update",
+        "Handler_write",
+        "Handler_delete",
+    ];
+    let kinds: Vec<String> = kinds.iter().map(|k| format!("{k} {}", delta(k))).collect();
+    println!(
+        "MariaDB statements and row operations: {}",
+        kinds.join(", ")
     );
     drop(procs);
     if o.keep {

@@ -12,10 +12,8 @@ use super::secret::Secret;
 /// - an empty `db_host` means the local server, written `localhost`;
 /// - a `db_host` equal to this machine's host name also becomes `localhost`.
 ///
-/// Note that the MySQL C client (used by the C++ daemons) takes `localhost`
-/// to mean "the local Unix socket", while a TCP driver connects to
-/// `localhost:3306`; a server that listens only on the socket needs
-/// `127.0.0.1` replaced by the socket path in the pool options.
+/// A bare `localhost` is the local server's Unix socket, as for the MySQL C
+/// client the C++ daemons use; see [`crate::db::pool`] for the details.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DbSettings {
     pub name: String,
