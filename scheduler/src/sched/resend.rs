@@ -8,6 +8,11 @@
 //! deadline if it can still be finished in time (and its workunit still needs it, and the user
 //! still selects its app), or else given a deadline in the past so the transitioner re-issues
 //! it now.
+//!
+//! On a returning client's RPC the comparison usually finds nothing lost, so it starts with the
+//! host statement: [`unlisted_column`] counts the host's jobs in progress that the client named
+//! neither as held nor as reported, and when that count is 0 the lookup below is skipped — one
+//! database round trip less per work request, with the same outcome.
 
 use std::collections::HashSet;
 
@@ -38,6 +43,41 @@ struct InProgress {
     wu: JobWorkunit,
     error_mask: i32,
     canonical_resultid: i64,
+}
+
+/// A subquery for the host statement's select list: how many of the host's results are in
+/// progress under a name not among the `n_names` the client listed (held or reported), as a
+/// column named `unlisted_in_progress`. Bind its values with [`bind_unlisted`].
+pub fn unlisted_column(n_names: usize) -> String {
+    let not_listed = if n_names == 0 {
+        String::new()
+    } else {
+        format!(" AND r.name NOT IN ({})", vec!["?"; n_names].join(","))
+    };
+    format!(
+        "(SELECT COUNT(*) FROM result r WHERE r.hostid = h.id AND r.server_state = ?{not_listed}) \
+         AS unlisted_in_progress"
+    )
+}
+
+/// Binds the values of [`unlisted_column`].
+pub fn bind_unlisted<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::MySql, sqlx::mysql::MySqlArguments>,
+    names: &[&'q str],
+) -> sqlx::query::Query<'q, sqlx::MySql, sqlx::mysql::MySqlArguments> {
+    q = q.bind(ServerState::InProgress);
+    for name in names {
+        q = q.bind(*name);
+    }
+    q
+}
+
+/// Whether the lost-results lookup can be skipped: the host statement counted no job in
+/// progress that the client did not name. A job reported in this RPC is named; if its report is
+/// written it is no longer in progress, and if it is refused it is not this host's job in
+/// progress — so the lookup would have found nothing to resend either.
+pub fn nothing_lost(unlisted_in_progress: Option<i64>) -> bool {
+    unlisted_in_progress == Some(0)
 }
 
 /// Resends the host's lost jobs. Returns how many were resent (BOINC sends no new work in an

@@ -245,11 +245,28 @@ async fn steps(
 async fn authenticate(rpc: &Rpc<'_>, conn: &mut MySqlConnection) -> Result<Account, Stop> {
     // With `send_result_abort`, the rows of the tasks the client holds come with its host
     // record (see [`abort`]).
+    let sched = &rpc.state.settings.sched;
     let held = match &rpc.req.other_results {
-        Some(held) if rpc.state.settings.sched.send_result_abort => held.as_slice(),
+        Some(held) if sched.send_result_abort => held.as_slice(),
         _ => &[],
     };
-    let account = match auth::authenticate(conn, rpc.req, held, rpc.now).await {
+    // With `resend_lost_results`, a count that says whether any job in progress is lost comes
+    // with it too (see [`resend`]).
+    let listed: Option<Vec<&str>> = match &rpc.req.other_results {
+        Some(other) if sched.resend_lost_results => Some(
+            other
+                .iter()
+                .map(|o| o.name.as_str())
+                .chain(rpc.req.results.iter().map(|r| r.name.as_str()))
+                .collect(),
+        ),
+        _ => None,
+    };
+    let prefetch = auth::Prefetch {
+        held,
+        listed: listed.as_deref(),
+    };
+    let account = match auth::authenticate(conn, rpc.req, prefetch, rpc.now).await {
         Ok(a) => a,
         Err(AuthError::BadKey { had_host }) => {
             tracing::warn!(host_id = rpc.req.hostid, "bad authenticator");
@@ -416,7 +433,9 @@ async fn send_jobs(
     };
     let mut in_reply = HashSet::new();
     if let Some(held) = &req.other_results
-        && (sched.resend_lost_results || resend_lost)
+        && (resend_lost
+            || (sched.resend_lost_results
+                && !resend::nothing_lost(account.unlisted_in_progress)))
     {
         let resent =
             resend::resend_lost(&ctx, &mut *tx, held, &mut plan, reply, &mut in_reply).await?;

@@ -30,8 +30,9 @@ use sqlx::mysql::MySqlConnection;
 
 use super::abort::HeldRows;
 use super::host;
-use super::request::{OtherResult, SchedRequest};
+use super::request::SchedRequest;
 use records::{HOST_COLUMNS, host_from_row, host_with_user, user_by_key};
+pub use records::Prefetch;
 pub use records::{HostRecord, UserAccount, weak_authenticator};
 
 /// BOINC's message for an unknown account key.
@@ -51,6 +52,9 @@ pub struct Account {
     /// The host's rows of the tasks the client holds, read with the host record when the
     /// caller asked for them and the request named its own record ([`records::host_with_user`]).
     pub held_rows: Option<HeldRows>,
+    /// How many of the host's jobs in progress the client named neither as held nor as
+    /// reported, counted with the host record when the caller asked (see [`Prefetch`]).
+    pub unlisted_in_progress: Option<i64>,
 }
 
 /// Why a request was not authenticated.
@@ -74,26 +78,26 @@ fn obviously_different(host: &HostRecord, req: &SchedRequest) -> bool {
 }
 
 /// Authenticates a request and finds or creates its host record (see the module docs).
-/// `held`: tasks whose rows to read with the host record, for the abort check (empty: none).
+/// `prefetch`: what to read with the host record of a returning client (see [`Prefetch`]).
 #[tracing::instrument(level = "debug", skip_all)]
 pub async fn authenticate(
     conn: &mut MySqlConnection,
     req: &SchedRequest,
-    held: &[OtherResult],
+    prefetch: Prefetch<'_>,
     now: i64,
 ) -> Result<Account, AuthError> {
     let mut notes = Vec::new();
     if req.hostid > 0 {
-        let mut found = host_with_user(&mut *conn, req.hostid, held).await?;
+        let mut found = host_with_user(&mut *conn, req.hostid, prefetch).await?;
         let mut forwarded = false;
         // A merged host forwards to its successor through rpc_seqno.
         for _ in 0..10 {
             match &found {
-                Some((h, _, _)) if h.userid.get() == 0 => {
+                Some((h, _, _, _)) if h.userid.get() == 0 => {
                     let next = i64::from(h.rpc_seqno);
                     found = if next > 0 {
                         // Rows read for another record are not this one's.
-                        host_with_user(&mut *conn, next, &[]).await?
+                        host_with_user(&mut *conn, next, Prefetch::default()).await?
                     } else {
                         None
                     };
@@ -103,7 +107,7 @@ pub async fn authenticate(
             }
         }
         match found {
-            Some((host, owner, held_rows)) if host.userid.get() != 0 => {
+            Some((host, owner, held_rows, unlisted_in_progress)) if host.userid.get() != 0 => {
                 let user = match owner {
                     Some(u) if u.authenticator == req.authenticator => u,
                     Some(u) if weak_authenticator(&u) == req.authenticator => u,
@@ -119,6 +123,7 @@ pub async fn authenticate(
                         host_created: false,
                         notes,
                         held_rows,
+                        unlisted_in_progress,
                     });
                 }
                 tracing::debug!(
@@ -164,6 +169,7 @@ pub async fn authenticate(
                     host_created: false,
                     notes,
                     held_rows: None,
+                    unlisted_in_progress: None,
                 });
             }
         }
@@ -214,6 +220,7 @@ async fn new_or_similar_host(
                 host_created: false,
                 notes,
                 held_rows: None,
+                    unlisted_in_progress: None,
             });
         }
     }
@@ -244,6 +251,7 @@ async fn new_or_similar_host(
         host_created: true,
         notes,
         held_rows: None,
+                    unlisted_in_progress: None,
     })
 }
 

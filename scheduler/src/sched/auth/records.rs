@@ -10,6 +10,7 @@ use sqlx::Row;
 use sqlx::mysql::{MySqlConnection, MySqlExecutor, MySqlRow};
 
 use crate::sched::abort::{self, HeldRows};
+use crate::sched::resend;
 use crate::sched::request::OtherResult;
 use crate::sched::rows::text;
 
@@ -159,29 +160,47 @@ pub fn host_from_row(row: &MySqlRow) -> Result<HostRecord, sqlx::Error> {
     })
 }
 
-/// A host record found by id, its owner's account, and the rows of the tasks it holds.
-pub type HostWithUser = (HostRecord, Option<UserAccount>, Option<HeldRows>);
+/// A host record found by id, its owner's account, the rows of the tasks it holds, and how
+/// many of its jobs in progress the client did not name.
+pub type HostWithUser = (HostRecord, Option<UserAccount>, Option<HeldRows>, Option<i64>);
 
-/// A host and its owner's account in one query (the common case: a returning client). With
-/// `held` not empty, the same statement also reads the host's rows of those tasks for the
-/// abort check ([`abort::held_column`]).
+/// What the host statement reads besides the host and its owner.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Prefetch<'a> {
+    /// Tasks whose rows to read for the abort check ([`abort::held_column`]); empty: none.
+    pub held: &'a [OtherResult],
+    /// The names the client listed (held and reported), to count the host's jobs in progress
+    /// it did not name ([`resend::unlisted_column`]); `None`: no count.
+    pub listed: Option<&'a [&'a str]>,
+}
+
+/// A host and its owner's account in one query (the common case: a returning client), with
+/// what `prefetch` asks for in the same statement.
 pub async fn host_with_user(
     ex: impl MySqlExecutor<'_>,
     id: i64,
-    held: &[OtherResult],
+    prefetch: Prefetch<'_>,
 ) -> Result<Option<HostWithUser>, sqlx::Error> {
-    let held_column = if held.is_empty() {
-        String::new()
-    } else {
-        format!(", {}", abort::held_column(held.len()))
-    };
+    let Prefetch { held, listed } = prefetch;
+    let mut extra = String::new();
+    if !held.is_empty() {
+        extra.push_str(", ");
+        extra.push_str(&abort::held_column(held.len()));
+    }
+    if let Some(names) = listed {
+        extra.push_str(", ");
+        extra.push_str(&resend::unlisted_column(names.len()));
+    }
     let sql = format!(
-        "SELECT {HOST_COLUMNS}, {USER_COLUMNS}{held_column} FROM host h \
+        "SELECT {HOST_COLUMNS}, {USER_COLUMNS}{extra} FROM host h \
          LEFT JOIN user u ON u.id = h.userid WHERE h.id = ?"
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     if !held.is_empty() {
         q = abort::bind_held(q, held);
+    }
+    if let Some(names) = listed {
+        q = resend::bind_unlisted(q, names);
     }
     let q = q.bind(id);
     let Some(row) = q.fetch_optional(ex).await? else {
@@ -198,7 +217,11 @@ pub async fn host_with_user(
         let text: Option<Vec<u8>> = row.try_get("held_states")?;
         Some(abort::held_rows(text.as_deref()))
     };
-    Ok(Some((host, user, held_rows)))
+    let unlisted = match listed {
+        Some(_) => Some(row.try_get::<i64, _>("unlisted_in_progress")?),
+        None => None,
+    };
+    Ok(Some((host, user, held_rows, unlisted)))
 }
 
 async fn user_where(
