@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, ensure};
-use common::{Stack, Tuning, Volunteer, text, wait_output, wait_until};
+use common::{SmallSeries, Stack, Tuning, Volunteer, text, wait_output, wait_until};
 use rboinc_core::state::{AssimilateState, Outcome, ValidateState};
 use rboinc_testkit::net::free_port;
 
@@ -232,26 +232,13 @@ async fn a_series_through_haproxy_survives_one_of_two_schedulers_killed() -> any
     for c in &clients {
         c.attach(&stack.master_url, &stack.authenticator)?;
     }
-    let rounds = ROUNDS.to_string();
-    let series = stack.series(&[
-        "run",
-        "--name",
-        "balanced",
-        "--rounds",
-        &rounds,
-        "--sample-count",
-        "600",
-        "--train-epochs",
-        "2",
-        "--batch-size",
-        "60",
-        "--base-seed",
-        "4242",
-        "--poll",
-        "1",
-        "--timeout",
-        "400",
-    ])?;
+    let series = stack.small_series(&SmallSeries {
+        name: "balanced",
+        rounds: ROUNDS as usize,
+        base_seed: 4242,
+        timeout_secs: 400,
+        extra: &[],
+    })?;
     wait_until(
         Duration::from_secs(150),
         "a first result reported",

@@ -14,7 +14,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::series_checks::completed_once;
-use common::{Stack, Tuning, Volunteer, bins, text, wait_output};
+use common::{SmallSeries, Stack, Tuning, Volunteer, bins, text, wait_output};
 
 const ROUNDS: usize = 8;
 /// A kill every this often…
@@ -76,26 +76,13 @@ async fn sigkill_of_random_daemons_under_start_foreground_loses_and_repeats_noth
     for c in &clients {
         c.attach(&stack.master_url, &stack.authenticator)?;
     }
-    let rounds = ROUNDS.to_string();
-    let series = stack.series(&[
-        "run",
-        "--name",
-        "chaos",
-        "--rounds",
-        &rounds,
-        "--sample-count",
-        "600",
-        "--train-epochs",
-        "2",
-        "--batch-size",
-        "60",
-        "--base-seed",
-        "9001",
-        "--poll",
-        "1",
-        "--timeout",
-        "500",
-    ])?;
+    let series = stack.small_series(&SmallSeries {
+        name: "chaos",
+        rounds: ROUNDS,
+        base_seed: 9001,
+        timeout_secs: 500,
+        extra: &[],
+    })?;
 
     let seed = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)?

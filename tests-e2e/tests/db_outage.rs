@@ -14,7 +14,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::series_checks::completed_once;
-use common::{Stack, Tuning, Volunteer, text, wait_output, wait_until, warnings_and_errors};
+use common::{
+    SmallSeries, Stack, Tuning, Volunteer, text, wait_output, wait_until, warnings_and_errors,
+};
 use rboinc_core::test_support::TestDb;
 use rboinc_core::test_support::private_mariadb::PrivateMariaDb;
 
@@ -49,26 +51,13 @@ async fn a_series_waits_out_a_30_s_database_outage_and_completes_bit_identical()
     a.attach(&stack.master_url, &stack.authenticator)?;
     b.attach(&stack.master_url, &stack.authenticator)?;
 
-    let rounds = ROUNDS.to_string();
-    let series = stack.series(&[
-        "run",
-        "--name",
-        "outage",
-        "--rounds",
-        &rounds,
-        "--sample-count",
-        "600",
-        "--train-epochs",
-        "2",
-        "--batch-size",
-        "60",
-        "--base-seed",
-        "4242",
-        "--poll",
-        "1",
-        "--timeout",
-        "400",
-    ])?;
+    let series = stack.small_series(&SmallSeries {
+        name: "outage",
+        rounds: ROUNDS,
+        base_seed: 4242,
+        timeout_secs: 400,
+        extra: &[],
+    })?;
     let context = || {
         format!(
             "{}\n--- a ---\n{}\n--- b ---\n{}",

@@ -18,7 +18,7 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Stack, Tuning, Volunteer, text, wait_output, wait_until};
+use common::{SmallSeries, Stack, Tuning, Volunteer, text, wait_output, wait_until};
 use rboinc_core::state::{AssimilateState, Outcome, ServerState, ValidateState};
 
 /// `(id, hostid, server_state, outcome, validate_state, app_version_id)` of every result.
@@ -66,28 +66,15 @@ async fn all_assimilated(stack: &Stack, n: i64) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn small_series<'a>(name: &'a str, rounds: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
-    let mut v = vec![
-        "run",
-        "--name",
+/// This file's small series: seed 777, 400 s to finish.
+fn small_series<'a>(name: &'a str, rounds: usize, extra: &'a [&'a str]) -> SmallSeries<'a> {
+    SmallSeries {
         name,
-        "--rounds",
         rounds,
-        "--sample-count",
-        "600",
-        "--train-epochs",
-        "2",
-        "--batch-size",
-        "60",
-        "--base-seed",
-        "777",
-        "--poll",
-        "1",
-        "--timeout",
-        "400",
-    ];
-    v.extend_from_slice(extra);
-    v
+        base_seed: 777,
+        timeout_secs: 400,
+        extra,
+    }
 }
 
 fn task_names(v: &Volunteer) -> Vec<String> {
@@ -109,7 +96,7 @@ async fn a_client_killed_holding_a_job_times_out_and_the_job_goes_to_another_hos
     let c = Volunteer::start("c", |_| {}).await?;
 
     // One round, two replicas, 30 s to return a result.
-    let series = stack.series(&small_series("killed", "1", &["--delay-bound", "30"]))?;
+    let series = stack.small_series(&small_series("killed", 1, &["--delay-bound", "30"]))?;
     a.attach(&stack.master_url, &stack.authenticator)?;
     // A dies as soon as it holds the job (downloading or running it): a crash mid-job.
     wait_until(
@@ -212,7 +199,7 @@ async fn a_wrong_metric_is_rejected_and_a_third_host_settles_the_quorum() -> any
     .await?;
     b.attach(&stack.master_url, &stack.authenticator)?;
 
-    let series = stack.series(&small_series("tampered", "1", &[]))?;
+    let series = stack.small_series(&small_series("tampered", 1, &[]))?;
     // Both replicas out, to A and B, before C joins.
     wait_until(
         Duration::from_secs(120),
@@ -332,7 +319,7 @@ async fn a_black_hole_host_is_throttled_by_its_daily_quota_while_the_others_fini
     .await?;
 
     // A alone takes the round's first replica, fails it and reports the error.
-    let series = stack.series(&small_series("blackhole", "1", &[]))?;
+    let series = stack.small_series(&small_series("blackhole", 1, &[]))?;
     wait_until(
         Duration::from_secs(120),
         "client a is told its daily quota is used up",
@@ -403,7 +390,7 @@ async fn the_scheduler_restarted_mid_series_loses_nothing() -> anyhow::Result<()
     for c in &clients {
         c.attach(&stack.master_url, &stack.authenticator)?;
     }
-    let series = stack.series(&small_series("restart", "4", &[]))?;
+    let series = stack.small_series(&small_series("restart", 4, &[]))?;
     wait_until(
         Duration::from_secs(120),
         "a first result reported",

@@ -16,6 +16,11 @@
 //! its workunit is updated and acknowledged, or nothing is and the client reports again later.
 //! Each result update also requires `received_time = 0`, so a report that two scheduler
 //! processes receive at once (a client retrying) is written once.
+//!
+//! The stored rows of the reported results usually come with the host statement
+//! ([`reported_column`], as the abort check's rows do): a returning client's report costs no
+//! lookup of its own. Both reads are plain consistent reads, and the writes are conditional on
+//! the state read, so where the rows were read does not change what is written.
 
 use std::collections::HashMap;
 
@@ -35,8 +40,8 @@ use super::rpc_log;
 use rboinc_core::config::SchedConfig;
 
 /// The database's view of a reported result.
-#[derive(Debug, Clone)]
-struct Stored {
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stored {
     id: ResultId,
     workunitid: WorkunitId,
     server_state: i32,
@@ -65,23 +70,108 @@ pub struct ReportOutcome {
     pub resend_lost: bool,
 }
 
-/// Processes the results reported in `req` by the host of `account` at time `now`.
+/// The stored rows of reported results, by name.
+pub type StoredRows = HashMap<String, Stored>;
+
+/// The reports of `req` that are handled in this RPC: `report_max` of them at most (the rest
+/// are neither written nor acknowledged; the client reports them again in a later RPC).
+pub fn handled<'r>(req: &'r SchedRequest, sched: &SchedConfig) -> &'r [ReportedResult] {
+    let n = sched
+        .report_max
+        .map_or(req.results.len(), |max| req.results.len().min(max as usize));
+    &req.results[..n]
+}
+
+/// The columns [`load`] reads, in the order of [`parse_stored`].
+const STORED_COLUMNS: [&str; 10] = [
+    "id",
+    "workunitid",
+    "server_state",
+    "outcome",
+    "hostid",
+    "sent_time",
+    "received_time",
+    "validate_state",
+    "app_version_id",
+    "appid",
+];
+
+/// A subquery for the host statement's select list that folds the stored rows of `n_reports`
+/// reported results into one text column named `reported_rows` (read back by
+/// [`stored_rows`]); bind the names with [`bind_reported`]. Each row is the numbers of
+/// [`STORED_COLUMNS`] and the name, separated by spaces, rows by newlines.
+pub fn reported_column(n_reports: usize) -> String {
+    format!(
+        "(SELECT GROUP_CONCAT(CONCAT_WS(' ', {}, r.name) SEPARATOR '\\n') FROM result r \
+         WHERE r.name IN ({})) AS reported_rows",
+        STORED_COLUMNS.map(|c| format!("r.{c}")).join(", "),
+        vec!["?"; n_reports].join(",")
+    )
+}
+
+/// Binds the values of [`reported_column`].
+pub fn bind_reported<'q>(
+    mut q: sqlx::query::Query<'q, sqlx::MySql, sqlx::mysql::MySqlArguments>,
+    reports: &'q [ReportedResult],
+) -> sqlx::query::Query<'q, sqlx::MySql, sqlx::mysql::MySqlArguments> {
+    for r in reports {
+        q = q.bind(r.name.as_str());
+    }
+    q
+}
+
+/// Reads the `reported_rows` column of [`reported_column`]. A row that does not parse is left
+/// out, which makes its result "not in the database", as a row the database did not return.
+pub fn stored_rows(text: Option<&[u8]>) -> StoredRows {
+    let text = text.map(String::from_utf8_lossy).unwrap_or_default();
+    text.split('\n')
+        .filter_map(|line| {
+            // The name comes last and is the rest of the line.
+            let mut parts = line.splitn(STORED_COLUMNS.len() + 1, ' ');
+            let mut num = || parts.next()?.parse::<i64>().ok();
+            let id = ResultId(num()?);
+            let workunitid = WorkunitId(num()?);
+            let server_state = i32::try_from(num()?).ok()?;
+            let outcome = i32::try_from(num()?).ok()?;
+            let hostid = HostId(num()?);
+            let sent_time = num()?;
+            let received_time = num()?;
+            let validate_state = i32::try_from(num()?).ok()?;
+            let app_version_id = num()?;
+            let appid = num()?;
+            let name = parts.next().filter(|n| !n.is_empty())?;
+            let stored = Stored {
+                id,
+                workunitid,
+                server_state,
+                outcome,
+                hostid,
+                sent_time,
+                received_time,
+                validate_state,
+                app_version_id,
+                appid,
+            };
+            Some((name.to_string(), stored))
+        })
+        .collect()
+}
+
+/// Processes the results reported in `req` by the host of `account` at time `now`. Their
+/// stored rows are taken from `account` if the host statement read them ([`reported_column`]).
 #[tracing::instrument(level = "debug", skip_all, fields(reported = req.results.len()))]
 pub async fn handle(
     conn: &mut MySqlConnection,
     catalog: &Catalog,
     req: &SchedRequest,
-    account: &Account,
+    account: &mut Account,
     sched: &SchedConfig,
     quotas: &mut HostQuotas,
     now: i64,
 ) -> Result<ReportOutcome, sqlx::Error> {
-    // `report_max`: the rest are neither written nor acknowledged; the client reports them
-    // again in a later RPC.
-    let n = sched
-        .report_max
-        .map_or(req.results.len(), |max| req.results.len().min(max as usize));
-    let reports = &req.results[..n];
+    let prefetched = account.prefetched.reported_rows.take();
+    let account = &*account;
+    let reports = handled(req, sched);
     let dont_store_success_stderr = sched.dont_store_success_stderr;
     let host = &account.host;
     let p_ncpus = req.host.p_ncpus;
@@ -89,7 +179,10 @@ pub async fn handle(
     if reports.is_empty() {
         return Ok(outcome);
     }
-    let stored = load(&mut *conn, reports).await?;
+    let stored = match prefetched {
+        Some(rows) => rows,
+        None => load(&mut *conn, reports).await?,
+    };
     let mut accepted: Vec<(&ReportedResult, &Stored)> = Vec::new();
     for r in reports {
         let Some(s) = stored.get(r.name.as_str()) else {
@@ -207,14 +300,15 @@ fn app_name<'a>(catalog: &'a Catalog, s: &Stored) -> &'a str {
         .map_or("", |a| a.row.name.as_str())
 }
 
+/// Looks the reported results up with a query of their own (when the host statement did not).
 async fn load(
     conn: &mut MySqlConnection,
     reports: &[ReportedResult],
-) -> Result<HashMap<String, Stored>, sqlx::Error> {
+) -> Result<StoredRows, sqlx::Error> {
     let placeholders = vec!["?"; reports.len()].join(",");
     let sql = format!(
-        "SELECT id, name, workunitid, server_state, outcome, hostid, sent_time, received_time, \
-         validate_state, app_version_id, appid FROM result WHERE name IN ({placeholders})"
+        "SELECT name, {} FROM result WHERE name IN ({placeholders})",
+        STORED_COLUMNS.join(", ")
     );
     let mut q = sqlx::query(sqlx::AssertSqlSafe(sql));
     for r in reports {
@@ -341,6 +435,41 @@ fn written_row<'a>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn prefetched_rows_parse_back_and_a_bad_row_is_left_out() {
+        let text = "7 3 4 0 12 1700000000 0 0 5 1 wu_3_0\n\
+                    8 3 5 1 12 1700000000 1700000100 1 5 1 a name with spaces\n\
+                    9 x 4 0 12 0 0 0 5 1 broken\n\
+                    10 3 4 0 12 0 0 0 5 1";
+        let rows = stored_rows(Some(text.as_bytes()));
+        assert_eq!(rows.len(), 2, "{rows:?}");
+        let first = &rows["wu_3_0"];
+        assert_eq!(
+            (first.id, first.workunitid, first.hostid, first.sent_time),
+            (ResultId(7), WorkunitId(3), HostId(12), 1_700_000_000)
+        );
+        assert_eq!(
+            (first.server_state, first.app_version_id, first.appid),
+            (4, 5, 1)
+        );
+        let second = &rows["a name with spaces"];
+        assert_eq!(
+            (second.received_time, second.validate_state),
+            (1_700_000_100, 1)
+        );
+        assert!(stored_rows(None).is_empty());
+    }
+
+    #[test]
+    fn reported_column_has_one_placeholder_per_report() {
+        let sql = reported_column(3);
+        assert_eq!(sql.matches('?').count(), 3);
+        assert!(sql.ends_with("AS reported_rows"), "{sql}");
+        for c in STORED_COLUMNS {
+            assert!(sql.contains(&format!("r.{c}")), "{c}");
+        }
+    }
 
     fn stored(sent_time: i64) -> Stored {
         Stored {

@@ -189,8 +189,16 @@ async fn steps(
             external_ip,
         )
         .await?;
-        let reported =
-            report::handle(&mut tx, &catalog, req, &account, sched, &mut quotas, now).await?;
+        let reported = report::handle(
+            &mut tx,
+            &catalog,
+            req,
+            &mut account,
+            sched,
+            &mut quotas,
+            now,
+        )
+        .await?;
         reply.result_acks = reported.acks;
         log.reported = reported.written_results;
         if wants_work {
@@ -218,7 +226,7 @@ async fn steps(
     if sched.send_result_abort
         && let Some(held) = &req.other_results
     {
-        let prefetched = account.held_rows.take();
+        let prefetched = account.prefetched.held_rows.take();
         abort::send_aborts(conn, account.host.id, held, prefetched, &mut reply).await?;
     }
     state.metrics.results_sent((sent + resent) as u64);
@@ -262,9 +270,11 @@ async fn authenticate(rpc: &Rpc<'_>, conn: &mut MySqlConnection) -> Result<Accou
         ),
         _ => None,
     };
+    // And the stored rows of the reported results.
     let prefetch = auth::Prefetch {
         held,
         listed: listed.as_deref(),
+        reported: report::handled(rpc.req, sched),
     };
     let account = match auth::authenticate(conn, rpc.req, prefetch, rpc.now).await {
         Ok(a) => a,
@@ -435,7 +445,7 @@ async fn send_jobs(
     if let Some(held) = &req.other_results
         && (resend_lost
             || (sched.resend_lost_results
-                && !resend::nothing_lost(account.unlisted_in_progress)))
+                && !resend::nothing_lost(account.prefetched.unlisted_in_progress)))
     {
         let resent =
             resend::resend_lost(&ctx, &mut *tx, held, &mut plan, reply, &mut in_reply).await?;

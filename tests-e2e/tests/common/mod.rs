@@ -326,8 +326,13 @@ impl Stack {
             .with_context(|| format!("{program} is not running: {status}"))
     }
 
+    /// Starts `series run` of a [`SmallSeries`] (stdout and stderr captured).
+    pub fn small_series(&self, series: &SmallSeries<'_>) -> anyhow::Result<Child> {
+        self.series(&series.args())
+    }
+
     /// Starts `series <args>` (stdout and stderr captured).
-    pub fn series(&self, args: &[&str]) -> anyhow::Result<Child> {
+    pub fn series<S: AsRef<OsStr>>(&self, args: &[S]) -> anyhow::Result<Child> {
         Command::new(bins().join("series"))
             .arg("--project-dir")
             .arg(&self.root)
@@ -622,4 +627,47 @@ pub fn warnings_and_errors(stack: &Stack) -> Vec<String> {
         }
     }
     out
+}
+
+/// A series small enough for the fault tests: 600 samples, 2 epochs, batch 60 (each job well
+/// under a second), polled every second. What differs between tests is named here.
+#[derive(Debug, Clone)]
+pub struct SmallSeries<'a> {
+    pub name: &'a str,
+    pub rounds: usize,
+    pub base_seed: u64,
+    /// `--timeout` of `series run`, seconds.
+    pub timeout_secs: u64,
+    /// More `series run` arguments (`--delay-bound 30`, ...).
+    pub extra: &'a [&'a str],
+}
+
+impl SmallSeries<'_> {
+    /// The `series` arguments, `run` first.
+    pub fn args(&self) -> Vec<String> {
+        let mut v: Vec<String> = [
+            "run",
+            "--name",
+            self.name,
+            "--rounds",
+            &self.rounds.to_string(),
+            "--sample-count",
+            "600",
+            "--train-epochs",
+            "2",
+            "--batch-size",
+            "60",
+            "--base-seed",
+            &self.base_seed.to_string(),
+            "--poll",
+            "1",
+            "--timeout",
+            &self.timeout_secs.to_string(),
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        v.extend(self.extra.iter().map(|a| a.to_string()));
+        v
+    }
 }

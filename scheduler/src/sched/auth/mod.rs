@@ -28,12 +28,11 @@ use rboinc_core::state::{Outcome, ServerState};
 use sqlx::Connection;
 use sqlx::mysql::MySqlConnection;
 
-use super::abort::HeldRows;
 use super::host;
 use super::request::SchedRequest;
 use records::{HOST_COLUMNS, host_from_row, host_with_user, user_by_key};
-pub use records::Prefetch;
 pub use records::{HostRecord, UserAccount, weak_authenticator};
+pub use records::{Prefetch, Prefetched};
 
 /// BOINC's message for an unknown account key.
 pub const BAD_KEY_MESSAGE: &str =
@@ -49,12 +48,9 @@ pub struct Account {
     pub host_created: bool,
     /// Notes for the client ("Can't find host record").
     pub notes: Vec<String>,
-    /// The host's rows of the tasks the client holds, read with the host record when the
-    /// caller asked for them and the request named its own record ([`records::host_with_user`]).
-    pub held_rows: Option<HeldRows>,
-    /// How many of the host's jobs in progress the client named neither as held nor as
-    /// reported, counted with the host record when the caller asked (see [`Prefetch`]).
-    pub unlisted_in_progress: Option<i64>,
+    /// What was read with the host record when the caller asked for it and the request named
+    /// its own record (see [`Prefetch`]); all `None` otherwise.
+    pub prefetched: Prefetched,
 }
 
 /// Why a request was not authenticated.
@@ -93,7 +89,7 @@ pub async fn authenticate(
         // A merged host forwards to its successor through rpc_seqno.
         for _ in 0..10 {
             match &found {
-                Some((h, _, _, _)) if h.userid.get() == 0 => {
+                Some((h, _, _)) if h.userid.get() == 0 => {
                     let next = i64::from(h.rpc_seqno);
                     found = if next > 0 {
                         // Rows read for another record are not this one's.
@@ -107,7 +103,7 @@ pub async fn authenticate(
             }
         }
         match found {
-            Some((host, owner, held_rows, unlisted_in_progress)) if host.userid.get() != 0 => {
+            Some((host, owner, prefetched)) if host.userid.get() != 0 => {
                 let user = match owner {
                     Some(u) if u.authenticator == req.authenticator => u,
                     Some(u) if weak_authenticator(&u) == req.authenticator => u,
@@ -122,8 +118,7 @@ pub async fn authenticate(
                         announce_hostid: forwarded,
                         host_created: false,
                         notes,
-                        held_rows,
-                        unlisted_in_progress,
+                        prefetched,
                     });
                 }
                 tracing::debug!(
@@ -168,8 +163,7 @@ pub async fn authenticate(
                     announce_hostid: true,
                     host_created: false,
                     notes,
-                    held_rows: None,
-                    unlisted_in_progress: None,
+                    prefetched: Prefetched::default(),
                 });
             }
         }
@@ -219,8 +213,7 @@ async fn new_or_similar_host(
                 announce_hostid: true,
                 host_created: false,
                 notes,
-                held_rows: None,
-                    unlisted_in_progress: None,
+                prefetched: Prefetched::default(),
             });
         }
     }
@@ -250,8 +243,7 @@ async fn new_or_similar_host(
         announce_hostid: true,
         host_created: true,
         notes,
-        held_rows: None,
-                    unlisted_in_progress: None,
+        prefetched: Prefetched::default(),
     })
 }
 

@@ -10,8 +10,10 @@ use sqlx::Row;
 use sqlx::mysql::{MySqlConnection, MySqlExecutor, MySqlRow};
 
 use crate::sched::abort::{self, HeldRows};
-use crate::sched::resend;
+use crate::sched::report::{self, StoredRows};
 use crate::sched::request::OtherResult;
+use crate::sched::request::ReportedResult;
+use crate::sched::resend;
 use crate::sched::rows::text;
 
 /// The account fields a scheduler RPC uses.
@@ -160,9 +162,20 @@ pub fn host_from_row(row: &MySqlRow) -> Result<HostRecord, sqlx::Error> {
     })
 }
 
-/// A host record found by id, its owner's account, the rows of the tasks it holds, and how
-/// many of its jobs in progress the client did not name.
-pub type HostWithUser = (HostRecord, Option<UserAccount>, Option<HeldRows>, Option<i64>);
+/// A host record found by id, its owner's account, and what the statement prefetched.
+pub type HostWithUser = (HostRecord, Option<UserAccount>, Prefetched);
+
+/// What the host statement read for the rest of the RPC, each `None` unless asked for.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Prefetched {
+    /// The host's rows of the tasks the client holds ([`abort::held_column`]).
+    pub held_rows: Option<HeldRows>,
+    /// How many of the host's jobs in progress the client did not name
+    /// ([`resend::unlisted_column`]).
+    pub unlisted_in_progress: Option<i64>,
+    /// The stored rows of the reported results ([`report::reported_column`]).
+    pub reported_rows: Option<StoredRows>,
+}
 
 /// What the host statement reads besides the host and its owner.
 #[derive(Debug, Clone, Copy, Default)]
@@ -172,6 +185,8 @@ pub struct Prefetch<'a> {
     /// The names the client listed (held and reported), to count the host's jobs in progress
     /// it did not name ([`resend::unlisted_column`]); `None`: no count.
     pub listed: Option<&'a [&'a str]>,
+    /// Reported results whose stored rows to read ([`report::reported_column`]); empty: none.
+    pub reported: &'a [ReportedResult],
 }
 
 /// A host and its owner's account in one query (the common case: a returning client), with
@@ -181,7 +196,11 @@ pub async fn host_with_user(
     id: i64,
     prefetch: Prefetch<'_>,
 ) -> Result<Option<HostWithUser>, sqlx::Error> {
-    let Prefetch { held, listed } = prefetch;
+    let Prefetch {
+        held,
+        listed,
+        reported,
+    } = prefetch;
     let mut extra = String::new();
     if !held.is_empty() {
         extra.push_str(", ");
@@ -190,6 +209,10 @@ pub async fn host_with_user(
     if let Some(names) = listed {
         extra.push_str(", ");
         extra.push_str(&resend::unlisted_column(names.len()));
+    }
+    if !reported.is_empty() {
+        extra.push_str(", ");
+        extra.push_str(&report::reported_column(reported.len()));
     }
     let sql = format!(
         "SELECT {HOST_COLUMNS}, {USER_COLUMNS}{extra} FROM host h \
@@ -201,6 +224,9 @@ pub async fn host_with_user(
     }
     if let Some(names) = listed {
         q = resend::bind_unlisted(q, names);
+    }
+    if !reported.is_empty() {
+        q = report::bind_reported(q, reported);
     }
     let q = q.bind(id);
     let Some(row) = q.fetch_optional(ex).await? else {
@@ -217,11 +243,22 @@ pub async fn host_with_user(
         let text: Option<Vec<u8>> = row.try_get("held_states")?;
         Some(abort::held_rows(text.as_deref()))
     };
-    let unlisted = match listed {
+    let unlisted_in_progress = match listed {
         Some(_) => Some(row.try_get::<i64, _>("unlisted_in_progress")?),
         None => None,
     };
-    Ok(Some((host, user, held_rows, unlisted)))
+    let reported_rows = if reported.is_empty() {
+        None
+    } else {
+        let text: Option<Vec<u8>> = row.try_get("reported_rows")?;
+        Some(report::stored_rows(text.as_deref()))
+    };
+    let prefetched = Prefetched {
+        held_rows,
+        unlisted_in_progress,
+        reported_rows,
+    };
+    Ok(Some((host, user, prefetched)))
 }
 
 async fn user_where(
