@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use common::{
-    Stack, Tuning, Volunteer, alive, processes_in, text, wait_output, wait_until,
+    SmallSeries, Stack, Tuning, Volunteer, alive, processes_in, text, wait_output, wait_until,
     warnings_and_errors,
 };
 use rboinc_core::state::{AssimilateState, FileDeleteState, Outcome, ServerState, ValidateState};
@@ -60,28 +60,13 @@ async fn two_stock_clients_run_a_series_from_make_project_to_stop() -> anyhow::R
     b.attach(&stack.master_url, &stack.authenticator)?;
     eprintln!("[{:6.1}s] two clients attached", t0.elapsed().as_secs_f64());
 
-    let series = stack.series(&[
-        "run",
-        "--name",
-        "e2e",
-        "--rounds",
-        "1",
-        "--learning-rate",
-        "0.05,0.2",
-        "--export-weights",
-        "--sample-count",
-        "600",
-        "--train-epochs",
-        "2",
-        "--batch-size",
-        "60",
-        "--base-seed",
-        "20240601",
-        "--poll",
-        "1",
-        "--timeout",
-        "300",
-    ])?;
+    let series = stack.small_series(&SmallSeries {
+        name: "e2e",
+        rounds: 1,
+        base_seed: 20240601,
+        timeout_secs: 300,
+        extra: &["--learning-rate", "0.05,0.2", "--export-weights"],
+    })?;
     let out = wait_output(series, Duration::from_secs(330)).await?;
     assert!(
         out.status.success(),
