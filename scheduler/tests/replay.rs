@@ -164,6 +164,7 @@ async fn the_first_request_gets_a_reply_equivalent_to_the_accepted_one() {
         (job.report_deadline - (before + 3600)).abs() <= 5,
         "delay_bound 3600"
     );
+    // The mnist result template asks for prompt reports; the reply carries the project's choice.
     assert!(reply.contains("<report_immediately/>"));
     let upload_key = PublicKey::from_text(&key_text(&h, "upload_public")).unwrap();
     assert_eq!(job.outputs.len(), 2, "metrics.json and weights.npy");

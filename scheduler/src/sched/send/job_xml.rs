@@ -1,7 +1,12 @@
 //! What a job looks like in the reply: the app, the app version (its files carry their code
 //! signatures), the workunit with its `<rsc_*>` bounds, name and app name inserted, and the
-//! result with its name, workunit name, deadline, platform and version, and
-//! `<report_immediately/>` so the client reports it the moment its files are uploaded.
+//! result with its name, workunit name, deadline, platform and version.
+//!
+//! Whether a client reports a finished job at once is the project's choice, made as in BOINC:
+//! `<report_immediately/>` in the result template reaches the client through the stored
+//! `xml_doc_in`, and nothing is added here (the C++ scheduler adds nothing either). Without it a
+//! stock client reports on its next RPC for work, within an hour, or when the deadline is less
+//! than a day away; a project with many hosts saves one RPC per result by leaving it out.
 //!
 //! The stored XML (`workunit.xml_doc`, `result.xml_doc_in`) is what BOINC's tools write, and
 //! the reply must be what BOINC's scheduler makes of it, byte for byte where the client cares:
@@ -112,9 +117,6 @@ pub fn job_xml(
         escape(platform),
         escape(plan_class)
     );
-    if !with_names[..end].contains("<report_immediately") {
-        result.push_str("    <report_immediately/>\n");
-    }
     result.push_str("</result>\n");
 
     let (app_xml, version_xml) = match &chosen.build {
@@ -210,12 +212,34 @@ mod tests {
                 .contains("    <name>wu_9</name>\n    <app_name>mnist</app_name>\n<file_ref>")
         );
         assert!(xml.result.contains("<result>\n<report_deadline>1700000000</report_deadline>\n<wu_name>wu_9</wu_name>\n<name>wu_9_0</name>\n<file_ref>"));
-        assert!(xml.result.ends_with("    <platform>x86_64-pc-linux-gnu</platform>\n    <version_num>104</version_num>\n    <plan_class></plan_class>\n    <report_immediately/>\n</result>\n"));
+        assert!(xml.result.ends_with("    <platform>x86_64-pc-linux-gnu</platform>\n    <version_num>104</version_num>\n    <plan_class></plan_class>\n</result>\n"));
+        assert!(
+            !xml.result.contains("report_immediately"),
+            "the template does not ask for it, so the reply does not either"
+        );
         assert_eq!(xml.app_version.as_ref().unwrap().0, 5);
         assert!(
             xml.app
                 .unwrap()
                 .contains("<user_friendly_name>MNIST</user_friendly_name>")
+        );
+
+        // A result template that asks for prompt reports is passed on once, where it stood.
+        let prompt = job_xml(
+            &catalog,
+            &wu,
+            "wu_9_0",
+            "<file_info>\n<name>wu_9_0_r0</name>\n</file_info>\n<result>\n<report_immediately/>\n<file_ref>\n<file_name>wu_9_0_r0</file_name>\n</file_ref>\n</result>\n",
+            &chosen,
+            72005,
+            1_700_000_000,
+        )
+        .unwrap();
+        assert_eq!(prompt.result.matches("<report_immediately/>").count(), 1);
+        assert!(
+            prompt
+                .result
+                .contains("<name>wu_9_0</name>\n<report_immediately/>\n<file_ref>")
         );
 
         let broken = job_xml(&catalog, &wu, "r", "<nothing/>", &chosen, 72005, 0).unwrap_err();
