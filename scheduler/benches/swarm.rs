@@ -14,7 +14,8 @@
 //! them at `-d 3`: `transitioner`, `validator --mode metrics`, `script_assimilator --builtin
 //! copy_metrics`, `file_deleter`, and `db_purge --min_age_days 0 --no_archive` as a daemon. A
 //! feeder in this process keeps a buffer of unsent work with the `create_work` library (one job
-//! file staged per workunit, a shared sticky input), as a work generator does.
+//! file staged from memory per workunit, in batches as `series submit` stages them, and a shared
+//! sticky input), as a work generator does.
 //!
 //! Each emulated host behaves like a stock client with one CPU: its first RPC attaches (a new
 //! host row), then it asks for work, honours `request_delay` / `next_rpc_delay` and backs off
@@ -432,17 +433,20 @@ impl Swarm {
 async fn feed(
     pool: rboinc_core::db::Pool,
     config: rboinc_core::config::Config,
-    temp: PathBuf,
     opts: &Options,
     target: i64,
     created: &AtomicU64,
     stop: &AtomicBool,
 ) -> anyhow::Result<()> {
     let mut creator = Some(WorkCreator::new(&pool, Arc::new(config), "mnist").await?);
-    let inputs = temp.join("swarm_inputs");
-    std::fs::create_dir_all(&inputs)?;
-    let dataset = inputs.join("swarm_dataset");
-    std::fs::write(&dataset, b"a shared sticky input, staged once\n")?;
+    // The shared input is staged once; each workunit's job file is staged from memory in
+    // batches, as `series submit` stages its job files (one new file per workunit, no
+    // temporary copy, no `.md5` cache).
+    let dataset = {
+        let c = creator.as_ref().context("creator")?;
+        c.stager()
+            .stage_bytes("swarm_dataset", b"a shared sticky input, staged once\n")?
+    };
     let overrides = JobOverrides {
         delay_bound: Some(opts.delay_bound),
         ..Default::default()
@@ -460,44 +464,41 @@ async fn feed(
         let mut c = creator.take().context("creator")?;
         let names: Vec<String> = (next..next + n).map(|i| format!("swarm_{i}")).collect();
         next += n;
-        let (inputs2, dataset2, overrides2) = (inputs.clone(), dataset.clone(), overrides.clone());
+        let (dataset2, overrides2) = (dataset.clone(), overrides.clone());
         let (c, prepared) = tokio::task::spawn_blocking(move || {
             c.new_batch();
-            let mut prepared = Vec::with_capacity(names.len());
-            for name in &names {
-                let job = inputs2.join(format!("{name}_job.json"));
-                let r = std::fs::write(&job, rboinc_testkit::mnist::small_job(1))
-                    .map_err(anyhow::Error::from)
-                    .and_then(|()| {
-                        let spec = WorkSpec {
-                            name: name.clone(),
-                            wu_template: PathBuf::from("templates/mnist_in"),
-                            result_template: "templates/mnist_out".to_string(),
-                            inputs: vec![
-                                InputArg::Path(job.clone()),
-                                InputArg::Path(dataset2.clone()),
-                            ],
-                            command_line: None,
-                            desc: JobDesc::default(),
-                            overrides: overrides2.clone(),
-                            additional_xml: String::new(),
-                        };
-                        Ok(c.prepare(&spec)?)
-                    });
-                let _ = std::fs::remove_file(&job);
-                prepared.push(r);
-            }
-            let synced = c.sync_staged();
-            (
-                c,
-                prepared
-                    .into_iter()
-                    .collect::<anyhow::Result<Vec<_>>>()
-                    .and_then(|p| {
-                        synced?;
-                        Ok(p)
-                    }),
-            )
+            let files: Vec<(String, Vec<u8>)> = names
+                .iter()
+                .map(|name| {
+                    (
+                        format!("{name}_job.json"),
+                        rboinc_testkit::mnist::small_job(1).into_bytes(),
+                    )
+                })
+                .collect();
+            let staged = c.stager().stage_many(&files);
+            let prepared = names
+                .iter()
+                .zip(staged)
+                .map(|(name, job)| {
+                    let spec = WorkSpec {
+                        name: name.clone(),
+                        wu_template: PathBuf::from("templates/mnist_in"),
+                        result_template: "templates/mnist_out".to_string(),
+                        inputs: vec![InputArg::Staged(job?), InputArg::Staged(dataset2.clone())],
+                        command_line: None,
+                        desc: JobDesc::default(),
+                        overrides: overrides2.clone(),
+                        additional_xml: String::new(),
+                    };
+                    Ok(c.prepare(&spec)?)
+                })
+                .collect::<anyhow::Result<Vec<_>>>()
+                .and_then(|p| {
+                    c.stager().sync()?;
+                    Ok(p)
+                });
+            (c, prepared)
         })
         .await?;
         creator = Some(c);
@@ -712,12 +713,8 @@ async fn main() -> anyhow::Result<()> {
     let target = (o.hosts as i64).max(2000);
     let feeder = {
         let (stop, created, o2) = (Arc::clone(&stop_feed), Arc::clone(&created), o.clone());
-        let (pool, config, temp) = (
-            project.pool().clone(),
-            project.config()?,
-            project.temp_dir().to_path_buf(),
-        );
-        async move { feed(pool, config, temp, &o2, target, &created, &stop).await }
+        let (pool, config) = (project.pool().clone(), project.config()?);
+        async move { feed(pool, config, &o2, target, &created, &stop).await }
     };
     tokio::pin!(feeder);
     let prefill = Instant::now();
